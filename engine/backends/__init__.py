@@ -1,0 +1,17 @@
+"""Backends turn a ModelInfo into typed events. Import a backend only where it runs."""
+
+from __future__ import annotations
+
+from ..types import GenParams, ModelInfo
+from .base import Backend
+
+
+def create(model: ModelInfo, params: GenParams) -> Backend:
+    """The backend for a resolved model. The heavy library is imported on ``load``."""
+    if model.backend == "llama.cpp":
+        from .llama_cpp import LlamaCppBackend
+
+        return LlamaCppBackend(model, params)
+    from ..errors import BackendUnavailable
+
+    raise BackendUnavailable(f"{model.spec}: no backend named {model.backend!r}")

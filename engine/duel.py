@@ -1,0 +1,318 @@
+"""Two contestants, one prompt: sequential (A, then B) or concurrent, each in a worker.
+
+``Duel.run`` is a synchronous iterator of ``(side, event)``: sides are "a" and "b",
+plus "duel" for the closing ``Verdict``. Workers stay loaded between runs, so a
+second prompt costs no load. Every run is recorded to a session file.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Iterator, Sequence
+
+from . import models
+from .errors import LlmbenchError, SessionError
+from .metrics import verdict
+from .sessions import SessionWriter
+from .types import Done, Error, Event, GenParams, Loaded, ModelInfo, Resources, Started, Stats, Token
+from .worker import Worker
+
+MODES = ("sequential", "concurrent")
+SIDES = ("a", "b")
+
+
+def default_mode(cores: int | None = None) -> str:
+    """Concurrent on machines with at least 4 cores; sequential (fairest timings) below."""
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    return "concurrent" if cores >= 4 else "sequential"
+
+
+def threads_for(mode: str, params: GenParams) -> int:
+    """CPU threads per contestant: all physical cores in turn, or half each at once."""
+    if params.threads:
+        return params.threads
+    from .backends.llama_cpp import default_threads
+
+    cores = default_threads()
+    return cores if mode == "sequential" else max(1, cores // 2)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    model: ModelInfo
+
+
+@dataclass(frozen=True)
+class Verdict:
+    text: str
+
+
+@dataclass
+class Contestant:
+    side: str
+    spec: str
+    params: GenParams
+    model: ModelInfo | None = None
+    worker: Worker | None = None
+    # per run
+    finished: bool = False
+    requested: bool = False
+    text: list[str] = field(default_factory=list)
+    stats: Stats | None = None
+    error: str | None = None
+    note: str | None = None
+    finish_reason: str | None = None
+
+    @property
+    def label(self) -> str:
+        return self.model.name if self.model else self.spec
+
+    def reset_run(self) -> None:
+        self.finished = self.requested = False
+        self.text, self.stats, self.error, self.finish_reason = [], None, None, None
+
+    def result(self) -> dict:
+        """The JSON shape of one contestant's answer (see the README)."""
+        stats = self.stats.to_dict() if self.stats else {}
+        keys = ("load_s", "prompt_tokens", "ttft_ms", "prompt_tok_s", "gen_tokens", "gen_tok_s",
+                "total_s", "peak_rss_mib", "peak_gpu_mib", "mean_cpu_percent")
+        return {
+            "side": self.side,
+            "spec": self.spec,
+            "model": self.label,
+            "quant": self.model.quant if self.model else None,
+            "path": self.model.path if self.model else None,
+            "text": "".join(self.text),
+            **{k: stats.get(k) for k in keys},
+            "finish_reason": self.finish_reason,
+            "note": self.note,
+            "error": self.error,
+        }
+
+
+class Duel:
+    def __init__(
+        self,
+        spec_a: str,
+        spec_b: str,
+        params: GenParams | None = None,
+        params_b: GenParams | None = None,
+        mode: str | None = None,
+        record: bool = True,
+    ):
+        self.mode = mode or default_mode()
+        if self.mode not in MODES:
+            raise LlmbenchError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        params = (params or GenParams()).validate()
+        params_b = (params_b or params).validate()
+        self.sides = {
+            "a": Contestant("a", spec_a, params.replace(threads=threads_for(self.mode, params))),
+            "b": Contestant("b", spec_b, params_b.replace(threads=threads_for(self.mode, params_b))),
+        }
+        self.sink: queue.Queue = queue.Queue()
+        self.record = record
+        self.recorder: SessionWriter | None = None
+        self.record_error: str | None = None
+        self._cancel = threading.Event()
+        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="sha256")
+        self._hashes: dict[str, Future] = {}
+        self.runs = 0
+
+    # ------------------------------------------------------------ public
+
+    def run(self, prompt: str | Sequence[dict]) -> Iterator[tuple[str, object]]:
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+        self._cancel.clear()
+        self.runs += 1
+        for c in self.sides.values():
+            c.reset_run()
+        self._open_recorder(messages)
+        if self.recorder:
+            self.recorder.write("prompt", run=self.runs, messages=messages, mode=self.mode)
+
+        for c in self.sides.values():
+            yield from self._resolve(c)
+        order = [self.sides[s] for s in SIDES]
+        for c in order:
+            if c.worker is not None and c.worker.dead:
+                c.worker = None  # died or was killed by cancel: start afresh
+        if self.mode == "concurrent":
+            for c in order:
+                self._launch(c, messages)
+        while not all(c.finished for c in order):
+            if self.mode == "sequential":
+                current = next(c for c in order if not c.finished)
+                if not current.requested and current.worker is None:
+                    self._launch(current, messages)
+            try:
+                side, event = self.sink.get(timeout=0.1)
+            except queue.Empty:
+                self._flush_hashes()
+                continue
+            c = self.sides[side]
+            if isinstance(event, Loaded) and not c.requested and not c.finished:
+                self._request(c, messages)
+            self._track(c, event)
+            self._log(side, event)
+            yield side, event
+        for c in order:
+            if c.worker:
+                c.worker.pause_sampling()
+        self._drain_resources()
+        line = verdict(self.sides["a"].label, self.sides["a"].stats, self.sides["b"].label, self.sides["b"].stats)
+        self._flush_hashes(wait=True)
+        if self.recorder:
+            self.recorder.write("verdict", run=self.runs, text=line)
+            self.recorder.sync()
+        yield "duel", Verdict(line)
+
+    def cancel(self) -> None:
+        """Stop both sides: each finishes its answer as cancelled within a second."""
+        self._cancel.set()
+        for c in self.sides.values():
+            if c.worker is not None:
+                c.worker.cancel()
+            elif not c.finished:
+                self.sink.put((c.side, Error("cancelled before it started", "cancelled")))
+
+    def close(self) -> None:
+        for c in self.sides.values():
+            if c.worker is not None:
+                c.worker.close()
+                c.worker = None
+        self._hasher.shutdown(wait=False, cancel_futures=True)
+        if self.recorder:
+            self.recorder.close()
+
+    def __enter__(self) -> "Duel":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def result(self, verdict_line: str = "") -> dict:
+        return {
+            "mode": self.mode,
+            "contestants": [self.sides[s].result() for s in SIDES],
+            "verdict": verdict_line,
+            "session": str(self.session_path) if self.session_path else None,
+            "session_error": self.record_error,
+        }
+
+    @property
+    def session_path(self):
+        return self.recorder.path if self.recorder else None
+
+    # ------------------------------------------------------------ steps
+
+    def _resolve(self, c: Contestant) -> Iterator[tuple[str, object]]:
+        if c.model is not None:
+            return
+        try:
+            c.model = models.resolve(c.spec)
+        except LlmbenchError as exc:
+            c.finished = True
+            c.error = str(exc)
+            event = Error(str(exc), exc.code)
+            self._log(c.side, event)
+            yield c.side, event
+            return
+        if c.model.sha256:
+            self._record_model(c, c.model)
+        else:
+            self._hashes[c.side] = self._hasher.submit(models.with_sha256, c.model)
+        yield c.side, Resolved(c.model)
+
+    def _launch(self, c: Contestant, messages) -> None:
+        if c.finished or c.model is None:
+            return
+        if self._cancel.is_set():
+            c.finished = True
+            self.sink.put((c.side, Error("cancelled before it started", "cancelled")))
+            return
+        if c.worker is None:
+            c.worker = Worker(c.side, c.model, c.params, self.sink)
+            c.worker.start()
+        else:
+            self._request(c, messages)
+
+    def _request(self, c: Contestant, messages) -> None:
+        c.requested = True
+        c.worker.generate(messages, c.params)
+
+    def _track(self, c: Contestant, event: object) -> None:
+        if isinstance(event, Token):
+            c.text.append(event.text)
+        elif isinstance(event, Loaded):
+            c.note = event.note
+        elif isinstance(event, Done):
+            c.stats, c.finished, c.finish_reason = event.stats, True, event.finish_reason
+            c.text = [event.text]  # the final text, stop strings removed
+        elif isinstance(event, Error):
+            c.error, c.finished = event.message, True
+            if c.worker is not None and c.worker.loaded is None:
+                c.worker.close()  # a failed load: the next run starts a new worker
+                c.worker = None
+
+    def _drain_resources(self) -> None:
+        while True:
+            try:
+                side, event = self.sink.get_nowait()
+            except queue.Empty:
+                return
+            self._log(side, event)
+
+    # ------------------------------------------------------------ recording
+
+    def _open_recorder(self, messages) -> None:
+        if not self.record or self.recorder or self.record_error:
+            return
+        first = next((m["content"] for m in messages if m["role"] == "user"), "")
+        meta = {
+            "mode": self.mode,
+            "contestants": {s: {"spec": c.spec, "params": c.params.to_dict()} for s, c in self.sides.items()},
+        }
+        try:
+            self.recorder = SessionWriter("duel", first, meta)
+        except SessionError as exc:
+            self.record_error = str(exc)  # the duel still runs; the caller shows this
+
+    def _record_model(self, c: Contestant, model: ModelInfo) -> None:
+        if self.recorder:
+            self.recorder.write("model", side=c.side, model=model.to_dict())
+
+    def _flush_hashes(self, wait: bool = False) -> None:
+        for side, fut in list(self._hashes.items()):
+            if wait or fut.done():
+                try:
+                    model = fut.result()
+                except (OSError, LlmbenchError):
+                    model = self.sides[side].model
+                del self._hashes[side]
+                self._record_model(self.sides[side], model)
+
+    def _log(self, side: str, event: object) -> None:
+        if not self.recorder:
+            return
+        if isinstance(event, Token):
+            self.recorder.write("token", side=side, text=event.text, t_ns=event.t_ns)
+        elif isinstance(event, Resources):
+            self.recorder.write("resources", side=side, rss_bytes=event.rss_bytes,
+                                cpu_percent=event.cpu_percent, gpu_bytes=event.gpu_bytes, t_ns=event.t_ns)
+        elif isinstance(event, Loaded):
+            self.recorder.write("loaded", side=side, load_s=event.load_s, n_ctx=event.n_ctx,
+                                threads=event.threads, note=event.note, t_ns=event.t_ns)
+        elif isinstance(event, Started):
+            self.recorder.write("started", side=side, prompt_tokens=event.prompt_tokens,
+                                max_tokens=event.max_tokens, t_ns=event.t_ns)
+        elif isinstance(event, Done):
+            self.recorder.write("done", side=side, text=event.text, stats=event.stats,
+                                finish_reason=event.finish_reason, t_ns=event.t_ns)
+            self.recorder.sync()
+        elif isinstance(event, Error):
+            self.recorder.write("error", side=side, message=event.message, code=event.code, t_ns=event.t_ns)
+            self.recorder.sync()

@@ -1,0 +1,60 @@
+"""Typed errors. Every message is meant for the user: one line, naming the file or value."""
+
+from __future__ import annotations
+
+
+class LlmbenchError(Exception):
+    """Base class; ``code`` travels across process boundaries with the message."""
+
+    code = "error"
+
+    def __str__(self) -> str:  # one line, always
+        return " ".join(super().__str__().split())
+
+
+class SpecError(LlmbenchError):
+    """A model spec that names no known model."""
+
+    code = "spec"
+
+
+class ModelFileError(LlmbenchError):
+    """A model file that is missing, not a GGUF, truncated or unloadable."""
+
+    code = "model_file"
+
+
+class ParamError(LlmbenchError):
+    """A generation parameter out of range."""
+
+    code = "param"
+
+
+class PromptTooLong(LlmbenchError):
+    """The prompt does not fit the context window."""
+
+    code = "prompt_too_long"
+
+
+class BackendUnavailable(LlmbenchError):
+    """The library a backend needs is not installed or cannot run here."""
+
+    code = "backend_unavailable"
+
+
+class WorkerDied(LlmbenchError):
+    """A worker process ended without saying why (killed, out of memory, crashed)."""
+
+    code = "worker_died"
+
+
+class PullError(LlmbenchError):
+    """A model download or verification failed."""
+
+    code = "pull"
+
+
+class SessionError(LlmbenchError):
+    """A session file that cannot be written or read."""
+
+    code = "session"

@@ -1,0 +1,65 @@
+"""Where llmbench keeps its data. ``LLMBENCH_HOME`` overrides every location.
+
+Nothing here touches the disk at import time; ``ensure`` creates a folder on demand.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+APP = "llmbench"
+
+
+def home_override() -> Path | None:
+    value = os.environ.get("LLMBENCH_HOME")
+    return Path(value).expanduser() if value else None
+
+
+def data_dir() -> Path:
+    home = home_override()
+    if home:
+        return home
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP))
+
+
+def config_dir() -> Path:
+    home = home_override()
+    if home:
+        return home
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP))
+
+
+def cache_dir() -> Path:
+    home = home_override()
+    if home:
+        return home / "cache"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP))
+
+
+def models_dir() -> Path:
+    return data_dir() / "models"
+
+
+def sessions_dir() -> Path:
+    override = os.environ.get("LLMBENCH_SESSIONS")
+    return Path(override).expanduser() if override else data_dir() / "sessions"
+
+
+def registry_path() -> Path:
+    return data_dir() / "registry.json"
+
+
+def config_path() -> Path:
+    return config_dir() / "config.json"
+
+
+def ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

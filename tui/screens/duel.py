@@ -1,0 +1,187 @@
+"""The Duel tab: two models answer the same prompt side by side, live."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.suggester import SuggestFromList
+from textual.widgets import Input, Label, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from engine import models
+from engine.config import save_config
+from engine.duel import Duel, Resolved, Verdict, default_mode
+from engine.errors import LlmbenchError
+from engine.types import Done, Error, GenParams, Loaded, Resources, Started
+
+from ..messages import EngineEvent, RunFinished, TokenBatch
+from ..runner import pump
+from ..widgets.contestant import ContestantPane
+from .params import DuelSettings, ParamsScreen
+
+
+class DuelView(Vertical):
+    DEFAULT_CSS = """
+    DuelView { height: 1fr; }
+    DuelView #pickers { height: 1; padding: 0 1; }
+    DuelView #pickers Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
+    DuelView #pickers Input { width: 1fr; height: 1; border: none; padding: 0 1; margin-right: 1; }
+    DuelView #settings { width: auto; color: $text-muted; }
+    DuelView #panes { height: 1fr; }
+    DuelView #verdict { height: 1; padding: 0 1; text-style: bold; color: $accent; }
+    DuelView #prompt { height: 3; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", priority=True),
+        Binding("ctrl+o", "settings", "Settings"),
+        Binding("ctrl+l", "focus_prompt", "Prompt", show=False),
+    ]
+
+    def __init__(self, spec_a: str, spec_b: str, params: GenParams, mode: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.spec_a, self.spec_b = spec_a, spec_b
+        self.params = params
+        self.mode = mode or default_mode()
+        self.duel: Duel | None = None
+        self._duel_key: tuple | None = None  # what the loaded duel was made for
+        self.running = False
+        self.last_session: str | None = None
+
+    def compose(self) -> ComposeResult:
+        names = SuggestFromList(models.known_names(), case_sensitive=False)
+        with Horizontal(id="pickers"):
+            yield Label("A")
+            yield Input(self.spec_a, id="spec-a", suggester=names, placeholder="model A: name or .gguf path")
+            yield Label("B")
+            yield Input(self.spec_b, id="spec-b", suggester=names, placeholder="model B")
+            yield Static(self._settings_text(), id="settings")
+        with Horizontal(id="panes"):
+            yield ContestantPane("a")
+            yield ContestantPane("b")
+        yield Static("", id="verdict")
+        yield Input(placeholder="Ask both models… Enter sends, Esc cancels, Ctrl+O settings", id="prompt")
+
+    def on_mount(self) -> None:
+        self.query_one("#prompt", Input).focus()
+
+    def _settings_text(self) -> str:
+        return f"{self.mode} · max {self.params.max_tokens} · T {self.params.temperature:g}"
+
+    # ------------------------------------------------------------ actions
+
+    def action_focus_prompt(self) -> None:
+        self.query_one("#prompt", Input).focus()
+
+    def action_cancel(self) -> None:
+        if self.running and self.duel is not None:
+            self.duel.cancel()
+            for pane in self.query(ContestantPane):
+                if pane.status not in ("done", "error"):
+                    pane.status = "cancelling…"
+
+    def action_settings(self) -> None:
+        def apply(settings: DuelSettings | None) -> None:
+            if settings is None:
+                return
+            self.params, self.mode = settings.params, settings.mode
+            self.query_one("#settings", Static).update(self._settings_text())
+            save_config(duel_params=self.params.to_dict(), duel_mode=self.mode)
+
+        self.app.push_screen(ParamsScreen(DuelSettings(self.params, self.mode)), apply)
+
+    @on(Input.Submitted, "#prompt")
+    def submit(self, event: Input.Submitted) -> None:
+        prompt = event.value.strip()
+        if not prompt:
+            return
+        if self.running:
+            self.notify("A duel is running: Esc cancels it first.", severity="warning")
+            return
+        self.spec_a = self.query_one("#spec-a", Input).value.strip()
+        self.spec_b = self.query_one("#spec-b", Input).value.strip()
+        save_config(duel_a=self.spec_a, duel_b=self.spec_b)
+        for pane in self.query(ContestantPane):
+            pane.reset()
+        self.query_one("#verdict", Static).update("")
+        self.running = True
+        self.run_duel(prompt, self.spec_a, self.spec_b, self.params, self.mode)
+
+    # ------------------------------------------------------------ the engine, in a thread
+
+    @work(thread=True, exclusive=True, group="duel", exit_on_error=False)
+    def run_duel(self, prompt: str, spec_a: str, spec_b: str, params: GenParams, mode: str) -> None:
+        worker = get_current_worker()
+        key = (spec_a, spec_b, params, mode)
+        if self.duel is not None and self._duel_key != key:
+            self.duel.close()  # other models or parameters: load afresh
+            self.duel = None
+        error = None
+        try:
+            if self.duel is None:
+                self.duel = Duel(spec_a, spec_b, params, mode=mode)
+                self._duel_key = key
+            pump(self.duel.run(prompt), self.post_message)
+        except LlmbenchError as exc:
+            error = str(exc)
+        session = self.duel.session_path if self.duel else None
+        if not worker.is_cancelled:
+            self.post_message(RunFinished(str(session) if session else None, error))
+
+    # ------------------------------------------------------------ messages from the runner
+
+    def _pane(self, side: str) -> ContestantPane:
+        return self.query_one(f"#pane-{side}", ContestantPane)
+
+    async def on_token_batch(self, message: TokenBatch) -> None:
+        pane = self._pane(message.side)
+        pane.status = f"streaming · {pane.tokens + message.count} tokens"
+        await pane.append(message.text, message.count)
+
+    async def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        if isinstance(event, Verdict):
+            self.query_one("#verdict", Static).update(event.text)
+            return
+        pane = self._pane(message.side)
+        match event:
+            case Resolved(model=model):
+                pane.set_title(f"{model.name} {model.quant or ''}")
+                pane.status = "loading…"
+            case Loaded(load_s=load_s, note=note):
+                pane.status = f"loaded in {load_s:.2f} s"
+                if note:
+                    self.notify(note, title=f"model {message.side.upper()}", timeout=8)
+                    pane.status = f"loaded in {load_s:.2f} s · fallback chat template"
+            case Started(prompt_tokens=n):
+                pane.status = f"prompt {n} tokens · thinking…"
+            case Resources(rss_bytes=rss):
+                pane.add_ram(rss)
+            case Done(stats=stats, finish_reason=reason):
+                pane.status = "done" if reason != "cancelled" else "cancelled"
+                pane.show_stats(stats, self.mode)
+            case Error(message=text, code=code):
+                if code == "cancelled":
+                    pane.status = "cancelled"
+                else:
+                    await pane.show_error(text)
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        self.running = False
+        self.last_session = message.session
+        if message.error:
+            self.notify(message.error, severity="error", timeout=10)
+        if self.duel is not None and self.duel.record_error:
+            self.notify(f"not recorded: {self.duel.record_error}", severity="warning")
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A bug in the bridge must not leave the tab stuck in 'running'."""
+        if event.worker.group == "duel" and event.state == WorkerState.ERROR:
+            self.running = False
+            error = event.worker.error
+            self.notify(f"duel failed: {type(error).__name__}: {error}", severity="error", timeout=15)
+
+    def on_unmount(self) -> None:
+        if self.duel is not None:
+            self.duel.close()

@@ -1,0 +1,94 @@
+"""A modal form for the duel's mode and generation parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, Select, Static
+
+from engine.duel import MODES
+from engine.errors import ParamError
+from engine.types import GenParams
+
+_NUMERIC = [f.name for f in fields(GenParams) if f.name != "raw"]
+
+
+@dataclass(frozen=True)
+class DuelSettings:
+    params: GenParams
+    mode: str
+
+
+class ParamsScreen(ModalScreen[DuelSettings | None]):
+    DEFAULT_CSS = """
+    ParamsScreen { align: center middle; }
+    ParamsScreen > Vertical { width: 64; height: auto; max-height: 100%; border: thick $primary; background: $surface; padding: 0 1; }
+    ParamsScreen Grid { grid-size: 2; grid-columns: 18 1fr; grid-rows: 1; height: auto; grid-gutter: 0 1; }
+    ParamsScreen Input, ParamsScreen Select { height: 1; border: none; padding: 0 1; }
+    ParamsScreen Select > SelectCurrent { border: none; height: 1; padding: 0 1; }
+    ParamsScreen Checkbox { border: none; height: 1; padding: 0; }
+    ParamsScreen #error { color: $error; height: auto; }
+    ParamsScreen Horizontal { height: 1; margin-top: 1; align-horizontal: right; }
+    ParamsScreen Button { height: 1; min-width: 10; border: none; margin-left: 1; }
+    """
+    BINDINGS = [Binding("escape", "dismiss_none", "Cancel"), Binding("ctrl+s", "apply", "Apply")]
+
+    def __init__(self, settings: DuelSettings):
+        super().__init__()
+        self.settings = settings
+
+    def compose(self) -> ComposeResult:
+        p = self.settings.params
+        with Vertical():
+            yield Static("[b]Duel settings[/b]  (Tab moves, Ctrl+S applies, Esc cancels)")
+            with Grid():
+                yield Label("mode")
+                yield Select([(m, m) for m in MODES], value=self.settings.mode, allow_blank=False, id="mode")
+                for name in _NUMERIC:
+                    value = getattr(p, name)
+                    yield Label(name)
+                    yield Input("" if value is None else str(value), id=name,
+                                placeholder="auto" if name == "threads" else "")
+                yield Label("raw completion")
+                yield Checkbox("no chat template", p.raw, id="raw")
+            yield Static("", id="error")
+            with Horizontal():
+                yield Button("Apply", variant="primary", id="apply")
+                yield Button("Cancel", id="cancel")
+
+    def read(self) -> DuelSettings:
+        values: dict = {}
+        for name in _NUMERIC:
+            raw = self.query_one(f"#{name}", Input).value.strip()
+            kind = type(getattr(GenParams(), name))
+            if name == "threads":
+                kind = int
+            if raw == "" and name == "threads":
+                values[name] = None
+                continue
+            try:
+                values[name] = kind(raw)
+            except ValueError:
+                raise ParamError(f"{name}: {raw!r} is not a {'number' if kind is float else 'whole number'}") from None
+        values["raw"] = self.query_one("#raw", Checkbox).value
+        params = GenParams(**values).validate()
+        return DuelSettings(params, str(self.query_one("#mode", Select).value))
+
+    def action_apply(self) -> None:
+        try:
+            self.dismiss(self.read())
+        except ParamError as exc:
+            self.query_one("#error", Static).update(str(exc))
+
+    def action_dismiss_none(self) -> None:
+        self.dismiss(None)
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "apply":
+            self.action_apply()
+        else:
+            self.dismiss(None)
