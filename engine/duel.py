@@ -60,6 +60,7 @@ class Contestant:
     worker: Worker | None = None
     # per run
     finished: bool = False
+    launched: bool = False
     requested: bool = False
     text: list[str] = field(default_factory=list)
     stats: Stats | None = None
@@ -72,7 +73,7 @@ class Contestant:
         return self.model.name if self.model else self.spec
 
     def reset_run(self) -> None:
-        self.finished = self.requested = False
+        self.finished = self.launched = self.requested = False
         self.text, self.stats, self.error, self.finish_reason = [], None, None, None
 
     def result(self) -> dict:
@@ -146,7 +147,7 @@ class Duel:
         while not all(c.finished for c in order):
             if self.mode == "sequential":
                 current = next(c for c in order if not c.finished)
-                if not current.requested and current.worker is None:
+                if not current.launched:
                     self._launch(current, messages)
             try:
                 side, event = self.sink.get(timeout=0.1)
@@ -228,6 +229,7 @@ class Duel:
         yield c.side, Resolved(c.model)
 
     def _launch(self, c: Contestant, messages) -> None:
+        c.launched = True
         if c.finished or c.model is None:
             return
         if self._cancel.is_set():

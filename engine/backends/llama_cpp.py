@@ -74,7 +74,13 @@ class LlamaCppBackend:
                 f"using the {fallback.family} fallback template"
             )
         self._stop_ids = frozenset(self._single_token(s) for s in self._stops) - {None}
-        return Loaded(load_s=load_s, n_ctx=self.llm.n_ctx(), threads=threads, note=self.note)
+        return Loaded(load_s=load_s, n_ctx=self.n_ctx, threads=threads, note=self.note)
+
+    @property
+    def n_ctx(self) -> int:
+        # llama.cpp pads the context (to 256) but llama-cpp-python sizes its token
+        # buffer by the request: the smaller of the two is the real limit.
+        return min(self.params.n_ctx, self.llm.n_ctx())
 
     def _single_token(self, text: str) -> int | None:
         """The id of a stop string that is one special token (e.g. <end_of_turn>)."""
@@ -113,7 +119,7 @@ class LlamaCppBackend:
         t_request = now_ns()
         text, add_bos = self.render(messages, params.raw)
         tokens = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=not params.raw)
-        n_ctx = llm.n_ctx()
+        n_ctx = self.n_ctx
         if len(tokens) >= n_ctx:
             raise PromptTooLong(
                 f"the prompt is {len(tokens)} tokens but {self.model.name}'s n_ctx is {n_ctx}: "

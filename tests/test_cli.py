@@ -1,0 +1,120 @@
+"""The headless CLI, run as a user runs it: the installed ``llmbench`` script."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LLMBENCH = shutil.which("llmbench", path=str(Path(sys.executable).parent)) or "llmbench"
+
+
+def cli(*args, home=None, input=None, timeout=180):
+    env = dict(os.environ)
+    if home:
+        env["LLMBENCH_HOME"] = str(home)
+    return subprocess.run([LLMBENCH, *args], capture_output=True, text=True, env=env, input=input, timeout=timeout)
+
+
+def one_line_error(proc, *needles):
+    assert proc.returncode != 0
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [l for l in proc.stderr.splitlines() if l.strip() and not l.startswith("llama_")]
+    assert any(all(n in l for n in needles) for l in lines), proc.stderr
+
+
+def test_duel_json_has_the_documented_fields(home, registered):
+    proc = cli("duel", "--a", "smollm2", "--b", "gemma3-270m", "--prompt", "Name a fruit.",
+               "--max-tokens", "12", "--temperature", "0", "--format", "json", home=home)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["mode"] in ("sequential", "concurrent")
+    fields = {"model", "text", "load_s", "prompt_tokens", "ttft_ms", "prompt_tok_s", "gen_tokens",
+              "gen_tok_s", "total_s", "peak_rss_mib", "error"}
+    for c in data["contestants"]:
+        assert fields <= set(c)
+        assert c["error"] is None and c["gen_tokens"] > 0 and c["peak_rss_mib"] > 0
+    assert [c["model"] for c in data["contestants"]] == ["smollm2", "gemma3-270m"]
+    session = Path(data["session"])
+    assert session.exists() and session.parent == home / "sessions"
+    assert "slower" in data["verdict"] or "same speed" in data["verdict"]
+
+
+def test_duel_table_streams_both_answers_then_stats(home, registered):
+    proc = cli("duel", "--a", "smollm2", "--b", "smollm2", "--prompt", "Say hello.", "--max-tokens", "8",
+               "--temperature", "0", home=home)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "── A: smollm2 (Q4_1) ──" in out and "── B: smollm2 (Q4_1) ──" in out
+    for label in ("TTFT", "gen speed", "peak RAM", "prompt speed", "total", "load"):
+        assert label in out
+    assert "session:" in out
+
+
+def test_duel_markdown_and_quiet(home, registered):
+    proc = cli("duel", "--a", "smollm2", "--b", "smollm2", "--prompt", "-", "--max-tokens", "4",
+               "--format", "md", "--quiet", "--no-record", home=home, input="Hi there")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("## Duel") and "| TTFT |" in proc.stdout
+    assert "Session:" not in proc.stdout and not (home / "sessions").exists()
+
+
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["--a", "nosuchmodel", "--b", "smollm2"], ["unknown model 'nosuchmodel'"]),
+        (["--a", "/no/where.gguf", "--b", "smollm2"], ["/no/where.gguf: no such file"]),
+        (["--a", "smollm2", "--b", "smollm2", "--n-ctx", "0"], ["n_ctx must be a positive"]),
+        (["--a", "smollm2", "--b", "smollm2", "--max-tokens", "-3"], ["max_tokens must be at least 1"]),
+    ],
+)
+def test_bad_input_is_one_line_without_traceback(home, registered, args, needles):
+    limit = [] if "--max-tokens" in args else ["--max-tokens", "4"]
+    proc = cli("duel", *args, "--prompt", "hi", *limit, home=home)
+    one_line_error(proc, *needles)
+
+
+def test_non_gguf_and_truncated_files_name_the_file(home, registered, tmp_path, demo_paths):
+    text = tmp_path / "notes.gguf"
+    text.write_text("plain text")
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(demo_paths["smollm2"].read_bytes()[:5_000_000])
+    proc = cli("duel", "--a", str(text), "--b", str(cut), "--prompt", "hi", "--max-tokens", "4", home=home)
+    one_line_error(proc, "notes.gguf: not a GGUF file")
+    one_line_error(proc, "cut.gguf: truncated GGUF")
+
+
+def test_one_bad_side_still_reports_the_other(home, registered):
+    proc = cli("duel", "--a", "smollm2", "--b", "nosuchmodel", "--prompt", "Hi", "--max-tokens", "6",
+               "--format", "json", home=home)
+    assert proc.returncode == 1
+    a, b = json.loads(proc.stdout)["contestants"]
+    assert a["error"] is None and a["gen_tokens"] > 0
+    assert "unknown model" in b["error"]
+
+
+def test_prompt_longer_than_n_ctx(home, registered):
+    proc = cli("duel", "--a", "smollm2", "--b", "smollm2", "--prompt", "word " * 400, "--n-ctx", "256",
+               "--max-tokens", "4", home=home)
+    one_line_error(proc, "the prompt is", "n_ctx is 256")
+
+
+def test_models_add_list_rm(home, registered, tiny_gguf):
+    assert cli("models", "add", "tiny", str(tiny_gguf), home=home).returncode == 0
+    listed = json.loads(cli("models", "list", "--format", "json", home=home).stdout)
+    by_name = {m["name"]: m for m in listed}
+    assert by_name["tiny"]["status"] == "ready" and by_name["smollm2"]["kind"] == "demo"
+    table = cli("models", "list", home=home).stdout
+    assert "tiny" in table and "gemma3-270m" in table
+    assert "removed tiny" in cli("models", "rm", "tiny", home=home).stdout
+    one_line_error(cli("models", "rm", "tiny", home=home), "unknown model 'tiny'")
+    one_line_error(cli("models", "add", "bad", "/no/file.gguf", home=home), "/no/file.gguf: no such file")
+
+
+def test_models_pull_is_idempotent(home, registered):
+    proc = cli("models", "pull", "smollm2", home=home)
+    assert proc.returncode == 0 and "already present" in proc.stdout
+    one_line_error(cli("models", "pull", "nosuch", home=home), "pullable models are")

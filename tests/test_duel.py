@@ -1,0 +1,166 @@
+"""Duels through worker processes, on the real demo models: isolation, RAM, cancel,
+crashes and recording."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from engine.duel import Duel, Resolved, Verdict, default_mode
+from engine.sessions import read_session
+from engine.types import Done, Error, GenParams, Loaded, Resources, Started, Token
+
+FAST = GenParams(max_tokens=24, temperature=0)
+QUESTION = "Name three colours."
+
+
+def collect(duel, prompt=QUESTION, on_event=None):
+    events = []
+    for side, event in duel.run(prompt):
+        events.append((side, event))
+        if on_event:
+            on_event(side, event)
+    return events
+
+
+def of(events, side, kind):
+    return [e for s, e in events if s == side and isinstance(e, kind)]
+
+
+def test_sequential_duel_of_the_two_demo_models(smollm2, gemma):
+    with Duel(smollm2, gemma, FAST, mode="sequential") as duel:
+        events = collect(duel)
+        result = duel.result(events[-1][1].text)
+    for side in "ab":
+        assert len(of(events, side, Resolved)) == 1
+        assert len(of(events, side, Loaded)) == 1
+        assert len(of(events, side, Started)) == 1
+        assert len(of(events, side, Done)) == 1
+        assert of(events, side, Resources), "RAM is sampled during the run"
+    # sequential: every token of A comes before B's first token
+    order = [s for s, e in events if isinstance(e, Token)]
+    assert order.index("b") > len(order) - order[::-1].index("a") - 1
+    a, b = result["contestants"]
+    assert a["model"].startswith("SmolLM2") and a["quant"] == "Q4_1"
+    assert b["quant"] == "Q4_K_M" and "fallback" in b["note"]
+    for c in (a, b):
+        assert c["error"] is None and c["text"]
+        assert c["gen_tokens"] > 0 and c["gen_tok_s"] > 0 and c["ttft_ms"] > 0
+        assert c["load_s"] > 0 and c["total_s"] > 0
+        assert 50 < c["peak_rss_mib"] < 4000, "the worker's own RSS, model included"
+    assert isinstance(events[-1][1], Verdict) and "slower" in result["verdict"] or "same speed" in result["verdict"]
+
+
+def test_concurrent_duel_with_the_same_spec_twice(smollm2):
+    with Duel(smollm2, smollm2, FAST, mode="concurrent") as duel:
+        events = collect(duel)
+        pids = {duel.sides[s].worker.pid for s in "ab"}
+        threads = {duel.sides[s].params.threads for s in "ab"}
+        result = duel.result()
+    assert len(pids) == 2 and os.getpid() not in pids, "each contestant has its own process"
+    assert threads == {max(1, (os.cpu_count() or 2) // 2)} or threads == {1}
+    a, b = result["contestants"]
+    assert a["text"] == b["text"], "same model, same seed, temperature 0"
+    assert events[-1][1].text.startswith(a["model"])
+
+
+def test_second_prompt_reuses_loaded_workers(smollm2):
+    with Duel(smollm2, smollm2, FAST, mode="sequential") as duel:
+        collect(duel)
+        pids = [duel.sides[s].worker.pid for s in "ab"]
+        second = collect(duel, "Say yes.")
+        assert [duel.sides[s].worker.pid for s in "ab"] == pids
+        assert not [e for _, e in second if isinstance(e, Loaded)]
+        log = read_session(duel.session_path)
+    prompts = [e for e in log.events if e["type"] == "prompt"]
+    assert [p["run"] for p in prompts] == [1, 2]
+
+
+def test_killing_one_worker_leaves_the_other_running(smollm2):
+    params = GenParams(max_tokens=200, temperature=0.8)
+    killed = threading.Event()
+
+    def kill_b(side, event):
+        if side == "b" and isinstance(event, Token) and not killed.is_set():
+            killed.set()
+            os.kill(duel.sides["b"].worker.pid, signal.SIGKILL)
+
+    with Duel(smollm2, smollm2, params, mode="concurrent") as duel:
+        events = collect(duel, "Write a story about a lighthouse keeper.", kill_b)
+    errors = of(events, "b", Error)
+    assert killed.is_set() and len(errors) == 1
+    assert "killed by SIGKILL (out of memory?)" in errors[0].message
+    assert of(events, "a", Done) and of(events, "a", Done)[0].stats.gen_tokens > 0
+    assert not of(events, "a", Error)
+
+
+def test_cancel_stops_both_sides_within_a_second(smollm2):
+    params = GenParams(max_tokens=2000, temperature=0.8)
+    seen: dict = {}
+
+    with Duel(smollm2, smollm2, params, mode="concurrent") as duel:
+        def cancel_when_both_stream(side, event):
+            if isinstance(event, Token):
+                seen.setdefault(side, time.monotonic())
+                if len(seen) == 2 and "at" not in seen:
+                    seen["at"] = time.monotonic()
+                    duel.cancel()
+
+        events = collect(duel, "Count from one to one thousand in words.", cancel_when_both_stream)
+        ended = time.monotonic()
+    assert ended - seen["at"] < 1.0
+    for side in "ab":
+        done = of(events, side, Done)
+        assert done and done[0].finish_reason == "cancelled"
+        assert done[0].stats.gen_tokens < 2000
+
+
+def test_bad_spec_on_one_side_does_not_stop_the_other(smollm2, tmp_path):
+    not_gguf = tmp_path / "weights.gguf"
+    not_gguf.write_text("not a model")
+    with Duel(smollm2, str(not_gguf), FAST, mode="sequential") as duel:
+        events = collect(duel)
+        result = duel.result()
+    b_errors = of(events, "b", Error)
+    assert len(b_errors) == 1 and "weights.gguf: not a GGUF file" in b_errors[0].message
+    assert "Traceback" not in b_errors[0].message
+    assert of(events, "a", Done)
+    assert result["contestants"][1]["error"] and result["contestants"][0]["error"] is None
+
+
+def test_prompt_too_long_for_one_side(smollm2):
+    long_prompt = "word " * 300
+    with Duel(smollm2, smollm2, FAST, params_b=FAST.replace(n_ctx=128), mode="sequential") as duel:
+        events = collect(duel, long_prompt)
+    assert of(events, "a", Done)
+    assert "n_ctx is 128" in of(events, "b", Error)[0].message
+
+
+def test_session_records_everything_as_it_happens(smollm2, gemma):
+    with Duel(smollm2, gemma, FAST, mode="sequential") as duel:
+        events = collect(duel)
+        path = duel.session_path
+    log = read_session(path)
+    h = log.header
+    assert h["kind"] == "duel" and h["mode"] == "sequential" and h["schema"] == 1
+    assert h["contestants"]["a"]["params"]["max_tokens"] == 24
+    types = [e["type"] for e in log.events]
+    for t in ("prompt", "model", "loaded", "started", "token", "resources", "done", "verdict"):
+        assert t in types, t
+    models_ = {e["side"]: e["model"] for e in log.events if e["type"] == "model"}
+    assert models_["a"]["sha256"] == "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"
+    assert models_["b"]["sha256"].startswith("a5fd3b62") and models_["b"]["quant"] == "Q4_K_M"
+    for side in "ab":
+        recorded = [e for e in log.events if e["type"] == "token" and e["side"] == side]
+        streamed = of(events, side, Token)
+        assert [r["text"] for r in recorded] == [t.text for t in streamed]
+        assert [r["t_ns"] for r in recorded] == [t.t_ns for t in streamed]
+    done = [e for e in log.events if e["type"] == "done"]
+    assert all(d["stats"]["peak_rss_mib"] > 0 for d in done)
+
+
+def test_default_mode_follows_the_core_count():
+    assert default_mode(2) == "sequential"
+    assert default_mode(4) == "concurrent"

@@ -1,0 +1,113 @@
+"""The llama.cpp backend in this process, on the real demo models."""
+
+import threading
+
+import pytest
+
+from engine import models
+from engine.backends.llama_cpp import LlamaCppBackend
+from engine.types import Done, Error, GenParams, Loaded, Started, Token
+
+ASK = [{"role": "user", "content": "What is the capital of France? One sentence."}]
+
+
+@pytest.fixture(scope="module")
+def smol(demo_paths):
+    backend = LlamaCppBackend(models.resolve(f"gguf:{demo_paths['smollm2']}"), GenParams(threads=2))
+    loaded = backend.load()
+    yield backend, loaded
+    backend.close()
+
+
+def run(backend, params, messages=ASK, cancel=None):
+    return list(backend.generate(messages, params, cancel or threading.Event()))
+
+
+def test_loads_with_its_own_chat_template(smol):
+    backend, loaded = smol
+    assert isinstance(loaded, Loaded) and loaded.note is None and loaded.n_ctx == 2048
+    prompt, _ = backend.render(ASK, raw=False)
+    assert "<|im_start|>user\nWhat is the capital of France?" in prompt
+    assert prompt.rstrip().endswith("<|im_start|>assistant")
+
+
+def test_event_order_timestamps_and_stats(smol):
+    backend, _ = smol
+    events = run(backend, GenParams(max_tokens=24, temperature=0))
+    assert isinstance(events[0], Started) and events[0].prompt_tokens > 10
+    assert isinstance(events[-1], Done)
+    tokens = [e for e in events if isinstance(e, Token)]
+    assert 1 <= len(tokens) <= 24
+    times = [t.t_ns for t in tokens]
+    assert times == sorted(times) and times[0] > events[0].t_ns
+    done = events[-1]
+    assert done.stats.gen_tokens == len(tokens)
+    assert done.stats.prompt_tokens == events[0].prompt_tokens
+    assert "Paris" in done.text
+    assert done.text == "".join(t.text for t in tokens).strip() or done.text in "".join(t.text for t in tokens)
+    assert done.finish_reason in ("stop", "length")
+    assert done.stats.ttft_ms > 0 and done.stats.total_s > 0
+
+
+def test_max_tokens_is_a_hard_limit(smol):
+    backend, _ = smol
+    events = run(backend, GenParams(max_tokens=3, temperature=0),
+                 [{"role": "user", "content": "Write a long poem about the sea."}])
+    assert events[-1].stats.gen_tokens == 3 and events[-1].finish_reason == "length"
+
+
+def test_same_seed_same_answer(smol):
+    backend, _ = smol
+    params = GenParams(max_tokens=16, temperature=1.0, seed=7)
+    first = run(backend, params)[-1].text
+    assert run(backend, params)[-1].text == first
+    other = [run(backend, params.replace(seed=s))[-1].text for s in (8, 9, 10)]
+    assert any(o != first for o in other)
+
+
+def test_prompt_longer_than_n_ctx(demo_paths):
+    backend = LlamaCppBackend(models.resolve(f"gguf:{demo_paths['smollm2']}"), GenParams(n_ctx=64))
+    backend.load()
+    events = run(backend, GenParams(n_ctx=64), [{"role": "user", "content": "word " * 200}])
+    assert len(events) == 1 and isinstance(events[0], Error)
+    assert events[0].code == "prompt_too_long"
+    assert "n_ctx is 64" in events[0].message and "tokens" in events[0].message
+    backend.close()
+
+
+def test_cancel_before_the_first_token(smol):
+    backend, _ = smol
+    cancel = threading.Event()
+    cancel.set()
+    events = run(backend, GenParams(max_tokens=50), cancel=cancel)
+    assert events[-1].finish_reason == "cancelled" and events[-1].stats.gen_tokens == 0
+
+
+def test_base_model_gets_the_fallback_template_and_raw_mode(demo_paths):
+    backend = LlamaCppBackend(models.resolve("gguf:" + str(demo_paths["gemma3-270m"])), GenParams(threads=2))
+    loaded = backend.load()
+    assert "no chat template" in loaded.note and "gemma fallback" in loaded.note
+    prompt, add_bos = backend.render(ASK, raw=False)
+    assert prompt.startswith("<bos><start_of_turn>user\n") and prompt.endswith("<start_of_turn>model\n")
+    assert add_bos is False  # the template already wrote <bos>
+    raw_prompt, raw_bos = backend.render([{"role": "user", "content": "The capital of France is"}], raw=True)
+    assert raw_prompt == "The capital of France is" and raw_bos is True
+    raw = run(backend, GenParams(max_tokens=8, temperature=0, raw=True),
+              [{"role": "user", "content": "The capital of France is"}])
+    chat = run(backend, GenParams(max_tokens=8, temperature=0),
+               [{"role": "user", "content": "The capital of France is"}])
+    assert raw[0].prompt_tokens == 6  # <bos> and five words: no template around them
+    assert chat[0].prompt_tokens > raw[0].prompt_tokens + 5
+    assert isinstance(raw[-1], Done) and raw[-1].stats.gen_tokens == 8 and raw[-1].text.strip()
+    backend.close()
+
+
+def test_unloadable_file_is_one_line_naming_it(tmp_path):
+    from engine.errors import ModelFileError
+
+    from .conftest import write_gguf
+
+    path = write_gguf(tmp_path / "tiny.gguf")  # valid GGUF, but no real model inside
+    backend = LlamaCppBackend(models.resolve(f"gguf:{path}"), GenParams())
+    with pytest.raises(ModelFileError, match=r"tiny\.gguf: llama\.cpp could not load it"):
+        backend.load()
