@@ -31,13 +31,14 @@ def default_mode(cores: int | None = None) -> str:
     return "concurrent" if cores >= 4 else "sequential"
 
 
-def threads_for(mode: str, params: GenParams) -> int:
-    """CPU threads per contestant: all physical cores in turn, or half each at once."""
+def threads_for(mode: str, params: GenParams, reserve_cores: int = 0) -> int:
+    """CPU threads per contestant: every physical core in turn (sequential), or half
+    each at once (concurrent), less ``reserve_cores`` kept for a UI."""
     if params.threads:
         return params.threads
     from .backends.llama_cpp import default_threads
 
-    cores = default_threads()
+    cores = max(1, default_threads() - reserve_cores)
     return cores if mode == "sequential" else max(1, cores // 2)
 
 
@@ -104,6 +105,7 @@ class Duel:
         params_b: GenParams | None = None,
         mode: str | None = None,
         record: bool = True,
+        reserve_cores: int = 0,
     ):
         self.mode = mode or default_mode()
         if self.mode not in MODES:
@@ -111,8 +113,8 @@ class Duel:
         params = (params or GenParams()).validate()
         params_b = (params_b or params).validate()
         self.sides = {
-            "a": Contestant("a", spec_a, params.replace(threads=threads_for(self.mode, params))),
-            "b": Contestant("b", spec_b, params_b.replace(threads=threads_for(self.mode, params_b))),
+            "a": Contestant("a", spec_a, params.replace(threads=threads_for(self.mode, params, reserve_cores))),
+            "b": Contestant("b", spec_b, params_b.replace(threads=threads_for(self.mode, params_b, reserve_cores))),
         }
         self.sink: queue.Queue = queue.Queue()
         self.record = record

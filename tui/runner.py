@@ -13,7 +13,7 @@ from engine.types import Token
 
 from .messages import EngineEvent, TokenBatch
 
-BATCH_S = 0.05
+BATCH_S = 0.1
 
 
 def pump(events: Iterable[tuple[str, object]], post: Callable[[object], object]) -> None:

@@ -22,6 +22,12 @@ from ..widgets.contestant import ContestantPane
 from .params import DuelSettings, ParamsScreen
 
 
+# The UI's own rendering takes most of a core while tokens stream. llama.cpp threads
+# wait for each other, so one that shares a core with the UI slows them all: keep a
+# core for the UI (headless `llmbench duel` uses every core).
+UI_CORES = 1
+
+
 class DuelView(Vertical):
     DEFAULT_CSS = """
     DuelView { height: 1fr; }
@@ -120,7 +126,7 @@ class DuelView(Vertical):
         error = None
         try:
             if self.duel is None:
-                self.duel = Duel(spec_a, spec_b, params, mode=mode)
+                self.duel = Duel(spec_a, spec_b, params, mode=mode, reserve_cores=UI_CORES)
                 self._duel_key = key
             pump(self.duel.run(prompt), self.post_message)
         except LlmbenchError as exc:
@@ -149,7 +155,8 @@ class DuelView(Vertical):
             case Resolved(model=model):
                 pane.set_title(f"{model.name} {model.quant or ''}")
                 pane.status = "loading…"
-            case Loaded(load_s=load_s, note=note):
+            case Loaded(load_s=load_s, note=note, threads=threads):
+                pane.threads = threads
                 pane.status = f"loaded in {load_s:.2f} s"
                 if note:
                     self.notify(note, title=f"model {message.side.upper()}", timeout=8)

@@ -21,12 +21,13 @@ class ContestantPane(Vertical):
     DEFAULT_CSS = """
     ContestantPane { width: 1fr; height: 1fr; border-left: tall $primary 40%; }
     ContestantPane.-error { border-left: tall $error; }
-    ContestantPane .title { height: 1; padding: 0 1; background: $boost; text-style: bold; }
-    ContestantPane .status { height: 1; padding: 0 1; color: $text-muted; }
+    ContestantPane .title { width: 100%; height: 1; padding: 0 1; background: $boost; text-style: bold; }
+    ContestantPane .status { width: 100%; height: 1; padding: 0 1; color: $text-muted; }
     ContestantPane VerticalScroll { height: 1fr; padding: 0 1; }
     ContestantPane Markdown { margin: 0; padding: 0; }
-    ContestantPane .ram { height: 1; padding: 0 1; }
-    ContestantPane Sparkline { height: 1; margin: 0 1; }
+    ContestantPane .ram { width: 100%; height: 1; padding: 0 1; }
+    ContestantPane Sparkline { width: 1fr; height: 1; margin: 0 1; }
+    ContestantPane StatsView { width: 100%; height: 5; }
     """
 
     status = reactive("idle")
@@ -39,6 +40,7 @@ class ContestantPane(Vertical):
         self.ram: deque[float] = deque(maxlen=RAM_POINTS)
         self.peak_mib = 0.0
         self.stats: Stats | None = None
+        self.threads: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.side.upper()}", classes="title")
@@ -50,10 +52,10 @@ class ContestantPane(Vertical):
         yield StatsView()
 
     def watch_status(self, status: str) -> None:
-        self.query_one(".status", Static).update(status)
+        self.query_one(".status", Static).update(status, layout=False)  # fixed size: no relayout
 
     def set_title(self, title: str) -> None:
-        self.query_one(".title", Static).update(f"{self.side.upper()} · {title}")
+        self.query_one(".title", Static).update(f"{self.side.upper()} · {title}", layout=False)
 
     def reset(self) -> None:
         self.text, self.tokens, self.stats = "", 0, None
@@ -76,11 +78,11 @@ class ContestantPane(Vertical):
         self.peak_mib = max(self.peak_mib, mib)
         self.ram.append(mib)
         self.query_one(Sparkline).data = list(self.ram)
-        self.query_one(".ram", Static).update(f"RAM {mib:,.0f} MiB · peak {self.peak_mib:,.0f} MiB")
+        self.query_one(".ram", Static).update(f"RAM {mib:,.0f} MiB · peak {self.peak_mib:,.0f} MiB", layout=False)
 
     def show_stats(self, stats: Stats, mode: str) -> None:
         self.stats = stats
-        self.query_one(StatsView).show(stats, mode)
+        self.query_one(StatsView).show(stats, mode, self.threads)
 
     async def show_error(self, message: str) -> None:
         self.add_class("-error")

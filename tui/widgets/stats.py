@@ -1,37 +1,45 @@
-"""A compact stats table: two label/value pairs per row, to fit a half-width pane."""
+"""A compact stats table for a half-width pane: two label/value pairs per row."""
 
 from __future__ import annotations
 
 from rich.table import Table
 from textual.widgets import Static
 
-from engine.metrics import STAT_ROWS, format_stat
+from engine.metrics import format_stat
 from engine.types import Stats
 
+# (label, stat key) pairs, two per row; "" labels continue the pair before them
+_LAYOUT = (
+    (("load", "load_s"), ("TTFT", "ttft_ms")),
+    (("prompt", "prompt_tokens"), ("", "prompt_tok_s")),
+    (("gen", "gen_tokens"), ("", "gen_tok_s")),
+    (("total", "total_s"), ("RAM", "peak_rss_mib")),
+)
 
-def stats_table(stats: Stats | None, mode: str | None = None) -> Table:
+
+def stats_table(stats: Stats | None, mode: str | None = None, threads: int | None = None) -> Table:
     table = Table.grid(padding=(0, 1), expand=True)
-    for style in ("dim", "bold", "dim", "bold"):
-        table.add_column(style=style, no_wrap=True)
+    table.add_column(style="dim", no_wrap=True, min_width=6)
+    table.add_column(style="bold", no_wrap=True, ratio=1)
+    table.add_column(style="dim", no_wrap=True, min_width=4)
+    table.add_column(style="bold", no_wrap=True, ratio=1)
     values = stats.to_dict() if stats else {}
-    cells = []
-    for key, label, _ in STAT_ROWS:
-        if key == "peak_gpu_mib" and not values.get(key):
-            continue
-        cells.append((label, format_stat(key, values.get(key))))
-    if mode:
-        cells.append(("mode", mode))
-    for i in range(0, len(cells), 2):
-        row = [*cells[i], *(cells[i + 1] if i + 1 < len(cells) else ("", ""))]
-        table.add_row(*row)
+    for (l1, k1), (l2, k2) in _LAYOUT:
+        v1 = format_stat(k1, values.get(k1))
+        if k1 in ("prompt_tokens", "gen_tokens") and values.get(k1) is not None:
+            v1 = f"{values[k1]} tok"
+        table.add_row(l1, v1, l2, format_stat(k2, values.get(k2)))
+    extra = [("mode", mode or "—"), ("thr", str(threads) if threads else "—")]
+    if values.get("peak_gpu_mib"):
+        extra[1] = ("VRAM", format_stat("peak_gpu_mib", values["peak_gpu_mib"]))
+    table.add_row(extra[0][0], extra[0][1], extra[1][0], extra[1][1])
     return table
 
 
 class StatsView(Static):
     DEFAULT_CSS = """
-    StatsView { height: auto; padding: 0 1; }
+    StatsView { height: 5; padding: 0 1; }
     """
 
-    def show(self, stats: Stats | None, mode: str | None = None) -> None:
-        self.stats = stats
-        self.update(stats_table(stats, mode))
+    def show(self, stats: Stats | None, mode: str | None = None, threads: int | None = None) -> None:
+        self.update(stats_table(stats, mode, threads), layout=False)  # fixed size: no relayout

@@ -1,0 +1,156 @@
+"""The TUI driven with Textual's Pilot at 80x24, on the real demo models."""
+
+import asyncio
+import time
+
+from textual.widgets import Input, Markdown, TabbedContent
+
+from engine.config import load_config
+from engine.sessions import read_session
+from tui.app import LlmbenchApp
+from tui.screens.duel import DuelView
+from tui.screens.params import ParamsScreen
+from tui.widgets.contestant import ContestantPane
+from tui.widgets.stats import StatsView
+
+SIZE = (80, 24)
+
+
+async def wait_for(pilot, predicate, timeout=90.0):
+    start = time.monotonic()
+    while not predicate():
+        assert time.monotonic() - start < timeout, "timed out waiting in the TUI"
+        await pilot.pause(0.1)
+
+
+async def ask(pilot, text: str) -> DuelView:
+    view = pilot.app.query_one(DuelView)
+    prompt = pilot.app.query_one("#prompt", Input)
+    prompt.focus()
+    prompt.value = ""
+    await pilot.press(*text)
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: view.running)
+    return view
+
+
+def visible_text(widget) -> str:
+    return "\n".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
+
+
+async def test_duel_streams_both_answers_with_stats_and_verdict(registered):
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        view = await ask(pilot, "Name a colour.")
+        await wait_for(pilot, lambda: not view.running)
+        await pilot.pause(0.3)
+        log = read_session(view.last_session)
+        for side in "ab":
+            pane = app.query_one(f"#pane-{side}", ContestantPane)
+            done = [e for e in log.events if e["type"] == "done" and e["side"] == side][0]
+            streamed = "".join(e["text"] for e in log.events if e["type"] == "token" and e["side"] == side)
+            assert pane.text == streamed, "the pane shows every streamed token"
+            assert pane.query_one(Markdown).source.strip() == streamed.strip()
+            assert pane.status == "done"
+            assert pane.stats.gen_tokens == done["stats"]["gen_tokens"]
+            shown = visible_text(pane.query_one(StatsView))
+            assert "TTFT" in shown and "tok/s" in shown and "MiB" in shown
+            assert "RAM" in str(pane.query_one(".ram").render())
+        title_b = str(app.query_one("#pane-b .title").render())
+        assert "gemma3-270m" in title_b and "Q4_K_M" in title_b
+        verdict = str(app.query_one("#verdict").render())
+        assert "slower" in verdict or "same speed" in verdict
+
+
+async def test_escape_cancels_within_a_second(registered):
+    app = LlmbenchApp(spec_a="smollm2", spec_b="smollm2")
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(DuelView)
+        view.params = view.params.replace(max_tokens=2000, temperature=0.8)
+        await ask(pilot, "Count to a thousand.")
+        pane_a = app.query_one("#pane-a", ContestantPane)
+        await wait_for(pilot, lambda: pane_a.tokens > 3)
+        start = time.monotonic()
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not view.running, timeout=5)
+        assert time.monotonic() - start < 1.5  # one second plus the test's own polling
+        assert pane_a.status == "cancelled"
+
+
+async def test_a_bad_model_shows_its_error_and_the_other_side_answers(registered, tmp_path):
+    bad = tmp_path / "broken.gguf"
+    bad.write_text("not a model")
+    app = LlmbenchApp(spec_a="smollm2", spec_b=str(bad))
+    async with app.run_test(size=SIZE) as pilot:
+        view = await ask(pilot, "Hi")
+        await wait_for(pilot, lambda: not view.running)
+        pane_b = app.query_one("#pane-b", ContestantPane)
+        assert pane_b.status == "error" and pane_b.has_class("-error")
+        assert "broken.gguf: not a GGUF file" in pane_b.query_one(Markdown).source
+        assert app.query_one("#pane-a", ContestantPane).status == "done"
+
+
+async def test_other_tabs_say_plainly_they_are_not_built(registered):
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        for key, tab, issue in (("f2", "inspect", "#3"), ("f3", "chat", "#4"), ("f4", "sessions", "#5")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert app.query_one(TabbedContent).active == tab
+            text = str(app.query_one(f"#{tab} NotYet").render())
+            assert "not built yet" in text and issue in text
+        await pilot.press("f1")
+        assert app.query_one(TabbedContent).active == "duel"
+
+
+async def test_settings_modal_by_keyboard_and_remembered(registered):
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert isinstance(app.screen, ParamsScreen)
+        field = app.screen.query_one("#max_tokens", Input)
+        field.value = "-4"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert isinstance(app.screen, ParamsScreen), "a bad value keeps the form open"
+        assert "max_tokens must be at least 1" in str(app.screen.query_one("#error").render())
+        field.value = "33"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, ParamsScreen)
+        assert app.query_one(DuelView).params.max_tokens == 33
+    assert load_config()["duel_params"]["max_tokens"] == 33
+    app2 = LlmbenchApp()
+    async with app2.run_test(size=SIZE) as pilot:
+        assert app2.query_one(DuelView).params.max_tokens == 33
+
+
+async def test_themes_from_the_themes_folder_are_remembered(registered):
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.theme == "llmbench-dark"
+        assert {"llmbench-dark", "llmbench-light", "solarized-terminal"} <= set(app.available_themes)
+        app.theme = "llmbench-light"
+        await pilot.pause(0.2)
+    assert load_config()["theme"] == "llmbench-light"
+    app2 = LlmbenchApp()
+    async with app2.run_test(size=SIZE) as pilot:
+        assert app2.theme == "llmbench-light"
+
+
+async def test_theme_switch_from_the_command_palette(registered):
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause(0.3)
+        await pilot.press(*"theme")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        await pilot.press(*"solarized-terminal")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        await pilot.pause(0.5)
+        assert app.theme == "solarized-terminal"
+    assert load_config()["theme"] == "solarized-terminal"
