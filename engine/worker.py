@@ -62,6 +62,8 @@ def _child_main(conn, model: ModelInfo, params: GenParams, log_file: str) -> Non
             if msg[0] == "cancel":
                 cancel.set()
             else:
+                if msg[0] == "generate":
+                    cancel.clear()  # here, in pipe order: a cancel sent after it still lands
                 commands.put(msg)
             if msg[0] == "close":
                 return
@@ -72,7 +74,6 @@ def _child_main(conn, model: ModelInfo, params: GenParams, log_file: str) -> Non
         if msg[0] == "close":
             break
         _, messages, gen_params = msg
-        cancel.clear()
         try:
             for event in backend.generate(messages, gen_params, cancel):
                 conn.send(event)

@@ -154,3 +154,25 @@ async def test_theme_switch_from_the_command_palette(registered):
         await pilot.pause(0.5)
         assert app.theme == "solarized-terminal"
     assert load_config()["theme"] == "solarized-terminal"
+
+
+async def test_keyboard_only_change_a_model_and_ask(registered):
+    """Tab to model B's picker, type a name (the suggestion is accepted with →),
+    Tab back to the prompt and send: no mouse, no direct widget access."""
+    app = LlmbenchApp(spec_a="smollm2", spec_b="gemma3-270m")
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(DuelView)
+        await pilot.pause()
+        assert app.focused.id == "prompt"
+        while app.focused.id != "spec-b":
+            await pilot.press("shift+tab")
+        await pilot.press("ctrl+a", "ctrl+k", *"smo", "right")  # clear, type, accept suggestion
+        assert app.focused.value == "smollm2"
+        while app.focused.id != "prompt":
+            await pilot.press("tab")
+        await pilot.press(*"Hi", "enter")
+        await wait_for(pilot, lambda: view.running)
+        await wait_for(pilot, lambda: not view.running)
+        assert "smollm2" in str(app.query_one("#pane-b .title").render())
+        assert app.query_one("#pane-b", ContestantPane).status == "done"
+    assert load_config()["duel_b"] == "smollm2"
