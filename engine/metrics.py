@@ -80,6 +80,7 @@ STAT_ROWS: tuple[tuple[str, str, str], ...] = (
     ("total_s", "total", "{:.2f} s"),
     ("peak_rss_mib", "peak RAM", "{:.0f} MiB"),
     ("peak_gpu_mib", "peak VRAM", "{:.0f} MiB"),
+    ("mean_cpu_percent", "mean CPU", "{:.0f}%"),
 )
 
 

@@ -55,7 +55,8 @@ async def test_duel_streams_both_answers_with_stats_and_verdict(registered):
             assert pane.stats.gen_tokens == done["stats"]["gen_tokens"]
             shown = visible_text(pane.query_one(StatsView))
             assert "TTFT" in shown and "tok/s" in shown and "MiB" in shown
-            assert "RAM" in str(pane.query_one(".ram").render())
+            ram_line = str(pane.query_one(".ram").render())
+            assert "RAM" in ram_line and "MiB" in ram_line and "CPU" in ram_line
         title_b = str(app.query_one("#pane-b .title").render())
         assert "gemma3-270m" in title_b and "Q4_K_M" in title_b
         verdict = str(app.query_one("#verdict").render())

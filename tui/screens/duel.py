@@ -70,7 +70,16 @@ class DuelView(Vertical):
         yield Input(placeholder="Ask both models… Enter sends, Esc cancels, Ctrl+O settings", id="prompt")
 
     def on_mount(self) -> None:
+        for side, spec in (("a", self.spec_a), ("b", self.spec_b)):
+            pane = self._pane(side)
+            pane.set_title(spec)
+            pane.status = "ready: type a prompt below and press Enter"
         self.query_one("#prompt", Input).focus()
+
+    @on(Input.Changed, "#spec-a, #spec-b")
+    def spec_edited(self, event: Input.Changed) -> None:
+        side = event.input.id.removeprefix("spec-")
+        self._pane(side).set_title(event.value.strip() or "(no model)")
 
     def _settings_text(self) -> str:
         return f"{self.mode} · max {self.params.max_tokens} · T {self.params.temperature:g}"
@@ -163,8 +172,8 @@ class DuelView(Vertical):
                     pane.status = f"loaded in {load_s:.2f} s · fallback chat template"
             case Started(prompt_tokens=n):
                 pane.status = f"prompt {n} tokens · thinking…"
-            case Resources(rss_bytes=rss):
-                pane.add_ram(rss)
+            case Resources(rss_bytes=rss, cpu_percent=cpu, gpu_bytes=gpu):
+                pane.add_sample(rss, cpu, gpu)
             case Done(stats=stats, finish_reason=reason):
                 pane.status = "done" if reason != "cancelled" else "cancelled"
                 pane.show_stats(stats, self.mode)

@@ -73,12 +73,15 @@ class ContestantPane(Vertical):
         if at_end:
             scroll.scroll_end(animate=False)
 
-    def add_ram(self, rss_bytes: int) -> None:
+    def add_sample(self, rss_bytes: int, cpu_percent: float, gpu_bytes: int | None) -> None:
         mib = rss_bytes / MIB
         self.peak_mib = max(self.peak_mib, mib)
         self.ram.append(mib)
         self.query_one(Sparkline).data = list(self.ram)
-        self.query_one(".ram", Static).update(f"RAM {mib:,.0f} MiB · peak {self.peak_mib:,.0f} MiB", layout=False)
+        line = f"RAM {mib:,.0f} MiB · peak {self.peak_mib:,.0f} · CPU {cpu_percent:.0f}%"
+        if gpu_bytes:
+            line += f" · VRAM {gpu_bytes / MIB:,.0f} MiB"
+        self.query_one(".ram", Static).update(line, layout=False)
 
     def show_stats(self, stats: Stats, mode: str) -> None:
         self.stats = stats
