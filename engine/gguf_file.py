@@ -132,6 +132,16 @@ class _Cursor:
                 self.pos += struct.calcsize(_SCALAR[etype]) * count
                 if self.pos > len(self.buf):
                     raise ModelFileError(f"{self.path}: truncated GGUF: an array runs past the end of the file")
+            elif etype == _STRING:  # skip the strings without decoding them: the hot path
+                unpack, buf, pos, fmt = struct.unpack_from, self.buf, self.pos, self.e + "Q"
+                try:
+                    for _ in range(count):
+                        pos += 8 + unpack(fmt, buf, pos)[0]
+                except struct.error:
+                    pos = len(buf) + 1
+                if pos > len(buf):
+                    raise ModelFileError(f"{self.path}: truncated GGUF: an array runs past the end of the file")
+                self.pos = pos
             else:
                 for _ in range(count):
                     self.value(etype)

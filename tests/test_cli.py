@@ -118,3 +118,34 @@ def test_models_pull_is_idempotent(home, registered):
     proc = cli("models", "pull", "smollm2", home=home)
     assert proc.returncode == 0 and "already present" in proc.stdout
     one_line_error(cli("models", "pull", "nosuch", home=home), "pullable models are")
+
+
+def test_inspect_json_fields(home, registered):
+    proc = cli("inspect", "smollm2", "--memory", "--ctx", "2048", "--format", "json", home=home)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    for field in ("architecture", "model_type", "vocab_size", "hidden_size", "num_layers", "num_heads",
+                  "num_kv_heads", "gqa_ratio", "head_dim", "intermediate_size", "norm_type", "norm_eps",
+                  "rope_theta", "context_length", "tied_embeddings", "params_total", "params_embeddings",
+                  "params_per_layer", "linear_modules", "quantization", "projections", "memory"):
+        assert field in data, field
+    assert data["projections"][0] == {"name": "q_proj", "in_features": 576, "out_features": 576,
+                                      "cls": "ggml Q4_1", "quant": "Q4_1", "bits": 5.0}
+    row = data["memory"][0]
+    assert set(row) >= {"format", "weights_bytes", "kv_bytes", "total_bytes", "fits"}
+
+
+def test_inspect_compare_markdown(home):
+    configs = Path(__file__).parent / "fixtures" / "configs"
+    proc = cli("inspect", str(configs / "meta-llama-3-8b.json"), "--compare",
+               str(configs / "qwen2-1.5b-instruct-gptq-int8.json"), "--format", "md", home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert "| **vocabulary** | 128,256 | 151,936 |" in proc.stdout
+    assert "QuantLinear" in proc.stdout
+
+
+def test_inspect_bad_input_is_one_line(home, tmp_path):
+    one_line_error(cli("inspect", str(tmp_path), home=home), "no config.json in this folder")
+    cut = tmp_path / "x.gguf"
+    cut.write_bytes(b"GGUF\x03\x00\x00\x00")
+    one_line_error(cli("inspect", str(cut), home=home), "x.gguf: truncated GGUF")

@@ -77,6 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     duel.add_argument("--quiet", action="store_true", help="do not stream the answers")
     duel.add_argument("--no-record", action="store_true", help="do not write a session file")
     _params_args(duel)
+
+    insp = sub.add_parser("inspect", help="a model's architecture, quantization and memory, without loading it")
+    insp.add_argument("src", metavar="SRC", help="a .gguf file, a model folder, a config.json or a model name")
+    insp.add_argument("--compare", metavar="SRC2", help="a second model, side by side")
+    insp.add_argument("--memory", action="store_true", help="memory needed per format and quantization")
+    insp.add_argument("--ctx", type=int, default=4096, help="context length for the KV cache (default 4096)")
+    insp.add_argument("--batch", type=int, default=1, help="batch size for the KV cache (default 1)")
+    insp.add_argument("--format", choices=("table", "json", "md"), default="table")
     return parser
 
 
@@ -94,6 +102,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .commands.duel import run as run_duel
 
             return run_duel(args, _params(args))
+        if args.command == "inspect":
+            from .commands.inspect import run as run_inspect
+
+            return run_inspect(args)
     except (LlmbenchError, CliError) as exc:
         print(f"llmbench: error: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,102 @@
+"""Summarise a GGUF from its header: metadata keys and the tensor table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..gguf_file import GGUFHeader, read_header
+from .summary import ModelSummary, Projection
+
+# GGUF tensor names in a block -> the Hugging Face projection names
+_PROJECTIONS = {
+    "attn_q": "q_proj", "attn_k": "k_proj", "attn_v": "v_proj", "attn_qkv": "qkv_proj",
+    "attn_output": "o_proj", "ffn_gate": "gate_proj", "ffn_up": "up_proj", "ffn_down": "down_proj",
+}
+
+
+def type_bits(ggml_type: str) -> float:
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    block, size = GGML_QUANT_SIZES[GGMLQuantizationType[ggml_type]]
+    return size * 8 / block
+
+
+def inspect_gguf(path: str | Path) -> ModelSummary:
+    return summarise(read_header(path))
+
+
+def summarise(h: GGUFHeader) -> ModelSummary:
+    md, arch = h.metadata, h.arch or ""
+
+    def key(name: str):
+        return md.get(f"{arch}.{name}")
+
+    tensors = {t.name: t for t in h.tensors}
+    embd = tensors.get("token_embd.weight")
+    heads = key("attention.head_count")
+    kv_heads = key("attention.head_count_kv")
+    heads = heads[0] if isinstance(heads, list) else heads  # per-layer lists in some archs
+    kv_heads = kv_heads[0] if isinstance(kv_heads, list) else (kv_heads or heads)
+    hidden = key("embedding_length")
+    head_dim = key("attention.key_length") or (hidden // heads if hidden and heads else None)
+    vocab = key("vocab_size") or (embd.shape[1] if embd is not None and len(embd.shape) > 1 else None)
+    tokens = md.get("tokenizer.ggml.tokens")
+    if vocab is None and tokens is not None:
+        vocab = getattr(tokens, "count", None) or len(tokens)
+    rms = key("attention.layer_norm_rms_epsilon")
+    eps = rms if rms is not None else key("attention.layer_norm_epsilon")
+    ffn = key("feed_forward_length")
+    ffn = ffn[0] if isinstance(ffn, list) else ffn
+
+    total = sum(t.n_elements for t in h.tensors)
+    bits = sum(t.n_bytes for t in h.tensors) * 8 / total if total else None
+    layer0 = [t for t in h.tensors if t.name.startswith("blk.0.")]
+    projections = []
+    for t in layer0:
+        part = t.name.removeprefix("blk.0.").removesuffix(".weight")
+        if part in _PROJECTIONS and len(t.shape) == 2:
+            projections.append(Projection(_PROJECTIONS[part], t.shape[0], t.shape[1], f"ggml {t.ggml_type}",
+                                          None if t.ggml_type in ("F32", "F16", "BF16") else t.ggml_type,
+                                          round(type_bits(t.ggml_type), 3)))
+    order = list(_PROJECTIONS.values())
+    projections.sort(key=lambda p: order.index(p.name))
+    linear = {}
+    for t in h.tensors:
+        if len(t.shape) == 2 and t.name != "token_embd.weight":
+            linear[f"ggml {t.ggml_type}"] = linear.get(f"ggml {t.ggml_type}", 0) + 1
+    quantized = [t for t in h.tensors if len(t.shape) == 2 and t.ggml_type not in ("F32", "F16", "BF16")]
+    two_d = [t for t in h.tensors if len(t.shape) == 2]
+    scaling = key("rope.scaling.type")
+    return ModelSummary(
+        source=h.path,
+        source_kind="gguf",
+        name=md.get("general.name"),
+        architecture=arch or None,
+        model_type=arch or None,
+        vocab_size=vocab,
+        hidden_size=hidden,
+        num_layers=key("block_count"),
+        num_heads=heads,
+        num_kv_heads=kv_heads,
+        head_dim=head_dim,
+        intermediate_size=ffn,
+        activation=None,
+        norm_type="RMSNorm" if rms is not None else ("LayerNorm" if eps is not None else None),
+        norm_eps=eps,
+        rope_theta=key("rope.freq_base"),
+        rope_scaling={"type": scaling, "factor": key("rope.scaling.factor")} if scaling else None,
+        context_length=key("context_length"),
+        tied_embeddings="output.weight" not in tensors,
+        params_total=total,
+        params_embeddings=embd.n_elements if embd is not None else None,
+        params_per_layer=sum(t.n_elements for t in layer0) or None,
+        projections=projections,
+        linear_modules=dict(sorted(linear.items())),
+        quantization={"method": "gguf", "file_type": h.quant, "bits": round(bits, 3) if bits else None,
+                      "group_size": None},
+        quantized_share=(sum(t.n_elements for t in quantized) / sum(t.n_elements for t in two_d)) if two_d else None,
+        bits_per_weight=bits,
+        tensor_types=dict(h.tensor_types.most_common()),
+        has_chat_template=h.has_chat_template,
+        size_bytes=h.size_bytes,
+    )

@@ -1,0 +1,148 @@
+"""Inspect without loading weights: real GGUFs, public configs, broken inputs, memory."""
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+from engine.errors import ModelFileError, SpecError
+from engine.gguf_file import read_header
+from engine.inspect import inspect_source
+from engine.inspect.memory import gguf_weights_bytes, kv_cache_bytes, memory_table
+
+CONFIGS = Path(__file__).parent / "fixtures" / "configs"
+
+
+def test_smollm2_gguf_summary(demo_paths):
+    s = inspect_source(str(demo_paths["smollm2"]))
+    assert (s.architecture, s.vocab_size, s.hidden_size, s.num_layers) == ("llama", 49152, 576, 30)
+    assert (s.num_heads, s.num_kv_heads, s.head_dim, s.gqa_ratio) == (9, 3, 64, 3.0)
+    assert s.intermediate_size == 1536 and s.norm_type == "RMSNorm" and s.tied_embeddings
+    assert s.params_total == 134_515_008  # SmolLM2-135M
+    k = {p.name: p for p in s.projections}["k_proj"]
+    assert (k.in_features, k.out_features, k.quant) == (576, 192, "Q4_1")
+    assert s.linear_modules == {"ggml Q4_1": 210} and s.has_chat_template
+
+
+def test_gemma_gguf_mixed_quant_types(demo_paths):
+    s = inspect_source(str(demo_paths["gemma3-270m"]))
+    assert s.quantization["file_type"] == "Q4_K_M"
+    v = {p.name: p for p in s.projections}["v_proj"]
+    assert v.quant == "Q8_0"  # layer 0 of a Q4_K_M gets more bits for attn_v
+    assert s.tensor_types == {"F32": 109, "Q5_0": 81, "Q4_K": 27, "Q8_0": 10, "Q6_K": 9}
+
+
+@pytest.mark.parametrize(
+    "name, params_b, layers, kv, k_out",
+    [
+        ("meta-llama-3-8b", 8.03, 32, 8, 1024),
+        ("meta-llama-3-70b", 70.55, 80, 8, 1024),
+        ("mistral-7b-v0.1", 7.24, 32, 8, 1024),
+        ("qwen2-1.5b-instruct-gptq-int8", 1.54, 28, 2, 256),
+        ("gemma-2-2b", 2.61, 26, 4, 1024),
+    ],
+)
+def test_public_configs_match_their_published_sizes(name, params_b, layers, kv, k_out):
+    s = inspect_source(str(CONFIGS / f"{name}.json"))
+    assert round(s.params_total / 1e9, 2) == params_b
+    assert s.num_layers == layers and s.num_kv_heads == kv
+    assert {p.name: p for p in s.projections}["k_proj"].out_features == k_out
+
+
+def test_phi3_fused_projections():
+    s = inspect_source(str(CONFIGS / "phi-3-mini-4k-instruct.json"))
+    assert [p.name for p in s.projections] == ["qkv_proj", "o_proj", "gate_up_proj", "down_proj"]
+    assert round(s.params_total / 1e9, 2) == 3.82
+
+
+def test_gptq_config_is_classified_without_kernels():
+    s = inspect_source(str(CONFIGS / "qwen2-1.5b-instruct-gptq-int8.json"))
+    assert s.quantization["method"] == "gptq" and s.quantization["bits"] == 8
+    assert s.quantization["group_size"] == 128 and "lm_head" in s.quantization["unquantized"]
+    assert s.linear_modules == {"QuantLinear": 196, "Linear": 1}
+    assert all(p.cls == "QuantLinear" for p in s.projections)
+
+
+def test_llama3_vs_qwen2_differences():
+    from engine.inspect.report import compare_rows
+
+    a = inspect_source(str(CONFIGS / "meta-llama-3-8b.json"))
+    b = inspect_source(str(CONFIGS / "qwen2-1.5b-instruct-gptq-int8.json"))
+    rows = {label: (va, vb, d) for label, va, vb, d in compare_rows(a, b)}
+    assert rows["vocabulary"] == ("128,256", "151,936", True)
+    assert rows["embedding size"][2] and not rows["head dim"][2]
+
+
+def test_gguf_size_estimate_matches_the_real_files_tensor_by_tensor(demo_paths):
+    for name, ftype in (("smollm2", "Q4_1"), ("gemma3-270m", "Q4_K_M")):
+        h = read_header(demo_paths[name])
+        s = inspect_source(str(demo_paths[name]))
+        assert gguf_weights_bytes(s, ftype) == sum(t.n_bytes for t in h.tensors)
+
+
+def test_memory_table_formulas():
+    s = inspect_source(str(CONFIGS / "meta-llama-3-8b.json"))
+    rows = {r.format: r for r in memory_table(s, ctx=8192, ram_bytes=24 * 2**30)}
+    assert rows["fp16/bf16"].weights_bytes == 2 * s.params_total
+    assert rows["fp32"].weights_bytes == 4 * s.params_total
+    assert kv_cache_bytes(s, 8192) == 2 * 32 * 8 * 128 * 8192 * 2  # 1 GiB
+    assert rows["fp16/bf16"].kv_bytes == 2**30
+    assert rows["bnb nf4"].weights_bytes < rows["bnb int8"].weights_bytes < rows["fp16/bf16"].weights_bytes
+    assert rows["bnb nf4+dq"].weights_bytes < rows["bnb nf4"].weights_bytes
+    assert not rows["fp32"].fits and rows["Q4_K_M"].fits
+    gib = rows["Q4_K_M"].weights_bytes / 2**30
+    assert 4.4 < gib < 4.9  # published Llama-3-8B Q4_K_M files are ~4.6-4.9 GiB
+
+
+@pytest.mark.parametrize(
+    "content, error, message",
+    [
+        ('{"model_type": "nosucharch", "hidden_size": 8}', SpecError, "model_type 'nosucharch' is not a family"),
+        ('{"model_type": "llama", "hidden_size": 8}', ModelFileError, "config.json is missing num_hidden_layers"),
+        ("{broken", ModelFileError, "not valid JSON"),
+    ],
+)
+def test_bad_configs(tmp_path, content, error, message):
+    path = tmp_path / "config.json"
+    path.write_text(content)
+    with pytest.raises(error, match=message):
+        inspect_source(str(path))
+
+
+def test_folder_without_config_and_not_a_model(tmp_path):
+    with pytest.raises(ModelFileError, match="no config.json in this folder"):
+        inspect_source(str(tmp_path))
+    junk = tmp_path / "photo.jpg"
+    junk.write_bytes(b"\xff\xd8\xff\xe0")
+    with pytest.raises(ModelFileError, match=r"photo\.jpg: not a model"):
+        inspect_source(str(junk))
+
+
+def _safetensors(path: Path, header: dict, data: bytes, claimed: int | None = None) -> None:
+    raw = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", claimed if claimed is not None else len(raw)) + raw + data)
+
+
+def test_safetensors_headers_are_checked(tmp_path):
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text((CONFIGS / "mistral-7b-v0.1.json").read_text())
+    good = {"a": {"dtype": "BF16", "shape": [2, 2], "data_offsets": [0, 8]}}
+    _safetensors(folder / "model.safetensors", good, b"\0" * 8)
+    s = inspect_source(str(folder))
+    assert s.source_kind == "hf-folder" and s.tensor_types == {"BF16": 1}
+    lying = {"a": {"dtype": "BF16", "shape": [1000, 1000], "data_offsets": [0, 2_000_000]}}
+    _safetensors(folder / "model.safetensors", lying, b"\0" * 8)
+    with pytest.raises(ModelFileError, match=r"tensor 'a' claims bytes 0-2,000,000 but the data is 8 bytes long"):
+        inspect_source(str(folder))
+    _safetensors(folder / "model.safetensors", good, b"\0" * 8, claimed=10**9)
+    with pytest.raises(ModelFileError, match="safetensors header claims 1,000,000,000 bytes"):
+        inspect_source(str(folder))
+
+
+def test_truncated_gguf_is_a_clear_error(tmp_path, demo_paths):
+    cut = tmp_path / "cut.gguf"
+    cut.write_bytes(demo_paths["smollm2"].read_bytes()[:1000])
+    with pytest.raises(ModelFileError, match=r"cut\.gguf: truncated GGUF"):
+        inspect_source(str(cut))
