@@ -94,7 +94,7 @@ async def test_a_bad_model_shows_its_error_and_the_other_side_answers(registered
 async def test_other_tabs_say_plainly_they_are_not_built(registered):
     app = LlmbenchApp()
     async with app.run_test(size=SIZE) as pilot:
-        for key, tab, issue in (("f2", "inspect", "#3"), ("f3", "chat", "#4"), ("f4", "sessions", "#5")):
+        for key, tab, issue in (("f3", "chat", "#4"), ("f4", "sessions", "#5")):
             await pilot.press(key)
             await pilot.pause()
             assert app.query_one(TabbedContent).active == tab
@@ -177,3 +177,34 @@ async def test_keyboard_only_change_a_model_and_ask(registered):
         assert "smollm2" in str(app.query_one("#pane-b .title").render())
         assert app.query_one("#pane-b", ContestantPane).status == "done"
     assert load_config()["duel_b"] == "smollm2"
+
+
+async def test_inspect_tab_summary_compare_and_memory(registered, tmp_path):
+    from pathlib import Path
+
+    from tui.screens.inspect import InspectView
+
+    configs = Path(__file__).parent / "fixtures" / "configs"
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f2")
+        await pilot.pause()
+        view = app.query_one(InspectView)
+        src = app.query_one("#inspect-src", Input)
+        src.focus()
+        await pilot.press(*"smollm2", "enter")
+        await wait_for(pilot, lambda: getattr(view, "summary", None) is not None, timeout=20)
+        summary = visible_text(app.query_one("#inspect-summary"))
+        assert "49,152" in summary and "576" in summary and "RMSNorm" in summary
+        assert "k_proj" in visible_text(app.query_one("#inspect-projections"))
+        assert "Q4_K_M" in visible_text(app.query_one("#inspect-memory"))
+        view.summary = None
+        src.value = str(configs / "meta-llama-3-8b.json")
+        app.query_one("#inspect-compare", Input).value = str(configs / "qwen2-1.5b-instruct-gptq-int8.json")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: view.summary is not None, timeout=20)
+        text = visible_text(app.query_one("#inspect-summary"))
+        assert "128,256" in text and "151,936" in text
+        src.value = str(tmp_path)  # a folder with no config
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "no config.json" in str(app.query_one("#inspect-error").render()), timeout=20)

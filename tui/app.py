@@ -10,6 +10,7 @@ from engine.config import load_config, save_config
 from engine.types import GenParams
 
 from .screens.duel import DuelView
+from .screens.inspect import InspectView
 from .screens.pending import NotYet
 from .themes import DEFAULT_THEME, load_themes
 
@@ -46,7 +47,7 @@ class LlmbenchApp(App):
             with TabPane("Duel", id="duel"):
                 yield DuelView(self.spec_a, self.spec_b, self.params, self.mode)
             with TabPane("Inspect", id="inspect"):
-                yield NotYet("Inspect", 3, "llmbench inspect SRC")
+                yield InspectView()
             with TabPane("Chat", id="chat"):
                 yield NotYet("Chat over documents", 4, "llmbench chat --collection NAME --model SPEC")
             with TabPane("Sessions", id="sessions"):
@@ -69,3 +70,9 @@ class LlmbenchApp(App):
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
+
+    def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        """Put the keyboard where the work of the tab starts."""
+        first = {"duel": "#prompt", "inspect": "#inspect-src"}.get(event.pane.id or "")
+        if first:
+            self.query_one(first).focus()
