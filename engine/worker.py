@@ -225,6 +225,7 @@ class Worker:
             self._cancel_timer.cancel()
         if self.process is None:
             return
+        crashed = not self.process.is_alive() and not self._killed_on_purpose and self.process.exitcode not in (0, None)
         if self.process.is_alive():
             self._killed_on_purpose = True
             self._send(("close",))
@@ -233,6 +234,8 @@ class Worker:
                 self.process.kill()
                 self.process.join(1)
         self.dead = True
+        if not crashed:  # a crash's log stays for diagnosis; a clean one is removed
+            self.log_file.unlink(missing_ok=True)
 
     def _send(self, msg: Any) -> None:
         with self._send_lock:

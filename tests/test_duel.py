@@ -89,6 +89,8 @@ def test_killing_one_worker_leaves_the_other_running(smollm2):
 
     with Duel(smollm2, smollm2, params, mode="concurrent") as duel:
         events = collect(duel, "Write a story about a lighthouse keeper.", kill_b)
+        logs = {s: duel.sides[s].worker.log_file for s in "ab"}
+    assert logs["b"].exists() and not logs["a"].exists(), "a crash keeps its worker log, a clean exit does not"
     errors = of(events, "b", Error)
     assert killed.is_set() and len(errors) == 1
     assert "killed by SIGKILL (out of memory?)" in errors[0].message
