@@ -86,8 +86,8 @@ def run(args, params) -> int:
         dump_json(result)
     elif args.format == "md":
         print(markdown_report(result))
-    else:
-        _print_table(result)
+    elif any(not c["error"] or c["gen_tokens"] for c in result["contestants"]):
+        _print_table(result)  # (when both failed before answering, stderr already said why)
     return 1 if any(c["error"] for c in result["contestants"]) else 0
 
 
