@@ -18,7 +18,7 @@ from . import models
 from .errors import LlmbenchError, SessionError
 from .metrics import verdict
 from .sessions import SessionWriter
-from .types import Done, Error, Event, GenParams, Loaded, ModelInfo, Resources, Started, Stats, Token
+from .types import Done, Error, GenParams, Loaded, ModelInfo, Resources, Started, Stats, Token
 from .worker import Worker
 
 MODES = ("sequential", "concurrent")

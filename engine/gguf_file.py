@@ -155,6 +155,14 @@ def _type_name(vtype: int) -> str:
     return names.get(vtype, f"type{vtype}")
 
 
+def type_bits(ggml_type: str) -> float:
+    """Bits per weight of a ggml type, scales included (Q4_K: 4.5, Q8_0: 8.5)."""
+    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
+
+    block, size = GGML_QUANT_SIZES[GGMLQuantizationType[ggml_type]]
+    return size * 8 / block
+
+
 def _tensor_bytes(ggml_type: int, n_elements: int, path: Path) -> tuple[str, int]:
     from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from . import paths
 from .errors import LlmbenchError, WorkerDied
-from .types import Done, Error, Event, GenParams, Loaded, ModelInfo, Resources, Stats, Token, now_ns
+from .types import Done, Error, Event, GenParams, Loaded, ModelInfo, Resources, Stats, now_ns
 
 SAMPLE_INTERVAL_S = 0.2
 CANCEL_GRACE_S = 0.6  # then the process is killed, so Esc always lands within a second

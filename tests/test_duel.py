@@ -6,7 +6,6 @@ import signal
 import threading
 import time
 
-import pytest
 
 from engine.duel import Duel, Resolved, Verdict, default_mode
 from engine.sessions import read_session

@@ -1,6 +1,5 @@
 """The TUI driven with Textual's Pilot at 80x24, on the real demo models."""
 
-import asyncio
 import time
 
 from textual.widgets import Input, Markdown, TabbedContent

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from engine import __version__
 from engine.errors import LlmbenchError
+
+if TYPE_CHECKING:
+    from engine.types import GenParams
 
 
 class CliError(Exception):

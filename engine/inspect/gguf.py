@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..gguf_file import GGUFHeader, read_header
+from ..gguf_file import GGUFHeader, read_header, type_bits
 from .summary import ModelSummary, Projection
 
 # GGUF tensor names in a block -> the Hugging Face projection names
@@ -12,13 +12,6 @@ _PROJECTIONS = {
     "attn_q": "q_proj", "attn_k": "k_proj", "attn_v": "v_proj", "attn_qkv": "qkv_proj",
     "attn_output": "o_proj", "ffn_gate": "gate_proj", "ffn_up": "up_proj", "ffn_down": "down_proj",
 }
-
-
-def type_bits(ggml_type: str) -> float:
-    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
-
-    block, size = GGML_QUANT_SIZES[GGMLQuantizationType[ggml_type]]
-    return size * 8 / block
 
 
 def inspect_gguf(path: str | Path) -> ModelSummary:

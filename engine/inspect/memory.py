@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..gguf_file import type_bits
 from .summary import ModelSummary
 
 MIB = 2**20
@@ -43,13 +44,6 @@ class MemoryRow:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def _bits(ggml_type: str) -> float:
-    from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
-
-    block, size = GGML_QUANT_SIZES[GGMLQuantizationType[ggml_type]]
-    return size * 8 / block
 
 
 def _use_more_bits(i: int, n: int) -> bool:
@@ -94,14 +88,14 @@ def gguf_weights_bytes(s: ModelSummary, ftype: str) -> int:
     for layer in range(n):
         for p in s.projections:
             t = _gguf_type(ftype, roles.get(p.name, "other"), layer, n, p.in_features, gqa)
-            total_bits += p.in_features * p.out_features * _bits(t)
+            total_bits += p.in_features * p.out_features * type_bits(t)
             linear += p.in_features * p.out_features
     embed = vocab * hidden
     if s.tied_embeddings:  # one matrix serves as both: llama.cpp gives it the output's type
-        total_bits += embed * _bits(_gguf_type(ftype, "output", 0, n, hidden, gqa))
+        total_bits += embed * type_bits(_gguf_type(ftype, "output", 0, n, hidden, gqa))
     else:
-        total_bits += embed * _bits(_gguf_type(ftype, "token_embd", 0, n, hidden, gqa))
-        total_bits += embed * _bits(_gguf_type(ftype, "output", 0, n, hidden, gqa))
+        total_bits += embed * type_bits(_gguf_type(ftype, "token_embd", 0, n, hidden, gqa))
+        total_bits += embed * type_bits(_gguf_type(ftype, "output", 0, n, hidden, gqa))
     rest = (s.params_total or 0) - linear - embed * (1 if s.tied_embeddings else 2)
     total_bits += max(rest, 0) * 32  # norms and biases: F32
     return int(total_bits / 8)

@@ -63,5 +63,9 @@ def compare_rows(a: ModelSummary, b: ModelSummary) -> list[tuple[str, str, str, 
     return [(l, ra.get(l, "—"), rb.get(l, "—"), ra.get(l, "—") != rb.get(l, "—")) for l in labels]
 
 
+def display_name(s: ModelSummary) -> str:
+    return s.name or s.source
+
+
 def mib(n: int) -> str:
     return f"{n / 2**20:,.0f} MiB" if n < 10 * 2**30 else f"{n / 2**30:,.1f} GiB"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from engine.inspect import inspect_source
 from engine.inspect.memory import machine_memory, memory_table
-from engine.inspect.report import compare_rows, mib, summary_rows
+from engine.inspect.report import compare_rows, display_name, mib, summary_rows
 
 
 def run(args) -> int:
@@ -38,78 +38,40 @@ def run(args) -> int:
     return 0
 
 
-def _title(s) -> str:
-    return s.name or s.source
-
-
 def _print(a, b, tables, ctx, has_gpu) -> None:
     from rich.console import Console
-    from rich.table import Table
+
+    from ..inspect_tables import memory_table_view, projection_table, summary_table
 
     console = Console()
-    if b is None:
-        t = Table(title=f"{_title(a)}  [dim]({a.source_kind})[/]", title_justify="left", show_header=False)
-        t.add_column(style="dim")
-        t.add_column()
-        for label, value in summary_rows(a):
-            t.add_row(label, value)
-    else:
-        t = Table(title="compare", title_justify="left")
-        t.add_column("")
-        t.add_column(_title(a), overflow="fold")
-        t.add_column(_title(b), overflow="fold")
-        for label, va, vb, differs in compare_rows(a, b):
-            style = "bold yellow" if differs else None
-            t.add_row(label, va, vb, style=style)
-    console.print(t)
+    console.print(summary_table(a, b))
     for s in (a, b):
-        if s is None or not s.projections:
-            continue
-        p = Table(title=f"projections of layer 0: {_title(s)}", title_justify="left")
-        for col in ("name", "in", "out", "class", "quant"):
-            p.add_column(col, justify="right" if col in ("in", "out") else "left")
-        for x in s.projections:
-            p.add_row(x.name, f"{x.in_features:,}", f"{x.out_features:,}", x.cls, x.quant or "—")
-        console.print(p)
+        if s is not None and s.projections:
+            console.print(projection_table(s))
     for key, rows in tables.items():
         s = a if key == "a" else b
-        m = Table(title=f"memory: {_title(s)} at context {ctx:,}", title_justify="left")
-        for col in ("format", "runtime", "weights", "KV cache", "overhead", "total", "fits RAM"):
-            m.add_column(col, justify="left" if col in ("format", "runtime") else "right")
-        if has_gpu:
-            m.add_column("fits GPU", justify="right")
-        for r in rows:
-            cells = [r.format, r.runtime, mib(r.weights_bytes), mib(r.kv_bytes), mib(r.overhead_bytes),
-                     mib(r.total_bytes), _yes(r.fits)]
-            if has_gpu:
-                cells.append(_yes(r.fits_gpu))
-            m.add_row(*cells)
-        console.print(m)
-
-
-def _yes(v) -> str:
-    return "—" if v is None else ("[green]yes[/]" if v else "[red]no[/]")
+        console.print(memory_table_view(rows, f"memory: {display_name(s)} at context {ctx:,}", has_gpu))
 
 
 def markdown(a, b, tables, ctx) -> str:
     lines = []
     if b is None:
-        lines += [f"## {_title(a)}", "", "| field | value |", "|---|---|"]
+        lines += [f"## {display_name(a)}", "", "| field | value |", "|---|---|"]
         lines += [f"| {l} | {v} |" for l, v in summary_rows(a)]
     else:
-        lines += [f"## {_title(a)} vs {_title(b)}", "", f"| field | {_title(a)} | {_title(b)} |", "|---|---|---|"]
+        lines += [f"## {display_name(a)} vs {display_name(b)}", "", f"| field | {display_name(a)} | {display_name(b)} |", "|---|---|---|"]
         for label, va, vb, differs in compare_rows(a, b):
             mark = "**" if differs else ""
             lines.append(f"| {mark}{label}{mark} | {va} | {vb} |")
     for s in (a, b):
         if s is not None and s.projections:
-            lines += ["", f"### Projections of layer 0: {_title(s)}", "", "| name | in | out | class | quant |",
+            lines += ["", f"### Projections of layer 0: {display_name(s)}", "", "| name | in | out | class | quant |",
                       "|---|---:|---:|---|---|"]
             lines += [f"| {x.name} | {x.in_features} | {x.out_features} | {x.cls} | {x.quant or '—'} |"
                       for x in s.projections]
     for key, rows in tables.items():
         s = a if key == "a" else b
-        lines += ["", f"### Memory: {_title(s)} at context {ctx}", "",
+        lines += ["", f"### Memory: {display_name(s)} at context {ctx}", "",
                   "| format | runtime | weights | KV cache | total | fits |", "|---|---|---:|---:|---:|---|"]
         lines += [f"| {r.format} | {r.runtime} | {mib(r.weights_bytes)} | {mib(r.kv_bytes)} | {mib(r.total_bytes)} | "
                   f"{'—' if r.fits is None else ('yes' if r.fits else 'no')} |" for r in rows]

@@ -16,7 +16,9 @@ from engine import models
 from engine.errors import LlmbenchError
 from engine.inspect import ModelSummary, inspect_source
 from engine.inspect.memory import MemoryRow, machine_memory, memory_table
-from engine.inspect.report import compare_rows, mib, summary_rows
+from engine.inspect.report import display_name
+
+from ..inspect_tables import memory_table_view, projection_table, summary_table
 
 
 @dataclass
@@ -30,44 +32,6 @@ class Inspected(Message):
 @dataclass
 class InspectFailed(Message):
     error: str
-
-
-def _title(s: ModelSummary) -> str:
-    return s.name or s.source
-
-
-def summary_table(a: ModelSummary, b: ModelSummary | None, highlight: str = "bold yellow") -> Table:
-    table = Table(expand=True, show_edge=False, title=None)
-    table.add_column("", style="dim", no_wrap=True)
-    if b is None:
-        table.add_column(_title(a), overflow="fold")
-        for label, value in summary_rows(a):
-            table.add_row(label, value)
-        return table
-    table.add_column(_title(a), overflow="fold")
-    table.add_column(_title(b), overflow="fold")
-    for label, va, vb, differs in compare_rows(a, b):
-        table.add_row(label, va, vb, style=highlight if differs else None)
-    return table
-
-
-def projection_table(s: ModelSummary) -> Table:
-    table = Table(title=f"layer 0 projections: {_title(s)}", title_justify="left", expand=True, show_edge=False)
-    for col in ("name", "in", "out", "class", "quant"):
-        table.add_column(col, justify="right" if col in ("in", "out") else "left", overflow="fold")
-    for p in s.projections:
-        table.add_row(p.name, f"{p.in_features:,}", f"{p.out_features:,}", p.cls, p.quant or "—")
-    return table
-
-
-def memory_view(rows: list[MemoryRow], title: str) -> Table:
-    table = Table(title=title, title_justify="left", expand=True, show_edge=False)
-    for col in ("format", "weights", "KV", "total", "fits"):
-        table.add_column(col, justify="left" if col == "format" else "right")
-    for r in rows:
-        fits = "—" if r.fits is None else ("[green]yes[/]" if r.fits else "[red]no[/]")
-        table.add_row(f"{r.format} [dim]{r.runtime}[/]", mib(r.weights_bytes), mib(r.kv_bytes), mib(r.total_bytes), fits)
-    return table
 
 
 class InspectView(Vertical):
@@ -135,7 +99,8 @@ class InspectView(Vertical):
             grid.add_row(t)
         self.query_one("#inspect-projections", Static).update(grid)
         self.query_one("#inspect-memory", Static).update(
-            memory_view(message.memory, f"memory: {_title(message.a)} at context {message.ctx:,}"))
+            memory_table_view(message.memory, f"memory: {display_name(message.a)} at context {message.ctx:,}",
+                              any(r.fits_gpu is not None for r in message.memory)))
         self.summary = message.a
 
     def on_inspect_failed(self, message: InspectFailed) -> None:

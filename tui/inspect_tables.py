@@ -1,0 +1,48 @@
+"""Rich tables of an inspection, shared by ``llmbench inspect`` and the Inspect tab."""
+
+from __future__ import annotations
+
+from rich.table import Table
+
+from engine.inspect import ModelSummary
+from engine.inspect.memory import MemoryRow
+from engine.inspect.report import compare_rows, display_name, mib, summary_rows
+
+
+def summary_table(a: ModelSummary, b: ModelSummary | None, highlight: str = "bold yellow") -> Table:
+    """One model's fields, or two side by side with differing rows in ``highlight``."""
+    table = Table(expand=True, show_edge=False)
+    table.add_column("", style="dim", no_wrap=True)
+    table.add_column(display_name(a), overflow="fold")
+    if b is None:
+        for label, value in summary_rows(a):
+            table.add_row(label, value)
+        return table
+    table.add_column(display_name(b), overflow="fold")
+    for label, va, vb, differs in compare_rows(a, b):
+        table.add_row(label, va, vb, style=highlight if differs else None)
+    return table
+
+
+def projection_table(s: ModelSummary) -> Table:
+    table = Table(title=f"layer 0 projections: {display_name(s)}", title_justify="left", expand=True, show_edge=False)
+    for col in ("name", "in", "out", "class", "quant"):
+        table.add_column(col, justify="right" if col in ("in", "out") else "left", overflow="fold")
+    for p in s.projections:
+        table.add_row(p.name, f"{p.in_features:,}", f"{p.out_features:,}", p.cls, p.quant or "—")
+    return table
+
+
+def _yes(value: bool | None) -> str:
+    return "—" if value is None else ("[green]yes[/]" if value else "[red]no[/]")
+
+
+def memory_table_view(rows: list[MemoryRow], title: str, show_gpu: bool = False) -> Table:
+    table = Table(title=title, title_justify="left", expand=True, show_edge=False)
+    for col in ("format", "weights", "KV", "overhead", "total", "fits RAM") + (("fits GPU",) if show_gpu else ()):
+        table.add_column(col, justify="left" if col == "format" else "right")
+    for r in rows:
+        cells = [f"{r.format} [dim]{r.runtime}[/]", mib(r.weights_bytes), mib(r.kv_bytes), mib(r.overhead_bytes),
+                 mib(r.total_bytes), _yes(r.fits)]
+        table.add_row(*cells, *((_yes(r.fits_gpu),) if show_gpu else ()))
+    return table
