@@ -40,6 +40,12 @@ def main() -> None:
               f"{ref * 1000:.0f} ms, ratio {ref / ours:.0f}x; goal < 1 s: {'met' if ours < 1 else 'NOT met'}")
     t = timed(lambda: memory_table(inspect_source(str(CONFIG_70B)), 8192))
     print(f"Llama-3-70B config, summary and memory table: {t * 1000:.1f} ms; goal < 5 s: {'met' if t < 5 else 'NOT met'}")
+    # the module tree: transformers builds the model class on the meta device, in a fresh
+    # process as the TUI does (the first call pays for importing torch and transformers)
+    from engine.inspect.isolated import inspect_isolated
+
+    t = timed(lambda: inspect_isolated(str(CONFIG_70B), tree=True), repeat=2)
+    print(f"Llama-3-70B config, module tree on the meta device (fresh process, imports included): {t:.2f} s")
 
 
 if __name__ == "__main__":

@@ -12,6 +12,9 @@ Environment:
     LLMBENCH_AMX      "on" keeps llama.cpp's AMX kernels (by default x86 builds compile them out)
     LLMBENCH_PYTHON   the interpreter that creates the virtualenv (default: this one)
     LLMBENCH_VENV     where the virtualenv lives (default: .venv in the repository)
+    LLMBENCH_TORCH    the torch requirement for the Hugging Face stack (default "torch==2.13.0",
+                      a CPU build; on a CUDA server e.g. "torch==2.9.1" with PIP_INDEX_URL set to
+                      PyTorch's CUDA index); "none" skips transformers, bitsandbytes, quanto, torchao
 """
 
 from __future__ import annotations
@@ -29,8 +32,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("LLMBENCH_VENV", ROOT / ".venv"))
 LLAMA_CPP_VERSION = "0.3.36"
-# torch is not needed yet; when it is, pin it (torch==2.13.0 is the CPU build on disk here):
-# an unpinned torch pulls a multi-GB CUDA build on a CPU machine.
+# torch is pinned and installed first (torch==2.13.0 is a CPU build): an unpinned torch,
+# asked for by transformers or bitsandbytes, pulls a multi-GB CUDA build on a CPU machine.
+TORCH = os.environ.get("LLMBENCH_TORCH", "torch==2.13.0")
 NO_AMX = "-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 DEMO_MODELS = ("smollm2", "gemma3-270m")
 
@@ -162,8 +166,19 @@ def _imports(py: Path, module: str) -> bool:
 # ------------------------------------------------------------------ package
 
 
-def ensure_package(py: Path, test: bool) -> None:
-    extras = "[test]" if test else ""
+def ensure_torch(py: Path) -> bool:
+    """The pinned torch, before anything that depends on it; False when the HF stack is off."""
+    if TORCH.lower() == "none":
+        return False
+    if not _imports(py, "torch"):
+        say(f"installing {TORCH}")
+        run([str(py), "-m", "pip", "install", "-q", *TORCH.split()])
+    return True
+
+
+def ensure_package(py: Path, test: bool, hf: bool) -> None:
+    wanted = [name for name, on in (("hf", hf), ("test", test)) if on]
+    extras = f"[{','.join(wanted)}]" if wanted else ""
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
     stamp = VENV / ".llmbench-install"
     have = stamp.read_text().split() if stamp.exists() else []
@@ -188,7 +203,7 @@ def main() -> None:
         sys.exit("[setup] llmbench needs Python 3.11 or newer")
     py = ensure_venv()
     ensure_llama_cpp(py)
-    ensure_package(py, args.test)
+    ensure_package(py, args.test, ensure_torch(py))
     if not args.no_models:
         ensure_models(py)
 

@@ -81,3 +81,22 @@ def write_gguf(path: Path, *, arch: str = "llama", chat_template: str | None = N
 @pytest.fixture
 def tiny_gguf(tmp_path) -> Path:
     return write_gguf(tmp_path / "tiny.gguf", chat_template="{{ messages[0]['content'] }}")
+
+
+def write_gguf_lora(path: Path, rank: int = 16, layers: int = 3, alpha: float = 32.0) -> Path:
+    """A LoRA adapter GGUF as llama.cpp's convert_lora_to_gguf writes one (attn_q and attn_v)."""
+    import gguf
+
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_type("adapter")
+    writer.add_string("adapter.type", "lora")
+    writer.add_float32("adapter.lora.alpha", alpha)
+    for layer in range(layers):
+        for name, out in (("attn_q", 576), ("attn_v", 192)):
+            writer.add_tensor(f"blk.{layer}.{name}.weight.lora_a", np.zeros((rank, 576), dtype=np.float32))
+            writer.add_tensor(f"blk.{layer}.{name}.weight.lora_b", np.zeros((out, rank), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

@@ -149,3 +149,31 @@ def test_inspect_bad_input_is_one_line(home, tmp_path):
     cut = tmp_path / "x.gguf"
     cut.write_bytes(b"GGUF\x03\x00\x00\x00")
     one_line_error(cli("inspect", str(cut), home=home), "x.gguf: truncated GGUF")
+
+
+def test_inspect_tree_folds_identical_layers(home, registered):
+    proc = cli("inspect", "smollm2", "--tree", "--format", "md", home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert "0-29: block ×30" in proc.stdout and "attn_k: Q4_1 (576×192)" in proc.stdout
+    configs = Path(__file__).parent / "fixtures" / "configs"
+    proc = cli("inspect", str(configs / "meta-llama-3-70b.json"), "--tree", home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert "LlamaDecoderLayer ×80" in proc.stdout
+    assert "Failed to load" not in proc.stderr + proc.stdout, "torchao's import noise is silenced"
+
+
+def test_inspect_loaded_quantized_model_json(home, tmp_path):
+    pytest.importorskip("transformers")
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    AutoModelForCausalLM.from_config(LlamaConfig(
+        vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2)).save_pretrained(tmp_path / "m")
+    proc = cli("inspect", f"hf:{tmp_path / 'm'}?quant=bnb8", "--format", "json", home=home)
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["linear_modules"] == {"Linear8bitLt": 14, "Linear": 1}
+    assert data["quantization"]["method"] == "bitsandbytes" and data["quantization"]["bits"] == 8
+    assert {"name": "k_proj", "in_features": 64, "out_features": 32, "cls": "Linear8bitLt", "quant": "bnb int8",
+            "bits": 8} in data["projections"]
+    one_line_error(cli("inspect", f"hf:{tmp_path / 'm'}?quant=bnb3", home=home), "quant 'bnb3' is not one of")

@@ -98,7 +98,7 @@ def test_memory_table_formulas():
 @pytest.mark.parametrize(
     "content, error, message",
     [
-        ('{"model_type": "nosucharch", "hidden_size": 8}', SpecError, "model_type 'nosucharch' is not a family"),
+        ('{"model_type": "nosucharch", "hidden_size": 8}', SpecError, "does not know model_type 'nosucharch'"),
         ('{"model_type": "llama", "hidden_size": 8}', ModelFileError, "config.json is missing num_hidden_layers"),
         ("{broken", ModelFileError, "not valid JSON"),
     ],

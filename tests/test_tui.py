@@ -33,6 +33,21 @@ async def ask(pilot, text: str) -> DuelView:
     return view
 
 
+async def inspect_in_tab(pilot, src: str):
+    """Open the Inspect tab, type ``src`` and wait for its summary; returns the view."""
+    from tui.screens.inspect import InspectView
+
+    await pilot.press("f2")
+    await pilot.pause()
+    view = pilot.app.query_one(InspectView)
+    box = pilot.app.query_one("#inspect-src", Input)
+    box.focus()
+    box.value = src
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: getattr(view, "summary", None) is not None, timeout=20)
+    return view
+
+
 def visible_text(widget) -> str:
     return "\n".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
 
@@ -181,18 +196,11 @@ async def test_keyboard_only_change_a_model_and_ask(registered):
 async def test_inspect_tab_summary_compare_and_memory(registered, tmp_path):
     from pathlib import Path
 
-    from tui.screens.inspect import InspectView
-
     configs = Path(__file__).parent / "fixtures" / "configs"
     app = LlmbenchApp()
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f2")
-        await pilot.pause()
-        view = app.query_one(InspectView)
+        view = await inspect_in_tab(pilot, "smollm2")
         src = app.query_one("#inspect-src", Input)
-        src.focus()
-        await pilot.press(*"smollm2", "enter")
-        await wait_for(pilot, lambda: getattr(view, "summary", None) is not None, timeout=20)
         summary = visible_text(app.query_one("#inspect-summary"))
         assert "49,152" in summary and "576" in summary and "RMSNorm" in summary
         assert "k_proj" in visible_text(app.query_one("#inspect-projections"))
@@ -207,3 +215,36 @@ async def test_inspect_tab_summary_compare_and_memory(registered, tmp_path):
         src.value = str(tmp_path)  # a folder with no config
         await pilot.press("enter")
         await wait_for(pilot, lambda: "no config.json" in str(app.query_one("#inspect-error").render()), timeout=20)
+
+
+async def test_inspect_module_tree_of_an_80_layer_config(home):
+    from pathlib import Path
+
+    from textual.widgets import Tree
+
+    config = Path(__file__).parent / "fixtures" / "configs" / "meta-llama-3-70b.json"
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await inspect_in_tab(pilot, str(config))
+        tree = app.query_one("#inspect-modules", Tree)
+        assert not tree.has_class("-ready"), "the summary shows before the module tree is built"
+        assert "building" in str(app.query_one("#inspect-modules-status").render())
+        await wait_for(pilot, lambda: tree.has_class("-ready"), timeout=60)
+        labels = [str(node.label) for node in tree.root.children[0].children[0].children]
+        assert any("layers" in label for label in labels)
+        layers = [n for n in tree.root.children[0].children[0].children if "layers" in str(n.label)][0]
+        assert "×80" in str(layers.children[0].label) and "LlamaDecoderLayer" in str(layers.children[0].label)
+        assert len(layers.children) == 1, "80 identical layers are one node"
+        layers.children[0].expand()
+        await pilot.pause()
+        assert "k_proj" in visible_text(tree) or any("self_attn" in str(c.label) for c in layers.children[0].children)
+
+
+async def test_inspect_tab_shows_a_lora_adapter(home, tmp_path):
+    from .conftest import write_gguf_lora
+
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await inspect_in_tab(pilot, str(write_gguf_lora(tmp_path / "lora.gguf")))
+        text = visible_text(app.query_one("#inspect-summary"))
+        assert "LoRA adapter" in text and "attn_q, attn_v" in text and "rank r" in text

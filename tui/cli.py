@@ -82,11 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
     _params_args(duel)
 
     insp = sub.add_parser("inspect", help="a model's architecture, quantization and memory, without loading it")
-    insp.add_argument("src", metavar="SRC", help="a .gguf file, a model folder, a config.json or a model name")
+    insp.add_argument("src", metavar="SRC", help="a .gguf file, a model folder, a config.json, a model name, a LoRA "
+                      "adapter, or hf:PATH?quant=bnb4|bnb8|quanto-int8|torchao-int8.. to load it with transformers")
     insp.add_argument("--compare", metavar="SRC2", help="a second model, side by side")
     insp.add_argument("--memory", action="store_true", help="memory needed per format and quantization")
     insp.add_argument("--ctx", type=int, default=4096, help="context length for the KV cache (default 4096)")
     insp.add_argument("--batch", type=int, default=1, help="batch size for the KV cache (default 1)")
+    insp.add_argument("--tree", action="store_true", help="the module tree, identical layers folded as ×N")
     insp.add_argument("--format", choices=("table", "json", "md"), default="table")
     return parser
 

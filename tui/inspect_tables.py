@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from rich.table import Table
+from rich.tree import Tree as RichTree
 
 from engine.inspect import ModelSummary
 from engine.inspect.memory import MemoryRow
+from engine.inspect.modules import ModuleNode
 from engine.inspect.report import compare_rows, display_name, mib, summary_rows
 
 
@@ -46,3 +49,27 @@ def memory_table_view(rows: list[MemoryRow], title: str, show_gpu: bool = False)
                  mib(r.total_bytes), _yes(r.fits)]
         table.add_row(*cells, *((_yes(r.fits_gpu),) if show_gpu else ()))
     return table
+
+
+def pairs_table(rows: list[tuple[str, str]], title: str) -> Table:
+    table = Table(title=title, title_justify="left", expand=True, show_edge=False, show_header=False)
+    table.add_column("", style="dim", no_wrap=True)
+    table.add_column("", overflow="fold")
+    for label, value in rows:
+        table.add_row(label, value)
+    return table
+
+
+def node_label(node: ModuleNode) -> str:
+    """One tree row: name, class, ×N when folded, detail and parameters."""
+    times = f" [b]×{node.count}[/b]" if node.count > 1 else ""
+    detail = f" [dim]{escape(node.detail)}[/]" if node.detail else ""
+    params = f" [dim]{node.params * node.count:,} params[/]" if node.params else ""
+    return f"{escape(node.name)}: [b]{escape(node.cls)}[/b]{times}{detail}{params}"
+
+
+def module_tree_view(node: ModuleNode, tree: RichTree | None = None) -> RichTree:
+    branch = RichTree(node_label(node)) if tree is None else tree.add(node_label(node))
+    for child in node.children:
+        module_tree_view(child, branch)
+    return branch

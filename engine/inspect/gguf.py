@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..gguf_file import GGUFHeader, read_header, type_bits
+from .modules import ModuleNode, fold_siblings
 from .summary import ModelSummary, Projection
 
 # GGUF tensor names in a block -> the Hugging Face projection names
@@ -93,3 +94,28 @@ def summarise(h: GGUFHeader) -> ModelSummary:
         has_chat_template=h.has_chat_template,
         size_bytes=h.size_bytes,
     )
+
+
+def gguf_tree(h: GGUFHeader) -> ModuleNode:
+    """The tensor table as a module tree: blocks with identical tensor types fold into "×N"."""
+    root = ModuleNode(h.name or "model", f"gguf {h.arch or '?'}", h.quant or "", 0)
+    blocks: dict[int, ModuleNode] = {}
+    for t in h.tensors:
+        parts = t.name.split(".")
+        leaf = ModuleNode(".".join(parts[2:] if parts[0] == "blk" else parts).removesuffix(".weight"),
+                          t.ggml_type, "×".join(str(d) for d in t.shape), t.n_elements)
+        if parts[0] == "blk" and len(parts) > 2 and parts[1].isdigit():
+            i = int(parts[1])
+            if i not in blocks:
+                blocks[i] = ModuleNode(str(i), "block")
+            blocks[i].children.append(leaf)
+            blocks[i].params += t.n_elements
+        else:
+            root.children.append(leaf)
+    layers = ModuleNode("blk", "blocks", f"{len(blocks)} layers", sum(b.params for b in blocks.values()), 1,
+                        fold_siblings([blocks[i] for i in sorted(blocks)]))
+    if blocks:
+        at = next((k for k, c in enumerate(root.children) if c.name.startswith("output")), len(root.children))
+        root.children.insert(at, layers)
+    root.params = sum(t.n_elements for t in h.tensors)
+    return root

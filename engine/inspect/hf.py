@@ -28,6 +28,10 @@ _QUANT_CLASS = {
 }
 
 
+class UnknownFamily(SpecError):
+    """A model_type the fast config reader has no layout for (transformers may still know it)."""
+
+
 def _load_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -47,8 +51,6 @@ def inspect_config_file(path: Path) -> ModelSummary:
 def inspect_folder(folder: Path) -> ModelSummary:
     config = folder / "config.json"
     if not config.exists():
-        if (folder / "adapter_config.json").exists():
-            raise SpecError(f"{folder}: a PEFT adapter; adapter inspection is not built yet")
         raise ModelFileError(f"{folder}: no config.json in this folder, so no model to inspect")
     summary = summarise_config(_load_json(config), str(folder), "hf-folder")
     shards = sorted(folder.glob("*.safetensors"))
@@ -66,6 +68,14 @@ def inspect_folder(folder: Path) -> ModelSummary:
 
 def read_safetensors_header(path: Path) -> dict[str, int]:
     """dtype -> tensor count, after checking the header against the file's size."""
+    counts: dict[str, int] = {}
+    for dtype, _ in safetensors_entries(path).values():
+        counts[dtype] = counts.get(dtype, 0) + 1
+    return counts
+
+
+def safetensors_entries(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
+    """name -> (dtype, shape) from a safetensors header, checked against the file's size."""
     size = path.stat().st_size
     with path.open("rb") as fh:
         raw = fh.read(8)
@@ -78,22 +88,25 @@ def read_safetensors_header(path: Path) -> dict[str, int]:
             header = json.loads(fh.read(n))
         except ValueError:
             raise ModelFileError(f"{path}: safetensors header is not valid JSON") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: safetensors header is not a JSON object")
     data_size = size - 8 - n
-    counts: dict[str, int] = {}
+    entries: dict[str, tuple[str, tuple[int, ...]]] = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
         try:
             begin, end = info["data_offsets"]
             dtype = info["dtype"]
+            shape = tuple(int(x) for x in info["shape"])
         except (KeyError, TypeError, ValueError):
             raise ModelFileError(f"{path}: tensor {name!r} has a malformed header entry") from None
         if end > data_size or begin > end:
             raise ModelFileError(
                 f"{path}: tensor {name!r} claims bytes {begin:,}-{end:,} but the data is {data_size:,} bytes long"
             )
-        counts[dtype] = counts.get(dtype, 0) + 1
-    return counts
+        entries[name] = (dtype, shape)
+    return entries
 
 
 def _need(cfg: dict, source: str, *names: str) -> Any:
@@ -110,7 +123,8 @@ def summarise_config(cfg: dict, source: str, kind: str) -> ModelSummary:
     model_type = cfg.get("model_type")
     if model_type not in _FAMILIES:
         known = ", ".join(sorted(_FAMILIES))
-        raise SpecError(f"{source}: model_type {model_type!r} is not a family the config reader knows ({known})")
+        raise UnknownFamily(f"{source}: model_type {model_type!r} is not a family the config reader knows ({known}), "
+                            "and transformers is not installed to build it")
     fam = _FAMILIES[model_type]
     hidden = _need(cfg, source, "hidden_size")
     layers = _need(cfg, source, "num_hidden_layers")

@@ -53,6 +53,10 @@ def summary_rows(s: ModelSummary) -> list[tuple[str, str]]:
         rows.append(("linear modules", ", ".join(f"{c} ×{n}" for c, n in s.linear_modules.items())))
     if s.tensor_types:
         rows.append(("tensor types", ", ".join(f"{t} ×{n}" for t, n in s.tensor_types.items())))
+    if s.size_bytes:
+        rows.append(("size", mib(s.size_bytes)))
+    if s.notes:
+        rows.append(("notes", "; ".join(s.notes)))
     return rows
 
 

@@ -51,6 +51,7 @@ class ModelSummary:
     has_chat_template: bool | None = None
     size_bytes: int | None = None
     notes: list[str] = field(default_factory=list)
+    module_tree: Any = None  # a ModuleNode when the modules were built or read (see modules.py)
 
     @property
     def gqa_ratio(self) -> float | None:
@@ -61,4 +62,6 @@ class ModelSummary:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["gqa_ratio"] = self.gqa_ratio
+        if data["module_tree"] is None:
+            del data["module_tree"]
         return data

@@ -1,15 +1,22 @@
-"""``llmbench inspect SRC [--compare SRC2] [--memory] [--ctx N] [--format table|json|md]``."""
+"""``llmbench inspect SRC [--compare SRC2] [--memory] [--tree] [--ctx N] [--format table|json|md]``."""
 
 from __future__ import annotations
 
-from engine.inspect import inspect_source
+from engine.errors import SpecError
+from engine.inspect import AdapterSummary, inspect_source
+from engine.inspect.adapter import adapter_rows
 from engine.inspect.memory import machine_memory, memory_table
+from engine.inspect.modules import tree_lines
 from engine.inspect.report import compare_rows, display_name, mib, summary_rows
 
 
 def run(args) -> int:
-    a = inspect_source(args.src)
-    b = inspect_source(args.compare) if args.compare else None
+    a = inspect_source(args.src, tree=args.tree)
+    b = inspect_source(args.compare, tree=args.tree) if args.compare else None
+    if isinstance(a, AdapterSummary) or isinstance(b, AdapterSummary):
+        if b is not None:
+            raise SpecError("--compare works on models; a LoRA adapter is shown on its own")
+        return _adapter(a, args.format)
     ram, gpu = machine_memory()
     tables = {}
     if args.memory:
@@ -21,6 +28,8 @@ def run(args) -> int:
 
         def one(s, key):
             data = s.to_dict()
+            if not args.tree:
+                data.pop("module_tree", None)
             if key in tables:
                 data["memory"] = [r.to_dict() for r in tables[key]]
             return data
@@ -32,28 +41,48 @@ def run(args) -> int:
             dump_json({"a": one(a, "a"), "b": one(b, "b"), "differences": diffs})
         return 0
     if args.format == "md":
-        print(markdown(a, b, tables, args.ctx))
+        print(markdown(a, b, tables, args.ctx, args.tree))
         return 0
-    _print(a, b, tables, args.ctx, gpu is not None)
+    _print(a, b, tables, args.ctx, gpu is not None, args.tree)
     return 0
 
 
-def _print(a, b, tables, ctx, has_gpu) -> None:
+def _adapter(a: AdapterSummary, fmt: str) -> int:
+    rows = adapter_rows(a)
+    if fmt == "json":
+        from ..cli import dump_json
+
+        dump_json(a.to_dict())
+    elif fmt == "md":
+        print("\n".join([f"## LoRA adapter: {a.source}", "", "| field | value |", "|---|---|",
+                         *[f"| {k} | {v} |" for k, v in rows]]))
+    else:
+        from rich.console import Console
+
+        from ..inspect_tables import pairs_table
+
+        Console().print(pairs_table(rows, f"LoRA adapter: {a.source}"))
+    return 0
+
+
+def _print(a, b, tables, ctx, has_gpu, tree) -> None:
     from rich.console import Console
 
-    from ..inspect_tables import memory_table_view, projection_table, summary_table
+    from ..inspect_tables import memory_table_view, module_tree_view, projection_table, summary_table
 
     console = Console()
     console.print(summary_table(a, b))
     for s in (a, b):
         if s is not None and s.projections:
             console.print(projection_table(s))
+        if s is not None and tree and s.module_tree is not None:
+            console.print(module_tree_view(s.module_tree))
     for key, rows in tables.items():
         s = a if key == "a" else b
         console.print(memory_table_view(rows, f"memory: {display_name(s)} at context {ctx:,}", has_gpu))
 
 
-def markdown(a, b, tables, ctx) -> str:
+def markdown(a, b, tables, ctx, tree=False) -> str:
     lines = []
     if b is None:
         lines += [f"## {display_name(a)}", "", "| field | value |", "|---|---|"]
@@ -69,6 +98,8 @@ def markdown(a, b, tables, ctx) -> str:
                       "|---|---:|---:|---|---|"]
             lines += [f"| {x.name} | {x.in_features} | {x.out_features} | {x.cls} | {x.quant or '—'} |"
                       for x in s.projections]
+        if s is not None and tree and s.module_tree is not None:
+            lines += ["", f"### Modules: {display_name(s)}", "", "```", *tree_lines(s.module_tree), "```"]
     for key, rows in tables.items():
         s = a if key == "a" else b
         lines += ["", f"### Memory: {display_name(s)} at context {ctx}", "",

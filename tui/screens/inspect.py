@@ -6,19 +6,25 @@ from dataclasses import dataclass
 
 from rich.table import Table
 from textual import on, work
+from textual.worker import get_current_worker
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
-from textual.widgets import Input, Label, Static
+from textual.widgets import Input, Label, Static, Tree
 
 from engine import models
 from engine.errors import LlmbenchError
-from engine.inspect import ModelSummary, inspect_source
+from engine.inspect import AdapterSummary, ModelSummary
+from engine.inspect import inspect_source as read_source
+from engine.inspect.hf import UnknownFamily
+from engine.inspect.isolated import InspectCancelled, inspect_isolated
+from engine.inspect.adapter import adapter_rows
+from engine.inspect.modules import ModuleNode
 from engine.inspect.memory import MemoryRow, machine_memory, memory_table
 from engine.inspect.report import display_name
 
-from ..inspect_tables import memory_table_view, projection_table, summary_table
+from ..inspect_tables import memory_table_view, node_label, pairs_table, projection_table, summary_table
 
 
 @dataclass
@@ -34,6 +40,18 @@ class InspectFailed(Message):
     error: str
 
 
+@dataclass
+class ModulesReady(Message):
+    """The module trees, which may come seconds after the summary (transformers builds them)."""
+
+    trees: list[tuple[str, ModuleNode]]
+
+
+@dataclass
+class AdapterInspected(Message):
+    adapter: AdapterSummary
+
+
 class InspectView(Vertical):
     DEFAULT_CSS = """
     InspectView { height: 1fr; }
@@ -44,6 +62,9 @@ class InspectView(Vertical):
     InspectView #inspect-error { color: $error; height: auto; padding: 0 1; }
     InspectView VerticalScroll { height: 1fr; padding: 0 1; }
     InspectView .block { height: auto; margin-bottom: 1; }
+    InspectView #inspect-modules { height: auto; max-height: 100%; margin-bottom: 1; display: none; }
+    InspectView #inspect-modules.-ready { display: block; }
+    InspectView #inspect-modules-status { height: auto; color: $text-muted; }
     """
 
     def compose(self) -> ComposeResult:
@@ -61,6 +82,8 @@ class InspectView(Vertical):
                          "appear here. Nothing is loaded: GGUF headers and config.json are read.",
                          id="inspect-summary", classes="block")
             yield Static("", id="inspect-projections", classes="block")
+            yield Static("", id="inspect-modules-status")
+            yield Tree("modules", id="inspect-modules")
             yield Static("", id="inspect-memory", classes="block")
 
     @on(Input.Submitted)
@@ -79,18 +102,82 @@ class InspectView(Vertical):
 
     @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
     def inspect(self, src: str, other: str | None, ctx: int) -> None:
+        """Summary first, then the module trees, each in a child process (see isolated.py)."""
+        worker = get_current_worker()
+
+        def inspect_source(spec: str, tree: bool = False):
+            if not tree and not spec.startswith("hf:"):
+                try:  # headers and configs read in milliseconds, here
+                    return read_source(spec, tree=False, meta=False)
+                except UnknownFamily:
+                    pass  # transformers builds it: in a child process
+            return inspect_isolated(spec, tree, lambda: worker.is_cancelled)
+
         try:
             a = inspect_source(src)
+            if isinstance(a, AdapterSummary):
+                self.post_message(AdapterInspected(a))
+                return
             b = inspect_source(other) if other else None
+            if isinstance(b, AdapterSummary):
+                self.post_message(InspectFailed(f"{other}: a LoRA adapter; compare works on models"))
+                return
             ram, gpu = machine_memory()
             rows = memory_table(a, ctx, 1, ram, gpu)
+        except InspectCancelled:
+            return
         except LlmbenchError as exc:
             self.post_message(InspectFailed(str(exc)))
             return
         self.post_message(Inspected(a, b, rows, ctx))
+        trees = []
+        for spec, summary in ((src, a), (other, b)):
+            if summary is None:
+                continue
+            try:
+                tree = summary.module_tree or inspect_source(spec, tree=True).module_tree
+            except InspectCancelled:
+                return
+            except LlmbenchError as exc:
+                self.post_message(InspectFailed(f"module tree: {exc}"))
+                continue
+            if tree is not None:
+                trees.append((display_name(summary), tree))
+        self.post_message(ModulesReady(trees))
+
+    def on_modules_ready(self, message: ModulesReady) -> None:
+        tree = self.query_one("#inspect-modules", Tree)
+        tree.clear()
+        tree.show_root = False
+        for _name, node in message.trees:
+            self._add_nodes(tree.root.add(node_label(node), data=node, expand=True), node, depth=0)
+        tree.root.expand()
+        tree.set_class(bool(message.trees), "-ready")
+        status = self.query_one("#inspect-modules-status", Static)
+        status.update("modules (Enter or click folds a branch; identical layers are folded as ×N)"
+                      if message.trees else "")
+
+    def _add_nodes(self, parent, node: ModuleNode, depth: int) -> None:
+        for child in node.children:
+            if child.children:
+                branch = parent.add(node_label(child), data=child, expand=depth < 2)
+                self._add_nodes(branch, child, depth + 1)
+            else:
+                parent.add_leaf(node_label(child), data=child)
+
+    def on_adapter_inspected(self, message: AdapterInspected) -> None:
+        self.query_one("#inspect-error", Static).update("")
+        for wid in ("#inspect-projections", "#inspect-memory", "#inspect-modules-status"):
+            self.query_one(wid, Static).update("")
+        self.query_one("#inspect-modules", Tree).set_class(False, "-ready")
+        a = message.adapter
+        self.query_one("#inspect-summary", Static).update(pairs_table(adapter_rows(a), f"LoRA adapter: {a.source}"))
+        self.summary = a
 
     def on_inspected(self, message: Inspected) -> None:
         self.query_one("#inspect-error", Static).update("")
+        self.query_one("#inspect-modules-status", Static).update("modules: building the module tree…")
+        self.query_one("#inspect-modules", Tree).set_class(False, "-ready")
         warning = self.app.current_theme.warning or "yellow"
         self.query_one("#inspect-summary", Static).update(summary_table(message.a, message.b, f"bold {warning}"))
         projections = [projection_table(s) for s in (message.a, message.b) if s is not None and s.projections]

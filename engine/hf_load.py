@@ -1,0 +1,235 @@
+"""Loading models with Hugging Face transformers: specs, quantization configs, GGUF conversion.
+
+A spec is ``hf:PATH?dtype=bf16&quant=bnb4``. PATH is a model folder (config.json +
+safetensors), a ``.gguf`` file, or a registered model name (its GGUF). transformers
+dequantizes a GGUF on load, which takes tens of seconds (its gguf-py reader is slow),
+so the first load converts it once into a cached safetensors folder that later loads
+read directly.
+
+Nothing here imports torch or transformers at module import; ``transformers()``
+does it, quietly (torchao and torch log import-time noise that tore the TUI).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from .errors import BackendUnavailable, ModelFileError, SpecError
+
+DTYPES = ("auto", "fp32", "bf16", "fp16")
+QUANTS = {
+    "none": "full precision",
+    "bnb8": "bitsandbytes LLM.int8 (Linear8bitLt)",
+    "bnb4": "bitsandbytes 4-bit NF4 (Linear4bit)",
+    "bnb4-dq": "bitsandbytes 4-bit NF4 with double quantization",
+    "bnb4-fp4": "bitsandbytes 4-bit FP4",
+    "quanto-int8": "optimum-quanto int8 weights (QLinear)",
+    "quanto-int4": "optimum-quanto int4 weights (QLinear)",
+    "torchao-int8": "torchao int8 weight-only (tensor subclass in nn.Linear)",
+}
+_OPTIONS = {"dtype", "quant", "device_map", "trust_remote_code", "allow_pickle"}
+
+
+@dataclass(frozen=True)
+class HFSpec:
+    path: Path  # a folder, or a .gguf file
+    dtype: str = "auto"
+    quant: str = "none"
+    device_map: str = "cpu"
+    trust_remote_code: bool = False
+    allow_pickle: bool = False
+    spec: str = ""
+
+    @property
+    def is_gguf(self) -> bool:
+        return self.path.is_file() and self.path.suffix.lower() == ".gguf"
+
+    @property
+    def label(self) -> str:
+        bits = [self.path.name]
+        if self.quant != "none":
+            bits.append(self.quant)
+        if self.dtype != "auto":
+            bits.append(self.dtype)
+        return " ".join(bits)
+
+
+def parse_hf_spec(spec: str) -> HFSpec:
+    """``hf:PATH?dtype=..&quant=..`` (the ``hf:`` prefix is optional here)."""
+    body = spec.strip().removeprefix("hf:")
+    where, _, query = body.partition("?")
+    if not where:
+        raise SpecError(f"{spec!r}: expected hf:PATH[?dtype=..&quant=..]")
+    opts: dict[str, Any] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        if key not in _OPTIONS:
+            raise SpecError(f"{spec!r}: unknown option {key!r} (options: {', '.join(sorted(_OPTIONS))})")
+        opts[key] = value
+    dtype = opts.get("dtype", "auto")
+    if dtype not in DTYPES:
+        raise SpecError(f"{spec!r}: dtype {dtype!r} is not one of {', '.join(DTYPES)}")
+    quant = opts.get("quant", "none")
+    if quant not in QUANTS:
+        raise SpecError(f"{spec!r}: quant {quant!r} is not one of {', '.join(QUANTS)}")
+    flags = {k: str(opts.get(k, "")).lower() in ("1", "true", "yes") for k in ("trust_remote_code", "allow_pickle")}
+    return HFSpec(_locate(where, spec), dtype, quant, opts.get("device_map", "cpu"), spec=spec, **flags)
+
+
+def _locate(where: str, spec: str) -> Path:
+    path = Path(where).expanduser()
+    if path.exists():
+        return path
+    from . import models
+
+    if "/" not in where:
+        try:
+            return Path(models.resolve(where).path)  # a registered or demo model: its GGUF
+        except SpecError:
+            pass
+    raise ModelFileError(f"{path}: no such model folder or file (from {spec!r}); models are never downloaded here")
+
+
+def transformers():
+    """Import transformers with its import-time noise silenced; a clear error if missing."""
+    for name in ("torchao", "torch.utils._pytree", "torch._dynamo"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
+    try:
+        import transformers as tf
+    except ImportError:
+        raise BackendUnavailable("transformers is not installed: run `make setup` (or pip install 'llmbench[hf]')") from None
+    tf.utils.logging.set_verbosity_error()
+    tf.utils.logging.disable_progress_bar()
+    return tf
+
+
+def quantization_config(quant: str, compute_dtype: Any = None):
+    """The transformers quantization config for one of ``QUANTS`` (None for "none")."""
+    tf = transformers()
+    if quant == "none":
+        return None
+    if quant.startswith("bnb"):
+        _need("bitsandbytes", quant)
+        if quant == "bnb8":
+            return tf.BitsAndBytesConfig(load_in_8bit=True)
+        kw = {"bnb_4bit_compute_dtype": compute_dtype} if compute_dtype is not None else {}
+        return tf.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="fp4" if quant == "bnb4-fp4" else "nf4",
+                                     bnb_4bit_use_double_quant=quant == "bnb4-dq", **kw)
+    if quant.startswith("quanto"):
+        _need("optimum.quanto", quant)
+        return tf.QuantoConfig(weights=quant.split("-")[1])
+    if quant == "torchao-int8":
+        _need("torchao", quant)
+        from torchao.quantization import Int8WeightOnlyConfig
+
+        return tf.TorchAoConfig(Int8WeightOnlyConfig())
+    raise SpecError(f"quant {quant!r} is not one of {', '.join(QUANTS)}")
+
+
+def _need(module: str, quant: str) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec(module.split(".")[0]) is None or importlib.util.find_spec(module) is None:
+        raise BackendUnavailable(f"quant={quant} needs {module.split('.')[0]}, which is not installed here")
+
+
+def _torch_dtype(name: str):
+    import torch
+
+    return {"auto": "auto", "fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
+@dataclass
+class Loaded:
+    model: Any
+    spec: HFSpec
+    folder: Path  # the folder transformers read (the cached conversion for a GGUF)
+    load_s: float
+    notes: list[str] = field(default_factory=list)
+
+
+def load_model(spec: HFSpec) -> Loaded:
+    """Load (and quantize) a causal LM with transformers, from local files only."""
+    tf = transformers()
+    folder = gguf_as_hf_folder(spec.path) if spec.is_gguf else spec.path
+    if not (folder / "config.json").exists():
+        raise ModelFileError(f"{folder}: no config.json in this folder, so no model to load")
+    if not spec.allow_pickle and not any(folder.glob("*.safetensors")):
+        found = "pickle weights (*.bin/*.pt)" if any(folder.glob("*.bin")) or any(folder.glob("*.pt")) else "no weights"
+        raise ModelFileError(f"{folder}: {found}; llmbench loads safetensors only unless the spec says allow_pickle=1")
+    dtype = _torch_dtype(spec.dtype)
+    qconfig = quantization_config(spec.quant, None if dtype == "auto" else dtype)
+    t0 = time.perf_counter()
+    try:
+        model = tf.AutoModelForCausalLM.from_pretrained(
+            folder, dtype=dtype, quantization_config=qconfig, device_map=spec.device_map,
+            local_files_only=True, trust_remote_code=spec.trust_remote_code, use_safetensors=not spec.allow_pickle)
+    except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelFileError(f"{folder}: transformers could not load it ({first})") from None
+    model.eval()
+    return Loaded(model, spec, folder, time.perf_counter() - t0)
+
+
+def _conversion_key(path: Path) -> str:
+    from .models import cached_sha256
+
+    return hashlib.sha256(f"{cached_sha256(path)}:{_tf_version()}".encode()).hexdigest()[:16]
+
+
+def _tf_version() -> str:
+    from importlib.metadata import version
+
+    return version("transformers")
+
+
+def gguf_as_hf_folder(path: Path) -> Path:
+    """A safetensors folder holding this GGUF dequantized to fp32 (config, weights, tokenizer).
+
+    Converted once and cached by the file's sha256; the conversion is written to a
+    temporary folder and renamed, so an interrupted one leaves nothing half-made.
+    """
+    from .paths import cache_dir
+
+    root = cache_dir() / "hf-from-gguf"
+    target = root / f"{path.stem}-{_conversion_key(path)}"
+    if (target / "config.json").exists():
+        return target
+    tf = transformers()
+    import torch
+
+    tmp = root / f".{target.name}.{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        try:
+            model = tf.AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+            tokenizer = tf.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+        except (OSError, ValueError, KeyError, RuntimeError) as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ModelFileError(f"{path}: transformers cannot load this GGUF ({first})") from None
+        # the dequantized weights are plain tensors now: drop the GGUF "quantizer" so they save
+        model.hf_quantizer = None
+        for holder in (model, model.config):
+            if "quantization_config" in vars(holder):
+                delattr(holder, "quantization_config")
+        model.config.save_pretrained(tmp)
+        from safetensors.torch import save_model
+
+        save_model(model, str(tmp / "model.safetensors"))
+        tokenizer.save_pretrained(tmp)
+        del model
+        if target.exists():
+            shutil.rmtree(target)
+        tmp.rename(target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
