@@ -87,10 +87,10 @@ def test_smollm2_in_its_hf_form_matches_its_gguf(smollm2_hf, demo_paths):
     hf = inspect_source(f"hf:{smollm2_hf}")
     gg = inspect_source(str(demo_paths["smollm2"]))
     for field in ("vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads", "head_dim",
-                  "intermediate_size", "params_total", "tied_embeddings"):
+                  "intermediate_size", "params_total", "tied_embeddings", "rope_theta", "context_length"):
         assert getattr(hf, field) == getattr(gg, field), field
     assert [p.name for p in hf.projections] == [p.name for p in gg.projections]
-    assert hf.linear_modules == {"Linear": 211}
+    assert hf.linear_modules == {"Linear": 211} and hf.architecture == "LlamaForCausalLM" and hf.rope_scaling is None
     assert 0 <= hf.size_bytes - 4 * 134_515_008 <= 1024  # fp32, the head tied; + rotary buffers
 
 

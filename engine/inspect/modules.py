@@ -205,6 +205,7 @@ def summarise_model(model: Any, source: str, kind: str, base: ModelSummary | Non
     """A ModelSummary from the modules themselves, with config fields from ``base`` or the config."""
     s = base or summary_from_config_object(getattr(model, "config", None), source, kind)
     s.source, s.source_kind = source, kind
+    s.architecture = s.architecture or type(model).__name__
     linears: dict[str, LinearInfo] = {}
     total = 0
     for path, mod in model.named_modules():
@@ -343,6 +344,14 @@ def summary_from_config_object(cfg: Any, source: str, kind: str) -> ModelSummary
     kv = getattr(text, "num_key_value_heads", None) or heads
     head_dim = getattr(text, "head_dim", None) or (hidden // heads if hidden and heads else None)
     rms = getattr(text, "rms_norm_eps", None)
+    # transformers 5 keeps rope_theta inside rope_parameters (older: rope_theta + rope_scaling)
+    rope = getattr(text, "rope_parameters", None) or getattr(text, "rope_scaling", None)
+    rope_theta = getattr(text, "rope_theta", None)
+    rope_scaling = rope
+    if isinstance(rope, dict):
+        rope_theta = rope_theta or rope.get("rope_theta")
+        rest = {k: v for k, v in rope.items() if k != "rope_theta"}
+        rope_scaling = None if rest.get("rope_type", "default") == "default" and len(rest) <= 1 else rest
     quant = get("quantization_config")
     quant = quant.to_dict() if hasattr(quant, "to_dict") else quant
     info = None
@@ -358,7 +367,7 @@ def summary_from_config_object(cfg: Any, source: str, kind: str) -> ModelSummary
         activation=getattr(text, "hidden_act", None) or getattr(text, "hidden_activation", None),
         norm_type="RMSNorm" if rms is not None else ("LayerNorm" if getattr(text, "layer_norm_eps", None) else None),
         norm_eps=rms if rms is not None else getattr(text, "layer_norm_eps", None),
-        rope_theta=getattr(text, "rope_theta", None), rope_scaling=getattr(text, "rope_scaling", None),
+        rope_theta=rope_theta, rope_scaling=rope_scaling,
         context_length=getattr(text, "max_position_embeddings", None),
         tied_embeddings=getattr(cfg, "tie_word_embeddings", None), quantization=info or None,
     )
