@@ -58,3 +58,9 @@ class SessionError(LlmbenchError):
     """A session file that cannot be written or read."""
 
     code = "session"
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of a library's exception message (its class name when empty), for one-line errors."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

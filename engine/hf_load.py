@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl
 
-from .errors import BackendUnavailable, ModelFileError, SpecError
+from .errors import BackendUnavailable, ModelFileError, SpecError, first_line
 
 DTYPES = ("auto", "fp32", "bf16", "fp16")
 QUANTS = {
@@ -173,7 +173,7 @@ def load_model(spec: HFSpec) -> Loaded:
             folder, dtype=dtype, quantization_config=qconfig, device_map=spec.device_map,
             local_files_only=True, trust_remote_code=spec.trust_remote_code, use_safetensors=not spec.allow_pickle)
     except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise ModelFileError(f"{folder}: transformers could not load it ({first})") from None
     model.eval()
     return Loaded(model, spec, folder, time.perf_counter() - t0)
@@ -214,7 +214,7 @@ def gguf_as_hf_folder(path: Path) -> Path:
             model = tf.AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
             tokenizer = tf.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
         except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            first = first_line(exc)
             raise ModelFileError(f"{path}: transformers cannot load this GGUF ({first})") from None
         # the dequantized weights are plain tensors now: drop the GGUF "quantizer" so they save
         model.hf_quantizer = None

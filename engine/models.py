@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from . import paths
-from .errors import ModelFileError, PullError, SpecError
+from .errors import ModelFileError, PullError, SpecError, first_line
 from .types import ModelInfo
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
@@ -369,7 +369,7 @@ def _pull_hf(ref: str, progress: Progress | None) -> Path:
     try:
         path = Path(hf_hub_download(repo_id=repo, filename=filename, local_dir=dest))
     except Exception as exc:  # offline, 404, auth: one line for the user
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        first = first_line(exc)
         raise PullError(f"hf:{ref}: download failed, the Hugging Face hub is unreachable or refused ({first})") from None
     if progress:
         progress("download", 1, 1)

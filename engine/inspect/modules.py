@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import ModelFileError, SpecError
+from ..errors import ModelFileError, SpecError, first_line
 from .summary import ModelSummary, Projection
 
 _FLOAT_BITS = {"torch.float32": 32, "torch.float16": 16, "torch.bfloat16": 16, "torch.float64": 64}
@@ -400,5 +400,5 @@ def build_on_meta(cfg_dict: dict, source: str, trust_remote_code: bool = False):
         except Exception as exc:  # noqa: BLE001 - any model class failure is the config's problem to report
             raise SpecError(f"{source}: transformers cannot build {model_type!r} from this config ({exc})") from None
     except (TypeError, AttributeError, RuntimeError, IndexError, ZeroDivisionError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = first_line(exc)
         raise ModelFileError(f"{source}: config.json has values the {model_type!r} class rejects ({first})") from None
