@@ -2,7 +2,8 @@
 
 ``Duel.run`` is a synchronous iterator of ``(side, event)``: sides are "a" and "b",
 plus "duel" for the closing ``Verdict``. Workers stay loaded between runs, so a
-second prompt costs no load. Every run is recorded to a session file.
+second prompt costs no load. Every run is recorded to a session file. With no
+model B, the same machinery runs one model (a chat, an evaluation of one model).
 """
 
 from __future__ import annotations
@@ -68,6 +69,8 @@ class Contestant:
     error: str | None = None
     note: str | None = None
     finish_reason: str | None = None
+    context_used: int | None = None
+    messages: list = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -75,7 +78,7 @@ class Contestant:
 
     def reset_run(self) -> None:
         self.finished = self.launched = self.requested = False
-        self.text, self.stats, self.error, self.finish_reason = [], None, None, None
+        self.text, self.stats, self.error, self.finish_reason, self.context_used = [], None, None, None, None
 
     def result(self) -> dict:
         """The JSON shape of one contestant's answer (see the README)."""
@@ -92,6 +95,7 @@ class Contestant:
             **{k: stats.get(k) for k in keys},
             "finish_reason": self.finish_reason,
             "note": self.note,
+            "context_used": self.context_used,
             "error": self.error,
         }
 
@@ -100,22 +104,26 @@ class Duel:
     def __init__(
         self,
         spec_a: str,
-        spec_b: str,
+        spec_b: str | None,
         params: GenParams | None = None,
         params_b: GenParams | None = None,
         mode: str | None = None,
         record: bool = True,
         reserve_cores: int = 0,
+        kind: str = "duel",
+        meta: dict | None = None,
     ):
         self.mode = mode or default_mode()
         if self.mode not in MODES:
             raise LlmbenchError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
         params = (params or GenParams()).validate()
         params_b = (params_b or params).validate()
-        self.sides = {
-            "a": Contestant("a", spec_a, params.replace(threads=threads_for(self.mode, params, reserve_cores))),
-            "b": Contestant("b", spec_b, params_b.replace(threads=threads_for(self.mode, params_b, reserve_cores))),
-        }
+        if spec_b is None:
+            self.mode = "sequential"  # one model has every core
+        self.sides = {"a": Contestant("a", spec_a, params.replace(threads=threads_for(self.mode, params, reserve_cores)))}
+        if spec_b is not None:
+            self.sides["b"] = Contestant("b", spec_b, params_b.replace(threads=threads_for(self.mode, params_b, reserve_cores)))
+        self.kind, self.meta = kind, meta or {}
         self.sink: queue.Queue = queue.Queue()
         self.record = record
         self.recorder: SessionWriter | None = None
@@ -127,30 +135,40 @@ class Duel:
 
     # ------------------------------------------------------------ public
 
-    def run(self, prompt: str | Sequence[dict]) -> Iterator[tuple[str, object]]:
-        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
+    def run(
+        self, prompt: str | Sequence[dict], prompt_b: str | Sequence[dict] | None = None, extra: dict | None = None
+    ) -> Iterator[tuple[str, object]]:
+        """One request to every side (``prompt_b``: B's own messages, e.g. its own chat
+        history); ``extra`` goes into the session's prompt record (retrieved passages)."""
+        messages = _messages(prompt)
+        per_side = {"a": messages, "b": _messages(prompt_b) if prompt_b is not None else messages}
         self._cancel.clear()
         self.runs += 1
         for c in self.sides.values():
             c.reset_run()
         self._open_recorder(messages)
         if self.recorder:
-            self.recorder.write("prompt", run=self.runs, messages=messages, mode=self.mode)
+            record = {"run": self.runs, "messages": messages, "mode": self.mode, **(extra or {})}
+            if prompt_b is not None:
+                record["messages_b"] = per_side["b"]
+            self.recorder.write("prompt", **record)
 
         for c in self.sides.values():
             yield from self._resolve(c)
-        order = [self.sides[s] for s in SIDES]
+        order = list(self.sides.values())
         for c in order:
             if c.worker is not None and c.worker.dead:
                 c.worker = None  # died or was killed by cancel: start afresh
+        for c in order:
+            c.messages = per_side[c.side]
         if self.mode == "concurrent":
             for c in order:
-                self._launch(c, messages)
+                self._launch(c)
         while not all(c.finished for c in order):
             if self.mode == "sequential":
                 current = next(c for c in order if not c.finished)
                 if not current.launched:
-                    self._launch(current, messages)
+                    self._launch(current)
             try:
                 side, event = self.sink.get(timeout=0.1)
             except queue.Empty:
@@ -158,7 +176,7 @@ class Duel:
                 continue
             c = self.sides[side]
             if isinstance(event, Loaded) and not c.requested and not c.finished:
-                self._request(c, messages)
+                self._request(c)
             self._track(c, event)
             self._log(side, event)
             yield side, event
@@ -166,7 +184,10 @@ class Duel:
             if c.worker:
                 c.worker.pause_sampling()
         self._drain_resources()
-        line = verdict(self.sides["a"].label, self.sides["a"].stats, self.sides["b"].label, self.sides["b"].stats)
+        line = ""
+        if "b" in self.sides:
+            a, b = self.sides["a"], self.sides["b"]
+            line = verdict(a.label, a.stats, b.label, b.stats)
         self._flush_hashes(wait=True)
         if self.recorder:
             self.recorder.write("verdict", run=self.runs, text=line)
@@ -200,7 +221,7 @@ class Duel:
     def result(self, verdict_line: str = "") -> dict:
         return {
             "mode": self.mode,
-            "contestants": [self.sides[s].result() for s in SIDES],
+            "contestants": [c.result() for c in self.sides.values()],
             "verdict": verdict_line,
             "session": str(self.session_path) if self.session_path else None,
             "session_error": self.record_error,
@@ -230,7 +251,7 @@ class Duel:
             self._hashes[c.side] = self._hasher.submit(models.with_sha256, c.model)
         yield c.side, Resolved(c.model)
 
-    def _launch(self, c: Contestant, messages) -> None:
+    def _launch(self, c: Contestant) -> None:
         c.launched = True
         if c.finished or c.model is None:
             return
@@ -242,17 +263,19 @@ class Duel:
             c.worker = Worker(c.side, c.model, c.params, self.sink)
             c.worker.start()
         else:
-            self._request(c, messages)
+            self._request(c)
 
-    def _request(self, c: Contestant, messages) -> None:
+    def _request(self, c: Contestant) -> None:
         c.requested = True
-        c.worker.generate(messages, c.params)
+        c.worker.generate(c.messages, c.params)
 
     def _track(self, c: Contestant, event: object) -> None:
         if isinstance(event, Token):
             c.text.append(event.text)
         elif isinstance(event, Loaded):
             c.note = event.note
+        elif isinstance(event, Started):
+            c.context_used = event.context_used
         elif isinstance(event, Done):
             c.stats, c.finished, c.finish_reason = event.stats, True, event.finish_reason
             c.text = [event.text]  # the final text, stop strings removed
@@ -277,11 +300,12 @@ class Duel:
             return
         first = next((m["content"] for m in messages if m["role"] == "user"), "")
         meta = {
+            **self.meta,
             "mode": self.mode,
             "contestants": {s: {"spec": c.spec, "params": c.params.to_dict()} for s, c in self.sides.items()},
         }
         try:
-            self.recorder = SessionWriter("duel", first, meta)
+            self.recorder = SessionWriter(self.kind, first, meta)
         except SessionError as exc:
             self.record_error = str(exc)  # the duel still runs; the caller shows this
 
@@ -312,7 +336,7 @@ class Duel:
                                 threads=event.threads, note=event.note, t_ns=event.t_ns)
         elif isinstance(event, Started):
             self.recorder.write("started", side=side, prompt_tokens=event.prompt_tokens,
-                                max_tokens=event.max_tokens, t_ns=event.t_ns)
+                                max_tokens=event.max_tokens, context_used=event.context_used, t_ns=event.t_ns)
         elif isinstance(event, Done):
             self.recorder.write("done", side=side, text=event.text, stats=event.stats,
                                 finish_reason=event.finish_reason, t_ns=event.t_ns)
@@ -320,3 +344,7 @@ class Duel:
         elif isinstance(event, Error):
             self.recorder.write("error", side=side, message=event.message, code=event.code, t_ns=event.t_ns)
             self.recorder.sync()
+
+
+def _messages(prompt: str | Sequence[dict]) -> list[dict]:
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)

@@ -64,3 +64,21 @@ def first_line(exc: BaseException) -> str:
     """The first line of a library's exception message (its class name when empty), for one-line errors."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+class DocumentError(LlmbenchError):
+    """A document that cannot be indexed: corrupt, encrypted, no text, binary, not UTF-8."""
+
+    code = "document"
+
+
+class CollectionError(LlmbenchError):
+    """A document collection that is missing, damaged or built with another embedder."""
+
+    code = "collection"
+
+
+class QuestionsError(LlmbenchError):
+    """A question set (JSONL or CSV) with a missing field or a malformed line."""
+
+    code = "questions"

@@ -122,6 +122,7 @@ class Started:
 
     prompt_tokens: int
     max_tokens: int
+    context_used: int | None = None  # passages that fit the context (RAG requests only)
     t_ns: int = field(default_factory=now_ns)
 
 

@@ -177,7 +177,7 @@ def ensure_torch(py: Path) -> bool:
 
 
 def ensure_package(py: Path, test: bool, hf: bool) -> None:
-    wanted = [name for name, on in (("hf", hf), ("test", test)) if on]
+    wanted = [name for name, on in (("hf", hf), ("rag", hf), ("test", test)) if on]
     extras = f"[{','.join(wanted)}]" if wanted else ""
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
     stamp = VENV / ".llmbench-install"

@@ -100,3 +100,65 @@ def write_gguf_lora(path: Path, rank: int = 16, layers: int = 3, alpha: float = 
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+# ---------------------------------------------------------------- documents
+
+
+def write_pdf(path: Path, pages: list[str], *, user_password: str | None = None) -> Path:
+    """A real PDF with one page per text (fpdf2's core Helvetica font, a text layer)."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.set_font("Helvetica", size=11)
+    for text in pages:
+        pdf.add_page()
+        if text:
+            pdf.multi_cell(0, 6, text)
+        else:
+            pdf.rect(20, 20, 120, 80, style="F")  # a drawing, no text: like a scanned page
+    if user_password:
+        from fpdf.enums import EncryptionMethod
+
+        pdf.set_encryption(owner_password="owner", user_password=user_password,
+                           encryption_method=EncryptionMethod.RC4)
+    pdf.output(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """One loaded all-MiniLM-L6-v2 for the whole run (its import alone takes ~12 s here)."""
+    from engine.rag.embed import Embedder
+
+    e = Embedder()
+    e.encode(["load"])
+    return e
+
+
+@pytest.fixture(scope="session")
+def _demo_collection_dir(tmp_path_factory, embedder) -> Path:
+    """The demo corpus indexed once per run, in a folder of its own."""
+    from engine.rag.collection import index_add
+    from engine.rag.demo import DEMO_COLLECTION, demo_sources
+
+    home = tmp_path_factory.mktemp("demo-home")
+    old = os.environ.get("LLMBENCH_HOME")
+    os.environ["LLMBENCH_HOME"] = str(home)
+    try:
+        index_add(DEMO_COLLECTION, sources=demo_sources(), embedder=embedder)
+    finally:
+        if old is None:
+            os.environ.pop("LLMBENCH_HOME", None)
+        else:
+            os.environ["LLMBENCH_HOME"] = old
+    return home / "collections" / DEMO_COLLECTION
+
+
+@pytest.fixture
+def demo_collection(home, _demo_collection_dir) -> str:
+    """The demo collection, copied into this test's private home."""
+    import shutil
+
+    shutil.copytree(_demo_collection_dir, home / "collections" / "demo")
+    return "demo"

@@ -9,6 +9,7 @@ from textual.widgets import Footer, TabbedContent, TabPane
 from engine.config import load_config, save_config
 from engine.types import GenParams
 
+from .screens.chat import ChatView
 from .screens.duel import DuelView
 from .screens.inspect import InspectView
 from .screens.pending import NotYet
@@ -49,7 +50,7 @@ class LlmbenchApp(App):
             with TabPane("Inspect", id="inspect"):
                 yield InspectView()
             with TabPane("Chat", id="chat"):
-                yield NotYet("Chat over documents", 4, "llmbench chat --collection NAME --model SPEC")
+                yield ChatView(self.params)
             with TabPane("Sessions", id="sessions"):
                 yield NotYet("Sessions browsing and replay", 5, "llmbench sessions list")
         yield Footer()
@@ -73,6 +74,8 @@ class LlmbenchApp(App):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Put the keyboard where the work of the tab starts."""
-        first = {"duel": "#prompt", "inspect": "#inspect-src"}.get(event.pane.id or "")
+        first = {"duel": "#prompt", "inspect": "#inspect-src", "chat": "#chat-question"}.get(event.pane.id or "")
         if first:
             self.query_one(first).focus()
+        if event.pane.id == "chat":
+            self.query_one(ChatView).warm_up()

@@ -90,7 +90,59 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--batch", type=int, default=1, help="batch size for the KV cache (default 1)")
     insp.add_argument("--tree", action="store_true", help="the module tree, identical layers folded as ×N")
     insp.add_argument("--format", choices=("table", "json", "md"), default="table")
+
+    idx = sub.add_parser("index", help="document collections for chat: add files, list, remove")
+    isub = idx.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    ia = isub.add_parser("add", help="index files or folders (PDF, Markdown, HTML, text) into a collection")
+    ia.add_argument("name", help="collection name (created if new); 'demo' with no paths builds the demo corpus")
+    ia.add_argument("paths", nargs="*", metavar="PATH")
+    ia.add_argument("--embedder", default=None, help="a sentence-transformers model folder (default all-MiniLM-L6-v2)")
+    ia.add_argument("--chunk-size", type=int, default=1000, help="characters per chunk (default 1000)")
+    ia.add_argument("--overlap", type=int, default=150, help="characters shared by neighbouring chunks (default 150)")
+    ia.add_argument("--format", choices=("table", "json"), default="table")
+    ia.add_argument("--quiet", action="store_true", help="no progress bar")
+    il = isub.add_parser("list", help="collections on this machine")
+    il.add_argument("--format", choices=("table", "json"), default="table")
+    ir = isub.add_parser("rm", help="delete a collection")
+    ir.add_argument("name")
+
+    ret = sub.add_parser("retrieve", help="the passages a question retrieves (BM25 + FAISS, fused)")
+    _collection_args(ret)
+    ret.add_argument("question")
+    ret.add_argument("--format", choices=("table", "json"), default="table")
+
+    chat = sub.add_parser("chat", help="ask a question about a collection; the answer cites its passages")
+    _collection_args(chat)
+    chat.add_argument("--model", "--a", dest="model", default="smollm2", metavar="SPEC", help="the model (default smollm2)")
+    chat.add_argument("--b", default=None, metavar="SPEC", help="a second model: a RAG duel on the same passages")
+    chat.add_argument("question", help="the question ('-' reads standard input)")
+    chat.add_argument("--mode", choices=("sequential", "concurrent"), default=None)
+    chat.add_argument("--format", choices=("table", "json"), default="table")
+    chat.add_argument("--quiet", action="store_true", help="do not stream the answer")
+    chat.add_argument("--no-record", action="store_true", help="do not write a session file")
+    _params_args(chat)
+
+    ev = sub.add_parser("eval", help="a question set with reference answers: cosine, time, retrieval hits")
+    _collection_args(ev)
+    ev.add_argument("--questions", default=None, metavar="FILE",
+                    help="JSONL or CSV with question, answer [, id, source, page] (default for demo: its question set)")
+    ev.add_argument("--a", dest="spec_a", default=None, metavar="SPEC", help="model A")
+    ev.add_argument("--b", dest="spec_b", default=None, metavar="SPEC", help="model B (optional)")
+    ev.add_argument("--retrieval-only", action="store_true", help="no generation: hit rate and retrieval latency")
+    ev.add_argument("--out", default=None, metavar="DIR", help="where eval.csv/json/md go (default under the data folder)")
+    ev.add_argument("--mode", choices=("sequential", "concurrent"), default=None)
+    ev.add_argument("--format", choices=("table", "json", "md"), default="table")
+    ev.add_argument("--quiet", action="store_true", help="no per-question progress")
+    ev.add_argument("--no-record", action="store_true", help="do not write a session file")
+    _params_args(ev)
     return parser
+
+
+def _collection_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--collection", "-c", default="demo", metavar="NAME", help="collection (default: demo, built on first use)")
+    p.add_argument("--k", type=int, default=4, help="passages to retrieve (default 4)")
+    p.add_argument("--mmr", action="store_true", help="diversify the passages (maximal marginal relevance)")
+    p.add_argument("--bm25-weight", type=float, default=0.3, help="BM25's share in the fusion; dense gets the rest (default 0.3)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -111,6 +163,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .commands.inspect import run as run_inspect
 
             return run_inspect(args)
+        if args.command in ("index", "retrieve", "chat", "eval"):
+            return _rag(args)
     except (LlmbenchError, CliError) as exc:
         print(f"llmbench: error: {exc}", file=sys.stderr)
         return 1
@@ -119,6 +173,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     parser.error(f"unknown command {args.command}")
     return 2
+
+
+def _rag(args) -> int:
+    from .commands import rag
+
+    if getattr(args, "k", 1) < 1:
+        raise CliError(f"--k must be at least 1, got {args.k}")
+    if not 0 <= getattr(args, "bm25_weight", 0) <= 1:
+        raise CliError(f"--bm25-weight must be between 0 and 1, got {args.bm25_weight}")
+    if args.command == "index":
+        return rag.run_index(args)
+    if args.command == "retrieve":
+        return rag.run_retrieve(args)
+    if args.command == "chat":
+        return rag.run_chat(args, _params(args))
+    if args.questions is None:
+        args.questions = rag.default_questions(args.collection)
+        if args.questions is None:
+            raise CliError("--questions FILE is needed (only the demo collection has a built-in question set)")
+    return rag.run_eval(args, _params(args))
 
 
 def _tui(args) -> int:

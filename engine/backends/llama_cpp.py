@@ -10,6 +10,7 @@ from typing import Iterator, Sequence
 
 from ..errors import BackendUnavailable, LlmbenchError, ModelFileError, PromptTooLong
 from ..metrics import answer_stats
+from ..rag.prompt import fit
 from ..templates import fallback_for
 from ..types import Done, Error, Event, GenParams, Loaded, ModelInfo, Started, Token, now_ns
 from .base import Message
@@ -102,6 +103,10 @@ class LlamaCppBackend:
         bos = self._formatter.bos_token
         return prompt, not (bos and prompt.startswith(bos))
 
+    def tokenize(self, messages: Sequence[Message], raw: bool) -> list[int]:
+        text, add_bos = self.render(messages, raw)
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=not raw)
+
     # ------------------------------------------------------------ generate
 
     def generate(
@@ -117,16 +122,16 @@ class LlamaCppBackend:
 
         llm = self.llm
         t_request = now_ns()
-        text, add_bos = self.render(messages, params.raw)
-        tokens = llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=not params.raw)
         n_ctx = self.n_ctx
+        messages, passages_used = fit(messages, lambda ms: len(self.tokenize(ms, params.raw)), n_ctx, params.max_tokens)
+        tokens = self.tokenize(messages, params.raw)
         if len(tokens) >= n_ctx:
             raise PromptTooLong(
                 f"the prompt is {len(tokens)} tokens but {self.model.name}'s n_ctx is {n_ctx}: "
                 f"shorten it or raise n_ctx"
             )
         max_new = min(params.max_tokens, n_ctx - len(tokens))
-        yield Started(prompt_tokens=len(tokens), max_tokens=max_new, t_ns=t_request)
+        yield Started(prompt_tokens=len(tokens), max_tokens=max_new, context_used=passages_used, t_ns=t_request)
 
         llm.reset()  # no prompt cache between runs: every answer pays its own prompt pass
         llm.set_seed(params.seed)

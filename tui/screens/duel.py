@@ -12,13 +12,13 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from engine import models
 from engine.config import save_config
-from engine.duel import Duel, Resolved, Verdict, default_mode
+from engine.duel import Duel, Verdict, default_mode
 from engine.errors import LlmbenchError
-from engine.types import Done, Error, GenParams, Loaded, Resources, Started
+from engine.types import GenParams
 
 from ..messages import EngineEvent, RunFinished, TokenBatch
 from ..runner import pump
-from ..widgets.contestant import ContestantPane
+from ..widgets.contestant import ContestantPane, apply_event
 from .params import DuelSettings, ParamsScreen
 
 
@@ -159,29 +159,7 @@ class DuelView(Vertical):
         if isinstance(event, Verdict):
             self.query_one("#verdict", Static).update(event.text)
             return
-        pane = self._pane(message.side)
-        match event:
-            case Resolved(model=model):
-                pane.set_title(f"{model.name} {model.quant or ''}")
-                pane.status = "loading…"
-            case Loaded(load_s=load_s, note=note, threads=threads):
-                pane.threads = threads
-                pane.status = f"loaded in {load_s:.2f} s"
-                if note:
-                    self.notify(note, title=f"model {message.side.upper()}", timeout=8)
-                    pane.status = f"loaded in {load_s:.2f} s · fallback chat template"
-            case Started(prompt_tokens=n):
-                pane.status = f"prompt {n} tokens · thinking…"
-            case Resources(rss_bytes=rss, cpu_percent=cpu, gpu_bytes=gpu):
-                pane.add_sample(rss, cpu, gpu)
-            case Done(stats=stats, finish_reason=reason):
-                pane.status = "done" if reason != "cancelled" else "cancelled"
-                pane.show_stats(stats, self.mode)
-            case Error(message=text, code=code):
-                if code == "cancelled":
-                    pane.status = "cancelled"
-                else:
-                    await pane.show_error(text)
+        await apply_event(self._pane(message.side), event, self.mode, self.notify)
 
     def on_run_finished(self, message: RunFinished) -> None:
         self.running = False

@@ -9,7 +9,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Markdown, Sparkline, Static
 
-from engine.types import Stats
+from engine.duel import Resolved
+from engine.types import Done, Error, Loaded, Resources, Started, Stats
 
 from .stats import StatsView
 
@@ -41,6 +42,7 @@ class ContestantPane(Vertical):
         self.peak_mib = 0.0
         self.stats: Stats | None = None
         self.threads: int | None = None
+        self.turn_start = 0  # where the current answer starts in ``text``
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.side.upper()}", classes="title")
@@ -58,11 +60,27 @@ class ContestantPane(Vertical):
         self.query_one(".title", Static).update(f"{self.side.upper()} · {title}", layout=False)
 
     def reset(self) -> None:
-        self.text, self.tokens, self.stats = "", 0, None
+        self.text, self.tokens, self.stats, self.turn_start = "", 0, None, 0
         self.remove_class("-error")
         self.query_one(Markdown).update("")
         self.query_one(StatsView).show(None)
         self.status = "waiting…"
+
+    async def new_turn(self, heading: str) -> None:
+        """A chat keeps its earlier turns: a heading for the new one, then its answer."""
+        self.tokens, self.stats = 0, None
+        self.remove_class("-error")
+        self.query_one(StatsView).show(None)
+        self.status = "waiting…"
+        sep = "\n\n---\n\n" if self.text else ""
+        self.text += f"{sep}{heading}\n\n"
+        await self.query_one(Markdown).append(f"{sep}{heading}\n\n")
+        self.turn_start = len(self.text)
+
+    @property
+    def answer(self) -> str:
+        """The text of the current turn's answer."""
+        return self.text[self.turn_start:]
 
     async def append(self, text: str, count: int) -> None:
         self.text += text
@@ -92,3 +110,30 @@ class ContestantPane(Vertical):
         self.status = "error"
         sep = "\n\n" if self.text else ""
         await self.query_one(Markdown).append(f"{sep}**Error:** {message}")
+
+
+async def apply_event(pane: ContestantPane, event: object, mode: str, notify) -> None:
+    """What a contestant pane shows for one engine event (shared by the Duel and Chat tabs)."""
+    match event:
+        case Resolved(model=model):
+            pane.set_title(f"{model.name} {model.quant or ''}")
+            pane.status = "loading…"
+        case Loaded(load_s=load_s, note=note, threads=threads):
+            pane.threads = threads
+            pane.status = f"loaded in {load_s:.2f} s"
+            if note:
+                notify(note, title=f"model {pane.side.upper()}", timeout=8)
+                pane.status = f"loaded in {load_s:.2f} s · fallback chat template"
+        case Started(prompt_tokens=n, context_used=used):
+            fit = f" · {used} passages fit" if used is not None else ""
+            pane.status = f"prompt {n} tokens{fit} · thinking…"
+        case Resources(rss_bytes=rss, cpu_percent=cpu, gpu_bytes=gpu):
+            pane.add_sample(rss, cpu, gpu)
+        case Done(stats=stats, finish_reason=reason):
+            pane.status = "done" if reason != "cancelled" else "cancelled"
+            pane.show_stats(stats, mode)
+        case Error(message=text, code=code):
+            if code == "cancelled":
+                pane.status = "cancelled"
+            else:
+                await pane.show_error(text)

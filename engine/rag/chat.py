@@ -1,0 +1,101 @@
+"""A conversation over a collection with one model, or two side by side (RAG duel).
+
+``RagChat.ask`` retrieves once, yields ``("rag", Retrieval)``, then sends the same
+question and the same passages to every side through the Duel machinery (a worker
+process per model) and yields its events. Each side keeps its own history, so a
+follow-up question sees that model's own earlier answers.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator, Protocol, Sequence
+
+from ..duel import Duel
+from ..types import GenParams
+from .prompt import request
+from .retrieve import TOP_K, WEIGHTS, Retrieval
+
+
+class Searcher(Protocol):
+    """A Retriever, or the TUI's proxy to one in another process."""
+
+    def search(self, question: str, k: int = TOP_K, weights: Sequence[float] = WEIGHTS,
+               use_mmr: bool = False) -> Retrieval: ...
+
+    def similarity(self, pairs: Sequence[tuple[str, str]]) -> list[float]: ...
+
+
+def passages(retrieval: Retrieval) -> list[dict]:
+    return [{"where": h.where, "text": h.text} for h in retrieval.hits]
+
+
+class RagChat:
+    def __init__(
+        self,
+        collection: str,
+        spec_a: str,
+        spec_b: str | None = None,
+        params: GenParams | None = None,
+        *,
+        retriever: Searcher | None = None,
+        k: int = TOP_K,
+        weights: Sequence[float] = WEIGHTS,
+        use_mmr: bool = False,
+        mode: str | None = None,
+        record: bool = True,
+        reserve_cores: int = 0,
+        kind: str | None = None,
+    ):
+        if retriever is None:
+            from .retrieve import Retriever
+
+            retriever = Retriever.open(collection)
+        self.collection, self.retriever = collection, retriever
+        self.k, self.weights, self.use_mmr = k, tuple(weights), use_mmr
+        kind = kind or ("rag-duel" if spec_b else "chat")
+        meta = {"collection": collection, "k": k, "weights": list(self.weights), "mmr": use_mmr}
+        self.duel = Duel(spec_a, spec_b, params, mode=mode, record=record, reserve_cores=reserve_cores,
+                         kind=kind, meta=meta)
+        self.history: dict[str, list[dict]] = {side: [] for side in self.duel.sides}
+        self.last: Retrieval | None = None
+
+    @property
+    def sides(self) -> dict:
+        return self.duel.sides
+
+    def retrieve(self, question: str) -> Retrieval:
+        return self.retriever.search(question, k=self.k, weights=self.weights, use_mmr=self.use_mmr)
+
+    def ask(self, question: str, remember: bool = True, retrieval: Retrieval | None = None) -> Iterator[tuple[str, object]]:
+        """Retrieve, then answer on every side; ``remember`` adds the turn to each history."""
+        question = question.strip()
+        retrieval = retrieval or self.retrieve(question)
+        self.last = retrieval
+        yield "rag", retrieval
+        found = passages(retrieval)
+        msgs = {side: request(self.history[side], question, found) for side in self.duel.sides}
+        extra = {"question": question, "retrieval": retrieval.to_dict()}
+        yield from self.duel.run(msgs["a"], msgs.get("b"), extra=extra)
+        if remember:
+            for side, c in self.duel.sides.items():
+                answer = "".join(c.text)
+                if answer and not c.error:
+                    self.history[side] += [{"role": "user", "content": question},
+                                           {"role": "assistant", "content": answer}]
+
+    def reset(self) -> None:
+        """Start a new conversation; the models stay loaded."""
+        for turns in self.history.values():
+            turns.clear()
+
+    def cancel(self) -> None:
+        self.duel.cancel()
+
+    def close(self) -> None:
+        self.duel.close()
+
+    def __enter__(self) -> "RagChat":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

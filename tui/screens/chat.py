@@ -1,0 +1,308 @@
+"""The Chat tab: ask a collection; passages on the side, cited answers streaming in.
+
+With a model B the same question and the same passages go to both models side by
+side (a RAG duel). Retrieval runs in a child process that keeps the embedder loaded
+(``engine.rag.service``); each model runs in its own worker, as in the Duel tab.
+"""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.suggester import SuggestFromList
+from textual.widgets import Input, Label, Select, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from engine import models
+from engine.config import load_config, save_config
+from engine.duel import Verdict
+from engine.errors import LlmbenchError
+from engine.rag.chat import RagChat
+from engine.rag.collection import list_collections
+from engine.rag.demo import DEMO_COLLECTION
+from engine.rag.prompt import citations
+from engine.rag.retrieve import Retrieval
+from engine.types import Done, GenParams
+
+from ..messages import EngineEvent, RunFinished, TokenBatch
+from ..runner import pump
+from ..widgets.contestant import ContestantPane, apply_event
+from ..widgets.passages import PassagesPanel
+from .duel import UI_CORES
+
+
+def collection_names() -> list[str]:
+    names = [c["name"] for c in list_collections() if "error" not in c]
+    return names if DEMO_COLLECTION in names else [DEMO_COLLECTION, *names]
+
+
+class ChatView(Vertical):
+    DEFAULT_CSS = """
+    ChatView { height: 1fr; }
+    ChatView #chat-bar { height: 1; padding: 0 1; }
+    ChatView #chat-bar Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
+    ChatView #chat-bar Input { width: 1fr; height: 1; border: none; padding: 0 1; margin-right: 1; }
+    ChatView #chat-bar Select { width: 24; height: 1; margin-right: 1; }
+    ChatView #chat-bar Select > SelectCurrent { border: none; height: 1; padding: 0 1; }
+    ChatView #chat-bar #chat-k { width: 5; }
+    ChatView #chat-main { height: 1fr; }
+    ChatView #answers { width: 3fr; }
+    ChatView #chat-status { height: 1; padding: 0 1; color: $text-muted; }
+    ChatView #chat-question { height: 3; }
+    ChatView.-single #pane-b { display: none; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", priority=True),
+        Binding("ctrl+n", "new_chat", "New chat"),
+        Binding("ctrl+i", "index", "Index files"),
+        Binding("ctrl+e", "evaluate", "Evaluate"),
+    ]
+
+    def __init__(self, params: GenParams, **kwargs):
+        super().__init__(**kwargs)
+        config = load_config()
+        self.collection = config.get("chat_collection") or DEMO_COLLECTION
+        self.spec_a = config.get("chat_a") or "smollm2"
+        self.spec_b = config.get("chat_b") or ""
+        self.k = int(config.get("chat_k") or 4)
+        self.params = params
+        self.client = None  # RagClient, started on first use
+        self.chat: RagChat | None = None
+        self._chat_key: tuple | None = None
+        self.running = False
+        self.ready: dict | None = None
+        self.last_session: str | None = None
+
+    def compose(self) -> ComposeResult:
+        names = collection_names()
+        if self.collection not in names:
+            self.collection = DEMO_COLLECTION
+        model_names = SuggestFromList(models.known_names(), case_sensitive=False)
+        with Horizontal(id="chat-bar"):
+            yield Label("Docs")
+            yield Select([(n, n) for n in names], value=self.collection, allow_blank=False, id="chat-collection")
+            yield Label("A")
+            yield Input(self.spec_a, id="chat-a", suggester=model_names, placeholder="model")
+            yield Label("B")
+            yield Input(self.spec_b, id="chat-b", suggester=model_names, placeholder="optional: a RAG duel")
+            yield Label("k")
+            yield Input(str(self.k), id="chat-k", type="integer")
+        with Horizontal(id="chat-main"):
+            with Horizontal(id="answers"):
+                yield ContestantPane("a")
+                yield ContestantPane("b")
+            yield PassagesPanel(id="passages")
+        yield Static("", id="chat-status")
+        yield Input(placeholder="Ask about the documents… Enter asks, Esc cancels, Ctrl+N new chat, "
+                                "Ctrl+I index files, Ctrl+E evaluate", id="chat-question")
+
+    def on_mount(self) -> None:
+        self.set_class(not self.spec_b, "-single")
+        for side, spec in (("a", self.spec_a), ("b", self.spec_b)):
+            self._pane(side).set_title(spec or "—")
+            self._pane(side).status = "ready"
+        self.status(f"{self.collection}: not loaded yet (the embedder loads with the first question)")
+
+    def status(self, text: str) -> None:
+        self.query_one("#chat-status", Static).update(text)
+
+    def _pane(self, side: str) -> ContestantPane:
+        return self.query_one(f"#pane-{side}", ContestantPane)
+
+    # ------------------------------------------------------------ the retrieval process
+
+    def rag_client(self):
+        if self.client is None:
+            from engine.rag.service import RagClient
+
+            self.client = RagClient()
+        return self.client
+
+    def warm_up(self) -> None:
+        """Load the collection and the embedder in the background (the tab was opened)."""
+        if self.ready is None or self.ready.get("name") != self.collection:
+            self.open_collection(self.collection)
+
+    @work(thread=True, exclusive=True, group="chat-open", exit_on_error=False)
+    def open_collection(self, name: str) -> None:
+        self.app.call_from_thread(self.status, f"{name}: loading the collection and the embedder…")
+
+        def progress(p) -> None:
+            rate = f" · {p.rate:,.0f} chunks/s" if p.rate else ""
+            self.app.call_from_thread(self.status, f"{name}: building the demo index · {p.stage} {p.done}/{p.total}{rate}")
+
+        try:
+            info = self.rag_client().open(name, progress=progress)
+        except LlmbenchError as exc:
+            self.app.call_from_thread(self.status, f"{name}: {exc}")
+            return
+        if name == self.collection:
+            self.ready = info
+            self.app.call_from_thread(
+                self.status, f"{name}: {info['files']} files · {info['chunks']} chunks · {info['index']} index · "
+                             f"{info['embedder']} · ready")
+
+    @on(Select.Changed, "#chat-collection")
+    def collection_changed(self, event: Select.Changed) -> None:
+        if event.value != self.collection and event.value is not Select.BLANK:
+            self.collection = str(event.value)
+            save_config(chat_collection=self.collection)
+            self.ready = None
+            self.open_collection(self.collection)
+
+    @on(Input.Changed, "#chat-b")
+    def b_changed(self, event: Input.Changed) -> None:
+        self.set_class(not event.value.strip(), "-single")
+        self._pane("b").set_title(event.value.strip() or "—")
+
+    @on(Input.Changed, "#chat-a")
+    def a_changed(self, event: Input.Changed) -> None:
+        self._pane("a").set_title(event.value.strip() or "—")
+
+    def refresh_collections(self, select: str | None = None) -> None:
+        names = collection_names()
+        widget = self.query_one("#chat-collection", Select)
+        widget.set_options([(n, n) for n in names])
+        if select and select in names:
+            widget.value = select
+
+    # ------------------------------------------------------------ actions
+
+    def action_cancel(self) -> None:
+        if self.running and self.chat is not None:
+            self.chat.cancel()
+            for pane in self.query(ContestantPane):
+                if pane.status not in ("done", "error"):
+                    pane.status = "cancelling…"
+
+    async def action_new_chat(self) -> None:
+        if self.running:
+            self.notify("An answer is streaming: Esc cancels it first.", severity="warning")
+            return
+        if self.chat is not None:
+            self.chat.reset()
+        for pane in self.query(ContestantPane):
+            pane.reset()
+            pane.status = "new conversation"
+
+    def action_index(self) -> None:
+        from .index_dialog import IndexDialog
+
+        def done(name: str | None) -> None:
+            if name:
+                self.refresh_collections(name)
+                if name == self.collection:
+                    self.ready = None
+                    self.open_collection(name)
+
+        self.app.push_screen(IndexDialog(self.rag_client(), self.collection), done)
+
+    def action_evaluate(self) -> None:
+        from .eval import EvalScreen
+
+        a, b = self._specs()
+        self.app.push_screen(EvalScreen(self.rag_client(), self.collection, a, b, self.params, self._k()))
+
+    def _specs(self) -> tuple[str, str | None]:
+        a = self.query_one("#chat-a", Input).value.strip() or "smollm2"
+        b = self.query_one("#chat-b", Input).value.strip() or None
+        return a, b
+
+    def _k(self) -> int:
+        try:
+            return max(1, min(50, int(self.query_one("#chat-k", Input).value or 4)))
+        except ValueError:
+            return 4
+
+    @on(Input.Submitted, "#chat-question")
+    async def ask(self, event: Input.Submitted) -> None:
+        question = event.value.strip()
+        if not question:
+            return
+        if self.running:
+            self.notify("An answer is streaming: Esc cancels it first.", severity="warning")
+            return
+        a, b = self._specs()
+        k = self._k()
+        save_config(chat_a=a, chat_b=b or "", chat_k=k)
+        event.input.value = ""
+        self.running = True
+        sides = ["a", "b"] if b else ["a"]
+        for side in sides:
+            await self._pane(side).new_turn(f"**You:** {question}")
+        self.run_chat(question, self.collection, a, b, k, self.params)
+
+    # ------------------------------------------------------------ the engine, in a thread
+
+    @work(thread=True, exclusive=True, group="chat", exit_on_error=False)
+    def run_chat(self, question: str, collection: str, a: str, b: str | None, k: int, params: GenParams) -> None:
+        worker = get_current_worker()
+        key = (collection, a, b, k, params)
+        if self.chat is not None and self._chat_key != key:
+            self.chat.close()  # other models, collection or parameters: start afresh
+            self.chat = None
+        error = None
+        try:
+            if self.chat is None:
+                if self.ready is None or self.ready.get("name") != collection:
+                    self.app.call_from_thread(self.status, f"{collection}: loading the collection and the embedder…")
+                    self.ready = self.rag_client().open(collection)
+                self.chat = RagChat(collection, a, b, params, retriever=self.rag_client().retriever(collection),
+                                    k=k, reserve_cores=UI_CORES)
+                self._chat_key = key
+            pump(self.chat.ask(question), self.post_message)
+        except LlmbenchError as exc:
+            error = str(exc)
+        session = self.chat.duel.session_path if self.chat else None
+        if not worker.is_cancelled:
+            self.post_message(RunFinished(str(session) if session else None, error))
+
+    # ------------------------------------------------------------ messages from the runner
+
+    async def on_token_batch(self, message: TokenBatch) -> None:
+        pane = self._pane(message.side)
+        pane.status = f"streaming · {pane.tokens + message.count} tokens"
+        await pane.append(message.text, message.count)
+
+    async def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        if isinstance(event, Retrieval):
+            await self.query_one(PassagesPanel).show(event)
+            t = event.timings_ms
+            self.status(f"{self.collection}: retrieved {len(event.hits)} passages in {t.get('total', 0):.0f} ms "
+                        f"(embed {t.get('embed', 0):.0f}, bm25 {t.get('bm25', 0):.1f}, dense {t.get('dense', 0):.1f})")
+            return
+        if isinstance(event, Verdict):
+            if event.text:
+                self.status(event.text)
+            return
+        pane = self._pane(message.side)
+        await apply_event(pane, event, "chat", self.notify)
+        if isinstance(event, Done) and self.chat is not None and self.chat.last is not None:
+            hits = self.chat.last.hits
+            cited = citations(pane.answer, len(hits))
+            self.query_one(PassagesPanel).mark_cited(cited)
+            if cited:
+                sources = ", ".join(f"[{i}] {hits[i - 1].where}" for i in cited)
+                await pane.append(f"\n\n*Sources: {sources}*", 0)
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        self.running = False
+        self.last_session = message.session
+        if message.error:
+            self.notify(message.error, severity="error", timeout=10)
+            self.status(message.error)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "chat" and event.state == WorkerState.ERROR:
+            self.running = False
+            error = event.worker.error
+            self.notify(f"chat failed: {type(error).__name__}: {error}", severity="error", timeout=15)
+
+    def on_unmount(self) -> None:
+        if self.chat is not None:
+            self.chat.close()
+        if self.client is not None:
+            self.client.close()

@@ -1,0 +1,108 @@
+"""Index files into a collection, with a progress bar; Esc cancels (the old index stays)."""
+
+from __future__ import annotations
+
+import shlex
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, ProgressBar, Static
+from textual.worker import get_current_worker
+
+from engine.errors import LlmbenchError
+from engine.rag.collection import Progress
+
+
+class IndexDialog(ModalScreen[str | None]):
+    DEFAULT_CSS = """
+    IndexDialog { align: center middle; }
+    IndexDialog > Vertical { width: 90; height: auto; padding: 1 2; border: thick $primary; background: $surface; }
+    IndexDialog Label { margin-top: 1; color: $text-muted; }
+    IndexDialog ProgressBar { margin-top: 1; }
+    IndexDialog #index-status { margin-top: 1; height: auto; }
+    """
+    BINDINGS = [Binding("escape", "cancel", "Cancel / close")]
+
+    def __init__(self, client, collection: str):
+        super().__init__()
+        self.client, self.collection = client, collection
+        self.running = False
+        self._cancel = False
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("[b]Index documents[/b]: PDF, Markdown, HTML and text files, or folders of them")
+            yield Label("Collection (new or existing)")
+            yield Input(self.collection if self.collection != "demo" else "docs", id="index-name")
+            yield Label("Files or folders (separated by spaces; quote paths with spaces)")
+            yield Input(placeholder="~/manuals/guide.pdf ~/notes/", id="index-paths")
+            yield ProgressBar(total=None, show_eta=False, id="index-bar")
+            yield Static("Enter starts · Esc cancels or closes", id="index-status")
+
+    def on_mount(self) -> None:
+        self.query_one("#index-paths", Input).focus()
+
+    @on(Input.Submitted)
+    def start(self) -> None:
+        if self.running:
+            return
+        name = self.query_one("#index-name", Input).value.strip()
+        try:
+            paths = shlex.split(self.query_one("#index-paths", Input).value)
+        except ValueError as exc:
+            self._say(f"[red]paths: {exc}[/red]")
+            return
+        if not name or (not paths and name != "demo"):
+            self._say("[red]a collection name and at least one file or folder[/red]")
+            return
+        self.running, self._cancel = True, False
+        self._say("starting…")
+        self.index(name, paths)
+
+    def _say(self, text: str) -> None:
+        self.query_one("#index-status", Static).update(text)
+
+    def _progress(self, p: Progress) -> None:
+        bar = self.query_one("#index-bar", ProgressBar)
+        if p.total:
+            bar.update(total=p.total, progress=p.done)
+        rate = f" · {p.rate:,.1f} chunks/s" if p.rate else ""
+        self._say(f"{p.stage}: {p.done}/{p.total or '?'}{rate} · {p.detail}")
+
+    @work(thread=True, exclusive=True, group="index", exit_on_error=False)
+    def index(self, name: str, paths: list[str]) -> None:
+        worker = get_current_worker()
+        try:
+            report = self.client.index_add(
+                name, paths, progress=lambda p: self.app.call_from_thread(self._progress, p),
+                cancelled=lambda: self._cancel or worker.is_cancelled,
+            )
+        except LlmbenchError as exc:
+            self.app.call_from_thread(self._failed, str(exc))
+            return
+        self.app.call_from_thread(self._finished, name, report)
+
+    def _failed(self, message: str) -> None:
+        self.running = False
+        self._say(f"[red]{message}[/red]\n(the collection is unchanged) · Esc closes")
+
+    def _finished(self, name: str, report) -> None:
+        self.running = False
+        lines = [f"[b]{name}[/b]: {len(report.added)} added, {len(report.updated)} updated, "
+                 f"{len(report.unchanged)} unchanged · {report.chunks} chunks in {report.total_s:.1f} s"]
+        if report.chunks_per_s:
+            lines.append(f"embedded {report.new_chunks} chunks at {report.chunks_per_s:,.1f} chunks/s")
+        lines += [f"[yellow]{w}[/yellow]" for w in report.warnings]
+        lines += [f"[red]{f}[/red]" for f in report.failed]
+        self._say("\n".join(lines) + "\nEsc closes")
+        self.indexed = name
+
+    def action_cancel(self) -> None:
+        if self.running:
+            self._cancel = True
+            self._say("cancelling… (the collection stays as it was)")
+            return
+        self.dismiss(getattr(self, "indexed", None))
