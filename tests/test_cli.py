@@ -177,3 +177,60 @@ def test_inspect_loaded_quantized_model_json(home, tmp_path):
     assert {"name": "k_proj", "in_features": 64, "out_features": 32, "cls": "Linear8bitLt", "quant": "bnb int8",
             "bits": 8} in data["projections"]
     one_line_error(cli("inspect", f"hf:{tmp_path / 'm'}?quant=bnb3", home=home), "quant 'bnb3' is not one of")
+
+
+# ---------------------------------------------------------------- chat over documents
+
+
+def test_index_retrieve_and_chat_headless(home, registered, tmp_path):
+    from .conftest import write_pdf
+    from .test_rag import PAGES
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    write_pdf(docs / "manual.pdf", PAGES)
+    (docs / "broken.pdf").write_bytes(b"%PDF-1.4 garbage")
+    proc = cli("index", "add", "pump", str(docs), "--format", "json", home=home)
+    assert proc.returncode == 1, proc.stderr  # one file failed: reported, the other indexed
+    report = json.loads(proc.stdout)
+    assert report["chunks"] == 5 and len(report["added"]) == 1
+    assert "broken.pdf: not a readable PDF" in proc.stderr and "Traceback" not in proc.stderr
+
+    listed = json.loads(cli("index", "list", "--format", "json", home=home).stdout)
+    assert [c["name"] for c in listed] == ["pump"]
+
+    proc = cli("retrieve", "--collection", "pump", "--k", "2", "--format", "json", "What does error E42 mean?", home=home)
+    assert proc.returncode == 0, proc.stderr
+    hits = json.loads(proc.stdout)["hits"]
+    assert len(hits) == 2 and hits[0]["page"] == 4 and hits[0]["source"].endswith("manual.pdf")
+    assert {"source", "page", "text", "bm25_rank", "dense_rank", "score"} <= set(hits[0])
+
+    proc = cli("chat", "--collection", "pump", "--model", "smollm2", "--k", "2", "--max-tokens", "20",
+               "--temperature", "0", "How long is the warranty?", home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert "[1] manual.pdf p.1" in proc.stdout and "2 of 2 passages fit the context" in proc.stdout
+    assert "session:" in proc.stdout
+
+    assert cli("index", "rm", "pump", home=home).returncode == 0
+    one_line_error(cli("retrieve", "--collection", "pump", "x", home=home), "no collection named 'pump'")
+
+
+def test_eval_headless_writes_csv_json_and_markdown(home, registered, demo_collection, tmp_path):
+    questions = tmp_path / "q.csv"
+    questions.write_text("id;question;answer;source\n"
+                         "f;What is Faiss?;A library for efficient similarity search of dense vectors.;pkg:faiss-cpu\n")
+    out = tmp_path / "report"
+    proc = cli("eval", "--collection", "demo", "--questions", str(questions), "--a", "smollm2", "--k", "2",
+               "--max-tokens", "16", "--out", str(out), "--format", "json", home=home)
+    assert proc.returncode == 0, proc.stderr
+    result = json.loads(proc.stdout)
+    row = result["rows"][0]
+    assert row["retrieval_hit"] is True and row["answer"] and row["cosine"] is not None
+    assert (out / "eval.csv").read_text().startswith("model;question;cosine;resp_time")
+    assert (out / "eval.md").exists() and (out / "eval.json").exists()
+
+    proc = cli("eval", "--collection", "demo", "--retrieval-only", "--out", str(out), home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert "(retrieval)" in proc.stdout and "hit rate" in proc.stdout
+    one_line_error(cli("eval", "--collection", "demo", "--questions", str(tmp_path / "none.jsonl"), "--a", "smollm2",
+                       home=home), "none.jsonl: no such question file")

@@ -16,7 +16,7 @@ class _Streamer:
     def __init__(self, out, labels: dict[str, str]):
         self.out, self.labels = out, labels
         self.live: str | None = None
-        self.held: dict[str, list[str]] = {"a": [], "b": []}
+        self.held: dict[str, list[str]] = {side: [] for side in labels}  # one side or two
         self.done: set[str] = set()
 
     def _header(self, side: str) -> None:
@@ -39,7 +39,11 @@ class _Streamer:
         if side != self.live:
             return
         self.out.write("\n")
-        other = "b" if side == "a" else "a"
+        others = [s for s in self.held if s != side]
+        if not others:
+            self.live = None
+            return
+        other = others[0]
         self.live = other if other not in self.done else None
         if self.live or self.held[other]:
             self._header(other)

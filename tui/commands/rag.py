@@ -289,12 +289,21 @@ def _print_eval_table(result: dict) -> None:
     console = Console()
     table = Table(title=f"evaluation · {result['collection']} · k={result['k']} · {result['questions']} questions",
                   title_justify="left")
+    def f(v, fmt):
+        return "—" if v is None else fmt.format(v)
+
+    if result["retrieval_only"]:
+        for c in ("retrieval only", "questions", "hit rate", "p50", "p95"):
+            table.add_column(c, justify="right")
+        s = result["summary"]["models"]["(retrieval)"]
+        table.add_row("(retrieval)", str(s["questions"]), f(s["hit_rate"], "{:.0%}"),
+                      f(s["retrieval_p50_ms"], "{:.1f} ms"), f(s["retrieval_p95_ms"], "{:.1f} ms"))
+        console.print(table)
+        return
     cols = ("model", "mean cosine", "mean time", "median time", "TTFT", "tok/s", "hit rate", "retrieval p50", "errors")
     for c in cols:
-        table.add_column(c, justify="left" if c == "model" else "right")
+        table.add_column(c, justify="left" if c == "model" else "right", overflow="fold", min_width=8 if c == "model" else None)
     for name, s in result["summary"]["models"].items():
-        def f(v, fmt):
-            return "—" if v is None else fmt.format(v)
         table.add_row(name, f(s["mean_cosine"], "{:.3f}"), f(s["mean_resp_time"], "{:.2f} s"),
                       f(s["median_resp_time"], "{:.2f} s"), f(s["mean_ttft_ms"], "{:.0f} ms"),
                       f(s["mean_tok_s"], "{:.1f}"), f(s["hit_rate"], "{:.0%}"), f(s["retrieval_p50_ms"], "{:.1f} ms"),

@@ -56,8 +56,8 @@ class ChatView(Vertical):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", priority=True),
         Binding("ctrl+n", "new_chat", "New chat"),
-        Binding("ctrl+i", "index", "Index files"),
-        Binding("ctrl+e", "evaluate", "Evaluate"),
+        Binding("f6", "index", "Index files"),
+        Binding("f7", "evaluate", "Evaluate"),
     ]
 
     def __init__(self, params: GenParams, **kwargs):
@@ -96,7 +96,7 @@ class ChatView(Vertical):
             yield PassagesPanel(id="passages")
         yield Static("", id="chat-status")
         yield Input(placeholder="Ask about the documents… Enter asks, Esc cancels, Ctrl+N new chat, "
-                                "Ctrl+I index files, Ctrl+E evaluate", id="chat-question")
+                                "F6 index files, F7 evaluate", id="chat-question")
 
     def on_mount(self) -> None:
         self.set_class(not self.spec_b, "-single")

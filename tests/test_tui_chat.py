@@ -1,0 +1,100 @@
+"""The Chat tab and the evaluation screen, driven with Pilot on the demo corpus and SmolLM2."""
+
+from textual.widgets import DataTable, Input, TabbedContent
+
+from engine.rag import collection as coll
+from tui.app import LlmbenchApp
+from tui.screens.chat import ChatView
+from tui.screens.eval import EvalScreen
+from tui.screens.index_dialog import IndexDialog
+from tui.widgets.contestant import ContestantPane
+from tui.widgets.passages import Passage
+
+from .conftest import write_pdf
+from .test_rag import PAGES
+from .test_tui import visible_text, wait_for
+
+SIZE = (120, 36)
+
+
+async def open_chat(pilot) -> ChatView:
+    await pilot.press("f3")
+    await pilot.pause()
+    assert pilot.app.query_one(TabbedContent).active == "chat"
+    view = pilot.app.query_one(ChatView)
+    await wait_for(pilot, lambda: view.ready is not None, timeout=120)
+    return view
+
+
+async def test_chat_shows_passages_and_streams_a_cited_answer(registered, demo_collection):
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_chat(pilot)
+        assert view.ready["chunks"] > 100
+        assert app.focused is view.query_one("#chat-question", Input)
+        await pilot.press(*"How do I install pypdf with AES support?")
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: view.running)
+        await wait_for(pilot, lambda: not view.running, timeout=120)
+        passages = list(view.query(Passage))
+        assert len(passages) == 4
+        assert "pkg:pypdf" in visible_text(passages[0]) and "bm25 #" in visible_text(passages[0])
+        pane = view.query_one("#pane-a", ContestantPane)
+        assert pane.status == "done" and pane.answer.strip()
+        assert "**You:** How do I install pypdf with AES support?" in pane.text
+        assert "retrieved 4 passages" in str(view.query_one("#chat-status").render())
+        assert view.last_session and view.chat.history["a"]
+        # a new chat forgets the history, the models stay loaded
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        assert view.chat.history["a"] == [] and pane.text == ""
+
+
+async def test_index_dialog_indexes_a_pdf_and_selects_it(registered, demo_collection, tmp_path):
+    pdf = write_pdf(tmp_path / "manual.pdf", PAGES)
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_chat(pilot)
+        await pilot.press("f6")
+        await pilot.pause()
+        dialog = app.screen
+        assert isinstance(dialog, IndexDialog)
+        dialog.query_one("#index-name", Input).value = "pump"
+        paths = dialog.query_one("#index-paths", Input)
+        paths.value = str(pdf)
+        paths.focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: getattr(dialog, "indexed", None) == "pump", timeout=60)
+        assert "5 chunks" in visible_text(dialog.query_one("#index-status"))
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: view.ready is not None and view.ready["name"] == "pump", timeout=60)
+        assert [c["name"] for c in coll.list_collections()] == ["demo", "pump"]
+
+
+async def test_evaluation_screen_runs_the_question_set(registered, demo_collection, tmp_path):
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        '{"id": "faiss", "question": "What is Faiss?", "answer": "A library for similarity search of dense vectors.", "source": "pkg:faiss-cpu"}\n'
+        '{"id": "pypdf", "question": "How to install pypdf with AES?", "answer": "pip install pypdf[crypto]", "source": "pkg:pypdf"}\n'
+    )
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_chat(pilot)
+        view.params = view.params.replace(max_tokens=16, temperature=0.0)
+        await pilot.press("f7")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, EvalScreen)
+        box = screen.query_one("#eval-questions", Input)
+        box.value = str(questions)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: screen.running)
+        await wait_for(pilot, lambda: not screen.running and screen.result is not None, timeout=180)
+        table = screen.query_one(DataTable)
+        assert table.row_count == 2
+        summary = visible_text(screen.query_one("#eval-summary"))
+        assert "mean cosine" in summary and "retrieval hit rate 100%" in summary
+        assert screen.files["csv"].exists()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, EvalScreen)
