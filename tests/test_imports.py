@@ -4,7 +4,7 @@ llama_cpp at import time (those load inside the functions that need them)."""
 import subprocess
 import sys
 
-HEAVY = ("textual", "rich", "torch", "transformers", "llama_cpp", "faiss", "sentence_transformers", "bitsandbytes",
+HEAVY = ("textual", "rich", "torch", "transformers", "llama_cpp", "faiss", "sentence_transformers", "pypdf", "bitsandbytes",
          "peft", "optimum", "torchao", "safetensors")
 
 CHECK = f"""
