@@ -139,7 +139,6 @@ class Retriever:
         t0 = time.perf_counter()
         n = candidates or max(4 * k, 20)
         w_bm25, w_dense = weights
-        ranked: list[tuple[np.ndarray, np.ndarray]] = []
         timings: dict[str, float] = {}
         vector = None
         if w_dense > 0 or use_mmr:

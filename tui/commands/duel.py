@@ -55,29 +55,39 @@ class _Streamer:
             self.out.flush()
 
 
+def print_events(events, labels: dict[str, str], stream: bool, other=None) -> str:
+    """Print a duel's (or chat's) events as they come: answers to stdout (one side at a
+    time), notes and errors to stderr. ``other(side, event)`` gets the rest. Returns the
+    verdict line."""
+    streamer = _Streamer(sys.stdout, labels)
+    line = ""
+    for side, event in events:
+        if isinstance(event, Resolved):
+            labels[side] = f"{event.model.name} ({event.model.quant or '?'})"
+        elif isinstance(event, Loaded) and event.note:
+            print(f"note ({side.upper()}): {event.note}", file=sys.stderr)
+        elif isinstance(event, Token):
+            if stream:
+                streamer.token(side, event.text)
+        elif isinstance(event, (Done, Error)):
+            if isinstance(event, Error):
+                print(f"{side.upper()}: error: {event.message}", file=sys.stderr)
+            if stream:
+                streamer.finish(side, event.message if isinstance(event, Error) else None)
+        elif isinstance(event, Verdict):
+            line = event.text
+        elif other is not None:
+            other(side, event)
+    return line
+
+
 def run(args, params) -> int:
     prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
     stream = not args.quiet and args.format == "table"
     err = sys.stderr
     with Duel(args.spec_a, args.spec_b, params, mode=args.mode, record=not args.no_record) as duel:
-        labels = {"a": args.spec_a, "b": args.spec_b}
-        streamer = _Streamer(sys.stdout, labels)
-        line = ""
         try:
-            for side, event in duel.run(prompt):
-                if isinstance(event, Resolved):
-                    labels[side] = f"{event.model.name} ({event.model.quant or '?'})"
-                elif isinstance(event, Loaded) and event.note:
-                    print(f"note ({side.upper()}): {event.note}", file=err)
-                elif isinstance(event, Token) and stream:
-                    streamer.token(side, event.text)
-                elif isinstance(event, (Done, Error)):
-                    if isinstance(event, Error):
-                        print(f"{side.upper()}: error: {event.message}", file=err)
-                    if stream:
-                        streamer.finish(side, event.message if isinstance(event, Error) else None)
-                elif isinstance(event, Verdict):
-                    line = event.text
+            line = print_events(duel.run(prompt), {"a": args.spec_a, "b": args.spec_b}, stream)
         except KeyboardInterrupt:
             duel.cancel()
             raise

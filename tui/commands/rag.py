@@ -6,13 +6,12 @@ import sys
 from contextlib import contextmanager
 from pathlib import Path
 
-from engine.duel import Resolved, Verdict
 from engine.errors import CollectionError
 from engine.metrics import format_stat
 from engine.rag.collection import IndexReport, Progress
-from engine.types import Done, Error, Loaded, Started, Token
+from engine.types import Started
 
-from .duel import _Streamer
+from .duel import print_events
 
 
 # ---------------------------------------------------------------- progress
@@ -167,35 +166,22 @@ def run_chat(args, params) -> int:
     retriever = _open_retriever(args.collection, args.format == "json")
     question = sys.stdin.read() if args.question == "-" else args.question
     stream = args.format == "table" and not args.quiet
-    err = sys.stderr
     with RagChat(args.collection, args.model, args.b, params, retriever=retriever, k=args.k,
                  weights=_weights(args), use_mmr=args.mmr, record=not args.no_record, mode=args.mode) as chat:
-        labels = {side: c.spec for side, c in chat.sides.items()}
-        streamer = _Streamer(sys.stdout, labels)
         retrieval = None
         used: dict[str, int | None] = {}
-        line = ""
+
+        def other(side, event) -> None:
+            nonlocal retrieval
+            if side == "rag":
+                retrieval = event
+                if stream:
+                    _print_passages(event.hits)
+            elif isinstance(event, Started):
+                used[side] = event.context_used
+
         try:
-            for side, event in chat.ask(question):
-                if side == "rag":
-                    retrieval = event
-                    if stream:
-                        _print_passages(event.hits)
-                elif isinstance(event, Resolved):
-                    labels[side] = f"{event.model.name} ({event.model.quant or '?'})"
-                elif isinstance(event, Loaded) and event.note:
-                    print(f"note ({side.upper()}): {event.note}", file=err)
-                elif isinstance(event, Started):
-                    used[side] = event.context_used
-                elif isinstance(event, Token) and stream:
-                    streamer.token(side, event.text)
-                elif isinstance(event, (Done, Error)):
-                    if isinstance(event, Error):
-                        print(f"{side.upper()}: error: {event.message}", file=err)
-                    if stream:
-                        streamer.finish(side, event.message if isinstance(event, Error) else None)
-                elif isinstance(event, Verdict):
-                    line = event.text
+            line = print_events(chat.ask(question), {side: c.spec for side, c in chat.sides.items()}, stream, other)
         except KeyboardInterrupt:
             chat.cancel()
             raise
@@ -209,7 +195,7 @@ def run_chat(args, params) -> int:
     else:
         _print_chat_summary(result, retrieval, used, stream)
     if chat.duel.record_error:
-        print(f"warning: not recorded: {chat.duel.record_error}", file=err)
+        print(f"warning: not recorded: {chat.duel.record_error}", file=sys.stderr)
     return 1 if any(c["error"] for c in result["contestants"]) else 0
 
 
