@@ -8,7 +8,7 @@ import time
 
 
 from engine.duel import Duel, Resolved, Verdict, default_mode
-from engine.sessions import read_session
+from engine.sessions import SCHEMA_VERSION, read_session
 from engine.types import Done, Error, GenParams, Loaded, Resources, Started, Token
 
 FAST = GenParams(max_tokens=24, temperature=0)
@@ -148,7 +148,8 @@ def test_session_records_everything_as_it_happens(smollm2, gemma):
         path = duel.session_path
     log = read_session(path)
     h = log.header
-    assert h["kind"] == "duel" and h["mode"] == "sequential" and h["schema"] == 1
+    assert h["kind"] == "duel" and h["mode"] == "sequential" and h["schema"] == SCHEMA_VERSION
+    assert all(e["run"] == 1 for e in log.events)
     assert h["contestants"]["a"]["params"]["max_tokens"] == 24
     types = [e["type"] for e in log.events]
     for t in ("prompt", "model", "loaded", "started", "token", "resources", "done", "verdict"):

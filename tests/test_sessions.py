@@ -7,6 +7,7 @@ import pytest
 
 from engine import paths
 from engine.errors import SessionError
+from engine import sessions
 from engine.sessions import SCHEMA_VERSION, SessionWriter, read_session, slug
 
 
@@ -43,17 +44,99 @@ def test_cut_short_last_line_is_tolerated(tmp_path):
     assert "cut short" in log.warnings[0]
 
 
-def test_corrupt_middle_line_and_newer_schema(tmp_path):
+def test_corrupt_middle_line_and_newer_schema_are_read_with_warnings(tmp_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"type": "session", "schema": 1}\nnot json\n{"type": "x"}\n')
-    with pytest.raises(SessionError, match=r"bad\.jsonl: line 2 is not valid JSON"):
-        read_session(bad)
+    bad.write_text('{"type": "session", "schema": 2}\nnot json\n{"type": "token", "side": "a", "text": "x"}\n[1]\n'
+                   '{"type": "token", "side": "a", "text": "y"}\n')
+    log = read_session(bad)
+    assert [e["text"] for e in log.events] == ["x", "y"]
+    assert log.warnings == [f"{bad}: 2 damaged line(s) skipped (line 2, 4); the rest replays"]
     newer = tmp_path / "newer.jsonl"
-    newer.write_text(json.dumps({"type": "session", "schema": SCHEMA_VERSION + 1}) + "\n")
-    with pytest.raises(SessionError, match="newer than this llmbench understands"):
-        read_session(newer)
-    with pytest.raises(SessionError, match="no such session file"):
+    newer.write_text(json.dumps({"type": "session", "schema": SCHEMA_VERSION + 1, "kind": "duel"}) + "\n"
+                     + json.dumps({"type": "token", "side": "a", "text": "z", "t_ns": 5, "future": True}) + "\n")
+    log = read_session(newer)
+    assert "newer than this llmbench understands" in log.warnings[0] and log.events[0]["text"] == "z"
+    with pytest.raises(SessionError, match="absent.jsonl: no such session file"):
         read_session(tmp_path / "absent.jsonl")
+    headless = tmp_path / "headless.jsonl"
+    headless.write_text('{"type": "token"}\n')
+    with pytest.raises(SessionError, match="headless.jsonl: not an llmbench session"):
+        read_session(headless)
+    binary = tmp_path / "binary.jsonl"
+    binary.write_bytes(b"\x00\xff\xfe garbage")
+    with pytest.raises(SessionError, match="binary.jsonl: not an llmbench session"):
+        read_session(binary)
+
+
+def test_schema_1_files_are_migrated(tmp_path):
+    """A file as schema 1 wrote it: no run numbers on events, no clock name."""
+    old = tmp_path / "v1.jsonl"
+    lines = [{"type": "session", "schema": 1, "kind": "duel", "title": "hi"},
+             {"type": "prompt", "run": 1, "messages": [{"role": "user", "content": "hi"}]},
+             {"type": "token", "side": "a", "text": "a", "t_ns": 10},
+             {"type": "done", "side": "a", "text": "a", "stats": {}, "finish_reason": "stop", "t_ns": 11},
+             {"type": "prompt", "run": 2, "messages": [{"role": "user", "content": "again"}]},
+             {"type": "token", "side": "a", "text": "b", "t_ns": 20}]
+    old.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    log = read_session(old)
+    assert log.header["schema"] == SCHEMA_VERSION and log.header["clock"] == "monotonic_ns"
+    assert [e["run"] for e in log.events] == [1, 1, 1, 2, 2]
+    assert [v for v, _ in sessions.MIGRATIONS] == list(range(1, SCHEMA_VERSION))
+
+
+def test_runs_are_stamped_and_secrets_never_written(monkeypatch):
+    monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-1234567890")
+    meta = {"contestants": {"a": {"spec": "openai:https://api.example.com/v1?api_key=sk-abcdefghijklmnopqrstuv",
+                                  "params": {"max_tokens": 9}, "api_key": "sk-zzzzzzzzzzzzzzzzzzzzzz"}},
+            "headers": {"Authorization": "Bearer abcdef123456"}, "url": "https://bob:hunter2@example.com/v1"}
+    w = SessionWriter("duel", "key hf_abcdefghijklmnopqrstuvwx", meta)
+    w.write("prompt", messages=[{"role": "user", "content": "use tok-1234567890 please"}])
+    w.write("token", side="a", text="ok", t_ns=1)
+    w.close()
+    raw = w.path.read_text()
+    for secret in ("sk-abcdefghijklmnopqrstuv", "sk-zzzz", "abcdef123456", "hunter2", "tok-1234567890",
+                   "hf_abcdefghijklmnopqrstuvwx"):
+        assert secret not in raw, secret
+    assert "hf_" not in w.path.name
+    log = read_session(w.path)
+    assert log.header["contestants"]["a"]["params"] == {"max_tokens": 9}  # only secrets go
+    assert "api.example.com" in log.header["contestants"]["a"]["spec"]
+    assert log.events[1] == {"type": "token", "side": "a", "text": "ok", "t_ns": 1, "run": 1}
+
+
+def test_rename_tag_find_and_remove(home):
+    w = SessionWriter("duel", "What is 2+2?", {})
+    w.close()
+    path = w.path
+    sessions.write_meta(path, title="arithmetic  check", tags=["Math", "math", "../x"])
+    assert sessions.read_meta(path) == {"title": "arithmetic check", "tags": ["math", "x"]}
+    assert read_session(path).events == []  # the log itself is untouched
+    assert sessions.find("last") == path
+    assert sessions.find(path.name[-12:-6]) == path  # the random suffix
+    assert sessions.find(str(path)) == path
+    with pytest.raises(SessionError, match="not a session name"):
+        sessions.find("../../etc/passwd")
+    with pytest.raises(SessionError, match="no session with that name"):
+        sessions.find("nothing-like-it")
+    with pytest.raises(SessionError, match="cannot be empty"):
+        sessions.write_meta(path, title="   ")
+    outside = home / "elsewhere.jsonl"
+    outside.write_text(path.read_text())
+    with pytest.raises(SessionError, match="not in the sessions folder"):
+        sessions.remove(outside)
+    sessions.remove(path)
+    assert not path.exists() and not path.with_name(path.name.replace(".jsonl", ".meta.json")).exists()
+    assert outside.exists()
+
+
+def test_samples_are_read_only():
+    samples = sessions.samples_dir()
+    assert samples is not None and samples.name == "sessions"
+    sample = sorted(samples.glob("*.jsonl"))[0]
+    with pytest.raises(SessionError, match="sample shipped with llmbench cannot be deleted"):
+        sessions.remove(sample)
+    with pytest.raises(SessionError, match="cannot be renamed"):
+        sessions.write_meta(sample, title="mine")
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")

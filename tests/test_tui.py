@@ -105,17 +105,31 @@ async def test_a_bad_model_shows_its_error_and_the_other_side_answers(registered
         assert app.query_one("#pane-a", ContestantPane).status == "done"
 
 
-async def test_the_sessions_tab_says_plainly_it_is_not_built(registered):
+async def test_a_duel_just_run_is_listed_in_the_sessions_tab_and_replays(registered):
+    from textual.widgets import DataTable
+
+    from tui.screens.sessions import SessionsView
+    from tui.widgets.replay_bar import ReplayBar
+
     app = LlmbenchApp()
     async with app.run_test(size=SIZE) as pilot:
-        for key, tab, issue in (("f4", "sessions", "#5"),):
-            await pilot.press(key)
-            await pilot.pause()
-            assert app.query_one(TabbedContent).active == tab
-            text = str(app.query_one(f"#{tab} NotYet").render())
-            assert "not built yet" in text and issue in text
-        await pilot.press("f1")
+        view = await ask(pilot, "Say hi.")
+        await wait_for(pilot, lambda: not view.running)
+        answer = app.query_one("#pane-a", ContestantPane).text
+        await pilot.press("f4")
+        assert app.query_one(TabbedContent).active == "sessions"
+        sessions_view = app.query_one(SessionsView)
+        await wait_for(pilot, lambda: sessions_view.digests, timeout=20)
+        newest = sessions_view.selected
+        assert newest.path == view.last_session and not newest.sample and app.focused is sessions_view.query_one(DataTable)
+        await pilot.press("i")  # open at once, in the Duel tab
         assert app.query_one(TabbedContent).active == "duel"
+        bar = view.query_one(ReplayBar)
+        await wait_for(pilot, lambda: bar.active and bar.player.finished, timeout=10)
+        await pilot.pause(0.2)
+        assert app.query_one("#pane-a", ContestantPane).text == answer
+        await pilot.press("escape")
+        assert not bar.active
 
 
 async def test_settings_modal_by_keyboard_and_remembered(registered):

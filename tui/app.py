@@ -12,7 +12,7 @@ from engine.types import GenParams
 from .screens.chat import ChatView
 from .screens.duel import DuelView
 from .screens.inspect import InspectView
-from .screens.pending import NotYet
+from .screens.sessions import SessionsView
 from .themes import DEFAULT_THEME, load_themes
 
 DEMO_A, DEMO_B = "smollm2", "gemma3-270m"
@@ -52,7 +52,7 @@ class LlmbenchApp(App):
             with TabPane("Chat", id="chat"):
                 yield ChatView(self.params)
             with TabPane("Sessions", id="sessions"):
-                yield NotYet("Sessions browsing and replay", 5, "llmbench sessions list")
+                yield SessionsView()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -74,8 +74,28 @@ class LlmbenchApp(App):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Put the keyboard where the work of the tab starts."""
-        first = {"duel": "#prompt", "inspect": "#inspect-src", "chat": "#chat-question"}.get(event.pane.id or "")
-        if first:
+        first = {"duel": "#prompt", "inspect": "#inspect-src", "chat": "#chat-question",
+                 "sessions": "#sessions-table"}.get(event.pane.id or "")
+        replaying = event.pane.query("ReplayBar.-active")
+        if replaying:
+            replaying.first().focus()
+        elif first:
             self.query_one(first).focus()
-        if event.pane.id == "chat":
+        if event.pane.id == "chat" and not replaying:
             self.query_one(ChatView).warm_up()
+        if event.pane.id == "sessions":
+            self.query_one(SessionsView).refresh_if_stale()
+
+    async def open_session(self, log, digest, speed: float = 1.0) -> None:
+        """Replay a recorded session in the tab it came from (no model is loaded)."""
+        from engine.replay import Timeline
+
+        timeline = Timeline.from_log(log)
+        if not timeline.cues:
+            self.notify(f"{digest.id}: nothing to replay ({digest.kind}); its content is in the preview.",
+                        severity="warning")
+            return
+        tab = "duel" if digest.kind == "duel" else "chat"
+        self.query_one(TabbedContent).active = tab
+        view = self.query_one(DuelView) if tab == "duel" else self.query_one(ChatView)
+        await view.replay(timeline, digest.short_id, digest.models, speed)

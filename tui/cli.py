@@ -90,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     insp.add_argument("--batch", type=int, default=1, help="batch size for the KV cache (default 1)")
     insp.add_argument("--tree", action="store_true", help="the module tree, identical layers folded as ×N")
     insp.add_argument("--format", choices=("table", "json", "md"), default="table")
+    insp.add_argument("--save", action="store_true", help="record this inspection as a session (a snapshot)")
 
     idx = sub.add_parser("index", help="document collections for chat: add files, list, remove")
     isub = idx.add_subparsers(dest="index_command", metavar="ACTION", required=True)
@@ -135,6 +136,55 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--quiet", action="store_true", help="no per-question progress")
     ev.add_argument("--no-record", action="store_true", help="do not write a session file")
     _params_args(ev)
+
+    ses = sub.add_parser("sessions", help="recorded duels, chats and evaluations: list, show, export, replay, re-run")
+    ssub = ses.add_subparsers(dest="sessions_command", metavar="ACTION", required=True)
+    sl = ssub.add_parser("list", help="sessions, newest first (yours, then the shipped samples)")
+    sl.add_argument("--kind", choices=("duel", "chat", "rag-duel", "eval", "inspect"), default=None)
+    sl.add_argument("--model", default=None, help="only sessions with a model whose name contains this")
+    sl.add_argument("--tag", default=None)
+    sl.add_argument("--search", "-s", default=None, help="words in the name, prompt, models or tags")
+    sl.add_argument("--no-samples", action="store_true", help="hide the samples shipped with llmbench")
+    sl.add_argument("--limit", type=int, default=0)
+    sl.add_argument("--format", choices=("table", "json"), default="table")
+    ref = "a session file, its name or a unique part of it, or 'last'"
+    ss = ssub.add_parser("show", help="a session's prompts, answers and stats")
+    ss.add_argument("session", help=ref)
+    ss.add_argument("--format", choices=("md", "json"), default="md")
+    se = ssub.add_parser("export", help="a Markdown report, a CSV of the stats, or JSON")
+    se.add_argument("session", help=ref)
+    se.add_argument("--format", choices=("md", "csv", "json"), default="md")
+    se.add_argument("--out", "-o", default=None, help="a file or folder (default: standard output)")
+    se.add_argument("--force", action="store_true", help="overwrite an existing file")
+    sr = ssub.add_parser("replay", help="print the answers at the pace they were generated (no model needed)")
+    sr.add_argument("session", help=ref)
+    sr.add_argument("--speed", default="1", help="1, 2, 4 … times the recorded pace; 0 prints at once (default 1)")
+    sr.add_argument("--no-passages", action="store_true", help="do not print retrieved passages")
+    sx = ssub.add_parser("rerun", help="the same prompts (and passages) on other models, compared with the original")
+    sx.add_argument("session", help=ref)
+    sx.add_argument("--a", dest="spec_a", required=True, metavar="SPEC", help="new model A")
+    sx.add_argument("--b", dest="spec_b", default=None, metavar="SPEC", help="new model B (optional)")
+    sx.add_argument("--mode", choices=("sequential", "concurrent"), default=None)
+    sx.add_argument("--format", choices=("table", "json"), default="table")
+    sx.add_argument("--quiet", action="store_true", help="do not stream the answers")
+    sx.add_argument("--no-record", action="store_true", help="do not write the new session")
+    g = sx.add_argument_group("generation (default: the original session's)")
+    g.add_argument("--max-tokens", type=int, default=None)
+    g.add_argument("--temperature", type=float, default=None)
+    g.add_argument("--seed", type=int, default=None)
+    g.add_argument("--n-ctx", type=int, default=None)
+    g.add_argument("--threads", type=int, default=None)
+    g.add_argument("--n-gpu-layers", type=int, default=None)
+    sd = ssub.add_parser("rm", help="delete a session (asks first)")
+    sd.add_argument("session", help=ref)
+    sd.add_argument("--yes", "-y", action="store_true", help="do not ask")
+    sn = ssub.add_parser("rename", help="give a session a name (the file keeps its own)")
+    sn.add_argument("session", help=ref)
+    sn.add_argument("title")
+    st = ssub.add_parser("tag", help="add or remove tags")
+    st.add_argument("session", help=ref)
+    st.add_argument("add", nargs="*", metavar="TAG")
+    st.add_argument("--remove", "-r", action="append", metavar="TAG")
     return parser
 
 
@@ -165,6 +215,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_inspect(args)
         if args.command in ("index", "retrieve", "chat", "eval"):
             return _rag(args)
+        if args.command == "sessions":
+            from .commands.sessions import run as run_sessions
+
+            return run_sessions(args)
     except (LlmbenchError, CliError) as exc:
         print(f"llmbench: error: {exc}", file=sys.stderr)
         return 1

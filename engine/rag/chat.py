@@ -45,6 +45,7 @@ class RagChat:
         record: bool = True,
         reserve_cores: int = 0,
         kind: str | None = None,
+        meta: dict | None = None,
     ):
         if retriever is None:
             from .retrieve import Retriever
@@ -53,7 +54,7 @@ class RagChat:
         self.collection, self.retriever = collection, retriever
         self.k, self.weights, self.use_mmr = k, tuple(weights), use_mmr
         kind = kind or ("rag-duel" if spec_b else "chat")
-        meta = {"collection": collection, "k": k, "weights": list(self.weights), "mmr": use_mmr}
+        meta = {"collection": collection, "k": k, "weights": list(self.weights), "mmr": use_mmr, **(meta or {})}
         self.duel = Duel(spec_a, spec_b, params, mode=mode, record=record, reserve_cores=reserve_cores,
                          kind=kind, meta=meta)
         self.history: dict[str, list[dict]] = {side: [] for side in self.duel.sides}

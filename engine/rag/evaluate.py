@@ -181,8 +181,8 @@ class Evaluation:
         self.chat: RagChat | None = None
         if not retrieval_only:
             self.chat = RagChat(collection, spec_a, spec_b, params, retriever=retriever, k=k, weights=weights,
-                                use_mmr=use_mmr, mode=mode,
-                                record=record, reserve_cores=reserve_cores, kind="eval")
+                                use_mmr=use_mmr, mode=mode, record=record, reserve_cores=reserve_cores,
+                                kind="eval", meta={"questions": len(questions)})
         self.rows: list[EvalRow] = []
         self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self._cancelled = False
@@ -204,8 +204,17 @@ class Evaluation:
             else:
                 rows = list((yield from self._answer(q, retrieval, common)))
             self.rows += rows
+            self._record("eval_row", index=i, rows=[asdict(r) for r in rows])
             yield "eval", QuestionDone(i, rows)
-        yield "eval", EvalFinished(self.result())
+        result = self.result()
+        self._record("eval_summary", summary=result["summary"], questions=len(self.questions))
+        yield "eval", EvalFinished(result)
+
+    def _record(self, type_: str, **fields) -> None:
+        recorder = self.chat.duel.recorder if self.chat else None
+        if recorder:
+            recorder.write(type_, **fields)
+            recorder.sync()
 
     def _answer(self, q: Question, retrieval: Retrieval, common: dict):
         finals: dict[str, object] = {}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 from engine.errors import SpecError
 from engine.inspect import AdapterSummary, inspect_source
 from engine.inspect.adapter import adapter_rows
@@ -23,16 +25,27 @@ def run(args) -> int:
         for key, s in (("a", a), ("b", b)):
             if s is not None:
                 tables[key] = memory_table(s, args.ctx, args.batch, ram, gpu)
+
+    def one(s, key):
+        data = s.to_dict()
+        if not args.tree:
+            data.pop("module_tree", None)
+        if key in tables:
+            data["memory"] = [r.to_dict() for r in tables[key]]
+        return data
+
+    if args.save:
+        from engine.sessions import save_snapshot
+
+        record = {"a": one(a, "a")}
+        if b is not None:
+            record["b"] = one(b, "b")
+            record["differences"] = [label for label, _, _, differs in compare_rows(a, b) if differs]
+        title = display_name(a) + (f" vs {display_name(b)}" if b is not None else "")
+        path = save_snapshot("inspect", title, record, {"source": args.src, "compare": args.compare, "ctx": args.ctx})
+        print(f"snapshot: {path}", file=sys.stderr)
     if args.format == "json":
         from ..cli import dump_json
-
-        def one(s, key):
-            data = s.to_dict()
-            if not args.tree:
-                data.pop("module_tree", None)
-            if key in tables:
-                data["memory"] = [r.to_dict() for r in tables[key]]
-            return data
 
         if b is None:
             dump_json(one(a, "a"))

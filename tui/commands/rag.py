@@ -176,7 +176,7 @@ def run_chat(args, params) -> int:
             if side == "rag":
                 retrieval = event
                 if stream:
-                    _print_passages(event.hits)
+                    print_passages(event.hits)
             elif isinstance(event, Started):
                 used[side] = event.context_used
 
@@ -199,7 +199,7 @@ def run_chat(args, params) -> int:
     return 1 if any(c["error"] for c in result["contestants"]) else 0
 
 
-def _print_passages(hits) -> None:
+def print_passages(hits) -> None:
     print("── passages ──")
     for i, h in enumerate(hits, 1):
         print(f"[{i}] {h.where}  (bm25 {'#' + str(h.bm25_rank) if h.bm25_rank else '—'}, "

@@ -30,6 +30,7 @@ from ..messages import EngineEvent, RunFinished, TokenBatch
 from ..runner import pump
 from ..widgets.contestant import ContestantPane, apply_event
 from ..widgets.passages import PassagesPanel
+from ..widgets.replay_bar import ReplayBar, Replayable
 from .duel import UI_CORES
 
 
@@ -38,7 +39,7 @@ def collection_names() -> list[str]:
     return names if DEMO_COLLECTION in names else [DEMO_COLLECTION, *names]
 
 
-class ChatView(Vertical):
+class ChatView(Replayable, Vertical):
     DEFAULT_CSS = """
     ChatView { height: 1fr; }
     ChatView #chat-bar { height: 1; padding: 0 1; }
@@ -74,6 +75,8 @@ class ChatView(Vertical):
         self.running = False
         self.ready: dict | None = None
         self.last_session: str | None = None
+        self.last_retrieval: Retrieval | None = None
+        self._replay_models: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         names = collection_names()
@@ -95,6 +98,7 @@ class ChatView(Vertical):
                 yield ContestantPane("b")
             yield PassagesPanel(id="passages")
         yield Static("", id="chat-status")
+        yield ReplayBar(self, id="replay")
         yield Input(placeholder="Ask about the documents… Enter asks, Esc cancels, Ctrl+N new chat, "
                                 "F6 index files, F7 evaluate", id="chat-question")
 
@@ -170,7 +174,11 @@ class ChatView(Vertical):
 
     # ------------------------------------------------------------ actions
 
-    def action_cancel(self) -> None:
+    async def action_cancel(self) -> None:
+        bar = self.query_one(ReplayBar)
+        if bar.active:
+            await bar.action_close()
+            return
         if self.running and self.chat is not None:
             self.chat.cancel()
             for pane in self.query(ContestantPane):
@@ -224,6 +232,9 @@ class ChatView(Vertical):
         if self.running:
             self.notify("An answer is streaming: Esc cancels it first.", severity="warning")
             return
+        if self.query_one(ReplayBar).active:
+            await self.query_one(ReplayBar).stop()
+            await self.action_new_chat()
         a, b = self._specs()
         k = self._k()
         save_config(chat_a=a, chat_b=b or "", chat_k=k)
@@ -269,6 +280,7 @@ class ChatView(Vertical):
     async def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
         if isinstance(event, Retrieval):
+            self.last_retrieval = event
             await self.query_one(PassagesPanel).show(event)
             t = event.timings_ms
             self.status(f"{self.collection}: retrieved {len(event.hits)} passages in {t.get('total', 0):.0f} ms "
@@ -280,8 +292,8 @@ class ChatView(Vertical):
             return
         pane = self._pane(message.side)
         await apply_event(pane, event, "chat", self.notify)
-        if isinstance(event, Done) and self.chat is not None and self.chat.last is not None:
-            hits = self.chat.last.hits
+        if isinstance(event, Done) and self.last_retrieval is not None:
+            hits = self.last_retrieval.hits
             cited = citations(pane.answer, len(hits))
             self.query_one(PassagesPanel).mark_cited(cited)
             if cited:
@@ -294,6 +306,35 @@ class ChatView(Vertical):
         if message.error:
             self.notify(message.error, severity="error", timeout=10)
             self.status(message.error)
+
+    # ------------------------------------------------------------ replay of a recorded session
+
+    async def replay_reset(self) -> None:
+        self.set_class("b" not in self._replay_models, "-single")
+        for side in ("a", "b"):
+            pane = self._pane(side)
+            pane.reset()
+            pane.set_title(self._replay_models.get(side, "—"))
+            pane.status = "replay"
+        self.last_retrieval = None
+        await self.query_one(PassagesPanel).clear()
+
+    async def replay_cue(self, side: str, event: object) -> None:
+        from engine.replay import EvalRecord, RunStart
+
+        if isinstance(event, RunStart):
+            for s in self._replay_models:
+                await self._pane(s).new_turn(f"**You:** {event.prompt}")
+        elif isinstance(event, EvalRecord):
+            for row in event.rows:
+                if row.get("cosine") is not None and row.get("side") in self._replay_models:
+                    await self._pane(row["side"]).append(
+                        f"\n\n*cosine to the reference {row['cosine']:.3f}*", 0)
+
+    def on_replay_bar_closed(self, message: ReplayBar.Closed) -> None:
+        b = self.query_one("#chat-b", Input).value.strip()
+        self.set_class(not b, "-single")
+        self.query_one("#chat-question", Input).focus()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "chat" and event.state == WorkerState.ERROR:

@@ -19,6 +19,7 @@ from engine.types import GenParams
 from ..messages import EngineEvent, RunFinished, TokenBatch
 from ..runner import pump
 from ..widgets.contestant import ContestantPane, apply_event
+from ..widgets.replay_bar import ReplayBar, Replayable
 from .params import DuelSettings, ParamsScreen
 
 
@@ -28,7 +29,7 @@ from .params import DuelSettings, ParamsScreen
 UI_CORES = 1
 
 
-class DuelView(Vertical):
+class DuelView(Replayable, Vertical):
     DEFAULT_CSS = """
     DuelView { height: 1fr; }
     DuelView #pickers { height: 1; padding: 0 1; }
@@ -54,6 +55,7 @@ class DuelView(Vertical):
         self._duel_key: tuple | None = None  # what the loaded duel was made for
         self.running = False
         self.last_session: str | None = None
+        self._replay_models: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
         names = SuggestFromList(models.known_names(), case_sensitive=False)
@@ -67,6 +69,7 @@ class DuelView(Vertical):
             yield ContestantPane("a")
             yield ContestantPane("b")
         yield Static("", id="verdict")
+        yield ReplayBar(self, id="replay")
         yield Input(placeholder="Ask both models… Enter sends, Esc cancels, Ctrl+O settings", id="prompt")
 
     def on_mount(self) -> None:
@@ -89,7 +92,11 @@ class DuelView(Vertical):
     def action_focus_prompt(self) -> None:
         self.query_one("#prompt", Input).focus()
 
-    def action_cancel(self) -> None:
+    async def action_cancel(self) -> None:
+        bar = self.query_one(ReplayBar)
+        if bar.active:
+            await bar.action_close()
+            return
         if self.running and self.duel is not None:
             self.duel.cancel()
             for pane in self.query(ContestantPane):
@@ -107,13 +114,15 @@ class DuelView(Vertical):
         self.app.push_screen(ParamsScreen(DuelSettings(self.params, self.mode)), apply)
 
     @on(Input.Submitted, "#prompt")
-    def submit(self, event: Input.Submitted) -> None:
+    async def submit(self, event: Input.Submitted) -> None:
         prompt = event.value.strip()
         if not prompt:
             return
         if self.running:
             self.notify("A duel is running: Esc cancels it first.", severity="warning")
             return
+        if self.query_one(ReplayBar).active:
+            await self.query_one(ReplayBar).stop()
         self.spec_a = self.query_one("#spec-a", Input).value.strip()
         self.spec_b = self.query_one("#spec-b", Input).value.strip()
         save_config(duel_a=self.spec_a, duel_b=self.spec_b)
@@ -168,6 +177,29 @@ class DuelView(Vertical):
             self.notify(message.error, severity="error", timeout=10)
         if self.duel is not None and self.duel.record_error:
             self.notify(f"not recorded: {self.duel.record_error}", severity="warning")
+
+    # ------------------------------------------------------------ replay of a recorded session
+
+    async def replay_reset(self) -> None:
+        for side in ("a", "b"):
+            pane = self._pane(side)
+            pane.reset()
+            pane.set_title(self._replay_models.get(side, "—"))
+            pane.status = "replay"
+        self.query_one("#verdict", Static).update("")
+
+    async def replay_cue(self, side: str, event: object) -> None:
+        from engine.replay import RunStart
+
+        if isinstance(event, RunStart):
+            if event.run > 1:
+                for pane in self.query(ContestantPane):
+                    pane.reset()
+                self.query_one("#verdict", Static).update("")
+            self.query_one("#prompt", Input).value = event.prompt
+
+    def on_replay_bar_closed(self, message: ReplayBar.Closed) -> None:
+        self.query_one("#prompt", Input).focus()
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """A bug in the bridge must not leave the tab stuck in 'running'."""

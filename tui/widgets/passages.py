@@ -29,6 +29,11 @@ class PassagesPanel(VerticalScroll):
         yield Static("Passages", classes="heading")
         yield Static("Ask a question: the passages it retrieves appear here.", classes="empty")
 
+    async def clear(self) -> None:
+        await self.query(Passage).remove()
+        await self.query(".empty").remove()
+        self.query_one(".heading", Static).update("Passages")
+
     async def show(self, retrieval: Retrieval) -> None:
         await self.query(Passage).remove()
         await self.query(".empty").remove()

@@ -1,0 +1,288 @@
+"""Replay, export and re-run of recorded sessions, on the samples shipped in sessions/."""
+
+import csv
+import io
+import json
+
+import pytest
+
+from engine import paths, sessions
+from engine.duel import Resolved, Verdict
+from engine.errors import SessionError
+from engine.replay import RUN_GAP_S, EvalRecord, Player, RunStart, Timeline, play
+from engine.session_report import csv_text, digest, json_text, markdown, matches, parse_query
+from engine.sessions import SessionWriter, read_session
+from engine.types import Done, Loaded, Token
+from tui.cli import main
+
+
+def sample(kind: str):
+    folder = sessions.samples_dir()
+    for path in sorted(folder.glob("*.jsonl")):
+        log = read_session(path)
+        if log.kind == kind:
+            return log
+    raise AssertionError(f"no {kind} sample in {folder}")
+
+
+def synthetic(idle_s: float = 100.0):
+    """Two runs of one side, 100 s of idle time between them."""
+    w = SessionWriter("duel", "p", {"contestants": {"a": {"spec": "m", "params": {}}}})
+    t0 = 1_000_000_000
+    for run, start in ((1, t0), (2, t0 + int(idle_s * 1e9))):
+        w.write("prompt", run=run, messages=[{"role": "user", "content": f"q{run}"}])
+        w.write("loaded", side="a", load_s=0.1, n_ctx=64, threads=1, note=None, t_ns=start)
+        for i in range(5):
+            w.write("token", side="a", text=f"t{i}", t_ns=start + int((i + 1) * 0.5e9))
+        w.write("done", side="a", text="t0t1t2t3t4", stats={"gen_tok_s": 2.0}, finish_reason="stop",
+                t_ns=start + int(2.6e9))
+        w.write("verdict", text="")
+    w.close()
+    return read_session(w.path)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_timeline_keeps_recorded_pace_and_drops_idle_time():
+    tl = Timeline.from_log(synthetic())
+    assert [r.prompt for r in tl.runs] == ["q1", "q2"]
+    tokens = [c for c in tl.cues if isinstance(c.event, Token)]
+    assert [round(c.at, 3) for c in tokens[:5]] == [0.5, 1.0, 1.5, 2.0, 2.5]
+    second = tl.run_starts()[1]
+    assert second == pytest.approx(2.6 + RUN_GAP_S)  # not 100 s later
+    assert tl.duration == pytest.approx(second + 2.6)
+
+
+def test_player_speed_pause_and_seek():
+    tl = Timeline.from_log(synthetic())
+    clock = Clock()
+    p = Player(tl, speed=1.0, clock=clock)
+    p.play()
+    clock.now = 1.2
+    got = p.due()
+    assert [c.event.text for c in got if isinstance(c.event, Token)] == ["t0", "t1"]
+    p.pause()
+    clock.now = 50
+    assert p.due() == [] and p.position == pytest.approx(1.2)
+    p.set_speed(4.0)
+    p.play()
+    clock.now = 50.25  # 4x: one more second of recording
+    assert [c.event.text for c in p.due() if isinstance(c.event, Token)] == ["t2", "t3"]
+    restart, cues = p.seek(0.6)  # backwards: start over, apply up to 0.6 s
+    assert restart and [c.event.text for c in cues if isinstance(c.event, Token)] == ["t0"]
+    restart, cues = p.seek(tl.run_starts()[1])  # forward: only what is new
+    assert not restart and cues[0].event.text == "t1"
+    assert any(isinstance(c.event, RunStart) and c.event.run == 2 for c in cues)
+    p.set_speed(0)  # instant
+    assert p.due()[-1].event == tl.cues[-1].event and p.finished
+
+
+def test_headless_play_sleeps_the_recorded_time_divided_by_speed():
+    tl = Timeline.from_log(synthetic())
+    for speed in (1.0, 4.0):
+        slept, clock = [], Clock()
+
+        def sleep(s):
+            slept.append(s)
+            clock.now += s
+
+        events = list(play(tl, speed, sleep=sleep, clock=clock))
+        assert len(events) == len(tl.cues)
+        assert sum(slept) == pytest.approx(tl.duration / speed, rel=0.05)
+    slept = []
+    list(play(tl, 0, sleep=slept.append))
+    assert slept == []
+
+
+@pytest.mark.parametrize("kind", ["duel", "chat", "eval"])
+def test_samples_replay_token_for_token(kind):
+    log = sample(kind)
+    assert not log.warnings
+    tl = Timeline.from_log(log)
+    d = digest(log)
+    assert d.sample and len(tl.runs) == len(d.turns) >= 2
+    for turn in d.turns:
+        for side, answer in turn.answers.items():
+            streamed = "".join(c.event.text for c in tl.cues
+                               if c.run == turn.run and c.side == side and isinstance(c.event, Token))
+            assert answer.text and streamed.startswith(answer.text.rstrip()[:20])
+            assert answer.stats["gen_tok_s"] > 0 and answer.stats["ttft_ms"] > 0
+    assert any(isinstance(c.event, Loaded) for c in tl.cues) and any(isinstance(c.event, Resolved) for c in tl.cues)
+    assert sum(isinstance(c.event, Done) for c in tl.cues) == sum(len(t.answers) for t in d.turns)
+    if kind == "duel":
+        assert set(d.models) == {"a", "b"} and any(isinstance(c.event, Verdict) and c.event.text for c in tl.cues)
+    if kind == "chat":
+        assert all(t.retrieval and t.retrieval["hits"] for t in d.turns)
+        assert sum(c.side == "rag" for c in tl.cues) == len(d.turns)
+    if kind == "eval":
+        assert d.eval_summary and all(isinstance(c.event, EvalRecord) for c in tl.cues if c.side == "eval")
+        assert all(a.cosine is not None and -1 <= a.cosine <= 1 for t in d.turns for a in t.answers.values())
+        assert all(t.reference for t in d.turns)
+
+
+def test_exports_of_the_duel_sample():
+    d = digest(sample("duel"))
+    md = markdown(d)
+    assert md.startswith("# ") and "## Stats" in md and "| A smollm2" in md and "| B gemma3-270m" in md
+    for turn in d.turns:
+        assert turn.prompt in md and turn.answers["a"].text.strip().splitlines()[0] in md
+    rows = list(csv.DictReader(io.StringIO(csv_text(d))))
+    assert len(rows) == 2 * len(d.turns)
+    assert {r["side"] for r in rows} == {"a", "b"} and all(float(r["gen_tok_s"]) > 0 for r in rows)
+    data = json.loads(json_text(d))
+    assert data["kind"] == "duel" and data["stats"]["a"]["gen_tok_s"] > 0 and len(data["turns"]) == len(d.turns)
+
+
+def test_filters():
+    d = digest(sample("duel"))
+    assert matches(d, **parse_query("kind:duel model:gemma capital"))
+    assert not matches(d, **parse_query("kind:chat"))
+    assert not matches(d, **parse_query("tag:nothing"))
+    assert not matches(d, **parse_query("zebra"))
+    assert not matches(d, samples=False)
+
+
+def test_cli_list_show_export_replay(capsys, tmp_path):
+    assert main(["sessions", "list", "--format", "json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {s["kind"] for s in listed} >= {"duel", "chat", "eval"} and all(s["sample"] for s in listed)
+    duel = next(s for s in listed if s["kind"] == "duel")
+    assert main(["sessions", "replay", duel["id"], "--speed", "0"]) == 0
+    out = capsys.readouterr().out
+    d = digest(read_session(duel["path"]))
+    assert "── A: smollm2" in out and d.turns[0].answers["b"].text.strip()[:30] in out
+    assert main(["sessions", "export", duel["id"][-6:], "--format", "csv", "-o", str(tmp_path)]) == 0
+    exported = tmp_path / f"{duel['id']}.csv"
+    assert exported.read_text().startswith("session,kind,run,side,model")
+    assert main(["sessions", "export", duel["id"][-6:], "--format", "csv", "-o", str(exported)]) == 1
+    assert "already exists" in capsys.readouterr().err
+    chat = next(s for s in listed if s["kind"] == "chat")
+    assert main(["sessions", "replay", chat["path"], "--speed", "0"]) == 0
+    assert "── passages ──" in capsys.readouterr().out
+    assert main(["sessions", "rm", duel["id"], "--yes"]) == 1
+    assert "sample shipped with llmbench cannot be deleted" in capsys.readouterr().err
+
+
+def test_cli_bad_input(capsys, tmp_path, monkeypatch):
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text("not a session\n")
+    assert main(["sessions", "show", str(broken)]) == 1
+    assert f"{broken}: not an llmbench session" in capsys.readouterr().err
+    assert main(["sessions", "replay", str(tmp_path / "gone.jsonl")]) == 1
+    assert "gone.jsonl: no such session file" in capsys.readouterr().err
+    # a damaged middle line: a warning, and the rest still replays
+    good = sample("duel")
+    lines = good.path.read_text().splitlines()
+    damaged = tmp_path / "damaged.jsonl"
+    damaged.write_text("\n".join(lines[:5] + ["{oops"] + lines[5:]) + "\n")
+    assert main(["sessions", "replay", str(damaged), "--speed", "0"]) == 0
+    captured = capsys.readouterr()
+    assert "1 damaged line(s) skipped (line 6)" in captured.err and "── B: gemma3-270m" in captured.out
+    assert main(["sessions", "rm", str(damaged), "--yes"]) == 1
+    assert "not in the sessions folder" in capsys.readouterr().err
+    monkeypatch.setenv("LLMBENCH_SAMPLES", str(tmp_path / "none"))
+    assert main(["sessions", "replay", "last"]) == 1
+    assert "no sessions recorded yet" in capsys.readouterr().err
+
+
+def test_session_of_a_model_no_longer_installed_still_replays(capsys, tmp_path):
+    log = sample("duel")
+    moved = tmp_path / "old.jsonl"
+    moved.write_text(log.path.read_text().replace("smollm2", "vanished-model"))
+    assert main(["sessions", "replay", str(moved), "--speed", "0"]) == 0
+    assert "── A: vanished-model" in capsys.readouterr().out
+    assert main(["sessions", "rerun", str(moved), "--a", "vanished-model", "--no-record", "--quiet"]) == 1
+    assert "vanished-model" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_rerun_duel_sample_on_other_models(registered, embedder):
+    from engine.rerun import Compared, Rerun, original_params
+
+    log = sample("duel")
+    params = original_params(log).replace(max_tokens=24)
+    with Rerun(log, "gemma3-270m", "smollm2", params, mode="sequential", similarity=embedder.similarity) as rr:
+        events = list(rr.run())
+        path = rr.session_path
+    compared = events[-1][1]
+    assert isinstance(compared, Compared) and compared.note is None
+    assert len(compared.rows) == 2 * len(log.of_type("prompt"))
+    for r in compared.rows:
+        assert r["speed_ratio"] > 0 and -1 <= r["cosine"] <= 1 and r["new_peak_rss_mib"] > 50
+    a = [r for r in compared.rows if r["side"] == "a"][0]
+    assert a["old_model"].startswith("smollm2") and a["new_model"].startswith("gemma3-270m")
+    new = read_session(path)
+    assert new.header["rerun_of"] == log.path.name and new.header["kind"] == "duel"
+    d = digest(new)
+    assert d.comparison and "## Against the original" in markdown(d)
+    assert [t.prompt for t in d.turns] == [t.prompt for t in digest(log).turns]
+
+
+@pytest.mark.slow
+def test_rerun_chat_sample_reuses_the_recorded_passages(registered, embedder):
+    from engine.rerun import Rerun, original_params
+
+    log = sample("chat")
+    params = original_params(log).replace(max_tokens=16)
+    with Rerun(log, "gemma3-270m", None, params, similarity=embedder.similarity) as rr:
+        events = list(rr.run())
+        path = rr.session_path
+    new = read_session(path)
+    old_prompts, new_prompts = log.of_type("prompt"), new.of_type("prompt")
+    assert [p["retrieval"] for p in new_prompts] == [p["retrieval"] for p in old_prompts]
+    # the follow-up carries gemma's own first answer, not SmolLM2's
+    follow_up = new_prompts[1]["messages"]
+    first_answer = next(e for e in new.events if e.get("type") == "done" and e.get("run") == 1)["text"]
+    assert any(m["role"] == "assistant" and m["content"] == first_answer for m in follow_up)
+    assert sum(1 for side, _ in events if side == "rag") == len(old_prompts)
+
+
+def test_rerun_of_a_session_with_no_prompts():
+    from engine.rerun import Rerun
+
+    w = SessionWriter("inspect", "snapshot", {})
+    w.write("inspect", a={"name": "x"})
+    w.close()
+    with pytest.raises(SessionError, match="no prompts recorded"):
+        Rerun(read_session(w.path), "smollm2")
+
+
+@pytest.mark.slow
+def test_a_killed_duel_leaves_a_session_that_replays(registered, home):
+    """SIGKILL of the whole `llmbench duel` process group mid-answer: the file is valid."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from tests.test_cli import LLMBENCH
+
+    folder = paths.sessions_dir()
+    proc = subprocess.Popen([LLMBENCH, "duel", "--a", "smollm2", "--b", "gemma3-270m", "--max-tokens", "400",
+                             "--prompt", "Write a long story about a lighthouse.", "--quiet"],
+                            env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        path = None
+        while time.monotonic() < deadline:
+            files = list(folder.glob("*.jsonl")) if folder.exists() else []
+            if files and files[0].read_text().count('"type": "token"') >= 20:
+                path = files[0]
+                break
+            time.sleep(0.1)
+        assert path is not None, "no tokens recorded"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    log = read_session(path)
+    d = digest(log)
+    assert len(d.turns) == 1 and len(d.turns[0].answers["a"].text) > 20  # kept from the streamed tokens
+    tl = Timeline.from_log(log)
+    assert sum(isinstance(c.event, Token) for c in tl.cues) >= 20

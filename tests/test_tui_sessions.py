@@ -1,0 +1,136 @@
+"""The Sessions tab and replays in the Duel and Chat tabs, driven with Pilot. No model loads."""
+
+import shutil
+
+from textual.widgets import DataTable, Input, Static
+
+from engine import paths, sessions
+from engine.session_report import digest
+from engine.sessions import read_session
+from tests.test_replay import sample
+from tests.test_tui import visible_text, wait_for
+from tui.app import LlmbenchApp
+from tui.screens.chat import ChatView
+from tui.screens.duel import DuelView
+from tui.screens.sessions import SessionsView
+from tui.widgets.contestant import ContestantPane
+from tui.widgets.passages import Passage
+from tui.widgets.replay_bar import ReplayBar
+
+SIZE = (120, 36)
+
+
+async def open_tab(pilot) -> SessionsView:
+    await pilot.press("f4")
+    view = pilot.app.query_one(SessionsView)
+    await wait_for(pilot, lambda: view.digests, timeout=20)
+    return view
+
+
+async def filter_to(pilot, view: SessionsView, text: str) -> None:
+    box = pilot.app.query_one("#sessions-filter", Input)
+    box.value = text
+    await pilot.pause()
+    view.query_one(DataTable).focus()
+
+
+async def test_list_filter_and_replay_a_duel_at_recorded_pace_then_instantly():
+    d = digest(sample("duel"))
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_tab(pilot)
+        table = view.query_one(DataTable)
+        assert table.row_count >= 3
+        assert "duel" in visible_text(table) and "sample" in str(view.query_one("#sessions-count", Static).render())
+        await filter_to(pilot, view, "kind:duel")
+        assert table.row_count == 1 and view.selected.id == d.id
+        assert d.turns[0].prompt[:20] in "".join(w.source for w in view.query("Markdown"))  # the preview
+        await pilot.press("enter")
+        duel = app.query_one(DuelView)
+        bar = duel.query_one(ReplayBar)
+        await wait_for(pilot, lambda: bar.active and app.focused is bar, timeout=5)
+        a = duel.query_one("#pane-a", ContestantPane)
+        # 1x: the first tokens arrive after the recorded load and TTFT, not at once
+        await wait_for(pilot, lambda: a.tokens > 0, timeout=10)
+        b = duel.query_one("#pane-b", ContestantPane)
+        first_b = next(c.at for c in bar.player.timeline.cues if c.side == "b" and type(c.event).__name__ == "Token")
+        assert first_b > 0.5 and b.tokens == 0 and bar.player.position < first_b  # B answers later (sequential)
+        await pilot.press("space")  # pause
+        assert not bar.player.playing
+        before = bar.player.position
+        await pilot.press("right")  # seek 5 s
+        assert bar.player.position >= min(before + 4.9, bar.player.timeline.duration)
+        await pilot.press("0")  # instant
+        await wait_for(pilot, lambda: bar.player.finished, timeout=5)
+        await pilot.pause(0.2)
+        last = d.turns[-1]
+        assert a.text.strip().startswith(last.answers["a"].text.strip()[:20])
+        assert b.text.strip().startswith(last.answers["b"].text.strip()[:20])
+        assert a.stats is not None and a.stats.gen_tok_s == last.answers["a"].stats["gen_tok_s"]
+        assert str(duel.query_one("#verdict", Static).render()) == last.verdict
+        assert duel.query_one("#prompt", Input).value == last.prompt
+        assert "replay" in str(bar.render()) and "■" in str(bar.render())
+        await pilot.press("home")  # restart from the beginning
+        assert not bar.player.finished and a.tokens == 0
+        await pilot.press("escape")
+        assert not bar.active and app.focused is duel.query_one("#prompt", Input)
+        assert duel.duel is None  # no model was loaded
+
+
+async def test_chat_replays_with_its_passages():
+    d = digest(sample("chat"))
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_tab(pilot)
+        await filter_to(pilot, view, "kind:chat")
+        await pilot.press("i")  # open at once
+        chat = app.query_one(ChatView)
+        bar = chat.query_one(ReplayBar)
+        await wait_for(pilot, lambda: bar.active and bar.player.finished, timeout=10)
+        await pilot.pause(0.2)
+        assert chat.has_class("-single") and chat.client is None  # no embedder, no model
+        passages = list(chat.query(Passage))
+        assert len(passages) == len(d.turns[-1].retrieval["hits"])
+        a = chat.query_one("#pane-a", ContestantPane)
+        for turn in d.turns:
+            assert f"**You:** {turn.prompt}" in a.text
+        assert "*Sources:" in a.text or not any(ch.isdigit() for ch in a.answer)
+
+
+async def test_rename_tag_and_delete_with_confirmation():
+    folder = paths.ensure(paths.sessions_dir())
+    mine = folder / sample("duel").path.name
+    shutil.copy(sample("duel").path, mine)
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        view = await open_tab(pilot)
+        await filter_to(pilot, view, "kind:duel")
+        table = view.query_one(DataTable)
+        assert table.row_count == 2 and not view.selected.sample  # the user's copy comes first
+        await pilot.press("r")
+        box = app.screen.query_one("#answer", Input)
+        box.value = ""
+        await pilot.press(*"capital check", "enter")
+        await pilot.pause()
+        assert sessions.read_meta(mine)["title"] == "capital check"
+        assert "capital check" in visible_text(table)
+        await pilot.press("t")
+        await pilot.press(*"geo demo", "enter")
+        await pilot.pause()
+        assert sessions.read_meta(mine)["tags"] == ["demo", "geo"]
+        await filter_to(pilot, view, "tag:geo")
+        assert table.row_count == 1
+        await pilot.press("d")
+        await pilot.press("escape")  # "Keep"
+        await pilot.pause()
+        assert mine.exists()
+        await pilot.press("d")
+        await pilot.click("#yes")
+        await pilot.pause()
+        assert not mine.exists() and table.row_count == 0
+        read_session(sample("duel").path)  # the sample is untouched
+        await filter_to(pilot, view, "kind:duel")
+        await pilot.press("d")  # a sample: refused, no dialog
+        await pilot.pause()
+        assert isinstance(app.screen.query_one(SessionsView), SessionsView)
+        assert sample("duel").path.exists()

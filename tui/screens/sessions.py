@@ -1,0 +1,255 @@
+"""The Sessions tab: every recorded duel, chat and evaluation; filter, open (replay),
+rename, tag, export and delete. Replays play in the tab the session came from."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import DataTable, Input, Markdown, Static
+
+from engine import paths, sessions
+from engine.errors import LlmbenchError
+from engine.session_report import EXPORTERS, Digest, load_all, markdown, matches, parse_query
+
+PREVIEW_CHARS = 6000
+
+
+@dataclass
+class Loaded(Message):
+    digests: list[Digest]
+    problems: list[str]
+
+
+def _short(text: str, n: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+class SessionsView(Vertical):
+    DEFAULT_CSS = """
+    SessionsView { height: 1fr; }
+    SessionsView #sessions-bar { height: 1; padding: 0 1; }
+    SessionsView #sessions-bar Input { width: 1fr; height: 1; border: none; padding: 0 1; }
+    SessionsView #sessions-count { width: auto; color: $text-muted; padding: 0 1; }
+    SessionsView #sessions-main { height: 1fr; }
+    SessionsView DataTable { width: 2fr; height: 1fr; }
+    SessionsView #sessions-preview { width: 1fr; min-width: 36; height: 1fr; border-left: tall $primary 40%; padding: 0 1; overflow-y: auto; }
+    SessionsView #sessions-status { height: 1; padding: 0 1; color: $text-muted; }
+    """
+    BINDINGS = [
+        Binding("enter", "open", "Replay", show=True),
+        Binding("i", "open_instant", "Open at once", show=False),
+        Binding("r", "rename", "Rename"),
+        Binding("t", "tag", "Tag"),
+        Binding("e", "export", "Export"),
+        Binding("delete,d", "delete", "Delete"),
+        Binding("f5", "reload", "Reload"),
+        Binding("slash", "filter", "Filter", show=False),
+    ]
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.digests: list[Digest] = []
+        self.shown: list[Digest] = []
+        self._loaded_at = 0.0
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="sessions-bar"):
+            yield Input(placeholder="Filter: words, kind:duel, model:smol, tag:NAME  (/ to focus)", id="sessions-filter")
+            yield Static("", id="sessions-count")
+        with Horizontal(id="sessions-main"):
+            yield DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="sessions-preview"):
+                yield Markdown("")
+        yield Static("Enter replays · i opens at once · r rename · t tag · e export · d delete · F5 reload",
+                     id="sessions-status")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("id", "date", "kind", "name / first prompt", "models", "runs", "stats")
+
+    def status(self, text: str) -> None:
+        self.query_one("#sessions-status", Static).update(text)
+
+    # ------------------------------------------------------------ loading
+
+    def refresh_if_stale(self, max_age_s: float = 2.0) -> None:
+        if time.monotonic() - self._loaded_at > max_age_s:
+            self.action_reload()
+
+    def action_reload(self) -> None:
+        self.load()
+
+    @work(thread=True, exclusive=True, group="sessions-load", exit_on_error=False)
+    def load(self) -> None:
+        found, problems = load_all()
+        self.post_message(Loaded(found, problems))
+
+    def on_loaded(self, message: Loaded) -> None:
+        self._loaded_at = time.monotonic()
+        self.digests = message.digests
+        self._fill()
+        if message.problems:
+            self.notify("\n".join(message.problems[:5]), title="unreadable session files", severity="warning",
+                        timeout=10)
+
+    @on(Input.Changed, "#sessions-filter")
+    def filter_changed(self, event: Input.Changed) -> None:
+        self._fill()
+
+    @on(Input.Submitted, "#sessions-filter")
+    def filter_done(self, event: Input.Submitted) -> None:
+        self.query_one(DataTable).focus()
+
+    def action_filter(self) -> None:
+        self.query_one("#sessions-filter", Input).focus()
+
+    def _fill(self) -> None:
+        query = parse_query(self.query_one("#sessions-filter", Input).value)
+        table = self.query_one(DataTable)
+        selected = self.selected
+        table.clear()
+        self.shown = [d for d in self.digests if matches(d, **query)]
+        for d in self.shown:
+            title = d.title if d.title and d.title != d.first_prompt else d.first_prompt
+            extra = (f" [{', '.join(d.tags)}]" if d.tags else "")
+            if d.warnings:
+                extra += " ⚠"
+            table.add_row(d.short_id + ("*" if d.sample else ""), d.created[:16].replace("T", " "), d.kind,
+                          _short(title, 40) + extra, _short(" vs ".join(d.models.values()), 34), str(len(d.turns)),
+                          d.key_stats(), key=d.path)
+        samples = sum(d.sample for d in self.shown)
+        self.query_one("#sessions-count", Static).update(
+            f"{len(self.shown)} of {len(self.digests)}" + (f" · * {samples} sample(s)" if samples else ""))
+        if selected is not None and selected in self.shown:
+            table.move_cursor(row=self.shown.index(selected))
+        self._preview()
+
+    @property
+    def selected(self) -> Digest | None:
+        table = self.query_one(DataTable)
+        if not self.shown or table.cursor_row is None or table.cursor_row >= len(self.shown):
+            return None
+        return self.shown[table.cursor_row]
+
+    @on(DataTable.RowHighlighted)
+    def highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._preview()
+
+    def _preview(self) -> None:
+        d = self.selected
+        text = markdown(d) if d else (
+            "No sessions match." if self.digests else
+            f"No sessions yet. Every duel, chat and evaluation is recorded to `{paths.sessions_dir()}`.")
+        if len(text) > PREVIEW_CHARS:
+            text = text[:PREVIEW_CHARS] + "\n\n*… (export for the whole session)*"
+        self.query_one("#sessions-preview Markdown", Markdown).update(text)
+
+    # ------------------------------------------------------------ actions
+
+    @on(DataTable.RowSelected)
+    async def row_selected(self, event: DataTable.RowSelected) -> None:
+        await self.action_open()
+
+    async def action_open(self, speed: float = 1.0) -> None:
+        d = self.selected
+        if d is None:
+            return
+        try:
+            log = sessions.read_session(d.path)
+        except LlmbenchError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        for warning in log.warnings:
+            self.notify(warning, severity="warning", timeout=10)
+        await self.app.open_session(log, d, speed)
+
+    async def action_open_instant(self) -> None:
+        await self.action_open(speed=0.0)
+
+    def _own(self, d: Digest, what: str) -> bool:
+        if d.sample:
+            self.notify(f"{d.id} is a sample shipped with llmbench: it cannot be {what}.", severity="warning")
+            return False
+        return True
+
+    def _edit_meta(self, what: str, question: str, value: str, change) -> None:
+        """Ask for a name or tags, then write them beside the session (``change(d, text)``)."""
+        from .dialogs import AskText
+
+        d = self.selected
+        if d is None or not self._own(d, what):
+            return
+
+        def done(text: str | None) -> None:
+            if text is None:
+                return
+            try:
+                change(d, text)
+            except LlmbenchError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self._fill()
+
+        self.app.push_screen(AskText(question.format(id=d.short_id), value.format(title=d.title, tags=" ".join(d.tags))),
+                             done)
+
+    def action_rename(self) -> None:
+        def change(d: Digest, text: str) -> None:
+            d.title = sessions.write_meta(Path(d.path), title=text)["title"]
+
+        self._edit_meta("renamed", "Name for {id}", "{title}", change)
+
+    def action_tag(self) -> None:
+        def change(d: Digest, text: str) -> None:
+            d.tags = sessions.write_meta(Path(d.path), tags=text.replace(",", " ").split()).get("tags", [])
+
+        self._edit_meta("tagged", "Tags for {id} (space or comma separated)", "{tags}", change)
+
+    def action_export(self) -> None:
+        d = self.selected
+        if d is None:
+            return
+        folder = paths.data_dir() / "exports"
+        try:
+            paths.ensure(folder)
+            written = []
+            for fmt, render in EXPORTERS.items():
+                target = folder / f"{d.id}.{fmt}"
+                target.write_text(render(d), encoding="utf-8")
+                written.append(target.name)
+        except OSError as exc:
+            self.notify(f"{folder}: cannot write the export ({exc.strerror})", severity="error")
+            return
+        self.notify(f"{folder}/\n" + "\n".join(written), title="exported", timeout=10)
+        self.status(f"exported to {folder}: {', '.join(written)}")
+
+    def action_delete(self) -> None:
+        from .dialogs import Confirm
+
+        d = self.selected
+        if d is None or not self._own(d, "deleted"):
+            return
+
+        def done(yes: bool | None) -> None:
+            if not yes:
+                return
+            try:
+                sessions.remove(Path(d.path))
+            except LlmbenchError as exc:
+                self.notify(str(exc), severity="error")
+                return
+            self.digests = [x for x in self.digests if x.path != d.path]
+            self._fill()
+            self.status(f"deleted {d.id}")
+
+        title = d.title if d.title != d.first_prompt else _short(d.first_prompt, 50)
+        self.app.push_screen(Confirm(f"Delete the {d.kind} session “{title}” ({d.short_id})? This cannot be undone."),
+                             done)
