@@ -175,9 +175,7 @@ class ChatView(Replayable, Vertical):
     # ------------------------------------------------------------ actions
 
     async def action_cancel(self) -> None:
-        bar = self.query_one(ReplayBar)
-        if bar.active:
-            await bar.action_close()
+        if await self.close_replay():
             return
         if self.running and self.chat is not None:
             self.chat.cancel()
@@ -311,11 +309,7 @@ class ChatView(Replayable, Vertical):
 
     async def replay_reset(self) -> None:
         self.set_class("b" not in self._replay_models, "-single")
-        for side in ("a", "b"):
-            pane = self._pane(side)
-            pane.reset()
-            pane.set_title(self._replay_models.get(side, "—"))
-            pane.status = "replay"
+        self.reset_replay_panes()
         self.last_retrieval = None
         await self.query_one(PassagesPanel).clear()
 

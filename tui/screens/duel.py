@@ -93,9 +93,7 @@ class DuelView(Replayable, Vertical):
         self.query_one("#prompt", Input).focus()
 
     async def action_cancel(self) -> None:
-        bar = self.query_one(ReplayBar)
-        if bar.active:
-            await bar.action_close()
+        if await self.close_replay():
             return
         if self.running and self.duel is not None:
             self.duel.cancel()
@@ -181,11 +179,7 @@ class DuelView(Replayable, Vertical):
     # ------------------------------------------------------------ replay of a recorded session
 
     async def replay_reset(self) -> None:
-        for side in ("a", "b"):
-            pane = self._pane(side)
-            pane.reset()
-            pane.set_title(self._replay_models.get(side, "—"))
-            pane.status = "replay"
+        self.reset_replay_panes()
         self.query_one("#verdict", Static).update("")
 
     async def replay_cue(self, side: str, event: object) -> None:

@@ -63,6 +63,24 @@ class Replayable:
         self._replay_models = models
         await self.query_one(ReplayBar).start(timeline, name, speed)
 
+    async def close_replay(self) -> bool:
+        """Esc in the view: close a replay that is showing (True), else leave Esc to the run."""
+        bar = self.query_one(ReplayBar)
+        if not bar.active:
+            return False
+        await bar.action_close()
+        return True
+
+    def reset_replay_panes(self) -> None:
+        """Both contestant panes emptied and titled with the recorded models."""
+        from .contestant import ContestantPane
+
+        for side in ("a", "b"):
+            pane = self.query_one(f"#pane-{side}", ContestantPane)
+            pane.reset()
+            pane.set_title(self._replay_models.get(side, "—"))
+            pane.status = "replay"
+
 
 class ReplayBar(Static, can_focus=True):
     DEFAULT_CSS = """
