@@ -17,6 +17,7 @@ from typing import Iterator, Sequence
 
 from . import models
 from .errors import LlmbenchError, SessionError
+from .fits import check_fits
 from .metrics import verdict
 from .sessions import SessionWriter
 from .types import Done, Error, GenParams, Loaded, ModelInfo, Resources, Started, Stats, Token
@@ -84,7 +85,7 @@ class Contestant:
         """The JSON shape of one contestant's answer (see the README)."""
         stats = self.stats.to_dict() if self.stats else {}
         keys = ("load_s", "prompt_tokens", "ttft_ms", "prompt_tok_s", "gen_tokens", "gen_tok_s",
-                "total_s", "peak_rss_mib", "peak_gpu_mib", "mean_cpu_percent")
+                "total_s", "peak_rss_mib", "peak_gpu_mib", "mean_cpu_percent", "cuda_max_alloc_mib", "server")
         return {
             "side": self.side,
             "spec": self.spec,
@@ -260,6 +261,12 @@ class Duel:
             self.sink.put((c.side, Error("cancelled before it started", "cancelled")))
             return
         if c.worker is None:
+            if not c.params.force:
+                try:
+                    check_fits(c.model, c.params)
+                except LlmbenchError as exc:  # the run loop reads it and finishes this side
+                    self.sink.put((c.side, Error(str(exc), exc.code)))
+                    return
             c.worker = Worker(c.side, c.model, c.params, self.sink)
             c.worker.start()
         else:

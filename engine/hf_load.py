@@ -35,6 +35,7 @@ QUANTS = {
     "quanto-int4": "optimum-quanto int4 weights (QLinear)",
     "torchao-int8": "torchao int8 weight-only (tensor subclass in nn.Linear)",
 }
+DEVICE_MAPS = ("cpu", "cuda", "auto")
 _OPTIONS = {"dtype", "quant", "device_map", "trust_remote_code", "allow_pickle"}
 
 
@@ -47,19 +48,24 @@ class HFSpec:
     trust_remote_code: bool = False
     allow_pickle: bool = False
     spec: str = ""
+    base: str = ""  # how the spec named the model: a registry name, or the path's name
 
     @property
     def is_gguf(self) -> bool:
         return self.path.is_file() and self.path.suffix.lower() == ".gguf"
 
     @property
-    def label(self) -> str:
-        bits = [self.path.name]
+    def variant(self) -> str:
+        """What the loader does to the weights: fp32, bf16, bnb4, quanto-int8 ... ("hf" for as-is)."""
         if self.quant != "none":
-            bits.append(self.quant)
-        if self.dtype != "auto":
-            bits.append(self.dtype)
-        return " ".join(bits)
+            return self.quant
+        return self.dtype if self.dtype != "auto" else "hf"
+
+    @property
+    def label(self) -> str:
+        """``smollm2 hf:bnb4``: a contestant's name in panes, tables and sessions."""
+        name = self.base or self.path.name
+        return f"{name} hf" if self.variant == "hf" else f"{name} hf:{self.variant}"
 
 
 def parse_hf_spec(spec: str) -> HFSpec:
@@ -80,7 +86,9 @@ def parse_hf_spec(spec: str) -> HFSpec:
     if quant not in QUANTS:
         raise SpecError(f"{spec!r}: quant {quant!r} is not one of {', '.join(QUANTS)}")
     flags = {k: str(opts.get(k, "")).lower() in ("1", "true", "yes") for k in ("trust_remote_code", "allow_pickle")}
-    return HFSpec(_locate(where, spec), dtype, quant, opts.get("device_map", "cpu"), spec=spec, **flags)
+    path = _locate(where, spec)
+    base = where if not Path(where).expanduser().exists() else (path.stem if path.is_file() else path.name)
+    return HFSpec(path, dtype, quant, opts.get("device_map", "cpu"), spec=spec, base=base, **flags)
 
 
 def _locate(where: str, spec: str) -> Path:
@@ -141,6 +149,62 @@ def _need(module: str, quant: str) -> None:
         raise BackendUnavailable(f"quant={quant} needs {module.split('.')[0]}, which is not installed here")
 
 
+def cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+PREQUANTIZED = {"gptq": "gptqmodel", "awq": "awq"}  # quant_method -> the library transformers needs
+
+
+def checkpoint_quant(folder: Path) -> str | None:
+    """The quant_method of a pre-quantized checkpoint (gptq, awq, ...), from its config.json."""
+    import json
+
+    try:
+        config = json.loads((folder / "config.json").read_text())
+    except (OSError, ValueError):
+        return None
+    method = (config.get("quantization_config") or {}).get("quant_method")
+    return str(method).lower() if method else None
+
+
+def check_runnable(spec: HFSpec) -> None:
+    """Refuse, with one line, what this machine cannot run: before anything is loaded."""
+    import importlib.util
+
+    cuda = cuda_available()
+    if spec.device_map == "cuda" and not cuda:
+        raise BackendUnavailable(f"{spec.spec or spec.path}: device_map=cuda but this machine has no CUDA GPU "
+                                 f"(use device_map=cpu or auto)")
+    if spec.device_map not in DEVICE_MAPS and not spec.device_map.startswith("cuda:"):
+        raise SpecError(f"{spec.spec}: device_map {spec.device_map!r} is not one of {', '.join(DEVICE_MAPS)}")
+    method = None if spec.is_gguf or not spec.path.is_dir() else checkpoint_quant(spec.path)
+    if method in PREQUANTIZED:
+        if spec.quant != "none":
+            raise SpecError(f"{spec.path}: already a {method.upper()} checkpoint; drop quant={spec.quant}")
+        if not cuda:
+            raise BackendUnavailable(f"{spec.path}: a {method.upper()} checkpoint runs on a CUDA GPU and this "
+                                     f"machine has none")
+        lib = PREQUANTIZED[method]
+        if importlib.util.find_spec(lib) is None:
+            raise BackendUnavailable(f"{spec.path}: a {method.upper()} checkpoint needs {lib}, which is not installed")
+    if spec.path.is_dir() and not spec.trust_remote_code:
+        import json
+
+        try:
+            auto_map = json.loads((spec.path / "config.json").read_text()).get("auto_map")
+        except (OSError, ValueError):
+            auto_map = None
+        if auto_map:
+            raise SpecError(f"{spec.path}: its config.json asks to run the checkpoint's own Python code (auto_map); "
+                            f"llmbench runs it only with trust_remote_code=1 in the spec")
+    quantization_config(spec.quant)  # a missing library is named here, before the weights are read
+
+
 def _torch_dtype(name: str):
     import torch
 
@@ -159,7 +223,14 @@ class Loaded:
 def load_model(spec: HFSpec) -> Loaded:
     """Load (and quantize) a causal LM with transformers, from local files only."""
     tf = transformers()
+    notes = []
+    t_convert = time.perf_counter()
     folder = gguf_as_hf_folder(spec.path) if spec.is_gguf else spec.path
+    if spec.is_gguf:
+        took = time.perf_counter() - t_convert
+        notes.append(f"dequantized from {spec.path.name}" + (f" (converted once in {took:.0f} s, cached)" if took > 2 else ""))
+    if spec.quant != "none":
+        notes.append(f"quantized at load: {QUANTS[spec.quant]}")
     if not (folder / "config.json").exists():
         raise ModelFileError(f"{folder}: no config.json in this folder, so no model to load")
     if not spec.allow_pickle and not any(folder.glob("*.safetensors")):
@@ -176,7 +247,7 @@ def load_model(spec: HFSpec) -> Loaded:
         first = first_line(exc)
         raise ModelFileError(f"{folder}: transformers could not load it ({first})") from None
     model.eval()
-    return Loaded(model, spec, folder, time.perf_counter() - t0)
+    return Loaded(model, spec, folder, time.perf_counter() - t0, notes)
 
 
 def _conversion_key(path: Path) -> str:

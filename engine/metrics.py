@@ -80,6 +80,7 @@ STAT_ROWS: tuple[tuple[str, str, str], ...] = (
     ("total_s", "total", "{:.2f} s"),
     ("peak_rss_mib", "peak RAM", "{:.0f} MiB"),
     ("peak_gpu_mib", "peak VRAM", "{:.0f} MiB"),
+    ("cuda_max_alloc_mib", "CUDA alloc", "{:.0f} MiB"),
     ("mean_cpu_percent", "mean CPU", "{:.0f}%"),
 )
 
@@ -91,3 +92,22 @@ def format_stat(key: str, value) -> str:
         if k == key:
             return fmt.format(value)
     return str(value)
+
+
+OPTIONAL_ROWS = ("peak_gpu_mib", "cuda_max_alloc_mib")  # shown only when some contestant has them
+
+
+def server_text(server: dict | None) -> str | None:
+    """What a remote server reported itself: its token counts and (llama-server) its own speeds."""
+    if not server:
+        return None
+    parts = []
+    usage = server.get("usage") or {}
+    if usage.get("completion_tokens") is not None:
+        parts.append(f"{usage.get('prompt_tokens', '?')} prompt + {usage['completion_tokens']} generated tok")
+    timings = server.get("timings") or {}
+    if timings.get("predicted_per_second"):
+        parts.append(f"gen {timings['predicted_per_second']:.1f} tok/s")
+    if timings.get("prompt_per_second"):
+        parts.append(f"prompt {timings['prompt_per_second']:.0f} tok/s")
+    return " · ".join(parts) or None

@@ -3,8 +3,9 @@
 A spec names a model everywhere (CLI and TUI):
   * a registry name: a built-in demo model (``smollm2``, ``gemma3-270m``) or one added
     with ``llmbench models add NAME PATH``;
-  * ``gguf:PATH``, or any path ending in ``.gguf``.
-``hf:`` and ``openai:`` specs belong to later backends.
+  * ``gguf:PATH``, or any path ending in ``.gguf``;
+  * ``hf:PATH_OR_NAME?dtype=..&quant=..``: transformers (``hf_load``);
+  * ``openai:BASE_URL#MODEL``: an OpenAI-compatible server (``backends.remote``).
 """
 
 from __future__ import annotations
@@ -236,6 +237,40 @@ def describe_gguf(path: str, name: str, spec: str, sha256: str | None = None) ->
     )
 
 
+def describe_hf(spec: str) -> ModelInfo:
+    """``hf:PATH?opts``: checked (options, path, safetensors) without importing torch."""
+    from .hf_load import parse_hf_spec
+
+    hf = parse_hf_spec(spec)
+    arch, template, size, sha = None, False, 0, None
+    if hf.is_gguf:
+        gguf = describe_gguf(str(hf.path), name=hf.label, spec=spec)
+        arch, template, size = gguf.arch, gguf.has_chat_template, gguf.size_bytes
+        sha = DEMO_MODELS[hf.base].sha256 if hf.base in DEMO_MODELS else None
+    elif hf.path.is_dir():
+        try:
+            config = json.loads((hf.path / "config.json").read_text())
+        except (OSError, ValueError) as exc:
+            raise ModelFileError(f"{hf.path / 'config.json'}: missing or not JSON ({exc})") from None
+        arch = config.get("model_type")
+        weights = [*hf.path.glob("*.safetensors"), *(hf.path.glob("*.bin") if hf.allow_pickle else [])]
+        size = sum(w.stat().st_size for w in weights)
+        template = (hf.path / "chat_template.jinja").exists() or "chat_template" in _read_json(
+            hf.path / "tokenizer_config.json")
+    else:
+        raise ModelFileError(f"{hf.path}: an hf: model is a model folder or a .gguf file")
+    return ModelInfo(spec=spec, name=hf.label, backend="hf", path=str(hf.path), size_bytes=size,
+                     quant=hf.variant, arch=arch, has_chat_template=template, sha256=sha)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def parse_spec(spec: str) -> tuple[str, str]:
     """Split a spec into (kind, value): ("gguf", path), ("name", name), ("hf", repo) ..."""
     spec = spec.strip()
@@ -257,8 +292,12 @@ def resolve(spec: str) -> ModelInfo:
     if kind == "gguf":
         path = Path(value).expanduser()
         return describe_gguf(str(path), name=path.stem, spec=spec)
-    if kind in {"hf", "openai"}:
-        raise SpecError(f"{spec!r}: {kind}: models run on a backend that is not built yet; use a GGUF")
+    if kind == "hf":
+        return describe_hf(spec)
+    if kind == "openai":
+        from .backends.remote import describe_remote
+
+        return describe_remote(spec)
     registry = load_registry()
     if value in registry:
         path = registry[value].get("path", "")
@@ -277,7 +316,8 @@ def resolve(spec: str) -> ModelInfo:
 
 
 def with_sha256(info: ModelInfo) -> ModelInfo:
-    if info.sha256:
+    """The model with its file's sha256 (a folder or a server has none)."""
+    if info.sha256 or info.backend == "openai" or not Path(info.path).is_file():
         return info
     from dataclasses import replace
 

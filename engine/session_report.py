@@ -61,6 +61,7 @@ class Digest:
     eval_summary: dict | None = None
     comparison: list[dict] | None = None
     inspect: dict | None = None
+    matrix: dict | None = None  # a quant-matrix result
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -101,6 +102,12 @@ class Digest:
                 bits.append(f"cos {s['cosine']:.2f}")
             if bits:
                 parts.append(f"{side.upper()} " + " ".join(bits))
+        if self.matrix:
+            rows = [r for r in self.matrix.get("rows") or [] if r.get("cos_ref") is not None]
+            parts.append(f"{len(self.matrix.get('rows') or [])} variants")
+            if rows:
+                best = max(rows, key=lambda r: r["cos_ref"])
+                parts.append(f"best cos {best['cos_ref']:.2f} ({best['variant']})")
         if self.kind == "inspect" and self.inspect:
             a = self.inspect.get("a") or {}
             params = a.get("params_total") or a.get("parameters")
@@ -177,11 +184,13 @@ def digest(log: SessionLog) -> Digest:
             d.comparison = e.get("rows")
         elif kind == "inspect":
             d.inspect = {k: v for k, v in e.items() if k not in ("type",)}
+        elif kind == "quant-matrix":
+            d.matrix = {k: v for k, v in e.items() if k not in ("type", "run")}
     for turn in turns.values():  # labels known only after the answers began
         for side, a in turn.answers.items():
             a.model = models.get(side, a.model)
     d.turns = [turns[r] for r in sorted(turns)]
-    if d.kind == "inspect" and d.inspect:
+    if d.kind in ("inspect", "quant-matrix") and (d.inspect or d.matrix):
         d.models = {}
     return d
 
@@ -267,6 +276,10 @@ def markdown(d: Digest) -> str:
         lines += ["**Warnings**", "", *[f"- {w}" for w in d.warnings], ""]
     if d.inspect:
         lines += ["## Inspect snapshot", "", *inspect_markdown(d.inspect), ""]
+    if d.matrix and d.matrix.get("rows") is not None:
+        from .quant_matrix import markdown_report
+
+        lines += markdown_report(d.matrix).splitlines()[2:] + [""]
     if d.models and d.turns:
         lines += ["## Stats", "", "| model | answers | load | TTFT | tok/s | mean time | peak RAM |"
                   + (" mean cosine |" if d.kind == "eval" else ""),

@@ -14,6 +14,22 @@ def now_ns() -> int:
     return time.monotonic_ns()
 
 
+def gpu_layers(text: str | int) -> int:
+    """``all`` (-1), ``none`` (0) or a number of layers to offload to the GPU."""
+    value = str(text).strip().lower()
+    if value in ("all", "-1"):
+        return -1
+    if value in ("none", ""):
+        return 0
+    try:
+        n = int(value)
+    except ValueError:
+        raise ParamError(f"n_gpu_layers: {text!r} is not all, none or a number of layers") from None
+    if n < -1:
+        raise ParamError(f"n_gpu_layers must be all, none or 0 or more, got {n}")
+    return n
+
+
 @dataclass(frozen=True)
 class GenParams:
     """Load and sampling parameters of one contestant."""
@@ -28,6 +44,7 @@ class GenParams:
     threads: int | None = None  # None: chosen from the cores and the duel mode
     n_gpu_layers: int = 0  # -1 offloads every layer
     raw: bool = False  # plain completion, no chat template
+    force: bool = False  # load even when the memory estimate says it will not fit (engine.fits)
 
     def validate(self) -> "GenParams":
         checks = [
@@ -77,6 +94,11 @@ class ModelInfo:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    @property
+    def title(self) -> str:
+        """The name, with the quantization when the name does not already say it."""
+        return self.name if not self.quant or self.quant in self.name else f"{self.name} {self.quant}"
+
 
 @dataclass(frozen=True)
 class Stats:
@@ -92,6 +114,8 @@ class Stats:
     peak_rss_mib: float | None = None
     peak_gpu_mib: float | None = None
     mean_cpu_percent: float | None = None
+    cuda_max_alloc_mib: float | None = None  # torch.cuda.max_memory_allocated (HF on CUDA)
+    server: dict | None = None  # what a remote server reported itself (usage, timings)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,7 +144,7 @@ class Loaded:
 class Started:
     """The request was accepted; the prompt is this many tokens long."""
 
-    prompt_tokens: int
+    prompt_tokens: int | None  # None: a remote server counts them (in its usage, if it reports one)
     max_tokens: int
     context_used: int | None = None  # passages that fit the context (RAG requests only)
     t_ns: int = field(default_factory=now_ns)

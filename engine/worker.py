@@ -171,6 +171,7 @@ class Worker:
         self.peak_gpu: int | None = None
         self._cpu: list[float] = []
         self._killed_on_purpose = False
+        self._load_failed = False
         self._send_lock = threading.Lock()
         self._cancel_timer: threading.Timer | None = None
 
@@ -270,11 +271,12 @@ class Worker:
                     event = replace(event, stats=self._complete(event.stats))
             self._emit(event)
             if isinstance(event, Error) and self.loaded is None:
-                break  # a failed load ends the child
+                self._load_failed = True
+                break  # a failed load ends the child; it said why
         self._on_exit()
 
     def _on_exit(self) -> None:
-        was_busy = self.busy or self.loaded is None
+        was_busy = (self.busy or self.loaded is None) and not self._load_failed
         self.sampling.clear()
         if self.process:
             self.process.join(2)
@@ -335,10 +337,11 @@ class Worker:
         return True
 
     def _complete(self, stats: Stats) -> Stats:
+        remote = self.model.backend == "openai"  # the worker is only the client: the model's RAM is the server's
         return stats.replace(
             load_s=self.loaded.load_s if self.loaded else None,
-            peak_rss_mib=self.peak_rss / MIB if self.peak_rss else None,
-            peak_gpu_mib=self.peak_gpu / MIB if self.peak_gpu else None,
+            peak_rss_mib=self.peak_rss / MIB if self.peak_rss and not remote else None,
+            peak_gpu_mib=self.peak_gpu / MIB if self.peak_gpu else stats.peak_gpu_mib,
             mean_cpu_percent=sum(self._cpu) / len(self._cpu) if self._cpu else None,
         )
 

@@ -27,9 +27,23 @@ def demo_paths() -> dict[str, Path]:
 def home(tmp_path, monkeypatch) -> Path:
     """A private LLMBENCH_HOME: no test reads or writes the user's settings or sessions."""
     home = tmp_path / "home"
+    shared = _real_cache() / "hf-from-gguf"  # GGUF -> safetensors conversions: slow, made once per machine
+    shared.mkdir(parents=True, exist_ok=True)
+    (home / "cache").mkdir(parents=True)
+    (home / "cache" / "hf-from-gguf").symlink_to(shared)
     monkeypatch.setenv("LLMBENCH_HOME", str(home))
     monkeypatch.delenv("LLMBENCH_SESSIONS", raising=False)
+    for name in ("LLMBENCH_MAX_RAM", "LLMBENCH_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
     return home
+
+
+def _real_cache() -> Path:
+    if _REAL_HOME:
+        return Path(_REAL_HOME) / "cache"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("llmbench"))
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import pytest
 LLMBENCH = shutil.which("llmbench", path=str(Path(sys.executable).parent)) or "llmbench"
 
 
-def cli(*args, home=None, input=None, timeout=180):
-    env = dict(os.environ)
+def cli(*args, home=None, input=None, timeout=180, env=None):
+    env = {**os.environ, **(env or {})}
     if home:
         env["LLMBENCH_HOME"] = str(home)
     return subprocess.run([LLMBENCH, *args], capture_output=True, text=True, env=env, input=input, timeout=timeout)

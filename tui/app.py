@@ -12,6 +12,7 @@ from engine.types import GenParams
 from .screens.chat import ChatView
 from .screens.duel import DuelView
 from .screens.inspect import InspectView
+from .screens.quant import QuantView
 from .screens.sessions import SessionsView
 from .themes import DEFAULT_THEME, load_themes
 
@@ -28,6 +29,7 @@ class LlmbenchApp(App):
         Binding("f2,ctrl+2", "tab('inspect')", "Inspect", show=False),
         Binding("f3,ctrl+3", "tab('chat')", "Chat", show=False),
         Binding("f4,ctrl+4", "tab('sessions')", "Sessions", show=False),
+        Binding("f5,ctrl+5", "tab('quant')", "Quant", show=False),
         Binding("ctrl+q", "quit", "Quit"),
     ]
 
@@ -53,6 +55,8 @@ class LlmbenchApp(App):
                 yield ChatView(self.params)
             with TabPane("Sessions", id="sessions"):
                 yield SessionsView()
+            with TabPane("Quant", id="quant"):
+                yield QuantView()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -75,7 +79,7 @@ class LlmbenchApp(App):
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Put the keyboard where the work of the tab starts."""
         first = {"duel": "#prompt", "inspect": "#inspect-src", "chat": "#chat-question",
-                 "sessions": "#sessions-table"}.get(event.pane.id or "")
+                 "sessions": "#sessions-table", "quant": "#quant-base"}.get(event.pane.id or "")
         replaying = event.pane.query("ReplayBar.-active")
         if replaying:
             replaying.first().focus()

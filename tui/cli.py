@@ -18,10 +18,10 @@ class CliError(Exception):
     """Printed as one line, exit status 1."""
 
 
-def _params_args(p: argparse.ArgumentParser) -> None:
+def _params_args(p: argparse.ArgumentParser, **defaults) -> None:
     from engine.types import GenParams
 
-    d = GenParams()
+    d = GenParams(**defaults)
     g = p.add_argument_group("generation")
     g.add_argument("--max-tokens", type=int, default=d.max_tokens, help=f"tokens to generate at most (default {d.max_tokens})")
     g.add_argument("--temperature", type=float, default=d.temperature)
@@ -31,8 +31,11 @@ def _params_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--n-ctx", type=int, default=d.n_ctx, help=f"context window in tokens (default {d.n_ctx})")
     g.add_argument("--threads", type=int, default=None, help="CPU threads per model (default: from cores and mode)")
-    g.add_argument("--n-gpu-layers", type=int, default=d.n_gpu_layers, help="layers to offload to the GPU, -1 for all")
+    g.add_argument("--n-gpu-layers", "--gpu-layers", type=_gpu_layers, default=d.n_gpu_layers, metavar="all|none|N",
+                   help="llama.cpp layers to offload to the GPU (default none; hf: models use device_map)")
     g.add_argument("--raw", action="store_true", help="plain completion: no chat template")
+    g.add_argument("--force", action="store_true",
+                   help="load a model even when its memory estimate exceeds the free RAM (or GPU memory)")
 
 
 def _params(args) -> "GenParams":
@@ -41,8 +44,17 @@ def _params(args) -> "GenParams":
     return GenParams(
         temperature=args.temperature, top_p=args.top_p, top_k=args.top_k, repeat_penalty=args.repeat_penalty,
         max_tokens=args.max_tokens, n_ctx=args.n_ctx, seed=args.seed, threads=args.threads,
-        n_gpu_layers=args.n_gpu_layers, raw=args.raw,
+        n_gpu_layers=args.n_gpu_layers, raw=args.raw, force=args.force,
     ).validate()
+
+
+def _gpu_layers(text: str) -> int:
+    from engine.types import gpu_layers
+
+    try:
+        return gpu_layers(text)
+    except LlmbenchError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -137,10 +149,27 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-record", action="store_true", help="do not write a session file")
     _params_args(ev)
 
+    qm = sub.add_parser("quant-matrix", help="one base model in every precision and quantization: memory, "
+                        "speed and answer quality on one question set")
+    qm.add_argument("base", metavar="BASE", help="a model folder, a .gguf file (loaded as HF and run as it is) or a "
+                    "model name")
+    qm.add_argument("--questions", default=None, metavar="FILE",
+                    help="JSONL or CSV with question and answer (default: a built-in set of 6 short questions)")
+    qm.add_argument("--variants", default=None, metavar="LIST",
+                    help="comma-separated, from fp32,bf16,bnb8,bnb4,quanto-int8,torchao-int8,gguf (default: all)")
+    qm.add_argument("--gguf", action="append", metavar="PATH", help="another GGUF quantization of the same model "
+                    "(repeatable)")
+    qm.add_argument("--out", default=None, metavar="DIR", help="where quant-matrix.md/json go "
+                    "(default under the data folder)")
+    qm.add_argument("--format", choices=("table", "json", "md"), default="table")
+    qm.add_argument("--quiet", action="store_true", help="no per-variant progress")
+    qm.add_argument("--no-record", action="store_true", help="do not write a session file")
+    _params_args(qm, max_tokens=48, temperature=0.0, n_ctx=1024)
+
     ses = sub.add_parser("sessions", help="recorded duels, chats and evaluations: list, show, export, replay, re-run")
     ssub = ses.add_subparsers(dest="sessions_command", metavar="ACTION", required=True)
     sl = ssub.add_parser("list", help="sessions, newest first (yours, then the shipped samples)")
-    sl.add_argument("--kind", choices=("duel", "chat", "rag-duel", "eval", "inspect"), default=None)
+    sl.add_argument("--kind", choices=("duel", "chat", "rag-duel", "eval", "inspect", "quant-matrix"), default=None)
     sl.add_argument("--model", default=None, help="only sessions with a model whose name contains this")
     sl.add_argument("--tag", default=None)
     sl.add_argument("--search", "-s", default=None, help="words in the name, prompt, models or tags")
@@ -174,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=None)
     g.add_argument("--n-ctx", type=int, default=None)
     g.add_argument("--threads", type=int, default=None)
-    g.add_argument("--n-gpu-layers", type=int, default=None)
+    g.add_argument("--n-gpu-layers", type=_gpu_layers, default=None, metavar="all|none|N")
     sd = ssub.add_parser("rm", help="delete a session (asks first)")
     sd.add_argument("session", help=ref)
     sd.add_argument("--yes", "-y", action="store_true", help="do not ask")
@@ -215,6 +244,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_inspect(args)
         if args.command in ("index", "retrieve", "chat", "eval"):
             return _rag(args)
+        if args.command == "quant-matrix":
+            from .commands.quant_matrix import run as run_matrix
+
+            return run_matrix(args, _params(args))
         if args.command == "sessions":
             from .commands.sessions import run as run_sessions
 

@@ -12,6 +12,14 @@ def create(model: ModelInfo, params: GenParams) -> Backend:
         from .llama_cpp import LlamaCppBackend
 
         return LlamaCppBackend(model, params)
+    if model.backend == "hf":
+        from .hf import HFBackend
+
+        return HFBackend(model, params)
+    if model.backend == "openai":
+        from .remote import OpenAIBackend
+
+        return OpenAIBackend(model, params)
     from ..errors import BackendUnavailable
 
     raise BackendUnavailable(f"{model.spec}: no backend named {model.backend!r}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from engine.duel import Duel, Resolved, Verdict
-from engine.metrics import STAT_ROWS, format_stat
+from engine.metrics import OPTIONAL_ROWS, STAT_ROWS, format_stat, server_text
 from engine.types import Done, Error, Loaded, Token
 
 
@@ -110,16 +110,18 @@ def _columns(result: dict) -> list[tuple[str, str]]:
     names = [c["model"] for c in (a, b)]
     if names[0] == names[1]:
         names = [f"{names[0]} (A)", f"{names[1]} (B)"]
-    return list(zip(names, (f"{c['quant'] or ''}" for c in (a, b))))
+    return list(zip(names, (f"{c['quant'] or ''}" if (c["quant"] or "") not in n else "" for n, c in zip(names, (a, b)))))
 
 
 def stats_rows(result: dict) -> list[list[str]]:
     rows = []
     for key, label, _ in STAT_ROWS:
         values = [c.get(key) for c in result["contestants"]]
-        if key == "peak_gpu_mib" and all(v is None for v in values):
+        if key in OPTIONAL_ROWS and all(v is None for v in values):
             continue
         rows.append([label, *(format_stat(key, v) for v in values)])
+    if any(c.get("server") for c in result["contestants"]):
+        rows.append(["server says", *((server_text(c.get("server")) or "—") for c in result["contestants"])])
     rows.append(["finish", *((c["finish_reason"] or "—") for c in result["contestants"])])
     if any(c["error"] for c in result["contestants"]):
         rows.append(["error", *((c["error"] or "") for c in result["contestants"])])

@@ -127,7 +127,7 @@ def _replay(args) -> int:
     d = digest(log)
     speed = _speed(args.speed)
     timeline = Timeline.from_log(log)
-    if d.inspect and not timeline.cues:
+    if (d.inspect or d.matrix) and not timeline.cues:
         print(EXPORTERS["md"](d), end="")
         return 0
     labels = {side: label for side, label in d.models.items()}

@@ -12,9 +12,10 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from engine.duel import MODES
 from engine.errors import ParamError
-from engine.types import GenParams
+from engine.types import GenParams, gpu_layers
 
-_NUMERIC = [f.name for f in fields(GenParams) if f.name != "raw"]
+_CHECKS = {"raw": ("raw completion", "no chat template"), "force": ("force load", "skip the memory check")}
+_NUMERIC = [f.name for f in fields(GenParams) if f.name not in _CHECKS]
 
 
 @dataclass(frozen=True)
@@ -52,9 +53,10 @@ class ParamsScreen(ModalScreen[DuelSettings | None]):
                     value = getattr(p, name)
                     yield Label(name)
                     yield Input("" if value is None else str(value), id=name,
-                                placeholder="auto" if name == "threads" else "")
-                yield Label("raw completion")
-                yield Checkbox("no chat template", p.raw, id="raw")
+                                placeholder={"threads": "auto", "n_gpu_layers": "all, none or N"}.get(name, ""))
+                for name, (label, text) in _CHECKS.items():
+                    yield Label(label)
+                    yield Checkbox(text, getattr(p, name), id=name)
             yield Static("", id="error")
             with Horizontal():
                 yield Button("Apply", variant="primary", id="apply")
@@ -70,11 +72,15 @@ class ParamsScreen(ModalScreen[DuelSettings | None]):
             if raw == "" and name == "threads":
                 values[name] = None
                 continue
+            if name == "n_gpu_layers":
+                values[name] = gpu_layers(raw)
+                continue
             try:
                 values[name] = kind(raw)
             except ValueError:
                 raise ParamError(f"{name}: {raw!r} is not a {'number' if kind is float else 'whole number'}") from None
-        values["raw"] = self.query_one("#raw", Checkbox).value
+        for name in _CHECKS:
+            values[name] = self.query_one(f"#{name}", Checkbox).value
         params = GenParams(**values).validate()
         return DuelSettings(params, str(self.query_one("#mode", Select).value))
 

@@ -116,17 +116,19 @@ async def apply_event(pane: ContestantPane, event: object, mode: str, notify) ->
     """What a contestant pane shows for one engine event (shared by the Duel and Chat tabs)."""
     match event:
         case Resolved(model=model):
-            pane.set_title(f"{model.name} {model.quant or ''}")
+            pane.set_title(model.title)
             pane.status = "loading…"
         case Loaded(load_s=load_s, note=note, threads=threads):
             pane.threads = threads
             pane.status = f"loaded in {load_s:.2f} s"
             if note:
                 notify(note, title=f"model {pane.side.upper()}", timeout=8)
-                pane.status = f"loaded in {load_s:.2f} s · fallback chat template"
+                if "fallback" in note:
+                    pane.status = f"loaded in {load_s:.2f} s · fallback chat template"
         case Started(prompt_tokens=n, context_used=used):
             fit = f" · {used} passages fit" if used is not None else ""
-            pane.status = f"prompt {n} tokens{fit} · thinking…"
+            sent = f"prompt {n} tokens" if n is not None else "prompt sent"
+            pane.status = f"{sent}{fit} · thinking…"
         case Resources(rss_bytes=rss, cpu_percent=cpu, gpu_bytes=gpu):
             pane.add_sample(rss, cpu, gpu)
         case Done(stats=stats, finish_reason=reason):
