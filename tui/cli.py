@@ -293,5 +293,18 @@ def dump_json(data) -> None:
     print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
+def print_report(fmt: str, result: dict, files: dict, markdown, table) -> None:
+    """A batch run's result (evaluation, quant matrix) as JSON, Markdown or a table, and where its reports went."""
+    if fmt == "json":
+        dump_json({**result, "files": {k: str(v) for k, v in files.items()}})
+        return
+    if fmt == "md":
+        print(markdown(result))
+    else:
+        table(result)
+    print("reports: " + "  ".join(str(f) if i == 0 else f.name for i, f in enumerate(files.values())),
+          file=sys.stderr)
+
+
 if __name__ == "__main__":
     sys.exit(main())

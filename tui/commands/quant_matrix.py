@@ -47,18 +47,11 @@ def run(args, params: GenParams) -> int:
     except KeyboardInterrupt:
         matrix.cancel()
         raise
-    files = write_reports(result, args.out)
-    if args.format == "json":
-        from ..cli import dump_json
+    from ..cli import print_report
 
-        dump_json({**result, "files": {k: str(v) for k, v in files.items()}})
-        return 0
-    if args.format == "md":
-        print(markdown_report(result))
-    else:
-        _print_table(result)
-    print(f"reports: {files['md']}  {files['json'].name}", file=err)
-    if result.get("session"):
+    files = write_reports(result, args.out)
+    print_report(args.format, result, {"md": files["md"], "json": files["json"]}, markdown_report, _print_table)
+    if result.get("session") and args.format != "json":
         print(f"session: {result['session']}", file=err)
     return 0 if any(r["answers"] and not r["error"] for r in result["rows"]) else 1
 

@@ -254,17 +254,9 @@ def run_eval(args, params) -> int:
         except KeyboardInterrupt:
             ev.cancel()
             raise
-    files = write_reports(result, args.out)
-    if args.format == "json":
-        from ..cli import dump_json
+    from ..cli import print_report
 
-        dump_json({**result, "files": {k: str(v) for k, v in files.items()}})
-        return 0
-    if args.format == "md":
-        print(markdown_report(result))
-    else:
-        _print_eval_table(result)
-    print(f"reports: {files['csv']}  {files['json'].name}  {files['md'].name}", file=err)
+    print_report(args.format, result, write_reports(result, args.out), markdown_report, _print_eval_table)
     return 0
 
 
