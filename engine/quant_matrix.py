@@ -18,7 +18,6 @@ in the table as skipped, with the reason.
 from __future__ import annotations
 
 import json
-import statistics
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,8 @@ from . import paths
 from .duel import Duel
 from .errors import SpecError
 from .rag.evaluate import Question, load_questions
+from .rerun import Similarity, default_similarity
+from .session_report import mean_of
 from .types import Done, Error, GenParams, Loaded
 
 HF_VARIANTS = {  # name -> hf: options
@@ -41,7 +42,6 @@ HF_VARIANTS = {  # name -> hf: options
 }
 REFERENCE_VARIANT = "fp32"
 DEFAULT_PARAMS = GenParams(temperature=0.0, max_tokens=48, n_ctx=1024)
-Similarity = Callable[[Sequence[tuple[str, str]]], list[float]]
 
 
 def default_questions_path() -> Path:
@@ -159,17 +159,6 @@ def variants(base: str, names: Sequence[str] | None = None, ggufs: Sequence[str]
     return out
 
 
-def default_similarity() -> Similarity:
-    from .rag.embed import Embedder
-
-    return Embedder().similarity
-
-
-def _mean(values) -> float | None:
-    values = [v for v in values if v is not None]
-    return statistics.fmean(values) if values else None
-
-
 class QuantMatrix:
     def __init__(self, base: str, questions: Sequence[Question] | str | Path | None = None,
                  params: GenParams | None = None, *, names: Sequence[str] | None = None, ggufs: Sequence[str] = (),
@@ -238,9 +227,9 @@ class QuantMatrix:
                     break
             self._duel = None
         answered = [a for a in row.answers if a["answer"]]
-        row.tok_s = _mean(a["tok_s"] for a in answered)
-        row.ttft_ms = _mean(a["ttft_ms"] for a in answered)
-        row.resp_time = _mean(a["resp_time"] for a in answered)
+        row.tok_s = mean_of(a["tok_s"] for a in answered)
+        row.ttft_ms = mean_of(a["ttft_ms"] for a in answered)
+        row.resp_time = mean_of(a["resp_time"] for a in answered)
 
     def _score(self) -> None:
         """Cosines against the references and against the fp32 answers, in one embedder call."""
@@ -263,8 +252,8 @@ class QuantMatrix:
         for (a, key), cos in zip(slots, similarity(pairs)):
             a[key] = float(cos)
         for row in self.rows:
-            row.cos_ref = _mean(a.get("cos_ref") for a in row.answers)
-            row.cos_fp32 = _mean(a.get("cos_fp32") for a in row.answers)
+            row.cos_ref = mean_of(a.get("cos_ref") for a in row.answers)
+            row.cos_fp32 = mean_of(a.get("cos_fp32") for a in row.answers)
 
     def result(self, elapsed_s: float | None = None) -> dict:
         from .sessions import host_info
