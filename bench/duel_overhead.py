@@ -17,10 +17,12 @@ import sys
 import threading
 import time
 
-from engine import models
-from engine.backends.llama_cpp import LlamaCppBackend, default_threads
-from engine.types import Done, Error, GenParams, Loaded
-from engine.worker import Worker
+from llmbench.engine import models
+from llmbench.engine.runtime.backends.llama_cpp import LlamaCppBackend
+from llmbench.engine.runtime.events import Done, Error, Loaded
+from llmbench.engine.runtime.params import GenParams
+from llmbench.engine.runtime.worker import Worker
+from llmbench.engine.util.host import physical_cores as default_threads
 
 PROMPT = [{"role": "user", "content": "Write a detailed story about a lighthouse keeper and a storm."}]
 TARGET = 0.97

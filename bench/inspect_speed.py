@@ -12,9 +12,9 @@ import sys
 import time
 from pathlib import Path
 
-from engine import models
-from engine.inspect import inspect_source
-from engine.inspect.memory import memory_table
+from llmbench.engine import models
+from llmbench.engine.inspect import inspect_source
+from llmbench.engine.inspect.memory import memory_table
 
 CONFIG_70B = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "configs" / "meta-llama-3-70b.json"
 
@@ -42,7 +42,7 @@ def main() -> None:
     print(f"Llama-3-70B config, summary and memory table: {t * 1000:.1f} ms; goal < 5 s: {'met' if t < 5 else 'NOT met'}")
     # the module tree: transformers builds the model class on the meta device, in a fresh
     # process as the TUI does (the first call pays for importing torch and transformers)
-    from engine.inspect.isolated import inspect_isolated
+    from llmbench.engine.inspect.isolated import inspect_isolated
 
     t = timed(lambda: inspect_isolated(str(CONFIG_70B), tree=True), repeat=2)
     print(f"Llama-3-70B config, module tree on the meta device (fresh process, imports included): {t:.2f} s")

@@ -21,7 +21,7 @@ import sys
 CHILD = r"""
 import json, sys, psutil, os
 fmt, ctx = sys.argv[1], int(sys.argv[2])
-from engine import models
+from llmbench.engine import models
 path = models.resolve("smollm2").path
 proc = psutil.Process()
 if fmt == "llama.cpp Q4_1":
@@ -31,8 +31,8 @@ if fmt == "llama.cpp Q4_1":
     weights = os.path.getsize(path)
 else:
     import torch
-    from engine.hf_load import load_model, parse_hf_spec
-    from engine.inspect.modules import storage_bytes
+    from llmbench.engine.models.hf_load import load_model, parse_hf_spec
+    from llmbench.engine.inspect.modules import storage_bytes
     quant = {"HF fp32": "none", "HF bnb nf4": "bnb4", "HF bnb nf4+dq": "bnb4-dq", "HF bnb int8": "bnb8"}[fmt]
     dtype = "fp32" if quant == "none" else "bf16"
     base = proc.memory_info().rss
@@ -58,9 +58,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ctx", type=int, default=2048)
     args = ap.parse_args()
-    from engine import models
-    from engine.inspect import inspect_source
-    from engine.inspect.memory import RUNTIME_OVERHEAD, hf_weights_bytes, kv_cache_bytes
+    from llmbench.engine import models
+    from llmbench.engine.inspect import inspect_source
+    from llmbench.engine.inspect.memory import RUNTIME_OVERHEAD, hf_weights_bytes, kv_cache_bytes
 
     s = inspect_source(models.resolve("smollm2").path)
     kv = kv_cache_bytes(s, args.ctx)

@@ -25,9 +25,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from engine.rag.bm25 import BM25, tokenize  # noqa: E402
-from engine.rag.collection import HNSW_THRESHOLD, Collection, build_dense  # noqa: E402
-from engine.rag.retrieve import Retriever  # noqa: E402
+from llmbench.engine.rag.bm25 import BM25, tokenize  # noqa: E402
+from llmbench.engine.rag.collection import HNSW_THRESHOLD, Collection, build_dense  # noqa: E402
+from llmbench.engine.rag.retrieve import Retriever  # noqa: E402
 
 K = 4
 
@@ -126,9 +126,9 @@ def main() -> None:
     args = p.parse_args()
     os.environ.setdefault("LLMBENCH_HOME", tempfile.mkdtemp(prefix="llmbench-bench-"))
 
-    from engine.rag.demo import DEMO_COLLECTION, DEMO_QUESTIONS, ensure_demo
-    from engine.rag.embed import Embedder
-    from engine.rag.evaluate import load_questions
+    from llmbench.engine.experiments.questions import load_questions
+    from llmbench.engine.rag.demo import DEMO_COLLECTION, DEMO_QUESTIONS, ensure_demo
+    from llmbench.engine.rag.embed import Embedder
 
     t = time.perf_counter()
     ensure_demo()

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
+import threading
 from typing import Any
 
 from . import paths
+from .util.files import atomic_write_json
+
+_LOCK = threading.Lock()  # two saves at once must not lose one's change
 
 
 def load_config() -> dict[str, Any]:
@@ -20,13 +23,10 @@ def load_config() -> dict[str, Any]:
 
 def save_config(**changes: Any) -> None:
     """Merge ``changes`` into the config file. Failure to write is not fatal."""
-    path = paths.config_path()
-    data = load_config()
-    data.update(changes)
-    try:
-        paths.ensure(path.parent)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(data, indent=2, sort_keys=True))
-        os.replace(tmp, path)
-    except OSError:
-        pass
+    with _LOCK:
+        data = load_config()
+        data.update(changes)
+        try:
+            atomic_write_json(paths.config_path(), data)
+        except OSError:
+            pass

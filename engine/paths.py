@@ -60,6 +60,21 @@ def config_path() -> Path:
     return config_dir() / "config.json"
 
 
+def package_data(name: str) -> Path | None:
+    """A folder of data installed with llmbench as ``llmbench.<name>`` (``themes``, ``samples``):
+    in the wheel, or the repository's folder in an editable install."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(f"{APP}.{name}")
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if Path(location).is_dir():
+            return Path(location)
+    return None
+
+
 def ensure(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path

@@ -19,12 +19,13 @@ SAMPLES = ROOT / "sessions"
 def main() -> int:
     os.environ["LLMBENCH_SESSIONS"] = str(SAMPLES)
     sys.path.insert(0, str(ROOT))
-    from engine.duel import Duel
-    from engine.rag.chat import RagChat
-    from engine.rag.demo import DEMO_COLLECTION, DEMO_QUESTIONS, ensure_demo
-    from engine.rag.evaluate import Evaluation, load_questions
-    from engine.rag.retrieve import Retriever
-    from engine.types import GenParams
+    from llmbench.engine.experiments.evaluate import Evaluation
+    from llmbench.engine.experiments.questions import load_questions
+    from llmbench.engine.rag.chat import RagChat
+    from llmbench.engine.rag.demo import DEMO_COLLECTION, DEMO_QUESTIONS, ensure_demo
+    from llmbench.engine.rag.retrieve import Retriever
+    from llmbench.engine.runtime.duel import Duel
+    from llmbench.engine.runtime.params import GenParams
 
     for old in SAMPLES.glob("*.jsonl"):
         old.unlink()

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine import models
+from llmbench.engine import models
 
 _REAL_HOME = os.environ.get("LLMBENCH_HOME")
 
@@ -143,7 +143,7 @@ def write_pdf(path: Path, pages: list[str], *, user_password: str | None = None)
 @pytest.fixture(scope="session")
 def embedder():
     """One loaded all-MiniLM-L6-v2 for the whole run (its import alone takes ~12 s here)."""
-    from engine.rag.embed import Embedder
+    from llmbench.engine.rag.embed import Embedder
 
     e = Embedder()
     e.encode(["load"])
@@ -153,8 +153,8 @@ def embedder():
 @pytest.fixture(scope="session")
 def _demo_collection_dir(tmp_path_factory, embedder) -> Path:
     """The demo corpus indexed once per run, in a folder of its own."""
-    from engine.rag.collection import index_add
-    from engine.rag.demo import DEMO_COLLECTION, demo_sources
+    from llmbench.engine.rag.collection import index_add
+    from llmbench.engine.rag.demo import DEMO_COLLECTION, demo_sources
 
     home = tmp_path_factory.mktemp("demo-home")
     old = os.environ.get("LLMBENCH_HOME")

@@ -2,8 +2,8 @@
 
 import pytest
 
-from engine.errors import ModelFileError
-from engine.gguf_file import read_header
+from llmbench.engine.errors import ModelFileError
+from llmbench.engine.models.gguf_file import read_header
 
 from .conftest import write_gguf
 

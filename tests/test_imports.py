@@ -9,8 +9,8 @@ HEAVY = ("textual", "rich", "torch", "transformers", "llama_cpp", "faiss", "sent
 
 CHECK = f"""
 import importlib, pkgutil, sys
-import engine
-for m in pkgutil.walk_packages(engine.__path__, "engine."):
+import llmbench.engine as engine
+for m in pkgutil.walk_packages(engine.__path__, "llmbench.engine."):
     importlib.import_module(m.name)
 loaded = [m for m in {HEAVY!r} if m in sys.modules]
 print(",".join(loaded))
@@ -24,7 +24,7 @@ def test_importing_every_engine_module_loads_nothing_heavy():
 
 def test_the_check_itself_sees_a_heavy_import():
     """Guard against a check that cannot fail: importing tui does load textual."""
-    code = "import sys, tui.app; print('textual' in sys.modules)"
+    code = "import sys, llmbench.tui.app; print('textual' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
 
@@ -32,7 +32,7 @@ def test_the_check_itself_sees_a_heavy_import():
 def test_engine_sources_never_name_textual_or_rich():
     from pathlib import Path
 
-    import engine
+    import llmbench.engine as engine
 
     for path in Path(engine.__file__).parent.rglob("*.py"):
         text = path.read_text()

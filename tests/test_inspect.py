@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ModelFileError, SpecError
-from engine.gguf_file import read_header
-from engine.inspect import inspect_source
-from engine.inspect.memory import gguf_weights_bytes, kv_cache_bytes, memory_table
+from llmbench.engine.errors import ModelFileError, SpecError
+from llmbench.engine.inspect import inspect_source
+from llmbench.engine.inspect.memory import gguf_weights_bytes, kv_cache_bytes, memory_table
+from llmbench.engine.models.gguf_file import read_header
 
 CONFIGS = Path(__file__).parent / "fixtures" / "configs"
 
@@ -65,7 +65,7 @@ def test_gptq_config_is_classified_without_kernels():
 
 
 def test_llama3_vs_qwen2_differences():
-    from engine.inspect.report import compare_rows
+    from llmbench.engine.inspect.report import compare_rows
 
     a = inspect_source(str(CONFIGS / "meta-llama-3-8b.json"))
     b = inspect_source(str(CONFIGS / "qwen2-1.5b-instruct-gptq-int8.json"))

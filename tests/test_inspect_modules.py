@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.errors import ModelFileError, SpecError
-from engine.inspect import AdapterSummary, inspect_source
-from engine.inspect.memory import hf_weights_bytes
-from engine.inspect.modules import tree_lines
+from llmbench.engine.errors import ModelFileError, SpecError
+from llmbench.engine.inspect import AdapterSummary, inspect_source
+from llmbench.engine.inspect.memory import hf_weights_bytes
+from llmbench.engine.inspect.modules import tree_lines
+
 from .conftest import write_gguf_lora
 
 pytest.importorskip("transformers")
@@ -36,7 +37,7 @@ def tiny_hf(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def smollm2_hf(demo_paths) -> Path:
     """SmolLM2's GGUF dequantized by transformers, converted once into the user's cache."""
-    from engine.hf_load import gguf_as_hf_folder
+    from llmbench.engine.models.hf_load import gguf_as_hf_folder
 
     return gguf_as_hf_folder(demo_paths["smollm2"])
 
@@ -95,7 +96,7 @@ def test_smollm2_in_its_hf_form_matches_its_gguf(smollm2_hf, demo_paths):
 
 
 def test_hf_spec_on_a_gguf_uses_the_cached_conversion(smollm2_hf, demo_paths):
-    from engine.paths import cache_dir
+    from llmbench.engine.paths import cache_dir
 
     cached = cache_dir() / "hf-from-gguf" / smollm2_hf.name  # the private home links the shared conversions
     s = inspect_source(f"hf:{demo_paths['smollm2']}?quant=bnb4")

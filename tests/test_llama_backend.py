@@ -4,9 +4,10 @@ import threading
 
 import pytest
 
-from engine import models
-from engine.backends.llama_cpp import LlamaCppBackend
-from engine.types import Done, Error, GenParams, Loaded, Started, Token
+from llmbench.engine import models
+from llmbench.engine.runtime.backends.llama_cpp import LlamaCppBackend
+from llmbench.engine.runtime.events import Done, Error, Loaded, Started, Token
+from llmbench.engine.runtime.params import GenParams
 
 ASK = [{"role": "user", "content": "What is the capital of France? One sentence."}]
 
@@ -51,9 +52,22 @@ def test_event_order_timestamps_and_stats(smol):
 
 def test_max_tokens_is_a_hard_limit(smol):
     backend, _ = smol
-    events = run(backend, GenParams(max_tokens=3, temperature=0),
+    events = run(backend, GenParams(max_tokens=3, temperature=0, ignore_eos=True),
                  [{"role": "user", "content": "Write a long poem about the sea."}])
     assert events[-1].stats.gen_tokens == 3 and events[-1].finish_reason == "length"
+
+
+def test_ignore_eos_generates_exactly_max_tokens(smol):
+    """A question SmolLM2 answers in 7 tokens (greedy: "The capital of France is Paris.")
+    runs to max_tokens when end-of-sequence is ruled out, as llama-bench's tg tests do."""
+    backend, _ = smol
+    ask = ASK
+    short = run(backend, GenParams(max_tokens=40, temperature=0), ask)[-1]
+    assert short.finish_reason == "stop" and short.stats.gen_tokens < 40
+    full = run(backend, GenParams(max_tokens=40, temperature=0, ignore_eos=True), ask)
+    tokens = [e for e in full if isinstance(e, Token)]
+    assert full[-1].finish_reason == "length" and full[-1].stats.gen_tokens == len(tokens) == 40
+    assert "<|im_end|>" not in full[-1].text
 
 
 def test_same_seed_same_answer(smol):
@@ -92,7 +106,7 @@ def test_base_model_gets_the_fallback_template_and_raw_mode(demo_paths):
     assert add_bos is False  # the template already wrote <bos>
     raw_prompt, raw_bos = backend.render([{"role": "user", "content": "The capital of France is"}], raw=True)
     assert raw_prompt == "The capital of France is" and raw_bos is True
-    raw = run(backend, GenParams(max_tokens=8, temperature=0, raw=True),
+    raw = run(backend, GenParams(max_tokens=8, temperature=0, raw=True, ignore_eos=True),
               [{"role": "user", "content": "The capital of France is"}])
     chat = run(backend, GenParams(max_tokens=8, temperature=0),
                [{"role": "user", "content": "The capital of France is"}])
@@ -103,7 +117,7 @@ def test_base_model_gets_the_fallback_template_and_raw_mode(demo_paths):
 
 
 def test_unloadable_file_is_one_line_naming_it(tmp_path):
-    from engine.errors import ModelFileError
+    from llmbench.engine.errors import ModelFileError
 
     from .conftest import write_gguf
 

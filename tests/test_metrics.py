@@ -2,9 +2,10 @@
 
 import pytest
 
-from engine.metrics import answer_stats, format_stat, verdict
-from engine.types import GenParams, Stats
-from engine.errors import ParamError
+from llmbench.engine.errors import ParamError
+from llmbench.engine.runtime.events import Stats
+from llmbench.engine.runtime.metrics import answer_stats, format_stat, verdict
+from llmbench.engine.runtime.params import GenParams
 
 MS = 1_000_000
 

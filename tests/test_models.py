@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from engine import models, paths
-from engine.errors import ModelFileError, PullError, SpecError
+from llmbench.engine import models, paths
+from llmbench.engine.errors import ModelFileError, PullError, SpecError
+from llmbench.engine.util.files import cached_sha256, file_sha256
 
 
 @pytest.mark.parametrize(
@@ -98,7 +99,7 @@ def test_pull_rejects_a_corrupted_copy(demo_paths):
     target.write_bytes(b"x" * models.DEMO_MODELS["smollm2"].size_bytes)  # right size, wrong bytes
     pulled = models.pull("smollm2")
     assert pulled.fetched  # downloaded again instead of trusting the size
-    assert models.sha256_file(target) == models.DEMO_MODELS["smollm2"].sha256
+    assert file_sha256(target) == models.DEMO_MODELS["smollm2"].sha256
 
 
 def test_pull_unknown_and_offline_hf():
@@ -109,8 +110,8 @@ def test_pull_unknown_and_offline_hf():
 
 
 def test_cached_sha256_is_remembered(tiny_gguf):
-    first = models.cached_sha256(tiny_gguf)
-    assert first == models.sha256_file(tiny_gguf)
+    first = cached_sha256(tiny_gguf)
+    assert first == file_sha256(tiny_gguf)
     cache = json.loads((paths.cache_dir() / "sha256.json").read_text())
     assert first in cache.values()
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from engine.errors import SpecError
-from engine.quant_matrix import QuantMatrix, markdown_report, variants
+from llmbench.engine.errors import SpecError
+from llmbench.engine.experiments.quant_matrix import QuantMatrix, markdown_report, variants
 
 from .test_cli import cli, one_line_error
 

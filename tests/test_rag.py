@@ -8,13 +8,14 @@ import os
 import numpy as np
 import pytest
 
-from engine.errors import CollectionError, DocumentError, PromptTooLong
-from engine.rag import collection as coll
-from engine.rag.bm25 import BM25, tokenize
-from engine.rag.chunk import split_text
-from engine.rag.documents import find_files, read_document
-from engine.rag.prompt import citations, expand, request
-from engine.rag.retrieve import Retriever, mmr, rrf
+from llmbench.engine.errors import CollectionError, DocumentError, PromptTooLong
+from llmbench.engine.rag import collection as coll
+from llmbench.engine.rag.bm25 import BM25, tokenize
+from llmbench.engine.rag.chunk import split_text
+from llmbench.engine.rag.documents import find_files, read_document
+from llmbench.engine.rag.prompt import citations, request
+from llmbench.engine.rag.retrieve import Retriever, mmr, rrf
+from llmbench.engine.runtime.prompt import expand
 
 from .conftest import write_pdf
 
@@ -306,8 +307,9 @@ def test_a_3000_page_pdf_indexes_with_progress(home, tmp_path, embedder):
 
 
 def test_demo_corpus_retrieval_finds_the_right_package(demo_collection, embedder):
-    from engine.rag.demo import DEMO_QUESTIONS
-    from engine.rag.evaluate import load_questions, retrieval_hit
+    from llmbench.engine.experiments.evaluate import retrieval_hit
+    from llmbench.engine.experiments.questions import load_questions
+    from llmbench.engine.rag.demo import DEMO_QUESTIONS
 
     r = Retriever.open(demo_collection, embedder)
     questions = load_questions(DEMO_QUESTIONS)
@@ -316,14 +318,14 @@ def test_demo_corpus_retrieval_finds_the_right_package(demo_collection, embedder
 
 
 def test_demo_is_current_after_build(demo_collection):
-    from engine.rag.demo import demo_is_current, ensure_demo
+    from llmbench.engine.rag.demo import demo_is_current, ensure_demo
 
     assert demo_is_current() and ensure_demo() is False
 
 
 def test_questions_files_are_validated(tmp_path):
-    from engine.errors import QuestionsError
-    from engine.rag.evaluate import load_questions
+    from llmbench.engine.errors import QuestionsError
+    from llmbench.engine.experiments.questions import load_questions
 
     good = tmp_path / "q.csv"
     good.write_text("id;question;answer;source;page\n1;What?;That.;manual.pdf;3\n")

@@ -7,12 +7,14 @@ import json
 
 import pytest
 
-from engine.rag import collection as coll
-from engine.rag.chat import RagChat
-from engine.rag.evaluate import Evaluation, Question, load_questions, write_reports
-from engine.rag.retrieve import Retrieval, Retriever
-from engine.sessions import read_session
-from engine.types import Done, Error, GenParams, Started, Token
+from llmbench.engine.experiments.evaluate import Evaluation, write_reports
+from llmbench.engine.experiments.questions import Question, load_questions
+from llmbench.engine.rag import collection as coll
+from llmbench.engine.rag.chat import RagChat
+from llmbench.engine.rag.retrieve import Retrieval, Retriever
+from llmbench.engine.runtime.events import Done, Error, Started, Token
+from llmbench.engine.runtime.params import GenParams
+from llmbench.engine.sessions import read_session
 
 from .conftest import write_pdf
 from .test_rag import PAGES
@@ -135,6 +137,6 @@ def test_retrieval_only_evaluation(demo_collection, embedder):
 
 
 def load_questions_head(n: int) -> list[Question]:
-    from engine.rag.demo import DEMO_QUESTIONS
+    from llmbench.engine.rag.demo import DEMO_QUESTIONS
 
     return load_questions(DEMO_QUESTIONS)[:n]

@@ -16,10 +16,11 @@ import urllib.request
 
 import pytest
 
-from engine.duel import Duel
-from engine.errors import SpecError
-from engine.metrics import server_text
-from engine.types import Done, Error, GenParams, Loaded, Started, Token
+from llmbench.engine.errors import SpecError
+from llmbench.engine.runtime.duel import Duel
+from llmbench.engine.runtime.events import Done, Error, Started, Token
+from llmbench.engine.runtime.metrics import server_text
+from llmbench.engine.runtime.params import GenParams
 
 from .test_cli import cli
 
@@ -85,7 +86,7 @@ def _error(events):
 
 
 def test_remote_specs_are_checked(registered):
-    from engine import models
+    from llmbench.engine import models
 
     m = models.resolve("openai:http://127.0.0.1:8080/v1#llama-3?strict=1")
     assert (m.backend, m.name, m.path, m.quant) == ("openai", "llama-3@127.0.0.1:8080", "http://127.0.0.1:8080/v1", "remote")
@@ -144,7 +145,7 @@ def test_an_unreachable_server_is_one_line_and_the_other_side_answers(registered
 def test_a_server_that_dies_mid_answer_ends_that_side_only(demo_paths, registered, monkeypatch):
     proc, url = _start_server(demo_paths["smollm2"], key=None)
     try:
-        params = GenParams(temperature=0.8, max_tokens=300, n_ctx=1024)
+        params = GenParams(temperature=0, max_tokens=300, n_ctx=1024)
         with Duel(f"openai:{url}", "smollm2", params, record=False) as duel:
             seen = {"a": [], "b": []}
             for side, event in duel.run("Write a long story about a lighthouse keeper."):

@@ -6,14 +6,26 @@ import json
 
 import pytest
 
-from engine import paths, sessions
-from engine.duel import Resolved, Verdict
-from engine.errors import SessionError
-from engine.replay import RUN_GAP_S, EvalRecord, Player, RunStart, Timeline, play
-from engine.session_report import csv_text, digest, json_text, markdown, matches, parse_query
-from engine.sessions import SessionWriter, read_session
-from engine.types import Done, Loaded, Token
-from tui.cli import main
+from llmbench.engine import paths, sessions
+from llmbench.engine.errors import SessionError
+from llmbench.engine.runtime.events import (
+    Channel,
+    Comparison,
+    Done,
+    EvalRecord,
+    Loaded,
+    Prompt,
+    Resolved,
+    Snapshot,
+    Stats,
+    Token,
+    Verdict,
+)
+from llmbench.engine.sessions import SessionWriter, read_session
+from llmbench.engine.sessions.digest import digest, matches, parse_query
+from llmbench.engine.sessions.export import csv_text, json_text, markdown
+from llmbench.engine.sessions.replay import RUN_GAP_S, Player, Timeline, play
+from llmbench.tui.cli import main
 
 
 def sample(kind: str):
@@ -30,13 +42,12 @@ def synthetic(idle_s: float = 100.0):
     w = SessionWriter("duel", "p", {"contestants": {"a": {"spec": "m", "params": {}}}})
     t0 = 1_000_000_000
     for run, start in ((1, t0), (2, t0 + int(idle_s * 1e9))):
-        w.write("prompt", run=run, messages=[{"role": "user", "content": f"q{run}"}])
-        w.write("loaded", side="a", load_s=0.1, n_ctx=64, threads=1, note=None, t_ns=start)
+        w.event(Channel.RUN, Prompt(run, [{"role": "user", "content": f"q{run}"}]))
+        w.event(Channel.A, Loaded(0.1, 64, 1, None, t_ns=start))
         for i in range(5):
-            w.write("token", side="a", text=f"t{i}", t_ns=start + int((i + 1) * 0.5e9))
-        w.write("done", side="a", text="t0t1t2t3t4", stats={"gen_tok_s": 2.0}, finish_reason="stop",
-                t_ns=start + int(2.6e9))
-        w.write("verdict", text="")
+            w.event(Channel.A, Token(f"t{i}", start + int((i + 1) * 0.5e9)))
+        w.event(Channel.A, Done("t0t1t2t3t4", Stats(gen_tok_s=2.0), "stop", t_ns=start + int(2.6e9)))
+        w.event(Channel.DUEL, Verdict(""))
     w.close()
     return read_session(w.path)
 
@@ -78,7 +89,7 @@ def test_player_speed_pause_and_seek():
     assert restart and [c.event.text for c in cues if isinstance(c.event, Token)] == ["t0"]
     restart, cues = p.seek(tl.run_starts()[1])  # forward: only what is new
     assert not restart and cues[0].event.text == "t1"
-    assert any(isinstance(c.event, RunStart) and c.event.run == 2 for c in cues)
+    assert any(isinstance(c.event, Prompt) and c.event.run == 2 for c in cues)
     p.set_speed(0)  # instant
     assert p.due()[-1].event == tl.cues[-1].event and p.finished
 
@@ -110,7 +121,7 @@ def test_samples_replay_token_for_token(kind):
     for turn in d.turns:
         for side, answer in turn.answers.items():
             streamed = "".join(c.event.text for c in tl.cues
-                               if c.run == turn.run and c.side == side and isinstance(c.event, Token))
+                               if c.run == turn.run and c.channel == side and isinstance(c.event, Token))
             assert answer.text and streamed.startswith(answer.text.rstrip()[:20])
             assert answer.stats["gen_tok_s"] > 0 and answer.stats["ttft_ms"] > 0
     assert any(isinstance(c.event, Loaded) for c in tl.cues) and any(isinstance(c.event, Resolved) for c in tl.cues)
@@ -119,9 +130,9 @@ def test_samples_replay_token_for_token(kind):
         assert set(d.models) == {"a", "b"} and any(isinstance(c.event, Verdict) and c.event.text for c in tl.cues)
     if kind == "chat":
         assert all(t.retrieval and t.retrieval["hits"] for t in d.turns)
-        assert sum(c.side == "rag" for c in tl.cues) == len(d.turns)
+        assert sum(c.channel == "rag" for c in tl.cues) == len(d.turns)
     if kind == "eval":
-        assert d.eval_summary and all(isinstance(c.event, EvalRecord) for c in tl.cues if c.side == "eval")
+        assert d.eval_summary and all(isinstance(c.event, EvalRecord) for c in tl.cues if c.channel == "eval")
         assert all(a.cosine is not None and -1 <= a.cosine <= 1 for t in d.turns for a in t.answers.values())
         assert all(t.reference for t in d.turns)
 
@@ -203,7 +214,7 @@ def test_session_of_a_model_no_longer_installed_still_replays(capsys, tmp_path):
 
 @pytest.mark.slow
 def test_rerun_duel_sample_on_other_models(registered, embedder):
-    from engine.rerun import Compared, Rerun, original_params
+    from llmbench.engine.sessions.rerun import Rerun, original_params
 
     log = sample("duel")
     params = original_params(log).replace(max_tokens=24)
@@ -211,7 +222,7 @@ def test_rerun_duel_sample_on_other_models(registered, embedder):
         events = list(rr.run())
         path = rr.session_path
     compared = events[-1][1]
-    assert isinstance(compared, Compared) and compared.note is None
+    assert isinstance(compared, Comparison) and compared.note is None
     assert len(compared.rows) == 2 * len(log.of_type("prompt"))
     for r in compared.rows:
         assert r["speed_ratio"] > 0 and -1 <= r["cosine"] <= 1 and r["new_peak_rss_mib"] > 50
@@ -226,7 +237,7 @@ def test_rerun_duel_sample_on_other_models(registered, embedder):
 
 @pytest.mark.slow
 def test_rerun_chat_sample_reuses_the_recorded_passages(registered, embedder):
-    from engine.rerun import Rerun, original_params
+    from llmbench.engine.sessions.rerun import Rerun, original_params
 
     log = sample("chat")
     params = original_params(log).replace(max_tokens=16)
@@ -244,10 +255,10 @@ def test_rerun_chat_sample_reuses_the_recorded_passages(registered, embedder):
 
 
 def test_rerun_of_a_session_with_no_prompts():
-    from engine.rerun import Rerun
+    from llmbench.engine.sessions.rerun import Rerun
 
     w = SessionWriter("inspect", "snapshot", {})
-    w.write("inspect", a={"name": "x"})
+    w.event(None, Snapshot("inspect", {"a": {"name": "x"}}))
     w.close()
     with pytest.raises(SessionError, match="no prompts recorded"):
         Rerun(read_session(w.path), "smollm2")
@@ -265,7 +276,7 @@ def test_a_killed_duel_leaves_a_session_that_replays(registered, home):
 
     folder = paths.sessions_dir()
     proc = subprocess.Popen([LLMBENCH, "duel", "--a", "smollm2", "--b", "gemma3-270m", "--max-tokens", "400",
-                             "--prompt", "Write a long story about a lighthouse.", "--quiet"],
+                             "--ignore-eos", "--prompt", "Write a long story about a lighthouse.", "--quiet"],
                             env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True)
     try:

@@ -5,15 +5,16 @@ import os
 
 import pytest
 
-from engine import paths
-from engine.errors import SessionError
-from engine import sessions
-from engine.sessions import SCHEMA_VERSION, SessionWriter, read_session, slug
+from llmbench.engine import paths, sessions
+from llmbench.engine.errors import SessionError
+from llmbench.engine.runtime.events import Channel, Prompt, Token
+from llmbench.engine.runtime.record import slug
+from llmbench.engine.sessions import SCHEMA_VERSION, SessionWriter, read_session
 
 
 def test_write_and_read_back():
     w = SessionWriter("duel", "What is 2+2?", {"mode": "sequential"})
-    w.write("token", side="a", text="4", t_ns=1)
+    w.event(Channel.A, Token("4", 1))
     w.close()
     assert w.path.parent == paths.sessions_dir()
     log = read_session(w.path)
@@ -35,7 +36,7 @@ def test_names_are_unique_and_safe():
 
 def test_cut_short_last_line_is_tolerated(tmp_path):
     w = SessionWriter("duel", "p", {})
-    w.write("token", side="a", text="x", t_ns=1)
+    w.event(Channel.A, Token("x", 1))
     w.close()
     with open(w.path, "a") as fh:
         fh.write('{"type": "token", "si')  # a crash mid-write
@@ -90,8 +91,8 @@ def test_runs_are_stamped_and_secrets_never_written(monkeypatch):
                                   "params": {"max_tokens": 9}, "api_key": "sk-zzzzzzzzzzzzzzzzzzzzzz"}},
             "headers": {"Authorization": "Bearer abcdef123456"}, "url": "https://bob:hunter2@example.com/v1"}
     w = SessionWriter("duel", "key hf_abcdefghijklmnopqrstuvwx", meta)
-    w.write("prompt", messages=[{"role": "user", "content": "use tok-1234567890 please"}])
-    w.write("token", side="a", text="ok", t_ns=1)
+    w.event(Channel.RUN, Prompt(1, [{"role": "user", "content": "use tok-1234567890 please"}]))
+    w.event(Channel.A, Token("ok", 1))
     w.close()
     raw = w.path.read_text()
     for secret in ("sk-abcdefghijklmnopqrstuv", "sk-zzzz", "abcdef123456", "hunter2", "tok-1234567890",

@@ -2,13 +2,13 @@
 
 from textual.widgets import DataTable, Input, TabbedContent
 
-from engine.rag import collection as coll
-from tui.app import LlmbenchApp
-from tui.screens.chat import ChatView
-from tui.screens.eval import EvalScreen
-from tui.screens.index_dialog import IndexDialog
-from tui.widgets.contestant import ContestantPane
-from tui.widgets.passages import Passage
+from llmbench.engine.rag import collection as coll
+from llmbench.tui.app import LlmbenchApp
+from llmbench.tui.screens.chat import ChatView
+from llmbench.tui.screens.eval import EvalScreen
+from llmbench.tui.screens.index_dialog import IndexDialog
+from llmbench.tui.widgets.contestant import ContestantPane
+from llmbench.tui.widgets.passages import Passage
 
 from .conftest import write_pdf
 from .test_rag import PAGES

@@ -4,9 +4,9 @@ import json
 
 from textual.widgets import DataTable, Input, Markdown, Static
 
+from llmbench.tui.app import LlmbenchApp
+from llmbench.tui.screens.quant import QuantView
 from tests.test_tui import visible_text, wait_for
-from tui.app import LlmbenchApp
-from tui.screens.quant import QuantView
 
 
 async def test_the_quant_tab_fills_its_table_as_variants_finish(registered, tmp_path):

@@ -4,18 +4,18 @@ import shutil
 
 from textual.widgets import DataTable, Input, Static
 
-from engine import paths, sessions
-from engine.session_report import digest
-from engine.sessions import read_session
+from llmbench.engine import paths, sessions
+from llmbench.engine.sessions import read_session
+from llmbench.engine.sessions.digest import digest
+from llmbench.tui.app import LlmbenchApp
+from llmbench.tui.screens.chat import ChatView
+from llmbench.tui.screens.duel import DuelView
+from llmbench.tui.screens.sessions import SessionsView
+from llmbench.tui.widgets.contestant import ContestantPane
+from llmbench.tui.widgets.passages import Passage
+from llmbench.tui.widgets.replay_bar import ReplayBar
 from tests.test_replay import sample
 from tests.test_tui import visible_text, wait_for
-from tui.app import LlmbenchApp
-from tui.screens.chat import ChatView
-from tui.screens.duel import DuelView
-from tui.screens.sessions import SessionsView
-from tui.widgets.contestant import ContestantPane
-from tui.widgets.passages import Passage
-from tui.widgets.replay_bar import ReplayBar
 
 SIZE = (120, 36)
 
@@ -53,7 +53,7 @@ async def test_list_filter_and_replay_a_duel_at_recorded_pace_then_instantly():
         # 1x: the first tokens arrive after the recorded load and TTFT, not at once
         await wait_for(pilot, lambda: a.tokens > 0, timeout=10)
         b = duel.query_one("#pane-b", ContestantPane)
-        first_b = next(c.at for c in bar.player.timeline.cues if c.side == "b" and type(c.event).__name__ == "Token")
+        first_b = next(c.at for c in bar.player.timeline.cues if c.channel == "b" and type(c.event).__name__ == "Token")
         assert first_b > 0.5 and b.tokens == 0 and bar.player.position < first_b  # B answers later (sequential)
         await pilot.press("space")  # pause
         assert not bar.player.playing

@@ -4,9 +4,10 @@ import queue
 
 import pytest
 
-from engine import models
-from engine.types import Done, Error, GenParams, Loaded, Resources, Started
-from engine.worker import Worker
+from llmbench.engine import models
+from llmbench.engine.runtime.events import Done, Error, Loaded, Resources, Started
+from llmbench.engine.runtime.params import GenParams
+from llmbench.engine.runtime.worker import Worker
 
 LONG = [{"role": "user", "content": "Write a very long story about the sea."}]
 
@@ -49,7 +50,7 @@ def test_cancel_right_after_the_request_is_not_lost(worker):
     assert done.stats.gen_tokens < 5
     assert w.process.is_alive() and not w.dead
     # and the same worker answers the next request in full
-    w.generate(LONG, GenParams(max_tokens=6, threads=1, temperature=0))
+    w.generate(LONG, GenParams(max_tokens=6, threads=1, temperature=0, ignore_eos=True))
     events = events_until_done(sink)
     assert isinstance(events[-1], Done) and events[-1].stats.gen_tokens == 6
     assert any(isinstance(e, Started) for e in events)

@@ -5,9 +5,12 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, TabbedContent, TabPane
+from textual.worker import Worker
 
-from engine.config import load_config, save_config
-from engine.types import GenParams
+from llmbench.engine import models
+from llmbench.engine.config import load_config, save_config
+from llmbench.engine.errors import LlmbenchError, ParamError, first_line
+from llmbench.engine.runtime.params import GenParams
 
 from .screens.chat import ChatView
 from .screens.duel import DuelView
@@ -15,6 +18,7 @@ from .screens.inspect import InspectView
 from .screens.quant import QuantView
 from .screens.sessions import SessionsView
 from .themes import DEFAULT_THEME, load_themes
+from .workers import in_background
 
 DEMO_A, DEMO_B = "smollm2", "gemma3-270m"
 
@@ -35,15 +39,21 @@ class LlmbenchApp(App):
 
     def __init__(self, spec_a: str | None = None, spec_b: str | None = None):
         super().__init__()
-        config = load_config()
-        self.spec_a = spec_a or config.get("duel_a") or DEMO_A
-        self.spec_b = spec_b or config.get("duel_b") or DEMO_B
+        # Read here, before the event loop runs: the tabs never read files on it.
+        self.config = load_config()
+        self.spec_a = spec_a or self.config.get("duel_a") or DEMO_A
+        self.spec_b = spec_b or self.config.get("duel_b") or DEMO_B
         try:
-            self.params = GenParams.from_dict(config.get("duel_params", {})).validate()
-        except Exception:  # a hand-edited config with bad values: defaults, not a crash
+            self.params = GenParams.from_dict(self.config.get("duel_params", {})).validate()
+        except (TypeError, ParamError):  # a hand-edited config with bad values: defaults, not a crash
             self.params = GenParams()
-        self.mode = config.get("duel_mode")
-        self.saved_theme = config.get("theme")
+        self.mode = self.config.get("duel_mode")
+        self.saved_theme = self.config.get("theme")
+        try:
+            self.model_names = models.known_names()
+        except LlmbenchError:
+            self.model_names = list(models.DEMO_MODELS)
+        self.themes, self.theme_problems = load_themes()
 
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="duel"):
@@ -52,7 +62,7 @@ class LlmbenchApp(App):
             with TabPane("Inspect", id="inspect"):
                 yield InspectView()
             with TabPane("Chat", id="chat"):
-                yield ChatView(self.params)
+                yield ChatView(self.params, self.config)
             with TabPane("Sessions", id="sessions"):
                 yield SessionsView()
             with TabPane("Quant", id="quant"):
@@ -60,10 +70,9 @@ class LlmbenchApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
-        themes, problems = load_themes()
-        for theme in themes:
+        for theme in self.themes:
             self.register_theme(theme)
-        for problem in problems:
+        for problem in self.theme_problems:
             self.notify(problem, severity="warning", timeout=8)
         wanted = self.saved_theme if self.saved_theme in self.available_themes else DEFAULT_THEME
         if wanted in self.available_themes:
@@ -71,7 +80,21 @@ class LlmbenchApp(App):
         self.theme_changed_signal.subscribe(self, self._remember_theme)
 
     def _remember_theme(self, theme) -> None:
-        save_config(theme=theme.name)
+        self.remember(theme=theme.name)
+
+    def remember(self, **changes) -> None:
+        """Save settings to config.json, off the event loop (and finished even when the app quits)."""
+        self.config.update(changes)
+        in_background(lambda: save_config(**changes), "save-config")
+
+    def worker_failed(self, worker: Worker) -> None:
+        """The one handler for a worker that raised: say so, and let its owner tidy up."""
+        error = worker.error
+        what = worker.group if worker.group != "default" else worker.name
+        self.notify(f"{what} failed: {type(error).__name__}: {first_line(error)}", severity="error", timeout=15)
+        hook = getattr(worker.node, "worker_failed", None)
+        if hook is not None and worker.node is not self:
+            hook(worker)
 
     def action_tab(self, tab: str) -> None:
         self.query_one(TabbedContent).active = tab
@@ -90,11 +113,8 @@ class LlmbenchApp(App):
         if event.pane.id == "sessions":
             self.query_one(SessionsView).refresh_if_stale()
 
-    async def open_session(self, log, digest, speed: float = 1.0) -> None:
+    async def open_session(self, timeline, digest, speed: float = 1.0) -> None:
         """Replay a recorded session in the tab it came from (no model is loaded)."""
-        from engine.replay import Timeline
-
-        timeline = Timeline.from_log(log)
         if not timeline.cues:
             self.notify(f"{digest.id}: nothing to replay ({digest.kind}); its content is in the preview.",
                         severity="warning")

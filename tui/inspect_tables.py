@@ -6,10 +6,11 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree as RichTree
 
-from engine.inspect import ModelSummary
-from engine.inspect.memory import MemoryRow
-from engine.inspect.modules import ModuleNode
-from engine.inspect.report import compare_rows, display_name, mib, summary_rows
+from llmbench.engine.inspect import ModelSummary
+from llmbench.engine.inspect.memory import MemoryRow
+from llmbench.engine.inspect.modules import ModuleNode
+from llmbench.engine.inspect.report import compare_rows, display_name, summary_rows
+from llmbench.engine.util.fmt import size_text
 
 
 def summary_table(a: ModelSummary, b: ModelSummary | None, highlight: str = "bold yellow") -> Table:
@@ -45,8 +46,8 @@ def memory_table_view(rows: list[MemoryRow], title: str, show_gpu: bool = False)
     for col in ("format", "weights", "KV", "overhead", "total", "fits RAM") + (("fits GPU",) if show_gpu else ()):
         table.add_column(col, justify="left" if col == "format" else "right")
     for r in rows:
-        cells = [f"{r.format} [dim]{r.runtime}[/]", mib(r.weights_bytes), mib(r.kv_bytes), mib(r.overhead_bytes),
-                 mib(r.total_bytes), _yes(r.fits)]
+        cells = [f"{r.format} [dim]{r.runtime}[/]", size_text(r.weights_bytes), size_text(r.kv_bytes),
+                 size_text(r.overhead_bytes), size_text(r.total_bytes), _yes(r.fits)]
         table.add_row(*cells, *((_yes(r.fits_gpu),) if show_gpu else ()))
     return table
 

@@ -8,16 +8,17 @@ from pathlib import Path
 
 from textual.theme import Theme
 
-from engine import paths
+from llmbench.engine import paths
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "themes"
 DEFAULT_THEME = "llmbench-dark"
 _COLOURS = ("primary", "secondary", "accent", "foreground", "background", "surface", "panel",
             "boost", "warning", "error", "success")
 
 
 def theme_dirs() -> list[Path]:
-    return [BUILTIN_DIR, paths.config_dir() / "themes"]
+    """The themes installed with llmbench (package data), then the user's own."""
+    builtin = paths.package_data("themes")
+    return [*([builtin] if builtin else []), paths.config_dir() / "themes"]
 
 
 def load_theme(path: Path) -> Theme:

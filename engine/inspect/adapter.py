@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..gguf_file import GGUFHeader
+from ..models.gguf_file import GGUFHeader
 
 
 @dataclass
@@ -93,7 +93,6 @@ def inspect_peft(folder: Path) -> AdapterSummary:
         s.notes.append("weights are a pickle (adapter_model.bin): not opened, so no parameter count")
     else:
         s.notes.append("no adapter_model.safetensors in the folder")
-    _add_base(s)
     return s
 
 
@@ -117,30 +116,7 @@ def summarise_gguf_adapter(h: GGUFHeader) -> AdapterSummary:
     )
     if md.get("general.architecture"):
         s.notes.append(f"for {md['general.architecture']} models")
-    _add_base(s)
     return s
-
-
-def _add_base(s: AdapterSummary) -> None:
-    """The base model's parameter count when it can be inspected here (no download)."""
-    if not s.base_model:
-        return
-    from . import inspect_source
-    from ..errors import LlmbenchError
-
-    base = Path(s.base_model).expanduser()
-    if not base.is_absolute():
-        near = Path(s.source).parent / base if Path(s.source).is_file() else Path(s.source) / base
-        base = near if near.exists() else base
-    try:
-        summary = inspect_source(str(base)) if base.exists() else None
-    except LlmbenchError as exc:
-        s.notes.append(f"base model not inspected: {exc}")
-        return
-    if summary is None:
-        s.notes.append(f"base model {s.base_model!r} is not on this machine; share of base unknown")
-        return
-    s.base_params = getattr(summary, "params_total", None)
 
 
 def _layer_of(name: str) -> str | None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..gguf_file import GGUFHeader, read_header, type_bits
+from ..models.gguf_file import GGUFHeader, read_header, type_bits
 from .modules import ModuleNode, fold_siblings
 from .summary import ModelSummary, Projection
 

@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable
 
 from ..errors import LlmbenchError
+from ..util.childproc import ensure_resource_tracker, last_log_line, log_path, redirect_output
 
 POLL_S = 0.1
 
@@ -22,10 +23,8 @@ class InspectCancelled(LlmbenchError):
 
 
 def _child(conn, src: str, tree: bool, log_file: str) -> None:
-    from ..worker import _redirect_output
-
-    _redirect_output(log_file)  # transformers' progress bars and import noise: not on the TUI
-    from . import inspect_source
+    redirect_output(log_file)  # transformers' progress bars and import noise: not on the TUI
+    from .source import inspect_source
 
     try:
         conn.send(("ok", inspect_source(src, tree=tree)))
@@ -38,9 +37,7 @@ def _child(conn, src: str, tree: bool, log_file: str) -> None:
 
 def inspect_isolated(src: str, tree: bool = False, cancelled: Callable[[], bool] = lambda: False):
     """``inspect_source(src, tree)`` run in a child process; raises what it raises."""
-    from ..worker import _ensure_resource_tracker, last_log_line, log_path
-
-    _ensure_resource_tracker()
+    ensure_resource_tracker()
     ctx = mp.get_context("spawn")
     log = log_path("inspect")
     parent, child = ctx.Pipe(duplex=False)

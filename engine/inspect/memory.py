@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from ..gguf_file import type_bits
+from ..models.gguf_file import type_bits
 from .summary import ModelSummary
 
 MIB = 2**20

@@ -375,7 +375,7 @@ def summary_from_config_object(cfg: Any, source: str, kind: str) -> ModelSummary
 
 def build_on_meta(cfg_dict: dict, source: str, trust_remote_code: bool = False):
     """The model class built from a config dict on the meta device: the real module tree, no weights."""
-    from ..hf_load import transformers
+    from ..models.hf_load import transformers
 
     tf = transformers()
     import torch
@@ -386,7 +386,7 @@ def build_on_meta(cfg_dict: dict, source: str, trust_remote_code: bool = False):
         raise SpecError(f"{source}: config.json has no model_type, so no model class can be built")
     try:
         config = tf.AutoConfig.for_model(**cfg_dict)
-    except (ValueError, KeyError) as exc:
+    except (ValueError, KeyError):
         raise SpecError(f"{source}: transformers {tf.__version__} does not know model_type {model_type!r}") from None
     except TypeError as exc:
         raise ModelFileError(f"{source}: config.json does not fit {model_type!r} ({exc})") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..util.fmt import size_text
 from .summary import ModelSummary
 
 # (field, label) in display order: the fields of the point 2
@@ -54,7 +55,7 @@ def summary_rows(s: ModelSummary) -> list[tuple[str, str]]:
     if s.tensor_types:
         rows.append(("tensor types", ", ".join(f"{t} ×{n}" for t, n in s.tensor_types.items())))
     if s.size_bytes:
-        rows.append(("size", mib(s.size_bytes)))
+        rows.append(("size", size_text(s.size_bytes)))
     if s.notes:
         rows.append(("notes", "; ".join(s.notes)))
     return rows
@@ -69,7 +70,3 @@ def compare_rows(a: ModelSummary, b: ModelSummary) -> list[tuple[str, str, str, 
 
 def display_name(s: ModelSummary) -> str:
     return s.name or s.source
-
-
-def mib(n: int) -> str:
-    return f"{n / 2**20:,.0f} MiB" if n < 10 * 2**30 else f"{n / 2**30:,.1f} GiB"

@@ -12,8 +12,8 @@ import json
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -34,7 +34,7 @@ class BM25:
         self.vocab, self.indptr, self.docs, self.weights, self.n_docs = vocab, indptr, docs, weights, n_docs
 
     @classmethod
-    def build(cls, corpus: Sequence[Sequence[str]], k1: float = K1, b: float = B, epsilon: float = EPSILON) -> "BM25":
+    def build(cls, corpus: Sequence[Sequence[str]], k1: float = K1, b: float = B, epsilon: float = EPSILON) -> BM25:
         n = len(corpus)
         counts = [Counter(doc) for doc in corpus]
         doc_len = np.array([len(doc) for doc in corpus], dtype=np.float64)
@@ -90,7 +90,7 @@ class BM25:
         (folder / "bm25_vocab.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
-    def load(cls, folder: Path) -> "BM25":
+    def load(cls, folder: Path) -> BM25:
         data = np.load(folder / "bm25.npz")
         terms = json.loads((folder / "bm25_vocab.json").read_text(encoding="utf-8"))
         return cls({t: i for i, t in enumerate(terms)}, data["indptr"], data["docs"], data["weights"],

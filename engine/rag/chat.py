@@ -8,10 +8,11 @@ follow-up question sees that model's own earlier answers.
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
-from ..duel import Duel
-from ..types import GenParams
+from ..runtime.duel import Duel
+from ..runtime.params import GenParams
 from .prompt import request
 from .retrieve import TOP_K, WEIGHTS, Retrieval
 
@@ -95,7 +96,7 @@ class RagChat:
     def close(self) -> None:
         self.duel.close()
 
-    def __enter__(self) -> "RagChat":
+    def __enter__(self) -> RagChat:
         return self
 
     def __exit__(self, *exc) -> None:

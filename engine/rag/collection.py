@@ -20,17 +20,18 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
 
 import numpy as np
 
 from .. import paths
 from ..errors import CollectionError, DocumentError, LlmbenchError
+from ..util.files import atomic_write_text, file_sha256
 from .bm25 import BM25, tokenize
 from .chunk import CHUNK_OVERLAP, CHUNK_SIZE, chunk_document
-from .documents import Document, find_files, read_document, sha256_file
+from .documents import Document, find_files, read_document
 from .embed import DEFAULT_EMBEDDER, Embedder
 
 SCHEMA = 1
@@ -122,7 +123,7 @@ class Collection:
     _dense: object = None
 
     @classmethod
-    def load(cls, name: str) -> "Collection":
+    def load(cls, name: str) -> Collection:
         root = collections_dir() / check_name(name)
         folder = _current_version(root)
         if folder is None:
@@ -224,7 +225,7 @@ def file_sources(paths_: Iterable[str | Path]) -> tuple[list[Source], list[str],
     sources = []
     for f in files:
         try:
-            sha = sha256_file(f)
+            sha = file_sha256(f)
             size = f.stat().st_size
         except OSError as exc:
             raise DocumentError(f"{f}: cannot read it ({exc.strerror})") from None
@@ -425,10 +426,7 @@ def _write_version(name: str, manifest: dict, chunks: list[dict], embeddings: np
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         for f in folder.iterdir():
             _fsync_file(f)
-        pointer = root / f"CURRENT.{secrets.token_hex(3)}.tmp"
-        pointer.write_text(version + "\n", encoding="utf-8")
-        _fsync_file(pointer)
-        os.replace(pointer, root / "CURRENT")  # the swap: atomic on POSIX
+        atomic_write_text(root / "CURRENT", version + "\n")  # the swap: atomic on POSIX
         _fsync_file(root)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)

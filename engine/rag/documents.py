@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Callable, Iterator
 
 from ..errors import DocumentError, first_line
+from ..util.files import file_sha256
 
 PDF = (".pdf",)
 MARKDOWN = (".md", ".markdown", ".mdx")
@@ -50,14 +51,6 @@ class Document:
     @property
     def chars(self) -> int:
         return sum(len(s.text) for s in self.sections)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def find_files(paths: list[str | Path]) -> tuple[list[Path], list[str]]:
@@ -119,7 +112,7 @@ def read_document(path: str | Path, progress: Progress = _no_progress) -> Docume
                 raise DocumentError(f"{p}: the HTML has no visible text")
         else:
             doc = Document(str(p), "text", text_sections(text), "", size)
-    doc.sha256 = sha256_file(p)
+    doc.sha256 = file_sha256(p)
     return doc
 
 

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from ..errors import BackendUnavailable, CollectionError
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+Similarity = Callable[[Sequence[tuple[str, str]]], list[float]]  # cosine of each (a, b) pair of texts
 BATCH = 32
 STEP = 128  # texts per progress report; sentence-transformers sorts each step by length
 
@@ -63,7 +64,7 @@ class Embedder:
     def _load(self):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        from ..hf_load import transformers
+        from ..models.hf_load import transformers
 
         transformers()  # import noise silenced
         try:
@@ -109,3 +110,8 @@ class Embedder:
         left = self.encode([a or " " for a, _ in pairs])
         right = self.encode([b or " " for _, b in pairs])
         return [float(x) for x in np.einsum("ij,ij->i", left, right)]
+
+
+def default_similarity() -> Similarity:
+    """Cosine similarity with the default embedder (loaded on first use)."""
+    return Embedder().similarity

@@ -9,8 +9,8 @@ chunks. Optional MMR then trades relevance for diversity among the fused ones.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Sequence
 
 import numpy as np
 
@@ -99,7 +99,7 @@ class Retriever:
             raise ValueError("the embedder must be the collection's own")
 
     @classmethod
-    def open(cls, name: str, embedder: Embedder | None = None) -> "Retriever":
+    def open(cls, name: str, embedder: Embedder | None = None) -> Retriever:
         return cls(Collection.load(name), embedder)
 
     def warm_up(self) -> None:

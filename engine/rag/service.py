@@ -6,9 +6,9 @@ that ``RagChat`` and ``Evaluation`` use like a local ``Retriever``.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
-from ..service import Service
+from ..util.service import Service
 from .collection import IndexReport, Progress
 from .retrieve import TOP_K, WEIGHTS, Retrieval
 
@@ -66,7 +66,7 @@ class RagBackend:
 
 
 class RemoteRetriever:
-    def __init__(self, client: "RagClient", name: str):
+    def __init__(self, client: RagClient, name: str):
         self.client, self.name = client, name
 
     def search(self, question: str, k: int = TOP_K, weights: Sequence[float] = WEIGHTS,

@@ -7,30 +7,29 @@ side (a RAG duel). Retrieval runs in a child process that keeps the embedder loa
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Select, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import get_current_worker
 
-from engine import models
-from engine.config import load_config, save_config
-from engine.duel import Verdict
-from engine.errors import LlmbenchError
-from engine.rag.chat import RagChat
-from engine.rag.collection import list_collections
-from engine.rag.demo import DEMO_COLLECTION
-from engine.rag.prompt import citations
-from engine.rag.retrieve import Retrieval
-from engine.types import Done, GenParams
+from llmbench.engine.errors import LlmbenchError
+from llmbench.engine.rag.chat import RagChat
+from llmbench.engine.rag.collection import Progress, list_collections
+from llmbench.engine.rag.demo import DEMO_COLLECTION
+from llmbench.engine.rag.prompt import citations
+from llmbench.engine.rag.retrieve import Retrieval
+from llmbench.engine.runtime.events import SIDES, Channel, Done, EvalRecord, Prompt, Verdict
+from llmbench.engine.runtime.params import GenParams
 
-from ..messages import EngineEvent, RunFinished, TokenBatch
-from ..runner import pump
+from ..bridge import Bridge
+from ..messages import EngineEvent, Ready, ReplayReset, RunFinished, TokenBatch
 from ..widgets.contestant import ContestantPane, apply_event
 from ..widgets.passages import PassagesPanel
-from ..widgets.replay_bar import ReplayBar, Replayable
+from ..widgets.replay_bar import Replayable, ReplayBar
+from ..workers import ReportsWorkerErrors, engine_work, in_background
 from .duel import UI_CORES
 
 
@@ -39,7 +38,7 @@ def collection_names() -> list[str]:
     return names if DEMO_COLLECTION in names else [DEMO_COLLECTION, *names]
 
 
-class ChatView(Replayable, Vertical):
+class ChatView(ReportsWorkerErrors, Replayable, Vertical):
     DEFAULT_CSS = """
     ChatView { height: 1fr; }
     ChatView #chat-bar { height: 1; padding: 0 1; }
@@ -61,9 +60,8 @@ class ChatView(Replayable, Vertical):
         Binding("f7", "evaluate", "Evaluate"),
     ]
 
-    def __init__(self, params: GenParams, **kwargs):
+    def __init__(self, params: GenParams, config: dict, **kwargs):
         super().__init__(**kwargs)
-        config = load_config()
         self.collection = config.get("chat_collection") or DEMO_COLLECTION
         self.spec_a = config.get("chat_a") or "smollm2"
         self.spec_b = config.get("chat_b") or ""
@@ -79,13 +77,11 @@ class ChatView(Replayable, Vertical):
         self._replay_models: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
-        names = collection_names()
-        if self.collection not in names:
-            self.collection = DEMO_COLLECTION
-        model_names = SuggestFromList(models.known_names(), case_sensitive=False)
+        model_names = SuggestFromList(self.app.model_names, case_sensitive=False)
         with Horizontal(id="chat-bar"):
             yield Label("Docs")
-            yield Select([(n, n) for n in names], value=self.collection, allow_blank=False, id="chat-collection")
+            yield Select([(self.collection, self.collection)], value=self.collection, allow_blank=False,
+                         id="chat-collection")
             yield Label("A")
             yield Input(self.spec_a, id="chat-a", suggester=model_names, placeholder="model")
             yield Label("B")
@@ -108,6 +104,7 @@ class ChatView(Replayable, Vertical):
             self._pane(side).set_title(spec or "—")
             self._pane(side).status = "ready"
         self.status(f"{self.collection}: not loaded yet (the embedder loads with the first question)")
+        self.refresh_collections()
 
     def status(self, text: str) -> None:
         self.query_one("#chat-status", Static).update(text)
@@ -119,7 +116,7 @@ class ChatView(Replayable, Vertical):
 
     def rag_client(self):
         if self.client is None:
-            from engine.rag.service import RagClient
+            from llmbench.engine.rag.service import RagClient
 
             self.client = RagClient()
         return self.client
@@ -129,30 +126,43 @@ class ChatView(Replayable, Vertical):
         if self.ready is None or self.ready.get("name") != self.collection:
             self.open_collection(self.collection)
 
-    @work(thread=True, exclusive=True, group="chat-open", exit_on_error=False)
+    @engine_work("chat-open")
     def open_collection(self, name: str) -> None:
-        self.app.call_from_thread(self.status, f"{name}: loading the collection and the embedder…")
+        self._open(name)
 
-        def progress(p) -> None:
-            rate = f" · {p.rate:,.0f} chunks/s" if p.rate else ""
-            self.app.call_from_thread(self.status, f"{name}: building the demo index · {p.stage} {p.done}/{p.total}{rate}")
-
+    def _open(self, name: str) -> dict | None:
+        """Load a collection and the embedder in the retrieval process (in a worker thread):
+        its progress comes through the bridge, the outcome as ``Ready("collection")``."""
+        bridge = Bridge(self.post_message)
+        bridge.feed(Channel.RAG, Progress("load", 0, 0, f"{name}: loading the collection and the embedder…"))
         try:
-            info = self.rag_client().open(name, progress=progress)
+            info = self.rag_client().open(name, progress=lambda p: bridge.feed(Channel.RAG, p))
         except LlmbenchError as exc:
-            self.app.call_from_thread(self.status, f"{name}: {exc}")
-            return
-        if name == self.collection:
-            self.ready = info
-            self.app.call_from_thread(
-                self.status, f"{name}: {info['files']} files · {info['chunks']} chunks · {info['index']} index · "
-                             f"{info['embedder']} · ready")
+            self.post_message(Ready("collection", name, f"{name}: {exc}"))
+            return None
+        bridge.flush()
+        self.post_message(Ready("collection", info))
+        return info
+
+    def on_ready(self, message: Ready) -> None:
+        if message.what == "collection" and message.error:
+            self.status(message.error)
+        elif message.what == "collection" and message.value["name"] == self.collection:
+            info = self.ready = message.value
+            self.status(f"{info['name']}: {info['files']} files · {info['chunks']} chunks · {info['index']} index · "
+                        f"{info['embedder']} · ready")
+        elif message.what == "collections":
+            names, select = message.value
+            widget = self.query_one("#chat-collection", Select)
+            widget.set_options([(n, n) for n in names])
+            wanted = select if select in names else self.collection if self.collection in names else DEMO_COLLECTION
+            widget.value = wanted
 
     @on(Select.Changed, "#chat-collection")
     def collection_changed(self, event: Select.Changed) -> None:
         if event.value != self.collection and event.value is not Select.BLANK:
             self.collection = str(event.value)
-            save_config(chat_collection=self.collection)
+            self.app.remember(chat_collection=self.collection)
             self.ready = None
             self.open_collection(self.collection)
 
@@ -165,12 +175,10 @@ class ChatView(Replayable, Vertical):
     def a_changed(self, event: Input.Changed) -> None:
         self._pane("a").set_title(event.value.strip() or "—")
 
+    @engine_work("chat-collections")
     def refresh_collections(self, select: str | None = None) -> None:
-        names = collection_names()
-        widget = self.query_one("#chat-collection", Select)
-        widget.set_options([(n, n) for n in names])
-        if select and select in names:
-            widget.value = select
+        """The collections on disk, read in a worker, then shown in the picker."""
+        self.post_message(Ready("collections", (collection_names(), select)))
 
     # ------------------------------------------------------------ actions
 
@@ -235,17 +243,14 @@ class ChatView(Replayable, Vertical):
             await self.action_new_chat()
         a, b = self._specs()
         k = self._k()
-        save_config(chat_a=a, chat_b=b or "", chat_k=k)
+        self.app.remember(chat_a=a, chat_b=b or "", chat_k=k)
         event.input.value = ""
         self.running = True
-        sides = ["a", "b"] if b else ["a"]
-        for side in sides:
-            await self._pane(side).new_turn(f"**You:** {question}")
         self.run_chat(question, self.collection, a, b, k, self.params)
 
     # ------------------------------------------------------------ the engine, in a thread
 
-    @work(thread=True, exclusive=True, group="chat", exit_on_error=False)
+    @engine_work("chat")
     def run_chat(self, question: str, collection: str, a: str, b: str | None, k: int, params: GenParams) -> None:
         worker = get_current_worker()
         key = (collection, a, b, k, params)
@@ -255,40 +260,54 @@ class ChatView(Replayable, Vertical):
         error = None
         try:
             if self.chat is None:
-                if self.ready is None or self.ready.get("name") != collection:
-                    self.app.call_from_thread(self.status, f"{collection}: loading the collection and the embedder…")
-                    self.ready = self.rag_client().open(collection)
+                if (self.ready is None or self.ready.get("name") != collection) and self._open(collection) is None:
+                    return
                 self.chat = RagChat(collection, a, b, params, retriever=self.rag_client().retriever(collection),
                                     k=k, reserve_cores=UI_CORES)
                 self._chat_key = key
-            pump(self.chat.ask(question), self.post_message)
+            Bridge(self.post_message).pump(self.chat.ask(question))
         except LlmbenchError as exc:
             error = str(exc)
         session = self.chat.duel.session_path if self.chat else None
         if not worker.is_cancelled:
             self.post_message(RunFinished(str(session) if session else None, error))
 
-    # ------------------------------------------------------------ messages from the runner
+    # ------------------------------------------------------------ messages from the bridge
 
     async def on_token_batch(self, message: TokenBatch) -> None:
-        pane = self._pane(message.side)
+        pane = self._pane(message.channel)
         pane.status = f"streaming · {pane.tokens + message.count} tokens"
         await pane.append(message.text, message.count)
 
     async def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
-        if isinstance(event, Retrieval):
+        if isinstance(event, Progress):
+            rate = f" · {event.rate:,.0f} chunks/s" if event.rate else ""
+            self.status(event.detail if event.stage == "load" else
+                        f"{self.collection}: building the index · {event.stage} {event.done}/{event.total}{rate}")
+        elif isinstance(event, Retrieval):
             self.last_retrieval = event
             await self.query_one(PassagesPanel).show(event)
             t = event.timings_ms
             self.status(f"{self.collection}: retrieved {len(event.hits)} passages in {t.get('total', 0):.0f} ms "
                         f"(embed {t.get('embed', 0):.0f}, bm25 {t.get('bm25', 0):.1f}, dense {t.get('dense', 0):.1f})")
-            return
-        if isinstance(event, Verdict):
+        elif isinstance(event, Verdict):
             if event.text:
                 self.status(event.text)
-            return
-        pane = self._pane(message.side)
+        elif isinstance(event, Prompt):
+            for side in self._sides():
+                await self._pane(side).new_turn(f"**You:** {event.prompt}")
+        elif isinstance(event, EvalRecord):  # a replayed evaluation: each answer's score
+            for row in event.rows:
+                if isinstance(row, dict) and row.get("cosine") is not None and row.get("side") in self._sides():
+                    await self._pane(row["side"]).append(f"\n\n*cosine to the reference {row['cosine']:.3f}*", 0)
+        elif message.channel in SIDES:
+            await self._show(self._pane(message.channel), event)
+
+    def _sides(self) -> list[str]:
+        return ["a", "b"] if not self.has_class("-single") else ["a"]
+
+    async def _show(self, pane: ContestantPane, event: object) -> None:
         await apply_event(pane, event, "chat", self.notify)
         if isinstance(event, Done) and self.last_retrieval is not None:
             hits = self.last_retrieval.hits
@@ -305,39 +324,23 @@ class ChatView(Replayable, Vertical):
             self.notify(message.error, severity="error", timeout=10)
             self.status(message.error)
 
+    def worker_failed(self, worker) -> None:
+        self.running = False
+
     # ------------------------------------------------------------ replay of a recorded session
 
-    async def replay_reset(self) -> None:
+    async def on_replay_reset(self, message: ReplayReset) -> None:
         self.set_class("b" not in self._replay_models, "-single")
         self.reset_replay_panes()
         self.last_retrieval = None
         await self.query_one(PassagesPanel).clear()
-
-    async def replay_cue(self, side: str, event: object) -> None:
-        from engine.replay import EvalRecord, RunStart
-
-        if isinstance(event, RunStart):
-            for s in self._replay_models:
-                await self._pane(s).new_turn(f"**You:** {event.prompt}")
-        elif isinstance(event, EvalRecord):
-            for row in event.rows:
-                if row.get("cosine") is not None and row.get("side") in self._replay_models:
-                    await self._pane(row["side"]).append(
-                        f"\n\n*cosine to the reference {row['cosine']:.3f}*", 0)
 
     def on_replay_bar_closed(self, message: ReplayBar.Closed) -> None:
         b = self.query_one("#chat-b", Input).value.strip()
         self.set_class(not b, "-single")
         self.query_one("#chat-question", Input).focus()
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        if event.worker.group == "chat" and event.state == WorkerState.ERROR:
-            self.running = False
-            error = event.worker.error
-            self.notify(f"chat failed: {type(error).__name__}: {error}", severity="error", timeout=15)
-
     def on_unmount(self) -> None:
-        if self.chat is not None:
-            self.chat.close()
-        if self.client is not None:
-            self.client.close()
+        chat, client = self.chat, self.client
+        if chat is not None or client is not None:  # joins processes: not on the event loop
+            in_background(lambda: [x.close() for x in (chat, client) if x is not None], "close-chat")

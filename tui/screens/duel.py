@@ -2,26 +2,25 @@
 
 from __future__ import annotations
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Static
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import get_current_worker
 
-from engine import models
-from engine.config import save_config
-from engine.duel import Duel, Verdict, default_mode
-from engine.errors import LlmbenchError
-from engine.types import GenParams
+from llmbench.engine.errors import LlmbenchError
+from llmbench.engine.runtime.duel import Duel, default_mode
+from llmbench.engine.runtime.events import SIDES, Prompt, Verdict
+from llmbench.engine.runtime.params import GenParams
 
-from ..messages import EngineEvent, RunFinished, TokenBatch
-from ..runner import pump
+from ..bridge import Bridge
+from ..messages import EngineEvent, ReplayReset, RunFinished, TokenBatch
 from ..widgets.contestant import ContestantPane, apply_event
-from ..widgets.replay_bar import ReplayBar, Replayable
+from ..widgets.replay_bar import Replayable, ReplayBar
+from ..workers import ReportsWorkerErrors, engine_work, in_background
 from .params import DuelSettings, ParamsScreen
-
 
 # The UI's own rendering takes most of a core while tokens stream. llama.cpp threads
 # wait for each other, so one that shares a core with the UI slows them all: keep a
@@ -29,7 +28,7 @@ from .params import DuelSettings, ParamsScreen
 UI_CORES = 1
 
 
-class DuelView(Replayable, Vertical):
+class DuelView(ReportsWorkerErrors, Replayable, Vertical):
     DEFAULT_CSS = """
     DuelView { height: 1fr; }
     DuelView #pickers { height: 1; padding: 0 1; }
@@ -58,7 +57,7 @@ class DuelView(Replayable, Vertical):
         self._replay_models: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
-        names = SuggestFromList(models.known_names(), case_sensitive=False)
+        names = SuggestFromList(self.app.model_names, case_sensitive=False)
         with Horizontal(id="pickers"):
             yield Label("A")
             yield Input(self.spec_a, id="spec-a", suggester=names, placeholder="model A: name or .gguf path")
@@ -107,7 +106,7 @@ class DuelView(Replayable, Vertical):
                 return
             self.params, self.mode = settings.params, settings.mode
             self.query_one("#settings", Static).update(self._settings_text())
-            save_config(duel_params=self.params.to_dict(), duel_mode=self.mode)
+            self.app.remember(duel_params=self.params.to_dict(), duel_mode=self.mode)
 
         self.app.push_screen(ParamsScreen(DuelSettings(self.params, self.mode)), apply)
 
@@ -123,7 +122,7 @@ class DuelView(Replayable, Vertical):
             await self.query_one(ReplayBar).stop()
         self.spec_a = self.query_one("#spec-a", Input).value.strip()
         self.spec_b = self.query_one("#spec-b", Input).value.strip()
-        save_config(duel_a=self.spec_a, duel_b=self.spec_b)
+        self.app.remember(duel_a=self.spec_a, duel_b=self.spec_b)
         for pane in self.query(ContestantPane):
             pane.reset()
         self.query_one("#verdict", Static).update("")
@@ -132,7 +131,7 @@ class DuelView(Replayable, Vertical):
 
     # ------------------------------------------------------------ the engine, in a thread
 
-    @work(thread=True, exclusive=True, group="duel", exit_on_error=False)
+    @engine_work("duel")
     def run_duel(self, prompt: str, spec_a: str, spec_b: str, params: GenParams, mode: str) -> None:
         worker = get_current_worker()
         key = (spec_a, spec_b, params, mode)
@@ -144,20 +143,20 @@ class DuelView(Replayable, Vertical):
             if self.duel is None:
                 self.duel = Duel(spec_a, spec_b, params, mode=mode, reserve_cores=UI_CORES)
                 self._duel_key = key
-            pump(self.duel.run(prompt), self.post_message)
+            Bridge(self.post_message).pump(self.duel.run(prompt))
         except LlmbenchError as exc:
             error = str(exc)
         session = self.duel.session_path if self.duel else None
         if not worker.is_cancelled:
             self.post_message(RunFinished(str(session) if session else None, error))
 
-    # ------------------------------------------------------------ messages from the runner
+    # ------------------------------------------------------------ messages from the bridge
 
     def _pane(self, side: str) -> ContestantPane:
         return self.query_one(f"#pane-{side}", ContestantPane)
 
     async def on_token_batch(self, message: TokenBatch) -> None:
-        pane = self._pane(message.side)
+        pane = self._pane(message.channel)
         pane.status = f"streaming · {pane.tokens + message.count} tokens"
         await pane.append(message.text, message.count)
 
@@ -165,8 +164,14 @@ class DuelView(Replayable, Vertical):
         event = message.event
         if isinstance(event, Verdict):
             self.query_one("#verdict", Static).update(event.text)
-            return
-        await apply_event(self._pane(message.side), event, self.mode, self.notify)
+        elif isinstance(event, Prompt):
+            if event.run > 1:  # a replay's next run (a live run's panes are already empty)
+                for pane in self.query(ContestantPane):
+                    pane.reset()
+                self.query_one("#verdict", Static).update("")
+            self.query_one("#prompt", Input).value = event.prompt
+        elif message.channel in SIDES:
+            await apply_event(self._pane(message.channel), event, self.mode, self.notify)
 
     def on_run_finished(self, message: RunFinished) -> None:
         self.running = False
@@ -176,32 +181,19 @@ class DuelView(Replayable, Vertical):
         if self.duel is not None and self.duel.record_error:
             self.notify(f"not recorded: {self.duel.record_error}", severity="warning")
 
+    def worker_failed(self, worker) -> None:
+        """A bug in the bridge must not leave the tab stuck in 'running'."""
+        self.running = False
+
     # ------------------------------------------------------------ replay of a recorded session
 
-    async def replay_reset(self) -> None:
+    def on_replay_reset(self, message: ReplayReset) -> None:
         self.reset_replay_panes()
         self.query_one("#verdict", Static).update("")
-
-    async def replay_cue(self, side: str, event: object) -> None:
-        from engine.replay import RunStart
-
-        if isinstance(event, RunStart):
-            if event.run > 1:
-                for pane in self.query(ContestantPane):
-                    pane.reset()
-                self.query_one("#verdict", Static).update("")
-            self.query_one("#prompt", Input).value = event.prompt
 
     def on_replay_bar_closed(self, message: ReplayBar.Closed) -> None:
         self.query_one("#prompt", Input).focus()
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
-        """A bug in the bridge must not leave the tab stuck in 'running'."""
-        if event.worker.group == "duel" and event.state == WorkerState.ERROR:
-            self.running = False
-            error = event.worker.error
-            self.notify(f"duel failed: {type(error).__name__}: {error}", severity="error", timeout=15)
-
     def on_unmount(self) -> None:
         if self.duel is not None:
-            self.duel.close()
+            in_background(self.duel.close, "close-duel")  # joins worker processes: not on the event loop

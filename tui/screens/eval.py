@@ -11,7 +11,7 @@ from pathlib import Path
 
 from rich.markup import escape
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -19,11 +19,15 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
-from engine.errors import LlmbenchError
-from engine.rag.demo import DEMO_COLLECTION, DEMO_QUESTIONS
-from engine.rag.evaluate import EvalFinished, Evaluation, QuestionDone, QuestionStarted, load_questions, write_reports
-from engine.types import GenParams
+from llmbench.engine.errors import LlmbenchError
+from llmbench.engine.experiments.evaluate import EvalFinished, Evaluation, QuestionDone, QuestionStarted, write_reports
+from llmbench.engine.experiments.questions import load_questions
+from llmbench.engine.rag.demo import DEMO_COLLECTION, DEMO_QUESTIONS
+from llmbench.engine.runtime.params import GenParams
 
+from ..bridge import Bridge
+from ..messages import EngineEvent, Ready
+from ..workers import ReportsWorkerErrors, engine_work
 from .duel import UI_CORES
 
 BAR = 12
@@ -37,7 +41,7 @@ def bar(fraction: float | None, style: str) -> Text:
     return Text("█" * full, style=style) + Text("░" * (BAR - full), style="dim")
 
 
-class EvalScreen(Screen):
+class EvalScreen(ReportsWorkerErrors, Screen):
     DEFAULT_CSS = """
     EvalScreen > Vertical { padding: 0 1; }
     EvalScreen #eval-head { height: auto; text-style: bold; }
@@ -86,43 +90,56 @@ class EvalScreen(Screen):
     def start(self, event: Input.Submitted) -> None:
         if self.running:
             return
-        try:
-            questions = load_questions(event.value.strip())
-        except LlmbenchError as exc:
-            self._status(f"[red]{escape(str(exc))}[/red]")
-            return
         self.query_one(DataTable).clear()
         self.query_one("#eval-summary", Static).update("")
         self.running = True
         self.max_time = 1e-9
-        self.run_eval(questions)
+        self.run_eval(event.value.strip())
 
-    @work(thread=True, exclusive=True, group="eval", exit_on_error=False)
-    def run_eval(self, questions) -> None:
+    @engine_work("eval")
+    def run_eval(self, questions_file: str) -> None:
         worker = get_current_worker()
-        call = self.app.call_from_thread
+        bridge = Bridge(self.post_message)
         try:
-            call(self._status, f"loading {self.collection} and the embedder…")
+            questions = load_questions(questions_file)
+            self.post_message(Ready("status", f"loading {self.collection} and the embedder…"))
             self.client.open(self.collection)
             self.evaluation = Evaluation(self.collection, questions, self.spec_a, self.spec_b, self.params,
                                          retriever=self.client.retriever(self.collection), k=self.k,
                                          reserve_cores=UI_CORES)
+            result = None
             with self.evaluation as ev:
-                for side, event in ev.run():
+                for channel, event in ev.run():
                     if worker.is_cancelled:
                         ev.cancel()
-                    if isinstance(event, QuestionStarted):
-                        call(self._status, f"[{event.index}/{event.total}] {escape(event.question.question)}")
-                    elif isinstance(event, QuestionDone):
-                        call(self._add_rows, event.rows)
-                    elif isinstance(event, EvalFinished):
-                        self.result = event.result
-            self.files = write_reports(self.result)
-            call(self._finished)
+                    if isinstance(event, EvalFinished):
+                        result = event.result
+                    bridge.feed(channel, event)
+            bridge.flush()
+            self.post_message(Ready("eval", (result, write_reports(result))))
         except LlmbenchError as exc:
-            call(self._status, f"[red]{escape(str(exc))}[/red]")
-        finally:
-            self.running = False
+            self.post_message(Ready("eval", error=str(exc)))
+
+    def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        if isinstance(event, QuestionStarted):
+            self._status(f"[{event.index}/{event.total}] {escape(event.question.question)}")
+        elif isinstance(event, QuestionDone):
+            self._add_rows(event.rows)
+
+    def on_ready(self, message: Ready) -> None:
+        if message.what == "status":
+            self._status(str(message.value))
+            return
+        self.running = False
+        if message.error:
+            self._status(f"[red]{escape(message.error)}[/red]")
+        else:
+            self.result, self.files = message.value
+            self._finished()
+
+    def worker_failed(self, worker) -> None:
+        self.running = False
 
     def _add_rows(self, rows) -> None:
         table = self.query_one(DataTable)

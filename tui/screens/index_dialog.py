@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -12,11 +12,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from engine.errors import LlmbenchError
-from engine.rag.collection import Progress
+from llmbench.engine.errors import LlmbenchError
+from llmbench.engine.rag.collection import Progress
+from llmbench.engine.runtime.events import Channel
+
+from ..bridge import Bridge
+from ..messages import EngineEvent, Ready
+from ..workers import ReportsWorkerErrors, engine_work
 
 
-class IndexDialog(ModalScreen[str | None]):
+class IndexDialog(ReportsWorkerErrors, ModalScreen[str | None]):
     DEFAULT_CSS = """
     IndexDialog { align: center middle; }
     IndexDialog > Vertical { width: 90; height: auto; padding: 1 2; border: thick $primary; background: $surface; }
@@ -65,32 +70,41 @@ class IndexDialog(ModalScreen[str | None]):
     def _say(self, text: str) -> None:
         self.query_one("#index-status", Static).update(text)
 
-    def _progress(self, p: Progress) -> None:
+    def on_engine_event(self, message: EngineEvent) -> None:
+        p = message.event
+        if not isinstance(p, Progress):
+            return
         bar = self.query_one("#index-bar", ProgressBar)
         if p.total:
             bar.update(total=p.total, progress=p.done)
         rate = f" · {p.rate:,.1f} chunks/s" if p.rate else ""
         self._say(f"{p.stage}: {p.done}/{p.total or '?'}{rate} · {p.detail}")
 
-    @work(thread=True, exclusive=True, group="index", exit_on_error=False)
+    @engine_work("index")
     def index(self, name: str, paths: list[str]) -> None:
         worker = get_current_worker()
+        bridge = Bridge(self.post_message)
         try:
-            report = self.client.index_add(
-                name, paths, progress=lambda p: self.app.call_from_thread(self._progress, p),
-                cancelled=lambda: self._cancel or worker.is_cancelled,
-            )
+            report = self.client.index_add(name, paths, progress=lambda p: bridge.feed(Channel.RAG, p),
+                                           cancelled=lambda: self._cancel or worker.is_cancelled)
         except LlmbenchError as exc:
-            self.app.call_from_thread(self._failed, str(exc))
+            self.post_message(Ready("index", name, str(exc)))
             return
-        self.app.call_from_thread(self._finished, name, report)
+        finally:
+            bridge.flush()
+        self.post_message(Ready("index", (name, report)))
 
-    def _failed(self, message: str) -> None:
+    def on_ready(self, message: Ready) -> None:
         self.running = False
-        self._say(f"[red]{message}[/red]\n(the collection is unchanged) · Esc closes")
+        if message.error:
+            self._say(f"[red]{message.error}[/red]\n(the collection is unchanged) · Esc closes")
+        else:
+            self._finished(*message.value)
+
+    def worker_failed(self, worker) -> None:
+        self.running = False
 
     def _finished(self, name: str, report) -> None:
-        self.running = False
         lines = [f"[b]{name}[/b]: {len(report.added)} added, {len(report.updated)} updated, "
                  f"{len(report.unchanged)} unchanged · {report.chunks} chunks in {report.total_s:.1f} s"]
         if report.chunks_per_s:

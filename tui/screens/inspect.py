@@ -5,26 +5,26 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rich.table import Table
-from textual import on, work
-from textual.worker import get_current_worker
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Static, Tree
+from textual.worker import get_current_worker
 
-from engine import models
-from engine.errors import LlmbenchError
-from engine.inspect import AdapterSummary, ModelSummary
-from engine.inspect import inspect_source as read_source
-from engine.inspect.hf import UnknownFamily
-from engine.inspect.isolated import InspectCancelled, inspect_isolated
-from engine.inspect.adapter import adapter_rows
-from engine.inspect.modules import ModuleNode
-from engine.inspect.memory import MemoryRow, machine_memory, memory_table
-from engine.inspect.report import display_name
+from llmbench.engine.errors import LlmbenchError
+from llmbench.engine.inspect import AdapterSummary, ModelSummary
+from llmbench.engine.inspect import inspect_source as read_source
+from llmbench.engine.inspect.adapter import adapter_rows
+from llmbench.engine.inspect.hf import UnknownFamily
+from llmbench.engine.inspect.isolated import InspectCancelled, inspect_isolated
+from llmbench.engine.inspect.memory import MemoryRow, machine_memory, memory_table
+from llmbench.engine.inspect.modules import ModuleNode
+from llmbench.engine.inspect.report import display_name
 
 from ..inspect_tables import memory_table_view, node_label, pairs_table, projection_table, summary_table
+from ..workers import ReportsWorkerErrors, engine_work
 
 
 @dataclass
@@ -52,7 +52,7 @@ class AdapterInspected(Message):
     adapter: AdapterSummary
 
 
-class InspectView(Vertical):
+class InspectView(ReportsWorkerErrors, Vertical):
     DEFAULT_CSS = """
     InspectView { height: 1fr; }
     InspectView #inspect-bar { height: 1; padding: 0 1; }
@@ -68,7 +68,7 @@ class InspectView(Vertical):
     """
 
     def compose(self) -> ComposeResult:
-        names = SuggestFromList(models.known_names(), case_sensitive=False)
+        names = SuggestFromList(self.app.model_names, case_sensitive=False)
         with Horizontal(id="inspect-bar"):
             yield Label("model")
             yield Input(id="inspect-src", suggester=names, placeholder="name, .gguf, folder or config.json")
@@ -100,7 +100,7 @@ class InspectView(Vertical):
         self.query_one("#inspect-error", Static).update("reading…")
         self.inspect(src, other, max(ctx, 1))
 
-    @work(thread=True, exclusive=True, group="inspect", exit_on_error=False)
+    @engine_work("inspect")
     def inspect(self, src: str, other: str | None, ctx: int) -> None:
         """Summary first, then the module trees, each in a child process (see isolated.py)."""
         worker = get_current_worker()

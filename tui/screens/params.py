@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,12 +10,14 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
-from engine.duel import MODES
-from engine.errors import ParamError
-from engine.types import GenParams, gpu_layers
+from llmbench.engine.errors import ParamError
+from llmbench.engine.runtime.duel import MODES
+from llmbench.engine.runtime.params import GenParams, schema
 
-_CHECKS = {"raw": ("raw completion", "no chat template"), "force": ("force load", "skip the memory check")}
-_NUMERIC = [f.name for f in fields(GenParams) if f.name not in _CHECKS]
+
+def _short(help_text: str) -> str:
+    """A check box's label: the help up to its first colon or parenthesis."""
+    return help_text.split(":")[0].split(" (")[0]
 
 
 @dataclass(frozen=True)
@@ -49,38 +51,26 @@ class ParamsScreen(ModalScreen[DuelSettings | None]):
             with Grid():
                 yield Label("mode")
                 yield Select([(m, m) for m in MODES], value=self.settings.mode, allow_blank=False, id="mode")
-                for name in _NUMERIC:
-                    value = getattr(p, name)
+                for name, param in schema():
                     yield Label(name)
-                    yield Input("" if value is None else str(value), id=name,
-                                placeholder={"threads": "auto", "n_gpu_layers": "all, none or N"}.get(name, ""))
-                for name, (label, text) in _CHECKS.items():
-                    yield Label(label)
-                    yield Checkbox(text, getattr(p, name), id=name)
+                    if param.kind is bool:
+                        yield Checkbox(_short(param.help), getattr(p, name), id=name)
+                    else:
+                        yield Input(param.show(getattr(p, name)), id=name, placeholder=param.metavar or "",
+                                    tooltip=param.help)
             yield Static("", id="error")
             with Horizontal():
                 yield Button("Apply", variant="primary", id="apply")
                 yield Button("Cancel", id="cancel")
 
     def read(self) -> DuelSettings:
+        """The form's values, parsed and checked by the parameter schema (ParamError if not)."""
         values: dict = {}
-        for name in _NUMERIC:
-            raw = self.query_one(f"#{name}", Input).value.strip()
-            kind = type(getattr(GenParams(), name))
-            if name == "threads":
-                kind = int
-            if raw == "" and name == "threads":
-                values[name] = None
-                continue
-            if name == "n_gpu_layers":
-                values[name] = gpu_layers(raw)
-                continue
-            try:
-                values[name] = kind(raw)
-            except ValueError:
-                raise ParamError(f"{name}: {raw!r} is not a {'number' if kind is float else 'whole number'}") from None
-        for name in _CHECKS:
-            values[name] = self.query_one(f"#{name}", Checkbox).value
+        for name, param in schema():
+            if param.kind is bool:
+                values[name] = self.query_one(f"#{name}", Checkbox).value
+            else:
+                values[name] = param.parse(name, self.query_one(f"#{name}", Input).value)
         params = GenParams(**values).validate()
         return DuelSettings(params, str(self.query_one("#mode", Select).value))
 

@@ -6,38 +6,39 @@ MiniLM scoring in a service process), so the screen never waits; Esc cancels.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.suggester import SuggestFromList
 from textual.widgets import DataTable, Input, Label, Markdown, Static
 from textual.worker import get_current_worker
 
-from engine import models
-from engine.errors import LlmbenchError
-from engine.quant_matrix import (COLUMNS, HF_VARIANTS, MatrixDone, QuantMatrix, QuestionAsked, VariantDone,
-                                 VariantStarted, markdown_report, table_rows, write_reports)
-from engine.types import Error, Token
+from llmbench.engine.errors import LlmbenchError, ParamError
+from llmbench.engine.experiments.quant_matrix import (
+    COLUMNS,
+    DEFAULT_PARAMS,
+    HF_VARIANTS,
+    MatrixDone,
+    QuantMatrix,
+    QuestionAsked,
+    VariantDone,
+    VariantStarted,
+    markdown_report,
+    table_rows,
+    write_reports,
+)
+from llmbench.engine.runtime.events import Channel, Error
+from llmbench.engine.runtime.params import parse_param
+
+from ..bridge import Bridge
+from ..messages import EngineEvent, Ready, TokenBatch
+from ..workers import ReportsWorkerErrors, engine_work
 
 ALL_VARIANTS = ",".join([*HF_VARIANTS, "gguf"])
 
 
-@dataclass
-class MatrixEvent(Message):
-    source: str
-    event: object
-
-
-@dataclass
-class MatrixFailed(Message):
-    error: str
-
-
-class QuantView(Vertical):
+class QuantView(ReportsWorkerErrors, Vertical):
     DEFAULT_CSS = """
     QuantView { height: 1fr; }
     QuantView .bar { height: 1; padding: 0 1; }
@@ -55,12 +56,14 @@ class QuantView(Vertical):
     def __init__(self) -> None:
         super().__init__()
         self.matrix: QuantMatrix | None = None
+        self.running = False
         self.result: dict | None = None
+        self._answer = ""
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="bar"):
             yield Label("base")
-            yield Input("smollm2", id="quant-base", suggester=SuggestFromList(models.known_names()),
+            yield Input("smollm2", id="quant-base", suggester=SuggestFromList(self.app.model_names),
                         placeholder="model folder, .gguf or name")
             yield Label("questions")
             yield Input(id="quant-questions", placeholder="built-in (6 short questions)")
@@ -68,7 +71,7 @@ class QuantView(Vertical):
             yield Label("variants")
             yield Input(ALL_VARIANTS, id="quant-variants")
             yield Label("max tokens")
-            yield Input("48", id="quant-tokens", type="integer")
+            yield Input(str(DEFAULT_PARAMS.max_tokens), id="quant-tokens", type="integer")
         yield Static("Enter runs every variant on the question set (greedy); Esc cancels.", id="quant-status")
         yield Static("", id="quant-error")
         table = DataTable(id="quant-table", cursor_type="row", zebra_stripes=True)
@@ -79,35 +82,29 @@ class QuantView(Vertical):
 
     @on(Input.Submitted)
     def start(self) -> None:
-        if self.matrix is not None:
+        if self.running:
             self.notify("a matrix is running; Esc cancels it", severity="warning")
             return
         base = self.query_one("#quant-base", Input).value.strip()
         questions = self.query_one("#quant-questions", Input).value.strip() or None
         names = [n.strip() for n in self.query_one("#quant-variants", Input).value.split(",") if n.strip()]
-        tokens = self.query_one("#quant-tokens", Input).value.strip() or "48"
-        from engine.quant_matrix import DEFAULT_PARAMS
-
         try:
-            params = DEFAULT_PARAMS.replace(max_tokens=int(tokens)).validate()
-            self.matrix = QuantMatrix(base, questions, params, names=names or None, similarity=self._similarity(),
-                                      reserve_cores=1)
-        except (LlmbenchError, ValueError) as exc:
+            tokens = parse_param("max_tokens", self.query_one("#quant-tokens", Input).value or DEFAULT_PARAMS.max_tokens)
+            params = DEFAULT_PARAMS.replace(max_tokens=tokens).validate()
+        except ParamError as exc:
             self.query_one("#quant-error", Static).update(str(exc))
             return
+        self.running = True
         self.query_one("#quant-error", Static).update("")
         self.query_one("#quant-report", Markdown).update("")
-        table = self.query_one("#quant-table", DataTable)
-        table.clear()
-        for v in self.matrix.variants:
-            table.add_row(v.name, v.runtime, *["…"] * (len(COLUMNS) - 3), f"skipped: {v.skip}" if v.skip else "",
-                          key=v.name)
-        self.run_matrix(self.matrix)
+        self.query_one("#quant-table", DataTable).clear()
+        self.query_one("#quant-status", Static).update(f"{base}: reading the model and the questions…")
+        self.run_matrix(base, questions, params, names or None)
 
     def _similarity(self):
         """MiniLM in a service process: importing it in this one would freeze the screen."""
-        from engine.rag.embed import Embedder
-        from engine.service import Service
+        from llmbench.engine.rag.embed import Embedder
+        from llmbench.engine.util.service import Service
 
         service = Service(Embedder, "quant-embedder")
 
@@ -119,18 +116,52 @@ class QuantView(Vertical):
 
         return similarity
 
-    @work(thread=True, exclusive=True, group="quant")
-    def run_matrix(self, matrix: QuantMatrix) -> None:
+    @engine_work("quant")
+    def run_matrix(self, base: str, questions: str | None, params, names: list[str] | None) -> None:
         worker = get_current_worker()
         try:
-            for source, event in matrix.run():
-                if worker.is_cancelled:
-                    matrix.cancel()
-                self.post_message(MatrixEvent(source, event))
+            self.matrix = matrix = QuantMatrix(base, questions, params, names=names, similarity=self._similarity(),
+                                               reserve_cores=1)
         except LlmbenchError as exc:
-            self.post_message(MatrixFailed(str(exc)))
+            self.post_message(Ready("matrix", error=str(exc)))
+            return
+        self.post_message(Ready("variants", matrix.variants))
+        bridge = Bridge(self.post_message)
+        result = None
+        for channel, event in matrix.run():
+            if worker.is_cancelled:
+                matrix.cancel()
+            if isinstance(event, MatrixDone):
+                result = event.result
+            bridge.feed(channel, event)
+        bridge.flush()
+        self.post_message(Ready("matrix", (result, write_reports(result))))
 
-    def on_matrix_event(self, message: MatrixEvent) -> None:
+    def on_ready(self, message: Ready) -> None:
+        table = self.query_one("#quant-table", DataTable)
+        if message.what == "variants":
+            for v in message.value:
+                table.add_row(v.name, v.runtime, *["…"] * (len(COLUMNS) - 3), f"skipped: {v.skip}" if v.skip else "",
+                              key=v.name)
+            return
+        self.running, self.matrix = False, None
+        if message.error:
+            self.query_one("#quant-error", Static).update(message.error)
+            self.query_one("#quant-status", Static).update("")
+            return
+        result, files = message.value
+        self.result = result
+        for row in table_rows(result):
+            self._update_row(row[0], row)
+        self.query_one("#quant-status", Static).update(f"done in {result['elapsed_s']:.0f} s · report {files['md']}")
+        self.query_one("#quant-live", Static).update("")
+        self.query_one("#quant-report", Markdown).update(markdown_report(result))
+
+    def on_token_batch(self, message: TokenBatch) -> None:
+        self._answer += message.text
+        self.query_one("#quant-live", Static).update(self._answer[-240:])
+
+    def on_engine_event(self, message: EngineEvent) -> None:
         event, status = message.event, self.query_one("#quant-status", Static)
         live = self.query_one("#quant-live", Static)
         match event:
@@ -141,32 +172,19 @@ class QuantView(Vertical):
                 status.update(f"{name}: question {i}/{n}")
                 live.update(f"[b]{q}[/b]\n")
                 self._answer = ""
-            case Token(text=text):
-                self._answer = getattr(self, "_answer", "") + text
-                live.update(self._answer[-240:])
-            case Error(message=text) if message.source != "matrix":
-                self.query_one("#quant-error", Static).update(f"{message.source}: {text}")
+            case Error(message=text) if message.channel != Channel.MATRIX:
+                self.query_one("#quant-error", Static).update(text)
             case VariantDone(row=row):
                 partial = {"rows": [row.to_dict()], "reference_variant": None}
                 self._update_row(row.variant, table_rows(partial)[0])
-            case MatrixDone(result=result):
-                self.matrix = None
-                self.result = result
-                for row in table_rows(result):
-                    self._update_row(row[0], row)
-                files = write_reports(result)
-                status.update(f"done in {result['elapsed_s']:.0f} s · report {files['md']}")
-                live.update("")
-                self.query_one("#quant-report", Markdown).update(markdown_report(result))
 
     def _update_row(self, key: str, cells: list[str]) -> None:
         table = self.query_one("#quant-table", DataTable)
         for column, value in zip(table.columns, cells):
             table.update_cell(key, column, value)
 
-    def on_matrix_failed(self, message: MatrixFailed) -> None:
-        self.matrix = None
-        self.query_one("#quant-error", Static).update(message.error)
+    def worker_failed(self, worker) -> None:
+        self.running, self.matrix = False, None
 
     def action_cancel(self) -> None:
         if self.matrix is not None:

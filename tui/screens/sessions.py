@@ -4,27 +4,24 @@ rename, tag, export and delete. Replays play in the tab the session came from.""
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
 from textual.widgets import DataTable, Input, Markdown, Static
 
-from engine import paths, sessions
-from engine.errors import LlmbenchError
-from engine.session_report import EXPORTERS, Digest, load_all, markdown, matches, parse_query
+from llmbench.engine import paths, sessions
+from llmbench.engine.errors import LlmbenchError
+from llmbench.engine.sessions.digest import Digest, load_all, matches, parse_query
+from llmbench.engine.sessions.export import EXPORTERS, markdown
+from llmbench.engine.sessions.replay import Timeline
+
+from ..messages import Ready
+from ..workers import ReportsWorkerErrors, engine_work
 
 PREVIEW_CHARS = 6000
-
-
-@dataclass
-class Loaded(Message):
-    digests: list[Digest]
-    problems: list[str]
 
 
 def _short(text: str, n: int) -> str:
@@ -32,7 +29,7 @@ def _short(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-class SessionsView(Vertical):
+class SessionsView(ReportsWorkerErrors, Vertical):
     DEFAULT_CSS = """
     SessionsView { height: 1fr; }
     SessionsView #sessions-bar { height: 1; padding: 0 1; }
@@ -87,18 +84,26 @@ class SessionsView(Vertical):
     def action_reload(self) -> None:
         self.load()
 
-    @work(thread=True, exclusive=True, group="sessions-load", exit_on_error=False)
+    @engine_work("sessions-load")
     def load(self) -> None:
-        found, problems = load_all()
-        self.post_message(Loaded(found, problems))
+        self.post_message(Ready("sessions", load_all()))
 
-    def on_loaded(self, message: Loaded) -> None:
+    async def on_ready(self, message: Ready) -> None:
+        if message.what == "sessions":
+            self._loaded(*message.value)
+        elif message.what == "replay":
+            await self._replay(message)
+        elif message.what == "export":
+            self._exported(message)
+        elif message.what == "edited":
+            self._edited(message)
+
+    def _loaded(self, digests: list[Digest], problems: list[str]) -> None:
         self._loaded_at = time.monotonic()
-        self.digests = message.digests
+        self.digests = digests
         self._fill()
-        if message.problems:
-            self.notify("\n".join(message.problems[:5]), title="unreadable session files", severity="warning",
-                        timeout=10)
+        if problems:
+            self.notify("\n".join(problems[:5]), title="unreadable session files", severity="warning", timeout=10)
 
     @on(Input.Changed, "#sessions-filter")
     def filter_changed(self, event: Input.Changed) -> None:
@@ -155,24 +160,35 @@ class SessionsView(Vertical):
     # ------------------------------------------------------------ actions
 
     @on(DataTable.RowSelected)
-    async def row_selected(self, event: DataTable.RowSelected) -> None:
-        await self.action_open()
+    def row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
 
-    async def action_open(self, speed: float = 1.0) -> None:
+    def action_open(self, speed: float = 1.0) -> None:
         d = self.selected
-        if d is None:
-            return
+        if d is not None:
+            self.read_for_replay(d, speed)
+
+    @engine_work("sessions-open")
+    def read_for_replay(self, d: Digest, speed: float) -> None:
+        """The session read and laid out on a timeline, in a worker; then replayed in its tab."""
         try:
             log = sessions.read_session(d.path)
         except LlmbenchError as exc:
-            self.notify(str(exc), severity="error", timeout=10)
+            self.post_message(Ready("replay", error=str(exc)))
             return
-        for warning in log.warnings:
-            self.notify(warning, severity="warning", timeout=10)
-        await self.app.open_session(log, d, speed)
+        self.post_message(Ready("replay", (Timeline.from_log(log), d, speed, log.warnings)))
 
-    async def action_open_instant(self) -> None:
-        await self.action_open(speed=0.0)
+    async def _replay(self, message: Ready) -> None:
+        if message.error:
+            self.notify(message.error, severity="error", timeout=10)
+            return
+        timeline, d, speed, warnings = message.value
+        for warning in warnings:
+            self.notify(warning, severity="warning", timeout=10)
+        await self.app.open_session(timeline, d, speed)
+
+    def action_open_instant(self) -> None:
+        self.action_open(speed=0.0)
 
     def _own(self, d: Digest, what: str) -> bool:
         if d.sample:
@@ -189,14 +205,8 @@ class SessionsView(Vertical):
             return
 
         def done(text: str | None) -> None:
-            if text is None:
-                return
-            try:
-                change(d, text)
-            except LlmbenchError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self._fill()
+            if text is not None:
+                self.edit(lambda: change(d, text), "")
 
         self.app.push_screen(AskText(question.format(id=d.short_id), value.format(title=d.title, tags=" ".join(d.tags))),
                              done)
@@ -213,10 +223,35 @@ class SessionsView(Vertical):
 
         self._edit_meta("tagged", "Tags for {id} (space or comma separated)", "{tags}", change)
 
+    @engine_work("sessions-edit")
+    def edit(self, change, said: str, removed: str | None = None) -> None:
+        """A name, tags or a deletion written in a worker; then the list is shown again."""
+        try:
+            change()
+        except LlmbenchError as exc:
+            self.post_message(Ready("edited", error=str(exc)))
+            return
+        self.post_message(Ready("edited", (said, removed)))
+
+    def _edited(self, message: Ready) -> None:
+        if message.error:
+            self.notify(message.error, severity="error")
+            return
+        said, removed = message.value
+        if removed:
+            self.digests = [x for x in self.digests if x.path != removed]
+        self._fill()
+        if said:
+            self.status(said)
+
     def action_export(self) -> None:
         d = self.selected
-        if d is None:
-            return
+        if d is not None:
+            self.export(d)
+
+    @engine_work("sessions-export")
+    def export(self, d: Digest) -> None:
+        """The Markdown, CSV and JSON exports into the data folder's exports/, in a worker."""
         folder = paths.data_dir() / "exports"
         try:
             paths.ensure(folder)
@@ -226,8 +261,15 @@ class SessionsView(Vertical):
                 target.write_text(render(d), encoding="utf-8")
                 written.append(target.name)
         except OSError as exc:
-            self.notify(f"{folder}: cannot write the export ({exc.strerror})", severity="error")
+            self.post_message(Ready("export", error=f"{folder}: cannot write the export ({exc.strerror})"))
             return
+        self.post_message(Ready("export", (folder, written)))
+
+    def _exported(self, message: Ready) -> None:
+        if message.error:
+            self.notify(message.error, severity="error")
+            return
+        folder, written = message.value
         self.notify(f"{folder}/\n" + "\n".join(written), title="exported", timeout=10)
         self.status(f"exported to {folder}: {', '.join(written)}")
 
@@ -239,16 +281,8 @@ class SessionsView(Vertical):
             return
 
         def done(yes: bool | None) -> None:
-            if not yes:
-                return
-            try:
-                sessions.remove(Path(d.path))
-            except LlmbenchError as exc:
-                self.notify(str(exc), severity="error")
-                return
-            self.digests = [x for x in self.digests if x.path != d.path]
-            self._fill()
-            self.status(f"deleted {d.id}")
+            if yes:
+                self.edit(lambda: sessions.remove(Path(d.path)), f"deleted {d.id}", removed=d.path)
 
         title = d.title if d.title != d.first_prompt else _short(d.first_prompt, 50)
         self.app.push_screen(Confirm(f"Delete the {d.kind} session “{title}” ({d.short_id})? This cannot be undone."),

@@ -9,12 +9,11 @@ from textual.containers import Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Markdown, Sparkline, Static
 
-from engine.duel import Resolved
-from engine.types import Done, Error, Loaded, Resources, Started, Stats
+from llmbench.engine.runtime.events import Done, Error, Loaded, Resolved, Resources, Started, Stats
+from llmbench.engine.util.fmt import MIB
 
 from .stats import StatsView
 
-MIB = 1024 * 1024
 RAM_POINTS = 120
 
 

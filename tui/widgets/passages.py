@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from engine.rag.retrieve import Retrieval
+from llmbench.engine.rag.retrieve import Retrieval
 
 EXCERPT = 600
 

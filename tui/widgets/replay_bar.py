@@ -1,57 +1,30 @@
 """The replay controls docked in the Duel and Chat tabs while a session replays.
 
-The bar owns a ``Player`` and a timer; every tick it hands the cues that came due to
-its view's ``replay_cues``. Keys: Space pause/resume, 1 2 4 speed, 0 instant,
-←/→ seek 5 s, [ ] previous/next run, Home restart, Esc close.
+The bar owns a ``Player`` and a timer; every tick the cues that came due go to its
+view through the same ``Bridge`` as a live run, so a replay shows exactly what the
+run showed. Keys: Space pause/resume, 1 2 4 speed, 0 instant, ←/→ seek 5 s,
+[ ] previous/next run, Home restart, Esc close.
 """
 
 from __future__ import annotations
-
-from typing import Protocol
 
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import Static
 
-from engine.replay import Cue, Player, Timeline
-from engine.types import Token
+from llmbench.engine.sessions.replay import Cue, Player, Timeline
 
-from ..messages import EngineEvent, TokenBatch
+from ..bridge import Bridge
+from ..messages import ReplayReset
 
 TICK_S = 1 / 20
 SEEK_S = 5.0
 BAR = 24
 
 
-class ReplayTarget(Protocol):
-    async def replay_reset(self) -> None: ...
-
-    async def replay_cue(self, side: str, event: object) -> None: ...
-
-
-async def feed(view, cues: list[Cue]) -> None:
-    """Apply cues through the view's live handlers, tokens of a side batched together."""
-    pending: dict[str, list[Token]] = {}
-
-    async def flush(side: str) -> None:
-        tokens = pending.pop(side, None)
-        if tokens:
-            await view.on_token_batch(TokenBatch(side, "".join(t.text for t in tokens), len(tokens), tokens[-1].t_ns))
-
-    for cue in cues:
-        if isinstance(cue.event, Token):
-            pending.setdefault(cue.side, []).append(cue.event)
-            continue
-        await flush(cue.side)
-        if cue.side in ("a", "b", "duel", "rag"):
-            await view.on_engine_event(EngineEvent(cue.side, cue.event))
-        await view.replay_cue(cue.side, cue.event)
-    for side in list(pending):
-        await flush(side)
-
-
 class Replayable:
-    """A view that can replay a session in its own panes (the Duel and Chat tabs)."""
+    """A view that can replay a session in its own panes (the Duel and Chat tabs). It
+    handles the bridge's messages as it does for a live run, and ``ReplayReset``."""
 
     running: bool
     _replay_models: dict[str, str]
@@ -105,9 +78,10 @@ class ReplayBar(Static, can_focus=True):
     class Closed(Message):
         """The user closed the replay."""
 
-    def __init__(self, view: ReplayTarget, **kwargs):
+    def __init__(self, view, **kwargs):
         super().__init__("", **kwargs)
         self.view = view
+        self.bridge = Bridge(view.post_message)
         self.player: Player | None = None
         self.name_ = ""
         self._timer = None
@@ -122,7 +96,7 @@ class ReplayBar(Static, can_focus=True):
         self.player = Player(timeline, speed)
         self.name_ = name
         self.add_class("-active")
-        await self.view.replay_reset()
+        self.bridge.post(ReplayReset())
         self.player.play()
         self._timer = self.set_interval(TICK_S, self._tick)
         self.focus()
@@ -140,19 +114,23 @@ class ReplayBar(Static, can_focus=True):
             return
         self._busy = True
         try:
-            cues = self.player.due()
-            if cues:
-                await feed(self.view, cues)
+            self._feed(self.player.due())
             self._render_state()
         finally:
             self._busy = False
+
+    def _feed(self, cues: list[Cue]) -> None:
+        for cue in cues:
+            self.bridge.feed(cue.channel, cue.event)
+        self.bridge.flush()
 
     async def _apply(self, restart: bool, cues: list[Cue]) -> None:
         self._busy = True
         try:
             if restart:
-                await self.view.replay_reset()
-            await feed(self.view, cues)
+                self.bridge.flush()
+                self.bridge.post(ReplayReset())
+            self._feed(cues)
             self._render_state()
         finally:
             self._busy = False

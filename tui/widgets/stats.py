@@ -5,8 +5,8 @@ from __future__ import annotations
 from rich.table import Table
 from textual.widgets import Static
 
-from engine.metrics import format_stat
-from engine.types import Stats
+from llmbench.engine.runtime.events import Stats
+from llmbench.engine.runtime.metrics import format_stat
 
 # (label, stat key) pairs, two per row; "" labels continue the pair before them
 _LAYOUT = (

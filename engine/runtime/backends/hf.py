@@ -1,0 +1,213 @@
+"""The Hugging Face backend (transformers). Imported only inside a worker process.
+
+``hf:PATH?dtype=..&quant=..&device_map=..``: a model folder or a GGUF that
+transformers dequantizes (see ``hf_load``), in full precision or quantized at load
+time. ``model.generate`` runs in a thread and streams through a
+``TextIteratorStreamer`` that hands over one piece per token with its timestamp;
+a ``StoppingCriteria`` ends it on cancel, on a stop string or at the context's end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+from ...errors import LlmbenchError, ModelFileError, PromptTooLong, first_line
+from ...models.info import ModelInfo
+from ...models.templates import fallback_for
+from ..events import Done, Error, Event, Loaded, Started, Token, now_ns
+from ..metrics import answer_stats
+from ..params import GenParams
+from ..prompt import fit
+from .base import Message
+
+_END = object()  # what the streamer queues after the last token
+MIB = 1024 * 1024
+
+
+def _streamer_class():
+    from transformers import TextIteratorStreamer
+
+    class TokenStreamer(TextIteratorStreamer):
+        """One (text, t_ns) per generated token; text is "" while a character is incomplete."""
+
+        def put(self, value) -> None:
+            if self.skip_prompt and self.next_tokens_are_prompt:
+                self.next_tokens_are_prompt = False
+                return
+            t = now_ns()
+            ids = value.reshape(-1).tolist()
+            if all(i in self.special_ids for i in ids):
+                return  # EOS and friends end the answer; they are not part of it
+            self.token_cache.extend(ids)
+            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
+            piece = "" if text.endswith("\ufffd") else text[self.print_len:]
+            self.print_len += len(piece)
+            self.text_queue.put((piece, t), timeout=self.timeout)
+
+        @property
+        def special_ids(self) -> set[int]:
+            if not hasattr(self, "_special"):
+                self._special = set(self.tokenizer.all_special_ids)
+            return self._special
+
+        def end(self) -> None:
+            text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs) if self.token_cache else ""
+            rest = text[self.print_len:]
+            if rest:
+                self.text_queue.put((rest, None), timeout=self.timeout)
+            self.text_queue.put(_END, timeout=self.timeout)
+
+    return TokenStreamer
+
+
+class HFBackend:
+    def __init__(self, model: ModelInfo, params: GenParams):
+        self.model = model
+        self.params = params.validate()
+        self.hf = None
+        self.tokenizer = None
+        self.device = "cpu"
+        self._template: str | None = None
+        self._stops: tuple[str, ...] = ()
+        self.note: str | None = None
+
+    # ------------------------------------------------------------ load
+
+    def load(self) -> Loaded:
+        from ...models.hf_load import check_runnable, load_model, parse_hf_spec, transformers
+
+        spec = parse_hf_spec(self.model.spec)
+        tf = transformers()
+        import torch
+
+        threads = self.params.threads or torch.get_num_threads()
+        torch.set_num_threads(threads)
+        check_runnable(spec)
+        t0 = time.perf_counter()
+        loaded = load_model(spec)
+        try:
+            self.tokenizer = tf.AutoTokenizer.from_pretrained(loaded.folder, local_files_only=True,
+                                                             trust_remote_code=spec.trust_remote_code)
+        except (OSError, ValueError, KeyError) as exc:
+            raise ModelFileError(f"{loaded.folder}: no usable tokenizer ({first_line(exc)})") from None
+        load_s = time.perf_counter() - t0
+        self.hf = loaded.model
+        self.device = str(next(self.hf.parameters()).device)
+        notes = list(loaded.notes)
+        if not getattr(self.tokenizer, "chat_template", None):
+            fallback = fallback_for(getattr(self.hf.config, "model_type", None))
+            self._template, self._stops = fallback.template, fallback.stop
+            notes.append(f"{self.model.name} has no chat template: using the {fallback.family} fallback template")
+        self.note = "; ".join(notes) or None
+        return Loaded(load_s=load_s, n_ctx=self.n_ctx, threads=threads, note=self.note)
+
+    @property
+    def n_ctx(self) -> int:
+        limit = getattr(self.hf.config, "max_position_embeddings", None) or self.params.n_ctx
+        return min(self.params.n_ctx, limit)
+
+    # ------------------------------------------------------------ prompt
+
+    def tokenize(self, messages: Sequence[Message], raw: bool) -> list[int]:
+        tok = self.tokenizer
+        if raw:
+            return tok("".join(m["content"] for m in messages))["input_ids"]
+        text = tok.apply_chat_template(list(messages), chat_template=self._template, add_generation_prompt=True,
+                                       tokenize=False)
+        bos = tok.bos_token
+        return tok(text, add_special_tokens=not (bos and text.startswith(bos)))["input_ids"]
+
+    # ------------------------------------------------------------ generate
+
+    def generate(self, messages: Sequence[Message], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
+        try:
+            yield from self._generate(messages, params.validate(), cancel)
+        except LlmbenchError as exc:
+            yield Error(str(exc), exc.code)
+
+    def _generate(self, messages, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        t_request = now_ns()
+        n_ctx = self.n_ctx
+        messages, used = fit(messages, lambda ms: len(self.tokenize(ms, params.raw)), n_ctx, params.max_tokens)
+        ids = self.tokenize(messages, params.raw)
+        if len(ids) >= n_ctx:
+            raise PromptTooLong(f"the prompt is {len(ids)} tokens but {self.model.name}'s n_ctx is {n_ctx}: "
+                                f"shorten it or raise n_ctx")
+        max_new = min(params.max_tokens, n_ctx - len(ids))
+        yield Started(prompt_tokens=len(ids), max_tokens=max_new, context_used=used, t_ns=t_request)
+
+        stop_now = threading.Event()
+
+        class Stop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return cancel.is_set() or stop_now.is_set()
+
+        streamer = _streamer_class()(self.tokenizer, skip_prompt=True, timeout=None, skip_special_tokens=True)
+        sampling = ({"do_sample": True, "temperature": params.temperature, "top_p": params.top_p,
+                     "top_k": params.top_k or None} if params.temperature > 0 else
+                    {"do_sample": False, "temperature": None, "top_p": None, "top_k": None})
+        input_ids = torch.tensor([ids], device=self.device)
+        kwargs = dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=max_new,
+                      streamer=streamer, stopping_criteria=StoppingCriteriaList([Stop()]),
+                      repetition_penalty=params.repeat_penalty,
+                      pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id, **sampling)
+        if params.ignore_eos:  # end-of-sequence suppressed until max_new tokens are out
+            kwargs["min_new_tokens"] = max_new
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                torch.manual_seed(params.seed)
+                with torch.inference_mode():
+                    self.hf.generate(**kwargs)
+            except BaseException as exc:  # noqa: BLE001 - reported below as one line
+                failure.append(exc)
+                streamer.text_queue.put(_END)
+
+        if self.device.startswith("cuda"):
+            torch.cuda.reset_peak_memory_stats()
+        worker = threading.Thread(target=run, name="hf-generate", daemon=True)
+        worker.start()
+        times: list[int] = []
+        out: list[str] = []
+        finish = "length"
+        stops = self._stops if not (params.raw or params.ignore_eos) else ()
+        while (item := streamer.text_queue.get()) is not _END:
+            if stop_now.is_set():
+                continue  # drain what the last step still produced
+            piece, t = item
+            if t is None:  # the decoder's last characters, no new token
+                out.append(piece)
+                continue
+            times.append(t)
+            out.append(piece)
+            yield Token(piece, t)
+            if stops and any(s in "".join(out[-4:]) for s in stops):
+                finish = "stop"
+                stop_now.set()
+        worker.join()
+        if failure:
+            exc = failure[0]
+            raise LlmbenchError(f"{self.model.name}: generation failed ({type(exc).__name__}: {first_line(exc)})")
+        if cancel.is_set():
+            finish = "cancelled"
+        elif finish != "stop" and len(times) < max_new:
+            finish = "stop"  # the model ended its answer (EOS)
+        answer = "".join(out)
+        for s in stops:
+            if s in answer:
+                answer = answer[: answer.index(s)]
+        stats = answer_stats(t_request, len(ids), times, now_ns())
+        if self.device.startswith("cuda"):
+            stats = stats.replace(cuda_max_alloc_mib=torch.cuda.max_memory_allocated() / MIB)
+        yield Done(text=answer, stats=stats, finish_reason=finish)
+
+    def close(self) -> None:
+        self.hf = None
+        self.tokenizer = None
+

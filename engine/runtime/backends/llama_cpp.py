@@ -1,0 +1,196 @@
+"""The llama.cpp backend (llama-cpp-python). Imported only inside a worker process."""
+
+from __future__ import annotations
+
+import codecs
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+from ...errors import BackendUnavailable, LlmbenchError, ModelFileError, PromptTooLong
+from ...models.info import ModelInfo
+from ...models.templates import fallback_for
+from ...util.host import physical_cores
+from ..events import Done, Error, Event, Loaded, Started, Token, now_ns
+from ..metrics import answer_stats
+from ..params import GenParams
+from ..prompt import fit
+from .base import Message
+
+
+class LlamaCppBackend:
+    def __init__(self, model: ModelInfo, params: GenParams):
+        self.model = model
+        self.params = params.validate()
+        self.llm = None
+        self._formatter = None
+        self._stops: tuple[str, ...] = ()
+        self._stop_ids: frozenset[int] = frozenset()
+        self._eog_ids: list[int] | None = None
+        self.note: str | None = None
+
+    # ------------------------------------------------------------ load
+
+    def load(self) -> Loaded:
+        try:
+            import llama_cpp
+        except ImportError as exc:
+            raise BackendUnavailable(f"llama-cpp-python is not installed ({exc}); run `make setup`") from None
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        threads = self.params.threads or physical_cores()
+        t0 = time.perf_counter()
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=self.model.path,
+                n_ctx=self.params.n_ctx,
+                n_threads=threads,
+                n_threads_batch=threads,
+                n_gpu_layers=self.params.n_gpu_layers,
+                seed=self.params.seed,
+                verbose=False,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelFileError(f"{self.model.path}: llama.cpp could not load it ({exc})") from None
+        load_s = time.perf_counter() - t0
+        meta = self.llm.metadata or {}
+        template = meta.get("tokenizer.chat_template")
+        bos = self._token_text(self.llm.token_bos())
+        eos = self._token_text(self.llm.token_eos())
+        if template:
+            self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+            self._stops = (eos,) if eos else ()
+        else:
+            fallback = fallback_for(meta.get("general.architecture") or self.model.arch)
+            self._formatter = Jinja2ChatFormatter(template=fallback.template, eos_token=eos, bos_token=bos)
+            self._stops = fallback.stop
+            self.note = (
+                f"{self.model.name} has no chat template in its GGUF: "
+                f"using the {fallback.family} fallback template"
+            )
+        self._stop_ids = frozenset(self._single_token(s) for s in self._stops) - {None}
+        return Loaded(load_s=load_s, n_ctx=self.n_ctx, threads=threads, note=self.note)
+
+    @property
+    def n_ctx(self) -> int:
+        # llama.cpp pads the context (to 256) but llama-cpp-python sizes its token
+        # buffer by the request: the smaller of the two is the real limit.
+        return min(self.params.n_ctx, self.llm.n_ctx())
+
+    def _single_token(self, text: str) -> int | None:
+        """The id of a stop string that is one special token (e.g. <end_of_turn>)."""
+        ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
+        return ids[0] if len(ids) == 1 else None
+
+    def _no_end(self):
+        """A logits processor that never lets an end-of-generation token be chosen
+        (``ignore_eos``, as llama.cpp's ``--ignore-eos`` does)."""
+        import llama_cpp
+
+        if self._eog_ids is None:  # once per model: every token the vocabulary marks as an end
+            vocab = self.llm._model.vocab
+            ends = {i for i in range(self.llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, i)}
+            self._eog_ids = sorted(ends | self._stop_ids)
+        ids = self._eog_ids
+
+        def no_end(_input_ids, scores):
+            scores[ids] = -float("inf")
+            return scores
+
+        return llama_cpp.LogitsProcessorList([no_end])
+
+    def _token_text(self, token: int) -> str:
+        if token is None or token < 0:
+            return ""
+        return self.llm.detokenize([token], special=True).decode("utf-8", errors="replace")
+
+    # ------------------------------------------------------------ prompt
+
+    def render(self, messages: Sequence[Message], raw: bool) -> tuple[str, bool]:
+        """The prompt text and whether the tokenizer should add BOS."""
+        if raw:
+            return "".join(m["content"] for m in messages), True
+        prompt = self._formatter(messages=list(messages)).prompt
+        bos = self._formatter.bos_token
+        return prompt, not (bos and prompt.startswith(bos))
+
+    def tokenize(self, messages: Sequence[Message], raw: bool) -> list[int]:
+        text, add_bos = self.render(messages, raw)
+        return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=not raw)
+
+    # ------------------------------------------------------------ generate
+
+    def generate(
+        self, messages: Sequence[Message], params: GenParams, cancel: threading.Event
+    ) -> Iterator[Event]:
+        try:
+            yield from self._generate(messages, params.validate(), cancel)
+        except LlmbenchError as exc:
+            yield Error(str(exc), exc.code)
+
+    def _generate(self, messages, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
+        import llama_cpp
+
+        llm = self.llm
+        t_request = now_ns()
+        n_ctx = self.n_ctx
+        messages, passages_used = fit(messages, lambda ms: len(self.tokenize(ms, params.raw)), n_ctx, params.max_tokens)
+        tokens = self.tokenize(messages, params.raw)
+        if len(tokens) >= n_ctx:
+            raise PromptTooLong(
+                f"the prompt is {len(tokens)} tokens but {self.model.name}'s n_ctx is {n_ctx}: "
+                f"shorten it or raise n_ctx"
+            )
+        max_new = min(params.max_tokens, n_ctx - len(tokens))
+        yield Started(prompt_tokens=len(tokens), max_tokens=max_new, context_used=passages_used, t_ns=t_request)
+
+        llm.reset()  # no prompt cache between runs: every answer pays its own prompt pass
+        llm.set_seed(params.seed)
+        vocab = llm._model.vocab
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stops = self._stops if not (params.raw or params.ignore_eos) else ()
+        stop_ids = self._stop_ids if not params.raw else frozenset()
+        processor = self._no_end() if params.ignore_eos else None
+        times: list[int] = []
+        out: list[str] = []
+        finish = "length"
+        if cancel.is_set():
+            finish = "cancelled"
+        else:
+            for token in llm.generate(
+                tokens,
+                top_k=params.top_k,
+                top_p=params.top_p,
+                temp=params.temperature,
+                repeat_penalty=params.repeat_penalty,
+                reset=True,
+                logits_processor=processor,
+            ):
+                t = now_ns()
+                if token in stop_ids or llama_cpp.llama_vocab_is_eog(vocab, token):
+                    finish = "stop"
+                    break
+                piece = decoder.decode(llm.detokenize([token]))
+                times.append(t)
+                out.append(piece)
+                yield Token(piece, t)
+                if stops and any(s in piece or s in "".join(out[-4:]) for s in stops):
+                    finish = "stop"
+                    break
+                if len(times) >= max_new:
+                    break
+                if cancel.is_set():
+                    finish = "cancelled"
+                    break
+        out.append(decoder.decode(b"", final=True))
+        answer = "".join(out)
+        for s in stops:
+            if s in answer:
+                answer = answer[: answer.index(s)]
+        stats = answer_stats(t_request, len(tokens), times, now_ns())
+        yield Done(text=answer, stats=stats, finish_reason=finish)
+
+    def close(self) -> None:
+        if self.llm is not None:
+            self.llm.close()
+            self.llm = None

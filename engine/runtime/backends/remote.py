@@ -1,0 +1,211 @@
+"""An OpenAI-compatible server as a contestant: llama-server, vLLM, Ollama, LM Studio.
+
+Spec: ``openai:BASE_URL#MODEL`` (``#MODEL`` may be left out when the server lists
+one model). Answers stream as server-sent events from ``/chat/completions`` (or
+``/completions`` for plain completion); TTFT and tok/s are measured here, on the
+client, and what the server reports itself (``usage``, llama-server's ``timings``)
+is kept beside them in ``Stats.server``.
+
+The API key comes from ``LLMBENCH_API_KEY``, ``OPENAI_API_KEY`` or the config's
+``openai_api_key``: it goes into a request header and nowhere else, so no session
+ever holds it. Only the standard library is used (``urllib``).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Sequence
+
+from ...errors import LlmbenchError, first_line
+from ...models.info import ModelInfo
+from ...models.remote_spec import parse_remote_spec
+from ..events import Done, Error, Event, Loaded, Started, Token, now_ns
+from ..metrics import answer_stats
+from ..params import GenParams
+from ..prompt import fit
+from .base import Message
+
+KEY_VARIABLES = ("LLMBENCH_API_KEY", "OPENAI_API_KEY")
+CONNECT_TIMEOUT_S = 10.0
+CHARS_PER_TOKEN = 4  # prompt budgeting only: the client has no tokenizer
+
+
+class RemoteError(LlmbenchError):
+    """A server that is unreachable, refuses the request, or breaks off an answer."""
+
+    code = "remote"
+
+
+def api_key() -> str | None:
+    for name in KEY_VARIABLES:
+        if os.environ.get(name):
+            return os.environ[name]
+    from ...config import load_config
+
+    return load_config().get("openai_api_key") or None
+
+
+class OpenAIBackend:
+    def __init__(self, model: ModelInfo, params: GenParams):
+        self.model = model
+        self.params = params.validate()
+        self.remote = parse_remote_spec(model.spec)
+        self.key = api_key()
+        self.served: str | None = self.remote.model
+
+    # ------------------------------------------------------------ http
+
+    def _request(self, path: str, body: dict | None = None, timeout: float = CONNECT_TIMEOUT_S):
+        url = self.remote.base_url + path
+        headers = {"Accept": "text/event-stream" if body and body.get("stream") else "application/json"}
+        if self.key:
+            headers["Authorization"] = f"Bearer {self.key}"
+        data = None
+        if body is not None:
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(url, data=data, headers=headers, method="POST" if body is not None else "GET")
+        try:
+            return urllib.request.urlopen(req, timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            raise RemoteError(self._http_message(url, exc)) from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise RemoteError(f"{self.remote.base_url}: server unreachable ({first_line(reason) if isinstance(reason, BaseException) else reason})") from None
+
+    def _http_message(self, url: str, exc: urllib.error.HTTPError) -> str:
+        try:
+            detail = exc.read().decode("utf-8", "replace")
+            detail = json.loads(detail).get("error", detail) if detail.startswith("{") else detail
+            if isinstance(detail, dict):
+                detail = detail.get("message") or json.dumps(detail)
+        except (OSError, ValueError):
+            detail = ""
+        detail = " ".join(str(detail).split())[:160]
+        if exc.code == 401:
+            hint = ("the key was refused" if self.key else
+                    f"the server wants an API key: set {KEY_VARIABLES[0]} or {KEY_VARIABLES[1]}")
+            return f"{url}: 401 Unauthorized ({hint})"
+        if exc.code == 404:
+            return f"{url}: 404 Not Found (is the base URL right? it usually ends in /v1)" + (f": {detail}" if detail else "")
+        return f"{url}: HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else "")
+
+    # ------------------------------------------------------------ load
+
+    def load(self) -> Loaded:
+        """Reach the server and check that it serves the model: the 'load' of a remote model."""
+        t0 = time.perf_counter()
+        try:
+            with self._request("/models") as resp:
+                listed = [m.get("id") for m in json.load(resp).get("data", []) if isinstance(m, dict)]
+        except RemoteError as exc:
+            if "404 Not Found" not in str(exc):
+                raise
+            listed = []  # some servers have no /models: the first answer tells
+        except ValueError:
+            listed = []
+        note = None
+        if self.served is None:
+            if not listed:
+                raise RemoteError(f"{self.remote.base_url}: the server lists no models; name one: {self.model.spec}#MODEL")
+            self.served = listed[0]
+            note = f"the server's model: {self.served}" + (f" (of {len(listed)})" if len(listed) > 1 else "")
+        elif listed and self.served not in listed:
+            note = f"{self.served} is not among the server's models ({', '.join(map(str, listed[:5]))}); asking anyway"
+        return Loaded(load_s=time.perf_counter() - t0, n_ctx=self.params.n_ctx, threads=0, note=note)
+
+    # ------------------------------------------------------------ generate
+
+    def generate(self, messages: Sequence[Message], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
+        try:
+            yield from self._generate(messages, params.validate(), cancel)
+        except LlmbenchError as exc:
+            yield Error(str(exc), exc.code)
+
+    def body(self, messages: Sequence[Message], params: GenParams) -> tuple[str, dict]:
+        body: dict = {"model": self.served or "", "stream": True, "max_tokens": params.max_tokens,
+                      "temperature": params.temperature, "top_p": params.top_p, "seed": params.seed,
+                      "stream_options": {"include_usage": True}}
+        if not self.remote.strict:  # llama-server's and vLLM's own fields
+            body.update(top_k=params.top_k, repeat_penalty=params.repeat_penalty)
+            if params.ignore_eos:
+                body["ignore_eos"] = True
+        if params.raw:
+            return "/completions", {**body, "prompt": "".join(m["content"] for m in messages)}
+        return "/chat/completions", {**body, "messages": list(messages)}
+
+    def _generate(self, messages, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
+        t_request = now_ns()
+        budget = lambda ms: sum(len(m["content"]) for m in ms) // CHARS_PER_TOKEN + 4 * len(ms)  # noqa: E731
+        messages, used = fit(messages, budget, params.n_ctx, params.max_tokens)
+        path, body = self.body(messages, params)
+        yield Started(prompt_tokens=None, max_tokens=params.max_tokens, context_used=used, t_ns=t_request)
+        resp = self._request(path, body, timeout=self.remote.timeout_s)
+        times: list[int] = []
+        out: list[str] = []
+        finish: str | None = None
+        server: dict = {}
+        ended = False
+        try:
+            for payload in _events(resp):
+                if payload == "[DONE]":
+                    ended = True
+                    break
+                chunk = json.loads(payload)
+                if "error" in chunk:
+                    err = chunk["error"]
+                    raise RemoteError(f"{self.remote.base_url}: the server reported an error mid-answer: "
+                                      f"{err.get('message', err) if isinstance(err, dict) else err}")
+                for key in ("usage", "timings"):
+                    if chunk.get(key):
+                        server[key] = chunk[key]
+                for choice in chunk.get("choices") or []:
+                    piece = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
+                    if piece:
+                        t = now_ns()
+                        times.append(t)
+                        out.append(piece)
+                        yield Token(piece, t)
+                    finish = choice.get("finish_reason") or finish
+                if cancel.is_set():
+                    finish = "cancelled"
+                    break
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
+            raise RemoteError(f"{self.remote.base_url}: the server broke off the answer after {len(times)} "
+                              f"tokens ({type(exc).__name__}: {first_line(exc)})") from None
+        except ValueError as exc:
+            raise RemoteError(f"{self.remote.base_url}: the server sent a chunk that is not JSON ({exc})") from None
+        finally:
+            resp.close()
+        if not ended and finish is None:
+            raise RemoteError(f"{self.remote.base_url}: the server closed the stream after {len(times)} tokens, "
+                              f"before the answer ended")
+        usage = server.get("usage") or {}
+        stats = answer_stats(t_request, usage.get("prompt_tokens"), times, now_ns())
+        yield Done(text="".join(out), stats=stats.replace(server=server or None),
+                   finish_reason={"stop": "stop", "length": "length", "cancelled": "cancelled"}.get(finish, "stop"))
+
+    def close(self) -> None:
+        pass
+
+
+def _events(resp) -> Iterator[str]:
+    """The ``data:`` payloads of a server-sent event stream."""
+    data: list[str] = []
+    for raw in resp:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+            continue
+        if line.startswith("data:"):
+            data.append(line[5:].lstrip())
+    if data:
+        yield "\n".join(data)

@@ -1,0 +1,333 @@
+"""Two contestants, one prompt: sequential (A, then B) or concurrent, each in a worker.
+
+``Duel.run`` is a synchronous iterator of ``(channel, event)``: a ``Prompt`` on
+``Channel.RUN`` first, then the events of sides A and B, and the closing
+``Verdict`` on ``Channel.DUEL``. Workers stay loaded between runs, so a second
+prompt costs no load. Every event yielded is also recorded to the session file,
+through the one event codec. With no model B, the same machinery runs one model
+(a chat, an evaluation of one model).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .. import models
+from ..errors import LlmbenchError, SessionError
+from ..models.info import ModelInfo
+from ..util.host import physical_cores
+from .events import Channel, Done, Error, Loaded, Prompt, Resolved, Started, Stats, Token, Verdict
+from .fits import check_fits
+from .metrics import verdict
+from .params import GenParams
+from .record import SessionWriter
+from .worker import Worker
+
+MODES = ("sequential", "concurrent")
+
+
+def default_mode(cores: int | None = None) -> str:
+    """Concurrent on machines with at least 4 cores; sequential (fairest timings) below."""
+    cores = cores if cores is not None else (os.cpu_count() or 1)
+    return "concurrent" if cores >= 4 else "sequential"
+
+
+def threads_for(mode: str, params: GenParams, reserve_cores: int = 0) -> int:
+    """CPU threads per contestant: every physical core in turn (sequential), or half
+    each at once (concurrent), less ``reserve_cores`` kept for a UI."""
+    if params.threads:
+        return params.threads
+    cores = max(1, physical_cores() - reserve_cores)
+    return cores if mode == "sequential" else max(1, cores // 2)
+
+
+@dataclass
+class Contestant:
+    side: Channel
+    spec: str
+    params: GenParams
+    model: ModelInfo | None = None
+    worker: Worker | None = None
+    # per run
+    finished: bool = False
+    launched: bool = False
+    requested: bool = False
+    text: list[str] = field(default_factory=list)
+    stats: Stats | None = None
+    error: str | None = None
+    note: str | None = None
+    finish_reason: str | None = None
+    context_used: int | None = None
+    messages: list = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.model.name if self.model else self.spec
+
+    def reset_run(self) -> None:
+        self.finished = self.launched = self.requested = False
+        self.text, self.stats, self.error, self.finish_reason, self.context_used = [], None, None, None, None
+
+    def result(self) -> dict:
+        """The JSON shape of one contestant's answer (see the README)."""
+        stats = self.stats.to_dict() if self.stats else {}
+        keys = ("load_s", "prompt_tokens", "ttft_ms", "prompt_tok_s", "gen_tokens", "gen_tok_s",
+                "total_s", "peak_rss_mib", "peak_gpu_mib", "mean_cpu_percent", "cuda_max_alloc_mib", "server")
+        return {
+            "side": self.side,
+            "spec": self.spec,
+            "model": self.label,
+            "quant": self.model.quant if self.model else None,
+            "path": self.model.path if self.model else None,
+            "text": "".join(self.text),
+            **{k: stats.get(k) for k in keys},
+            "finish_reason": self.finish_reason,
+            "note": self.note,
+            "context_used": self.context_used,
+            "error": self.error,
+        }
+
+
+class Duel:
+    def __init__(
+        self,
+        spec_a: str,
+        spec_b: str | None,
+        params: GenParams | None = None,
+        params_b: GenParams | None = None,
+        mode: str | None = None,
+        record: bool = True,
+        reserve_cores: int = 0,
+        kind: str = "duel",
+        meta: dict | None = None,
+    ):
+        self.mode = mode or default_mode()
+        if self.mode not in MODES:
+            raise LlmbenchError(f"mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        params = (params or GenParams()).validate()
+        params_b = (params_b or params).validate()
+        if spec_b is None:
+            self.mode = "sequential"  # one model has every core
+        self.sides = {Channel.A: Contestant(Channel.A, spec_a, params.replace(
+            threads=threads_for(self.mode, params, reserve_cores)))}
+        if spec_b is not None:
+            self.sides[Channel.B] = Contestant(Channel.B, spec_b, params_b.replace(
+                threads=threads_for(self.mode, params_b, reserve_cores)))
+        self.kind, self.meta = kind, meta or {}
+        self.sink: queue.Queue = queue.Queue()
+        self.record = record
+        self.recorder: SessionWriter | None = None
+        self.record_error: str | None = None
+        self._cancel = threading.Event()
+        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="sha256")
+        self._hashes: dict[str, Future] = {}
+        self.runs = 0
+
+    # ------------------------------------------------------------ public
+
+    def run(
+        self, prompt: str | Sequence[dict], prompt_b: str | Sequence[dict] | None = None, extra: dict | None = None
+    ) -> Iterator[tuple[Channel, object]]:
+        """One request to every side (``prompt_b``: B's own messages, e.g. its own chat
+        history); ``extra`` goes into the run's ``Prompt`` (a chat's question and passages)."""
+        messages = _messages(prompt)
+        per_side = {Channel.A: messages, Channel.B: _messages(prompt_b) if prompt_b is not None else messages}
+        self._cancel.clear()
+        self.runs += 1
+        for c in self.sides.values():
+            c.reset_run()
+            c.messages = per_side[c.side]
+        self._open_recorder(messages)
+        yield self._emit(Channel.RUN, Prompt(self.runs, messages, self.mode, messages_b=per_side[Channel.B]
+                                             if prompt_b is not None else None, **(extra or {})))
+        for c in self.sides.values():
+            yield from self._resolve(c)
+        yield from self._answers()
+        line = ""
+        if Channel.B in self.sides:
+            a, b = self.sides[Channel.A], self.sides[Channel.B]
+            line = verdict(a.label, a.stats, b.label, b.stats)
+        self._flush_hashes(wait=True)
+        yield self._emit(Channel.DUEL, Verdict(line))
+        if self.recorder:
+            self.recorder.sync()
+
+    def _answers(self) -> Iterator[tuple[Channel, object]]:
+        """Launch the sides (one after the other, or both at once) and pass on their events."""
+        order = list(self.sides.values())
+        for c in order:
+            if c.worker is not None and c.worker.dead:
+                c.worker = None  # died or was killed by cancel: start afresh
+        if self.mode == "concurrent":
+            for c in order:
+                self._launch(c)
+        while not all(c.finished for c in order):
+            if self.mode == "sequential":
+                current = next(c for c in order if not c.finished)
+                if not current.launched:
+                    self._launch(current)
+            try:
+                side, event = self.sink.get(timeout=0.1)
+            except queue.Empty:
+                self._flush_hashes()
+                continue
+            c = self.sides[side]
+            if isinstance(event, Loaded) and not c.requested and not c.finished:
+                self._request(c)
+            self._track(c, event)
+            yield self._emit(c.side, event)
+        for c in order:
+            if c.worker:
+                c.worker.pause_sampling()
+        self._drain_resources()
+
+    def _emit(self, channel: Channel, event: object) -> tuple[Channel, object]:
+        """Record an event as it is passed on: what a session holds is what the run yielded."""
+        if self.recorder:
+            self.recorder.event(channel, event)
+            if isinstance(event, (Done, Error)):
+                self.recorder.sync()
+        return channel, event
+
+    def cancel(self) -> None:
+        """Stop both sides: each finishes its answer as cancelled within a second."""
+        self._cancel.set()
+        for c in self.sides.values():
+            if c.worker is not None:
+                c.worker.cancel()
+            elif not c.finished:
+                self.sink.put((c.side, Error("cancelled before it started", "cancelled")))
+
+    def close(self) -> None:
+        for c in self.sides.values():
+            if c.worker is not None:
+                c.worker.close()
+                c.worker = None
+        self._hasher.shutdown(wait=False, cancel_futures=True)
+        if self.recorder:
+            self.recorder.close()
+
+    def __enter__(self) -> Duel:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def result(self, verdict_line: str = "") -> dict:
+        return {
+            "mode": self.mode,
+            "contestants": [c.result() for c in self.sides.values()],
+            "verdict": verdict_line,
+            "session": str(self.session_path) if self.session_path else None,
+            "session_error": self.record_error,
+        }
+
+    @property
+    def session_path(self):
+        return self.recorder.path if self.recorder else None
+
+    # ------------------------------------------------------------ steps
+
+    def _resolve(self, c: Contestant) -> Iterator[tuple[str, object]]:
+        if c.model is not None:
+            return
+        try:
+            c.model = models.resolve(c.spec)
+        except LlmbenchError as exc:
+            c.finished = True
+            c.error = str(exc)
+            yield self._emit(c.side, Error(str(exc), exc.code))
+            return
+        if c.model.sha256:
+            self._record_model(c, c.model)
+        else:
+            self._hashes[c.side] = self._hasher.submit(models.with_sha256, c.model)
+        yield c.side, Resolved(c.model)  # recorded once its sha256 is known (_record_model)
+
+    def _launch(self, c: Contestant) -> None:
+        c.launched = True
+        if c.finished or c.model is None:
+            return
+        if self._cancel.is_set():
+            c.finished = True
+            self.sink.put((c.side, Error("cancelled before it started", "cancelled")))
+            return
+        if c.worker is None:
+            if not c.params.force:
+                try:
+                    check_fits(c.model, c.params)
+                except LlmbenchError as exc:  # the run loop reads it and finishes this side
+                    self.sink.put((c.side, Error(str(exc), exc.code)))
+                    return
+            c.worker = Worker(c.side, c.model, c.params, self.sink)
+            c.worker.start()
+        else:
+            self._request(c)
+
+    def _request(self, c: Contestant) -> None:
+        c.requested = True
+        c.worker.generate(c.messages, c.params)
+
+    def _track(self, c: Contestant, event: object) -> None:
+        if isinstance(event, Token):
+            c.text.append(event.text)
+        elif isinstance(event, Loaded):
+            c.note = event.note
+        elif isinstance(event, Started):
+            c.context_used = event.context_used
+        elif isinstance(event, Done):
+            c.stats, c.finished, c.finish_reason = event.stats, True, event.finish_reason
+            c.text = [event.text]  # the final text, stop strings removed
+        elif isinstance(event, Error):
+            c.error, c.finished = event.message, True
+            if c.worker is not None and c.worker.loaded is None:
+                c.worker.close()  # a failed load: the next run starts a new worker
+                c.worker = None
+
+    def _drain_resources(self) -> None:
+        """The last resource samples (only samples come after a side's Done), recorded."""
+        while True:
+            try:
+                side, event = self.sink.get_nowait()
+            except queue.Empty:
+                return
+            self._emit(self.sides[side].side, event)
+
+    # ------------------------------------------------------------ recording
+
+    def _open_recorder(self, messages) -> None:
+        if not self.record or self.recorder or self.record_error:
+            return
+        first = next((m["content"] for m in messages if m["role"] == "user"), "")
+        meta = {
+            **self.meta,
+            "mode": self.mode,
+            "contestants": {s: {"spec": c.spec, "params": c.params.to_dict()} for s, c in self.sides.items()},
+        }
+        try:
+            self.recorder = SessionWriter(self.kind, first, meta)
+        except SessionError as exc:
+            self.record_error = str(exc)  # the duel still runs; the caller shows this
+
+    def _record_model(self, c: Contestant, model: ModelInfo) -> None:
+        if self.recorder:
+            self.recorder.event(c.side, Resolved(model))
+
+    def _flush_hashes(self, wait: bool = False) -> None:
+        for side, fut in list(self._hashes.items()):
+            if wait or fut.done():
+                try:
+                    model = fut.result()
+                except (OSError, LlmbenchError):
+                    model = self.sides[side].model
+                del self._hashes[side]
+                self._record_model(self.sides[side], model)
+
+
+def _messages(prompt: str | Sequence[dict]) -> list[dict]:
+    return [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)

@@ -1,0 +1,108 @@
+"""Recording a run as it happens: the session file, one JSON record per line.
+
+The first line is the header (``type: "session"``) with the schema version and the
+kind: ``duel``, ``chat``, ``rag-duel``, ``eval``, ``inspect`` or ``quant-matrix``.
+Every event after it is written through the event codec (``events.encode``), so
+what a session holds is exactly what the run yielded. Each line is flushed when
+written and the file is fsynced after each finished answer, so a crash leaves a
+readable file whose last line at worst is cut short. Names never collide (a slug
+plus a random suffix, opened with ``x``) and nothing that looks like a secret is
+written (``util.redact``). Reading, listing and replaying are ``sessions``'.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+from .. import __version__, paths
+from ..errors import SessionError
+from ..util.host import host_info
+from ..util.redact import env_secrets, redact, redact_text
+from .events import Channel, Snapshot, encode
+
+SCHEMA_VERSION = 2
+SUFFIX = ".jsonl"
+KINDS = ("duel", "chat", "rag-duel", "eval", "inspect", "quant-matrix")
+_BULK = {"token", "resources"}  # records a model writes many of: its own output, not scanned for secrets
+
+
+def slug(text: str, limit: int = 40) -> str:
+    """A file-name-safe slug: lowercase words, no path separators, never empty."""
+    words = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+    return words[:limit].rstrip("-") or "untitled"
+
+
+class SessionWriter:
+    """Writes one session file. Never overwrites: names are unique and opened with 'x'.
+
+    After the first ``Prompt`` every line carries the ``run`` it belongs to."""
+
+    def __init__(self, kind: str, title: str, meta: dict[str, Any], directory: Path | None = None):
+        directory = directory or paths.sessions_dir()
+        try:
+            paths.ensure(directory)
+        except OSError as exc:
+            raise SessionError(f"{directory}: cannot create the sessions folder ({exc.strerror})") from None
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        self._env = env_secrets()
+        title = redact_text(title, self._env)
+        self.run = 0
+        for _ in range(5):
+            name = f"{stamp}-{slug(kind, 12)}-{slug(title)}-{secrets.token_hex(3)}{SUFFIX}"
+            self.path = directory / name
+            try:
+                self._fh = open(self.path, "x", encoding="utf-8")
+                break
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise SessionError(f"{self.path}: cannot write the session ({exc.strerror})") from None
+        else:
+            raise SessionError(f"{directory}: no free session name")
+        header = {"type": "session", "schema": SCHEMA_VERSION, "kind": kind, "title": title,
+                  "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "clock": "monotonic_ns", "llmbench": __version__,
+                  "host": host_info(), **meta}
+        self._write(header)
+        self.sync()
+
+    def event(self, channel: Channel | str | None, event: Any) -> None:
+        """Record one event (the codec decides its fields)."""
+        self._write(encode(channel, event))
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._fh.closed:
+            return
+        if record["type"] == "prompt":
+            self.run = record.get("run") or self.run + 1
+        if self.run and "run" not in record:
+            record = {**record, "run": self.run}
+        if record["type"] not in _BULK:
+            record = redact(record, self._env)
+        self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+        self._fh.flush()
+
+    def sync(self) -> None:
+        if not self._fh.closed:
+            self._fh.flush()
+            os.fsync(self._fh.fileno())
+
+    def close(self) -> None:
+        if not self._fh.closed:
+            self.sync()
+            self._fh.close()
+
+
+def save_snapshot(kind: str, title: str, record: dict[str, Any], meta: dict[str, Any]) -> Path:
+    """A one-record session: an inspection or a quantization matrix as it was at this moment."""
+    w = SessionWriter(kind, title, meta)
+    try:
+        w.event(None, Snapshot(kind, record))
+    finally:
+        w.close()
+    return w.path

@@ -1,0 +1,309 @@
+"""One backend in its own process. Events cross a pipe; RAM is sampled from outside.
+
+The parent's ``Worker`` owns the child process, a reader thread that turns pipe
+messages into events, and a sampler thread that reads the child's RSS and CPU% (and
+GPU memory per PID through NVML when there is one) several times a second. A child
+that dies, from SIGKILL or the OOM killer or a crash in native code, becomes an
+``Error`` event; the other contestant's worker is unaffected.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import queue
+import signal
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
+
+from ..errors import LlmbenchError, WorkerDied
+from ..models.info import ModelInfo
+from ..util.childproc import ensure_resource_tracker, last_log_line, log_path, redirect_output
+from ..util.fmt import MIB
+from .events import Done, Error, Event, Loaded, Resources, Stats, now_ns
+from .params import GenParams
+
+SAMPLE_INTERVAL_S = 0.2
+CANCEL_GRACE_S = 0.6  # then the process is killed, so Esc always lands within a second
+
+
+# ---------------------------------------------------------------- child side
+
+
+def _child_main(conn, model: ModelInfo, params: GenParams, log_file: str) -> None:
+    """Entry point of the worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent
+    redirect_output(log_file)
+    from .backends import create
+
+    try:
+        backend = create(model, params)
+        conn.send(backend.load())
+    except LlmbenchError as exc:
+        conn.send(Error(str(exc), exc.code))
+        return
+    except Exception as exc:  # an unexpected failure still reaches the user as one line
+        conn.send(Error(f"{model.path}: {type(exc).__name__}: {exc}", "load"))
+        return
+
+    commands: queue.Queue = queue.Queue()
+    cancel = threading.Event()
+
+    def read_commands() -> None:
+        while True:
+            try:
+                msg = conn.recv()
+            except (EOFError, OSError):
+                msg = ("close",)
+            if msg[0] == "cancel":
+                cancel.set()
+            else:
+                if msg[0] == "generate":
+                    cancel.clear()  # here, in pipe order: a cancel sent after it still lands
+                commands.put(msg)
+            if msg[0] == "close":
+                return
+
+    threading.Thread(target=read_commands, daemon=True).start()
+    while True:
+        msg = commands.get()
+        if msg[0] == "close":
+            break
+        _, messages, gen_params = msg
+        try:
+            for event in backend.generate(messages, gen_params, cancel):
+                conn.send(event)
+        except Exception as exc:
+            conn.send(Error(f"{type(exc).__name__}: {exc}", "generate"))
+    backend.close()
+
+
+# ---------------------------------------------------------------- parent side
+
+
+class _GpuProbe:
+    """GPU memory of one PID through NVML, or None when there is no NVIDIA GPU."""
+
+    def __init__(self) -> None:
+        self.nvml = None
+        try:
+            import pynvml
+
+            pynvml.nvmlInit()
+            self.nvml = pynvml
+            self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
+        except Exception:
+            self.nvml = None
+
+    def used_bytes(self, pid: int) -> int | None:
+        if self.nvml is None:
+            return None
+        total, found = 0, False
+        for handle in self.handles:
+            try:
+                procs = self.nvml.nvmlDeviceGetComputeRunningProcesses(handle)
+            except Exception:
+                continue
+            for p in procs:
+                if p.pid == pid and p.usedGpuMemory is not None:
+                    total += p.usedGpuMemory
+                    found = True
+        return total if found else None
+
+
+class Worker:
+    """A backend in a child process. Events go to ``sink`` as ``(label, event)``."""
+
+    def __init__(self, label: str, model: ModelInfo, params: GenParams, sink: queue.Queue):
+        self.label, self.model, self.params, self.sink = label, model, params, sink
+        self.process: mp.process.BaseProcess | None = None
+        self.conn = None
+        self.loaded: Loaded | None = None
+        self.busy = False  # a request is in flight
+        self.dead = False
+        self.sampling = threading.Event()
+        self.peak_rss = 0
+        self.peak_gpu: int | None = None
+        self._cpu: list[float] = []
+        self._killed_on_purpose = False
+        self._load_failed = False
+        self._send_lock = threading.Lock()
+        self._cancel_timer: threading.Timer | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process else None
+
+    def start(self) -> None:
+        ensure_resource_tracker()
+        ctx = mp.get_context("spawn")  # never fork a process that runs threads
+        parent, child = ctx.Pipe(duplex=True)
+        self.conn = parent
+        self.log_file = log_path(f"{self.label}-{os.getpid()}")
+        self.process = ctx.Process(
+            target=_child_main, args=(child, self.model, self.params, str(self.log_file)),
+            name=f"llmbench-{self.label}", daemon=True,
+        )
+        self.sampling.set()
+        self.process.start()
+        child.close()
+        threading.Thread(target=self._read, name=f"reader-{self.label}", daemon=True).start()
+        threading.Thread(target=self._sample, name=f"sampler-{self.label}", daemon=True).start()
+
+    # -------------------------------------------------------- requests
+
+    def generate(self, messages: Sequence[dict], params: GenParams) -> None:
+        self._cpu.clear()
+        self.busy = True
+        self.sampling.set()
+        self._send(("generate", list(messages), params))
+
+    def cancel(self) -> None:
+        """Ask the child to stop; kill it if it has not within CANCEL_GRACE_S."""
+        if self.dead or not self.busy and self.loaded is not None:
+            return
+        self._send(("cancel",))
+        self._cancel_timer = threading.Timer(CANCEL_GRACE_S, self._kill_if_busy)
+        self._cancel_timer.daemon = True
+        self._cancel_timer.start()
+
+    def _kill_if_busy(self) -> None:
+        if not self.dead and (self.busy or self.loaded is None):
+            self._killed_on_purpose = True
+            self.kill()
+
+    def kill(self) -> None:
+        if self.process and self.process.is_alive():
+            self.process.kill()
+
+    def close(self, timeout: float = 2.0) -> None:
+        if self._cancel_timer:
+            self._cancel_timer.cancel()
+        if self.process is None:
+            return
+        crashed = not self.process.is_alive() and not self._killed_on_purpose and self.process.exitcode not in (0, None)
+        if self.process.is_alive():
+            self._killed_on_purpose = True
+            self._send(("close",))
+            self.process.join(timeout)
+            if self.process.is_alive():
+                self.process.kill()
+                self.process.join(1)
+        self.dead = True
+        if not crashed:  # a crash's log stays for diagnosis; a clean one is removed
+            self.log_file.unlink(missing_ok=True)
+
+    def _send(self, msg: Any) -> None:
+        with self._send_lock:
+            try:
+                self.conn.send(msg)
+            except (OSError, ValueError, BrokenPipeError):
+                pass  # the reader reports the death
+
+    # -------------------------------------------------------- threads
+
+    def _emit(self, event: Event) -> None:
+        self.sink.put((self.label, event))
+
+    def _read(self) -> None:
+        while True:
+            try:
+                event = self.conn.recv()
+            except (EOFError, OSError):
+                break
+            except Exception as exc:  # unpicklable junk from a dying child
+                self._emit(Error(f"worker sent a broken message: {exc}", "worker"))
+                break
+            if isinstance(event, Loaded):
+                self.loaded = event
+                self._sample_once()
+            elif isinstance(event, (Done, Error)):
+                self.busy = False
+                if self._cancel_timer:
+                    self._cancel_timer.cancel()
+                self._sample_once()
+                if isinstance(event, Done):
+                    event = replace(event, stats=self._complete(event.stats))
+            self._emit(event)
+            if isinstance(event, Error) and self.loaded is None:
+                self._load_failed = True
+                break  # a failed load ends the child; it said why
+        self._on_exit()
+
+    def _on_exit(self) -> None:
+        was_busy = (self.busy or self.loaded is None) and not self._load_failed
+        self.sampling.clear()
+        if self.process:
+            self.process.join(2)
+        self.dead = True
+        self.busy = False
+        if not was_busy:
+            return
+        code = self.process.exitcode if self.process else None
+        if self._killed_on_purpose:
+            self._emit(Error("cancelled: the worker was stopped", "cancelled"))
+            return
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            why = " (out of memory?)" if name == "SIGKILL" else ""
+            message = f"{self.model.name}: worker process was killed by {name}{why}"
+        else:
+            message = f"{self.model.name}: worker process exited unexpectedly (exit code {code})"
+        last = last_log_line(self.log_file)
+        if last and code != -signal.SIGKILL:
+            message += f"; its log ends with: {last}"
+        self._emit(Error(str(WorkerDied(message)), WorkerDied.code))
+
+    def _sample(self) -> None:
+        import psutil
+
+        try:
+            proc = psutil.Process(self.process.pid)
+            proc.cpu_percent(None)
+        except psutil.Error:
+            return
+        self._gpu = _GpuProbe()
+        self._proc = proc
+        while not self.dead:
+            if self.sampling.wait(0.5) and not self.dead:
+                if not self._sample_once():
+                    return
+                threading.Event().wait(SAMPLE_INTERVAL_S)
+
+    def _sample_once(self) -> bool:
+        proc = getattr(self, "_proc", None)
+        if proc is None:
+            return True
+        try:
+            rss = proc.memory_info().rss
+            cpu = proc.cpu_percent(None)
+        except Exception:
+            return False
+        gpu = self._gpu.used_bytes(proc.pid)
+        self.peak_rss = max(self.peak_rss, rss)
+        if gpu is not None:
+            self.peak_gpu = max(self.peak_gpu or 0, gpu)
+        if self.busy:
+            self._cpu.append(cpu)
+        self._emit(Resources(rss_bytes=rss, cpu_percent=cpu, gpu_bytes=gpu, t_ns=now_ns()))
+        return True
+
+    def _complete(self, stats: Stats) -> Stats:
+        remote = self.model.backend == "openai"  # the worker is only the client: the model's RAM is the server's
+        return stats.replace(
+            load_s=self.loaded.load_s if self.loaded else None,
+            peak_rss_mib=self.peak_rss / MIB if self.peak_rss and not remote else None,
+            peak_gpu_mib=self.peak_gpu / MIB if self.peak_gpu else stats.peak_gpu_mib,
+            mean_cpu_percent=sum(self._cpu) / len(self._cpu) if self._cpu else None,
+        )
+
+    def pause_sampling(self) -> None:
+        """Stop sampling while no one listens (between duels)."""
+        self.sampling.clear()
+
+

@@ -1,0 +1,1 @@
+"""Small helpers every subsystem shares: files, formatting, statistics, child processes."""

@@ -1,0 +1,87 @@
+"""Files written whole or not at all, and file digests.
+
+``atomic_write_text`` writes a temporary file beside the target and renames it over
+the target, so a crash or a full disk never leaves a half-written file.
+``file_sha256`` reads through ``hashlib.file_digest``; ``cached_sha256`` remembers
+the digest of big files by path, size and modification time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from .. import paths
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in one step; raises OSError (the old file stays)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    atomic_write_text(path, json.dumps(data, indent=2, sort_keys=True, ensure_ascii=False))
+
+
+class _Counting:
+    """A binary file that reports how much of it has been read (for ``file_digest``)."""
+
+    def __init__(self, fh: BinaryIO, total: int, progress: Progress, stage: str):
+        self.fh, self.total, self.progress, self.stage, self.done = fh, total, progress, stage, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        n = self.fh.readinto(buffer)
+        self.done += n or 0
+        self.progress(self.stage, self.done, self.total)
+        return n
+
+
+def file_sha256(path: Path, progress: Progress | None = None, stage: str = "verify") -> str:
+    """The SHA-256 of a file; ``progress(stage, done, total)`` as it is read."""
+    with Path(path).open("rb") as fh:
+        source = _Counting(fh, Path(path).stat().st_size, progress, stage) if progress else fh
+        return hashlib.file_digest(source, "sha256").hexdigest()
+
+
+def cached_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, remembered by (path, size, mtime) so that big files hash once."""
+    p = Path(path).resolve()
+    st = p.stat()
+    key = f"{p}|{st.st_size}|{st.st_mtime_ns}"
+    cache_file = paths.cache_dir() / "sha256.json"
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if not isinstance(cache, dict):
+        cache = {}
+    if isinstance(cache.get(key), str):
+        return cache[key]
+    digest = file_sha256(p)
+    cache = {k: v for k, v in cache.items() if not k.startswith(f"{p}|")}
+    cache[key] = digest
+    try:
+        atomic_write_json(cache_file, cache)
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return digest

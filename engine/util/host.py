@@ -1,0 +1,36 @@
+"""The machine a run happens on: recorded with every session and report."""
+
+from __future__ import annotations
+
+import os
+import platform
+from typing import Any
+
+
+def physical_cores() -> int:
+    try:
+        import psutil
+
+        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
+    except ImportError:
+        return os.cpu_count() or 1
+
+
+def host_info() -> dict[str, Any]:
+    import psutil
+
+    return {
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "processor": platform.processor() or None,
+        "cpu_count": os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "ram_bytes": psutil.virtual_memory().total,
+        "python": platform.python_version(),
+    }
+
+
+def host_text(host: dict[str, Any]) -> str:
+    """``x86_64, 2 CPUs, 24 GiB RAM`` from a recorded host."""
+    ram = f", {host['ram_bytes'] / 2**30:.0f} GiB RAM" if host.get("ram_bytes") else ""
+    return f"{host.get('processor') or host.get('machine') or '?'}, {host.get('cpu_count', '?')} CPUs{ram}"

@@ -1,0 +1,66 @@
+"""The one road from engine events to the UI.
+
+Every stream of ``(channel, event)`` pairs a tab shows (a duel, a chat, an
+evaluation, the quantization matrix, an indexing run, a replay) goes through a
+``Bridge``: tokens of a channel are gathered and posted as one ``TokenBatch``
+every ``BATCH_S``, any other event is posted as an ``EngineEvent`` right after the
+tokens before it, so order is kept. Resource samples and progress reports may be
+replaced by a newer one of the same channel while the UI is busy
+(``EngineEvent.can_replace``), so a slow screen never falls behind the engine.
+
+``pump`` runs in a thread worker; ``feed``/``flush`` serve producers that call back
+(indexing progress) and the replay timer.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from llmbench.engine.runtime.events import Token
+
+from .messages import EngineEvent, TokenBatch
+
+BATCH_S = 0.05
+
+
+class Bridge:
+    def __init__(self, post: Callable[[object], object], batch_s: float = BATCH_S):
+        self.post, self.batch_s = post, batch_s
+        self._pending: dict[str, list[Token]] = {}
+        self._last_flush = time.monotonic()
+        self._lock = threading.Lock()
+
+    def feed(self, channel: str, event: object) -> None:
+        """One event: tokens wait for the next batch; anything else goes now, after them."""
+        with self._lock:
+            if isinstance(event, Token):
+                self._pending.setdefault(channel, []).append(event)
+            else:
+                self._flush(channel)
+                self.post(EngineEvent(channel, event))
+            if time.monotonic() - self._last_flush >= self.batch_s:
+                self._flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush()
+
+    def _flush(self, channel: str | None = None) -> None:
+        for ch in [channel] if channel is not None else list(self._pending):
+            tokens = self._pending.pop(ch, None)
+            if tokens:
+                self.post(TokenBatch(ch, "".join(t.text for t in tokens), len(tokens), tokens[-1].t_ns))
+        if channel is None:
+            self._last_flush = time.monotonic()
+
+    def pump(self, events: Iterable[tuple[str, object]], cancelled: Callable[[], bool] = lambda: False) -> None:
+        """Forward every event of ``events`` (in a worker thread), then what is left."""
+        try:
+            for channel, event in events:
+                self.feed(channel, event)
+                if cancelled():
+                    break
+        finally:
+            self.flush()

@@ -1,0 +1,60 @@
+"""``llmbench``: the TUI with no arguments, or a headless command for scripts and SSH.
+
+Every command lives in its own module here, with an ``add_parser(sub)`` and a
+``run(args)``; what they print goes through ``output`` (tables, JSON, Markdown) and
+``stream`` (answers as they come).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from llmbench.engine import __version__
+from llmbench.engine.errors import LlmbenchError
+
+from . import chat, duel, eval, index, inspect, models, quant_matrix, retrieve, sessions
+from .output import CliError
+
+COMMANDS = {m.NAME: m for m in (models, duel, inspect, index, retrieve, chat, eval, quant_matrix, sessions)}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmbench", description="A terminal workbench for local language models. With no command, opens the TUI."
+    )
+    parser.add_argument("--version", action="version", version=f"llmbench {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    tui = sub.add_parser("tui", help="open the TUI (the default)")
+    tui.add_argument("--a", dest="spec_a", default=None, help="model A (default smollm2)")
+    tui.add_argument("--b", dest="spec_b", default=None, help="model B (default gemma3-270m)")
+    for command in COMMANDS.values():
+        command.add_parser(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command in (None, "tui"):
+            return _tui(args)
+        return COMMANDS[args.command].run(args)
+    except (LlmbenchError, CliError) as exc:
+        print(f"llmbench: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("llmbench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _tui(args) -> int:
+    from ..app import LlmbenchApp  # the one upward step: the entry point opens the app
+
+    LlmbenchApp(spec_a=getattr(args, "spec_a", None), spec_b=getattr(args, "spec_b", None)).run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

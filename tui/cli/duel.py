@@ -1,0 +1,99 @@
+"""``llmbench duel``: both answers stream to the terminal, then the stats."""
+
+from __future__ import annotations
+
+import sys
+
+from llmbench.engine.runtime.duel import MODES, Duel
+from llmbench.engine.runtime.metrics import OPTIONAL_ROWS, STAT_ROWS, format_stat, server_text
+from llmbench.engine.util.markdown import table
+
+from .output import FORMATS, dump_json
+from .params import add_param_arguments, params_from_args
+from .stream import print_events
+
+NAME = "duel"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(NAME, help="two models answer one prompt; prints their stats")
+    p.add_argument("--a", dest="spec_a", required=True, metavar="SPEC", help="model A: name, gguf:PATH or PATH.gguf")
+    p.add_argument("--b", dest="spec_b", required=True, metavar="SPEC", help="model B")
+    p.add_argument("--prompt", required=True, help="the prompt ('-' reads standard input)")
+    p.add_argument("--mode", choices=MODES, default=None, help="default: concurrent with 4+ cores, else sequential")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("--quiet", action="store_true", help="do not stream the answers")
+    p.add_argument("--no-record", action="store_true", help="do not write a session file")
+    add_param_arguments(p)
+
+
+def run(args) -> int:
+    params = params_from_args(args)
+    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    stream = not args.quiet and args.format == "table"
+    with Duel(args.spec_a, args.spec_b, params, mode=args.mode, record=not args.no_record) as duel:
+        try:
+            line = print_events(duel.run(prompt), {"a": args.spec_a, "b": args.spec_b}, stream)
+        except KeyboardInterrupt:
+            duel.cancel()
+            raise
+        result = duel.result(line)
+    if duel.record_error:
+        print(f"warning: not recorded: {duel.record_error}", file=sys.stderr)
+    if args.format == "json":
+        dump_json(result)
+    elif args.format == "md":
+        print(markdown_report(result))
+    elif any(not c["error"] or c["gen_tokens"] for c in result["contestants"]):
+        _print_table(result)  # (when both failed before answering, stderr already said why)
+    return 1 if any(c["error"] for c in result["contestants"]) else 0
+
+
+def _columns(result: dict) -> list[tuple[str, str]]:
+    a, b = result["contestants"]
+    names = [c["model"] for c in (a, b)]
+    if names[0] == names[1]:
+        names = [f"{names[0]} (A)", f"{names[1]} (B)"]
+    return list(zip(names, (f"{c['quant'] or ''}" if (c["quant"] or "") not in n else "" for n, c in zip(names, (a, b)))))
+
+
+def stats_rows(result: dict) -> list[list[str]]:
+    rows = []
+    for key, label, _ in STAT_ROWS:
+        values = [c.get(key) for c in result["contestants"]]
+        if key in OPTIONAL_ROWS and all(v is None for v in values):
+            continue
+        rows.append([label, *(format_stat(key, v) for v in values)])
+    if any(c.get("server") for c in result["contestants"]):
+        rows.append(["server says", *((server_text(c.get("server")) or "—") for c in result["contestants"])])
+    rows.append(["finish", *((c["finish_reason"] or "—") for c in result["contestants"])])
+    if any(c["error"] for c in result["contestants"]):
+        rows.append(["error", *((c["error"] or "") for c in result["contestants"])])
+    return rows
+
+
+def _print_table(result: dict) -> None:
+    from .output import console as make_console
+    from .output import rich_table
+
+    console = make_console()
+    names = [f"{name} {quant}".strip() for name, quant in _columns(result)]
+    console.print(rich_table(f"duel ({result['mode']})", ["", *names], stats_rows(result), right=names))
+    if result["verdict"]:
+        console.print(result["verdict"], style="bold", highlight=False)
+    if result["session"]:
+        console.print(f"session: {result['session']}", style="dim", highlight=False, soft_wrap=True)
+
+
+def markdown_report(result: dict) -> str:
+    cols = _columns(result)
+    lines = [f"## Duel ({result['mode']})", ""]
+    for (name, quant), c in zip(cols, result["contestants"]):
+        lines += [f"### {c['side'].upper()}: {name} {quant}".rstrip(), ""]
+        lines += [c["text"] or f"*{c['error'] or 'no answer'}*", ""]
+    lines += table(["", *(f"{n} {q}".strip() for n, q in cols)], stats_rows(result), "lrr")
+    if result["verdict"]:
+        lines += ["", f"**{result['verdict']}**"]
+    if result["session"]:
+        lines += ["", f"Session: `{result['session']}`"]
+    return "\n".join(lines)

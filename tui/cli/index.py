@@ -1,0 +1,82 @@
+"""``llmbench index add|list|rm``: document collections on disk."""
+
+from __future__ import annotations
+
+import sys
+
+from llmbench.engine.errors import CollectionError
+from llmbench.engine.rag.collection import IndexReport
+from llmbench.engine.util.fmt import size_text
+
+from .documents import progress_bar
+from .output import console, dump_json, rich_table
+
+NAME = "index"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(NAME, help="document collections for chat: add files, list, remove")
+    isub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    ia = isub.add_parser("add", help="index files or folders (PDF, Markdown, HTML, text) into a collection")
+    ia.add_argument("name", help="collection name (created if new); 'demo' with no paths builds the demo corpus")
+    ia.add_argument("paths", nargs="*", metavar="PATH")
+    ia.add_argument("--embedder", default=None, help="a sentence-transformers model folder (default all-MiniLM-L6-v2)")
+    ia.add_argument("--chunk-size", type=int, default=1000, help="characters per chunk (default 1000)")
+    ia.add_argument("--overlap", type=int, default=150, help="characters shared by neighbouring chunks (default 150)")
+    ia.add_argument("--format", choices=("table", "json"), default="table")
+    ia.add_argument("--quiet", action="store_true", help="no progress bar")
+    il = isub.add_parser("list", help="collections on this machine")
+    il.add_argument("--format", choices=("table", "json"), default="table")
+    ir = isub.add_parser("rm", help="delete a collection")
+    ir.add_argument("name")
+
+
+def _show_report(report: IndexReport, fmt: str) -> int:
+    if fmt == "json":
+        dump_json(report.to_dict())
+    else:
+        parts = [f"{len(report.added)} added", f"{len(report.updated)} updated", f"{len(report.unchanged)} unchanged"]
+        if report.removed:
+            parts.append(f"{len(report.removed)} removed")
+        rate = f", embedded {report.new_chunks} chunks at {report.chunks_per_s:,.1f} chunks/s" if report.chunks_per_s else ""
+        print(f"{report.name}: {', '.join(parts)} · {report.chunks} chunks ({report.index} index) "
+              f"in {report.total_s:.1f} s{rate}")
+    for w in report.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    for f in report.failed:
+        print(f"error: {f}", file=sys.stderr)
+    return 1 if report.failed else 0
+
+
+def run(args) -> int:
+    from llmbench.engine.rag import collection as coll
+
+    if args.index_command == "add":
+        from llmbench.engine.rag.demo import DEMO_COLLECTION, demo_sources
+
+        sources = demo_sources() if args.name == DEMO_COLLECTION and not args.paths else None
+        if sources is None and not args.paths:
+            raise CollectionError("give the files or folders to index (only the demo collection needs none)")
+        with progress_bar(not args.quiet) as bar:
+            report = coll.index_add(args.name, args.paths, sources=sources, embedder=args.embedder,
+                                    progress=bar, chunk_size=args.chunk_size, overlap=args.overlap)
+        return _show_report(report, args.format)
+    if args.index_command == "list":
+        entries = coll.list_collections()
+        if args.format == "json":
+            dump_json(entries)
+            return 0
+        if not entries:
+            print("no collections yet: `llmbench index add NAME PATH...` (or use --collection demo)")
+            return 0
+        rows = [(e["name"], "", "", "", f"[red]{e['error']}[/]", "", "") if "error" in e else
+                (e["name"], e["files"], e["chunks"], e["index"], e["embedder"], size_text(e["bytes"]), e["updated"])
+                for e in entries]
+        console().print(rich_table("collections", ("name", "files", "chunks", "index", "embedder", "size", "updated"),
+                                   rows, right=("files", "chunks", "size")))
+        return 0
+    if args.index_command == "rm":
+        root = coll.remove_collection(args.name)
+        print(f"removed collection {args.name} ({root})")
+        return 0
+    raise CollectionError(f"unknown index action {args.index_command}")

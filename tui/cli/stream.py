@@ -1,0 +1,80 @@
+"""Printing a stream of engine events: answers to standard output (one side at a
+time, so concurrent answers never interleave), notes and errors to standard error."""
+
+from __future__ import annotations
+
+import sys
+
+from llmbench.engine.runtime.events import Done, Error, Loaded, Resolved, Token, Verdict
+
+
+class _Streamer:
+    """Streams one side live and holds the other back until the first is done,
+    so concurrent answers never interleave on one terminal."""
+
+    def __init__(self, out, labels: dict[str, str]):
+        self.out, self.labels = out, labels
+        self.live: str | None = None
+        self.held: dict[str, list[str]] = {side: [] for side in labels}  # one side or two
+        self.done: set[str] = set()
+
+    def _header(self, side: str) -> None:
+        self.out.write(f"\n── {side.upper()}: {self.labels[side]} ──\n")
+
+    def token(self, side: str, text: str) -> None:
+        if self.live is None:
+            self.live = side
+            self._header(side)
+        if side == self.live:
+            self.out.write(text)
+            self.out.flush()
+        else:
+            self.held[side].append(text)
+
+    def finish(self, side: str, message: str | None = None) -> None:
+        self.done.add(side)
+        if message:
+            self.held[side].append(f"[{message}]")
+        if side != self.live:
+            return
+        self.out.write("\n")
+        others = [s for s in self.held if s != side]
+        if not others:
+            self.live = None
+            return
+        other = others[0]
+        self.live = other if other not in self.done else None
+        if self.live or self.held[other]:
+            self._header(other)
+            self.out.write("".join(self.held[other]))
+            self.held[other] = []
+            self.live = other if other not in self.done else None
+            if not self.live:
+                self.out.write("\n")
+            self.out.flush()
+
+
+def print_events(events, labels: dict[str, str], stream: bool, other=None) -> str:
+    """Print a duel's (or chat's) events as they come: answers to stdout (one side at a
+    time), notes and errors to stderr. ``other(side, event)`` gets the rest. Returns the
+    verdict line."""
+    streamer = _Streamer(sys.stdout, labels)
+    line = ""
+    for side, event in events:
+        if isinstance(event, Resolved):
+            labels[side] = f"{event.model.name} ({event.model.quant or '?'})"
+        elif isinstance(event, Loaded) and event.note:
+            print(f"note ({side.upper()}): {event.note}", file=sys.stderr)
+        elif isinstance(event, Token):
+            if stream:
+                streamer.token(side, event.text)
+        elif isinstance(event, (Done, Error)):
+            if isinstance(event, Error):
+                print(f"{side.upper()}: error: {event.message}", file=sys.stderr)
+            if stream:
+                streamer.finish(side, event.message if isinstance(event, Error) else None)
+        elif isinstance(event, Verdict):
+            line = event.text
+        elif other is not None:
+            other(side, event)
+    return line

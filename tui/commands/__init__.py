@@ -1,1 +1,0 @@
-"""Headless commands, one module each: the CLI twins of the TUI tabs."""

@@ -1,0 +1,33 @@
+"""How the tabs run engine work: in thread workers that never stop the app on an
+error, each error reaching one handler (``LlmbenchApp.worker_failed``)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from textual import work
+from textual.worker import Worker, WorkerState
+
+
+def engine_work(group: str):
+    """A thread worker of ``group``: a new one replaces a running one; an error is reported, not fatal."""
+    return work(thread=True, exclusive=True, exit_on_error=False, group=group)
+
+
+class ReportsWorkerErrors:
+    """A widget or screen whose workers' errors go to the app's one handler, then to
+    its own ``worker_failed`` (to leave a "running" state, for instance)."""
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.app.worker_failed(event.worker)
+
+    def worker_failed(self, worker: Worker) -> None:
+        """Override to tidy up after a failed worker."""
+
+
+def in_background(task: Callable[[], object], name: str) -> None:
+    """Work that must finish but that no one waits for (closing worker processes on exit):
+    a thread the interpreter waits for, so the event loop never blocks on it."""
+    threading.Thread(target=task, name=name, daemon=False).start()
