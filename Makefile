@@ -1,10 +1,11 @@
-# The two commands of the README:
-#   make demo   set everything up and open llmbench on the demo models
-#   make test   set everything up and run the whole test suite
+# The commands of the README:
+#   make demo        set everything up and open llmbench on the demo models
+#   make test        set everything up, lint, and run the whole test suite (what CI runs)
+#   make test-fast   the unit and engine tests that need at most SmolLM2 (under 3 minutes)
 PYTHON ?= python3
 VENV ?= .venv
 
-.PHONY: setup setup-test demo test bench clean
+.PHONY: setup setup-test demo test test-fast lint format bench clean
 
 setup:
 	$(PYTHON) scripts/bootstrap.py
@@ -15,8 +16,19 @@ setup-test:
 demo: setup
 	$(VENV)/bin/llmbench
 
-test: setup-test
+test: setup-test lint
 	$(VENV)/bin/python -m pytest -q
+
+test-fast: setup-test
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+lint: setup-test
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup-test
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: setup
 	$(VENV)/bin/python bench/duel_overhead.py

@@ -182,7 +182,7 @@ def ensure_package(py: Path, test: bool, hf: bool) -> None:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes() + extras.encode()).hexdigest()
     stamp = VENV / ".llmbench-install"
     have = stamp.read_text().split() if stamp.exists() else []
-    if digest in have and _imports(py, "tui.cli"):
+    if digest in have and _imports(py, "llmbench.tui.cli"):
         return
     say(f"installing llmbench{extras} (editable)")
     run([str(py), "-m", "pip", "install", "-q", "-e", f"{ROOT}{extras}"])

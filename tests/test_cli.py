@@ -26,6 +26,7 @@ def one_line_error(proc, *needles):
     assert any(all(n in l for n in needles) for l in lines), proc.stderr
 
 
+@pytest.mark.slow
 def test_duel_json_has_the_documented_fields(home, registered):
     proc = cli("duel", "--a", "smollm2", "--b", "gemma3-270m", "--prompt", "Name a fruit.",
                "--max-tokens", "12", "--temperature", "0", "--format", "json", home=home)
@@ -151,6 +152,7 @@ def test_inspect_bad_input_is_one_line(home, tmp_path):
     one_line_error(cli("inspect", str(cut), home=home), "x.gguf: truncated GGUF")
 
 
+@pytest.mark.slow
 def test_inspect_tree_folds_identical_layers(home, registered):
     proc = cli("inspect", "smollm2", "--tree", "--format", "md", home=home)
     assert proc.returncode == 0, proc.stderr
@@ -162,6 +164,7 @@ def test_inspect_tree_folds_identical_layers(home, registered):
     assert "Failed to load" not in proc.stderr + proc.stdout, "torchao's import noise is silenced"
 
 
+@pytest.mark.slow
 def test_inspect_loaded_quantized_model_json(home, tmp_path):
     pytest.importorskip("transformers")
     from transformers import AutoModelForCausalLM, LlamaConfig
@@ -182,6 +185,7 @@ def test_inspect_loaded_quantized_model_json(home, tmp_path):
 # ---------------------------------------------------------------- chat over documents
 
 
+@pytest.mark.slow
 def test_index_retrieve_and_chat_headless(home, registered, tmp_path):
     from .conftest import write_pdf
     from .test_rag import PAGES
@@ -215,6 +219,7 @@ def test_index_retrieve_and_chat_headless(home, registered, tmp_path):
     one_line_error(cli("retrieve", "--collection", "pump", "x", home=home), "no collection named 'pump'")
 
 
+@pytest.mark.slow
 def test_eval_headless_writes_csv_json_and_markdown(home, registered, demo_collection, tmp_path):
     questions = tmp_path / "q.csv"
     questions.write_text("id;question;answer;source\n"

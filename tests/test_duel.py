@@ -6,6 +6,8 @@ import signal
 import threading
 import time
 
+import pytest
+
 from llmbench.engine.runtime.duel import Duel, default_mode
 from llmbench.engine.runtime.events import Done, Error, Loaded, Resolved, Resources, Started, Token, Verdict
 from llmbench.engine.runtime.params import GenParams
@@ -28,6 +30,7 @@ def of(events, side, kind):
     return [e for s, e in events if s == side and isinstance(e, kind)]
 
 
+@pytest.mark.slow
 def test_sequential_duel_of_the_two_demo_models(smollm2, gemma):
     with Duel(smollm2, gemma, FAST, mode="sequential") as duel:
         events = collect(duel)
@@ -142,6 +145,7 @@ def test_prompt_too_long_for_one_side(smollm2):
     assert "n_ctx is 128" in of(events, "b", Error)[0].message
 
 
+@pytest.mark.slow
 def test_session_records_everything_as_it_happens(smollm2, gemma):
     with Duel(smollm2, gemma, FAST, mode="sequential") as duel:
         events = collect(duel)

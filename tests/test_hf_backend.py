@@ -119,10 +119,12 @@ def _checkpoint(tmp_path, name, config):
     return folder
 
 
-@pytest.mark.skipif(__import__("llmbench.engine.models.hf_load").engine.models.hf_load.cuda_available(), reason="this machine has CUDA")
+@pytest.mark.slow
 def test_gptq_awq_and_cuda_need_a_gpu_and_say_so(tmp_path):
-    from llmbench.engine.models.hf_load import check_runnable, parse_hf_spec
+    from llmbench.engine.models.hf_load import check_runnable, cuda_available, parse_hf_spec
 
+    if cuda_available():
+        pytest.skip("this machine has CUDA")
     gptq = _checkpoint(tmp_path, "gptq", {"quantization_config": {"quant_method": "gptq", "bits": 4}})
     awq = _checkpoint(tmp_path, "awq", {"quantization_config": {"quant_method": "awq", "bits": 4}})
     with pytest.raises(BackendUnavailable, match="a GPTQ checkpoint runs on a CUDA GPU and this machine has none"):
@@ -136,6 +138,7 @@ def test_gptq_awq_and_cuda_need_a_gpu_and_say_so(tmp_path):
         check_runnable(parse_hf_spec(f"hf:{plain}?device_map=cuda"))
 
 
+@pytest.mark.slow
 def test_remote_code_needs_the_explicit_flag(tmp_path):
     from llmbench.engine.models.hf_load import check_runnable, parse_hf_spec
 
@@ -145,6 +148,7 @@ def test_remote_code_needs_the_explicit_flag(tmp_path):
     check_runnable(parse_hf_spec(f"hf:{custom}?trust_remote_code=1"))  # allowed when asked
 
 
+@pytest.mark.slow
 def test_a_quantization_library_that_is_missing_is_named(tmp_path, monkeypatch):
     import importlib.util
 
@@ -178,9 +182,12 @@ def test_a_model_that_will_not_fit_is_refused_before_loading_unless_forced(home,
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
 
 
-@pytest.mark.skipif(not __import__("llmbench.engine.models.hf_load").engine.models.hf_load.cuda_available(), reason="needs a CUDA GPU")
 @pytest.mark.slow
 def test_hf_on_cuda_reports_torch_and_nvml_memory(registered):
+    from llmbench.engine.models.hf_load import cuda_available
+
+    if not cuda_available():
+        pytest.skip("needs a CUDA GPU")
     with Duel("hf:smollm2?dtype=fp16&device_map=cuda", None, GREEDY, record=False) as duel:
         seen = _events(duel)
     done = next(e for e in seen["a"] if isinstance(e, Done))

@@ -15,6 +15,8 @@ from llmbench.engine.inspect.modules import tree_lines
 
 from .conftest import write_gguf_lora
 
+pytestmark = pytest.mark.slow  # the Hugging Face stack (torch, transformers, quantizers)
+
 pytest.importorskip("transformers")
 
 CONFIGS = Path(__file__).parent / "fixtures" / "configs"

@@ -97,6 +97,7 @@ def test_cancel_before_the_first_token(smol):
     assert events[-1].finish_reason == "cancelled" and events[-1].stats.gen_tokens == 0
 
 
+@pytest.mark.slow
 def test_base_model_gets_the_fallback_template_and_raw_mode(demo_paths):
     backend = LlamaCppBackend(models.resolve("gguf:" + str(demo_paths["gemma3-270m"])), GenParams(threads=2))
     loaded = backend.load()

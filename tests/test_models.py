@@ -116,6 +116,7 @@ def test_cached_sha256_is_remembered(tiny_gguf):
     assert first in cache.values()
 
 
+@pytest.mark.slow
 def test_pull_hf_offline_says_so(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(PullError, match=r"hf:org/repo/m\.gguf: download failed, the Hugging Face hub is unreachable"):

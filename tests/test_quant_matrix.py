@@ -11,6 +11,8 @@ from llmbench.engine.experiments.quant_matrix import QuantMatrix, markdown_repor
 
 from .test_cli import cli, one_line_error
 
+pytestmark = pytest.mark.slow  # the Hugging Face stack and every quantization
+
 
 def _questions(tmp_path, n=1):
     rows = [{"id": "france", "question": "What is the capital of France? Answer in one sentence.",
@@ -42,7 +44,6 @@ def test_a_missing_library_makes_its_variant_skipped_not_failed(registered, monk
     assert vs["torchao-int8"].skip == "torchao is not installed" and vs["bnb8"].skip is None
 
 
-@pytest.mark.slow
 def test_every_variant_answers_and_is_scored_against_references_and_fp32(registered, tmp_path, embedder, home):
     names = ["fp32", "bf16", "bnb8", "bnb4", "quanto-int8", "torchao-int8", "gguf"]
     matrix = QuantMatrix("smollm2", _questions(tmp_path), names=names, similarity=embedder.similarity)
@@ -66,7 +67,6 @@ def test_every_variant_answers_and_is_scored_against_references_and_fp32(registe
     assert show.returncode == 0 and "| torchao-int8 | HF |" in show.stdout
 
 
-@pytest.mark.slow
 def test_the_cli_writes_a_table_and_reports(registered, tmp_path, home):
     out = tmp_path / "out"
     proc = cli("quant-matrix", "smollm2", "--variants", "gguf,bnb4", "--questions", str(_questions(tmp_path, 2)),

@@ -207,6 +207,7 @@ def manual(tmp_path):
     return folder
 
 
+@pytest.mark.slow
 def test_index_then_retrieve_the_right_page(home, manual, embedder):
     report = coll.index_add("pump", [manual], embedder=embedder)
     assert len(report.added) == 2 and report.chunks == 6 and report.index == "flat"
@@ -223,6 +224,7 @@ def test_index_then_retrieve_the_right_page(home, manual, embedder):
     assert listed[0]["name"] == "pump" and listed[0]["chunks"] == 6
 
 
+@pytest.mark.slow
 def test_reindex_reuses_unchanged_files_and_drops_deleted_ones(home, manual, embedder):
     coll.index_add("pump", [manual], embedder=embedder)
     again = coll.index_add("pump", [manual], embedder=embedder)
@@ -236,6 +238,7 @@ def test_reindex_reuses_unchanged_files_and_drops_deleted_ones(home, manual, emb
     assert [os.path.basename(p) for p in gone.removed] == ["notes.md"] and gone.chunks == 5
 
 
+@pytest.mark.slow
 def test_an_interrupted_index_run_leaves_the_collection_as_it_was(home, manual, embedder, tmp_path):
     coll.index_add("pump", [manual], embedder=embedder)
     before = Retriever.open("pump", embedder).collection.folder
@@ -254,6 +257,7 @@ def test_an_interrupted_index_run_leaves_the_collection_as_it_was(home, manual, 
     assert [p.name for p in (home / "collections" / "pump").iterdir() if p.name.startswith("v-")] == [before.name]
 
 
+@pytest.mark.slow
 def test_a_bad_file_is_reported_and_the_others_indexed(home, manual, embedder):
     (manual / "empty.txt").write_text("")
     report = coll.index_add("pump", [manual], embedder=embedder)
@@ -263,6 +267,7 @@ def test_a_bad_file_is_reported_and_the_others_indexed(home, manual, embedder):
     assert [c["name"] for c in coll.list_collections()] == ["pump"]
 
 
+@pytest.mark.slow
 def test_hnsw_above_the_threshold(home, manual, embedder, monkeypatch):
     monkeypatch.setattr(coll, "HNSW_THRESHOLD", 3)
     report = coll.index_add("pump", [manual], embedder=embedder)
@@ -272,6 +277,7 @@ def test_hnsw_above_the_threshold(home, manual, embedder, monkeypatch):
     assert r.search("error code E42", k=1).hits[0].page == 4
 
 
+@pytest.mark.slow
 def test_collection_names_and_missing_collections(home, embedder):
     with pytest.raises(CollectionError, match="not a valid collection name"):
         coll.index_add("../escape", ["x"], embedder=embedder)
@@ -279,6 +285,7 @@ def test_collection_names_and_missing_collections(home, embedder):
         coll.Collection.load("nope")
 
 
+@pytest.mark.slow
 def test_a_damaged_collection_is_a_clear_error(home, manual, embedder):
     coll.index_add("pump", [manual], embedder=embedder)
     folder = coll.Collection.load("pump").folder
@@ -306,6 +313,7 @@ def test_a_3000_page_pdf_indexes_with_progress(home, tmp_path, embedder):
 # ---------------------------------------------------------------- the demo corpus
 
 
+@pytest.mark.slow
 def test_demo_corpus_retrieval_finds_the_right_package(demo_collection, embedder):
     from llmbench.engine.experiments.evaluate import retrieval_hit
     from llmbench.engine.experiments.questions import load_questions
@@ -317,6 +325,7 @@ def test_demo_corpus_retrieval_finds_the_right_package(demo_collection, embedder
     assert sum(hits) / len(hits) >= 0.9, [q.id for q, h in zip(questions, hits) if not h]
 
 
+@pytest.mark.slow
 def test_demo_is_current_after_build(demo_collection):
     from llmbench.engine.rag.demo import demo_is_current, ensure_demo
 

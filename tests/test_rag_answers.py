@@ -19,6 +19,8 @@ from llmbench.engine.sessions import read_session
 from .conftest import write_pdf
 from .test_rag import PAGES
 
+pytestmark = pytest.mark.slow  # the embedder and the models
+
 FAST = GenParams(max_tokens=24, temperature=0.0)
 
 

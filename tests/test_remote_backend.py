@@ -131,6 +131,7 @@ def test_a_missing_or_wrong_key_is_a_401_with_advice(server, registered, monkeyp
     assert "401 Unauthorized (the key was refused)" in _error(seen["a"]).message
 
 
+@pytest.mark.slow
 def test_an_unreachable_server_is_one_line_and_the_other_side_answers(registered, home):
     port = _free_port()
     proc = cli("duel", "--a", f"openai:http://127.0.0.1:{port}/v1#m", "--b", "smollm2", "--prompt", "Hi",
@@ -200,6 +201,7 @@ class _LlamaServerLike(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_what_the_server_reports_itself_is_kept_beside_the_client_figures(home):
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _LlamaServerLike)
     threading.Thread(target=httpd.serve_forever, daemon=True).start()

@@ -2,15 +2,19 @@
 
 import time
 
-from textual.widgets import Input, Markdown, TabbedContent
+import pytest
+from textual.widgets import Checkbox, Input, Markdown, TabbedContent
 
 from llmbench.engine.config import load_config
+from llmbench.engine.runtime.params import schema
 from llmbench.engine.sessions import read_session
 from llmbench.tui.app import LlmbenchApp
 from llmbench.tui.screens.duel import DuelView
 from llmbench.tui.screens.params import ParamsScreen
 from llmbench.tui.widgets.contestant import ContestantPane
 from llmbench.tui.widgets.stats import StatsView
+
+pytestmark = pytest.mark.slow  # the TUI driven with Pilot, both demo models
 
 SIZE = (80, 24)
 
@@ -145,6 +149,11 @@ async def test_settings_modal_by_keyboard_and_remembered(registered):
         await pilot.press("ctrl+o")
         await pilot.pause()
         assert isinstance(app.screen, ParamsScreen)
+        for name, param in schema():  # one field per parameter, from the one schema
+            assert app.screen.query_one(f"#{name}", Checkbox if param.kind is bool else Input)
+        threads = app.screen.query_one("#threads", Input)
+        assert threads.value == "auto"
+        threads.value = "2"
         field = app.screen.query_one("#max_tokens", Input)
         field.value = "-4"
         await pilot.press("ctrl+s")
@@ -155,7 +164,13 @@ async def test_settings_modal_by_keyboard_and_remembered(registered):
         await pilot.press("ctrl+s")
         await pilot.pause()
         assert not isinstance(app.screen, ParamsScreen)
-        assert app.query_one(DuelView).params.max_tokens == 33
+        assert app.query_one(DuelView).params.max_tokens == 33 and app.query_one(DuelView).params.threads == 2
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        app.screen.query_one("#threads", Input).value = "auto"  # typed as the form shows it
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not isinstance(app.screen, ParamsScreen) and app.query_one(DuelView).params.threads is None
     assert load_config()["duel_params"]["max_tokens"] == 33
     app2 = LlmbenchApp()
     async with app2.run_test(size=SIZE) as pilot:

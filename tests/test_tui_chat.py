@@ -1,5 +1,6 @@
 """The Chat tab and the evaluation screen, driven with Pilot on the demo corpus and SmolLM2."""
 
+import pytest
 from textual.widgets import DataTable, Input, TabbedContent
 
 from llmbench.engine.rag import collection as coll
@@ -13,6 +14,8 @@ from llmbench.tui.widgets.passages import Passage
 from .conftest import write_pdf
 from .test_rag import PAGES
 from .test_tui import visible_text, wait_for
+
+pytestmark = pytest.mark.slow  # the TUI, the embedder and the models
 
 SIZE = (120, 36)
 

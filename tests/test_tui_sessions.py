@@ -2,6 +2,7 @@
 
 import shutil
 
+import pytest
 from textual.widgets import DataTable, Input, Static
 
 from llmbench.engine import paths, sessions
@@ -16,6 +17,8 @@ from llmbench.tui.widgets.passages import Passage
 from llmbench.tui.widgets.replay_bar import ReplayBar
 from tests.test_replay import sample
 from tests.test_tui import visible_text, wait_for
+
+pytestmark = pytest.mark.slow  # the TUI
 
 SIZE = (120, 36)
 

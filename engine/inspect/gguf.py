@@ -19,6 +19,8 @@ def inspect_gguf(path: str | Path) -> ModelSummary:
     return summarise(read_header(path))
 
 
+# long: one line per field of the summary, read from the source in display order; splitting it
+# would scatter the one mapping a reader checks against the file format.
 def summarise(h: GGUFHeader) -> ModelSummary:
     md, arch = h.metadata, h.arch or ""
 

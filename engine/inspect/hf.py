@@ -116,6 +116,8 @@ def _need(cfg: dict, source: str, *names: str) -> Any:
     raise ModelFileError(f"{source}: config.json is missing {names[0]}")
 
 
+# long: one line per field of the summary, read from the source in display order; splitting it
+# would scatter the one mapping a reader checks against the file format.
 def summarise_config(cfg: dict, source: str, kind: str) -> ModelSummary:
     if "text_config" in cfg and "hidden_size" not in cfg:  # multimodal wrappers: the language model
         cfg = {**cfg["text_config"], "quantization_config": cfg.get("quantization_config"),

@@ -262,102 +262,15 @@ def index_add(
         report.warnings += notes
     if not sources:
         raise CollectionError(f"nothing to index in {', '.join(map(str, paths_)) or 'the given paths'}")
-
-    old: Collection | None = None
-    if _current_version(collections_dir() / name) is not None:
-        old = Collection.load(name)
-    emb = embedder if isinstance(embedder, Embedder) else Embedder(embedder or (old.embedder_spec if old else None))
-    if old is not None and old.manifest["embedder"]["name"] != emb.name:
-        raise CollectionError(
-            f"collection {name!r} was embedded with {old.manifest['embedder']['name']}, not {emb.name}: "
-            f"use another name, or `llmbench index rm {name}` first"
-        )
-    old_files: dict[str, dict] = dict(old.manifest["files"]) if old else {}
-
-    # which files are kept as they are, read again, or dropped
-    keep: dict[str, tuple[dict, list[dict], np.ndarray]] = {}
-    todo: list[Source] = []
-    for src in sources:
-        prev = old_files.get(src.key)
-        if prev and prev["sha256"] == src.sha256 and old is not None:
-            s, e = prev["chunks"]
-            keep[src.key] = (prev, old.chunks[s:e], old.embeddings[s:e])
-            report.unchanged.append(src.key)
-        else:
-            todo.append(src)
-    given = {s.key for s in sources}
-    for key, prev in old_files.items():
-        if key in given:
-            continue
-        if any(_is_under(key, folder) for folder in folders) and not Path(key).exists():
-            report.removed.append(key)
-        elif old is not None:
-            s, e = prev["chunks"]
-            keep[key] = (prev, old.chunks[s:e], old.embeddings[s:e])
-
-    # read and chunk what changed
-    fresh: dict[str, tuple[dict, list[dict]]] = {}
-    for i, src in enumerate(todo, 1):
-        if cancelled():
-            raise CollectionError("indexing cancelled; the collection is as it was")
-        label = Path(src.key).name if not src.key.startswith("pkg:") else src.key
-
-        def on_pages(stage: str, done: int, total: int, label=label, i=i) -> None:
-            say(Progress("read", done, total, f"{label} ({i}/{len(todo)})"))
-
-        say(Progress("read", 0, 0, f"{label} ({i}/{len(todo)})"))
-        try:
-            doc = src.load(on_pages)
-        except LlmbenchError as exc:
-            report.failed.append(str(exc))
-            continue
-        report.warnings += doc.warnings
-        pieces = [c.to_dict() for c in chunk_document(doc, chunk_size, overlap)]
-        if not pieces:
-            report.failed.append(f"{src.key}: no text to index")
-            continue
-        info = {"sha256": doc.sha256 or src.sha256, "size": doc.size, "kind": doc.kind, "pages": doc.pages}
-        fresh[src.key] = (info, pieces)
-        (report.updated if src.key in old_files else report.added).append(src.key)
-
+    old, emb = _previous(name, embedder)
+    keep, todo = _plan(sources, old, folders, report)
+    fresh = _read(todo, old, chunk_size, overlap, say, cancelled, report)
     if not fresh and not keep:
         raise CollectionError(f"nothing could be indexed: {'; '.join(report.failed) or 'no text found'}")
-
-    # embed the new chunks
-    new_texts = [c["text"] for _, pieces in fresh.values() for c in pieces]
-    report.new_chunks = len(new_texts)
-    new_vectors = np.zeros((0, 0), dtype=np.float32)
-    if new_texts:
-        t_embed = time.perf_counter()
-        say(Progress("embed", 0, len(new_texts), f"loading {emb.name}"))
-
-        def on_embed(done: int, total: int) -> None:
-            if cancelled():
-                raise CollectionError("indexing cancelled; the collection is as it was")
-            elapsed = time.perf_counter() - t_embed
-            say(Progress("embed", done, total, emb.name, done / elapsed if elapsed > 0 else None))
-
-        new_vectors = emb.encode(_embed_texts(fresh), on_embed)
-        report.embed_s = time.perf_counter() - t_embed
-
-    # assemble in a stable order: kept files, then new ones, as given
-    files: dict[str, dict] = {}
-    chunks: list[dict] = []
-    vectors: list[np.ndarray] = []
-    pos = 0
-    for key, (info, pieces, vecs) in keep.items():
-        files[key] = {**info, "chunks": [len(chunks), len(chunks) + len(pieces)]}
-        chunks += pieces
-        vectors.append(vecs)
-    for key, (info, pieces) in fresh.items():
-        files[key] = {**info, "chunks": [len(chunks), len(chunks) + len(pieces)]}
-        chunks += pieces
-        vectors.append(new_vectors[pos:pos + len(pieces)])
-        pos += len(pieces)
-    embeddings = np.concatenate(vectors) if vectors else np.zeros((0, emb.dim), np.float32)
-
+    new_vectors = _embed(fresh, emb, say, cancelled, report)
+    files, chunks, embeddings = _assemble(keep, fresh, new_vectors, emb)
     if cancelled():
-        raise CollectionError("indexing cancelled; the collection is as it was")
+        raise CollectionError(_CANCELLED)
     report.index = "hnsw" if len(chunks) > HNSW_THRESHOLD else "flat"
     say(Progress("index", 0, len(chunks), f"BM25 and {report.index} index"))
     bm25 = BM25.build([tokenize(_bm25_text(c)) for c in chunks])
@@ -377,7 +290,122 @@ def index_add(
     return report
 
 
-def _embed_texts(fresh: dict[str, tuple[dict, list[dict]]]) -> list[str]:
+_CANCELLED = "indexing cancelled; the collection is as it was"
+Kept = dict[str, tuple[dict, list[dict], np.ndarray]]  # key -> (file info, chunks, vectors) reused as they are
+Fresh = dict[str, tuple[dict, list[dict]]]  # key -> (file info, chunks) read now
+
+
+def _previous(name: str, embedder: str | Embedder | None) -> tuple[Collection | None, Embedder]:
+    """The collection's current version (None when new) and the embedder it must keep."""
+    old = Collection.load(name) if _current_version(collections_dir() / name) is not None else None
+    emb = embedder if isinstance(embedder, Embedder) else Embedder(embedder or (old.embedder_spec if old else None))
+    if old is not None and old.manifest["embedder"]["name"] != emb.name:
+        raise CollectionError(
+            f"collection {name!r} was embedded with {old.manifest['embedder']['name']}, not {emb.name}: "
+            f"use another name, or `llmbench index rm {name}` first"
+        )
+    return old, emb
+
+
+def _plan(sources: list[Source], old: Collection | None, folders: list[Path],
+          report: IndexReport) -> tuple[Kept, list[Source]]:
+    """Which files are kept as they are, which are read again (or for the first time),
+    and which are dropped (gone from a folder given)."""
+    old_files: dict[str, dict] = dict(old.manifest["files"]) if old else {}
+    keep: Kept = {}
+    todo: list[Source] = []
+    for src in sources:
+        prev = old_files.get(src.key)
+        if prev and prev["sha256"] == src.sha256 and old is not None:
+            s, e = prev["chunks"]
+            keep[src.key] = (prev, old.chunks[s:e], old.embeddings[s:e])
+            report.unchanged.append(src.key)
+        else:
+            todo.append(src)
+    given = {s.key for s in sources}
+    for key, prev in old_files.items():
+        if key in given:
+            continue
+        if any(_is_under(key, folder) for folder in folders) and not Path(key).exists():
+            report.removed.append(key)
+        elif old is not None:
+            s, e = prev["chunks"]
+            keep[key] = (prev, old.chunks[s:e], old.embeddings[s:e])
+    return keep, todo
+
+
+def _read(todo: list[Source], old: Collection | None, chunk_size: int, overlap: int, say: ProgressFn,
+          cancelled: Callable[[], bool], report: IndexReport) -> Fresh:
+    """Read and chunk what changed; a file that cannot be read is reported, not fatal."""
+    old_files = old.manifest["files"] if old else {}
+    fresh: Fresh = {}
+    for i, src in enumerate(todo, 1):
+        if cancelled():
+            raise CollectionError(_CANCELLED)
+        label = Path(src.key).name if not src.key.startswith("pkg:") else src.key
+
+        def on_pages(stage: str, done: int, total: int, label=label, i=i) -> None:
+            say(Progress("read", done, total, f"{label} ({i}/{len(todo)})"))
+
+        say(Progress("read", 0, 0, f"{label} ({i}/{len(todo)})"))
+        try:
+            doc = src.load(on_pages)
+        except LlmbenchError as exc:
+            report.failed.append(str(exc))
+            continue
+        report.warnings += doc.warnings
+        pieces = [c.to_dict() for c in chunk_document(doc, chunk_size, overlap)]
+        if not pieces:
+            report.failed.append(f"{src.key}: no text to index")
+            continue
+        info = {"sha256": doc.sha256 or src.sha256, "size": doc.size, "kind": doc.kind, "pages": doc.pages}
+        fresh[src.key] = (info, pieces)
+        (report.updated if src.key in old_files else report.added).append(src.key)
+    return fresh
+
+
+def _embed(fresh: Fresh, emb: Embedder, say: ProgressFn, cancelled: Callable[[], bool],
+           report: IndexReport) -> np.ndarray:
+    """The new chunks' vectors, with chunks/s as they come."""
+    new_texts = [c["text"] for _, pieces in fresh.values() for c in pieces]
+    report.new_chunks = len(new_texts)
+    if not new_texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    t_embed = time.perf_counter()
+    say(Progress("embed", 0, len(new_texts), f"loading {emb.name}"))
+
+    def on_embed(done: int, total: int) -> None:
+        if cancelled():
+            raise CollectionError(_CANCELLED)
+        elapsed = time.perf_counter() - t_embed
+        say(Progress("embed", done, total, emb.name, done / elapsed if elapsed > 0 else None))
+
+    vectors = emb.encode(_embed_texts(fresh), on_embed)
+    report.embed_s = time.perf_counter() - t_embed
+    return vectors
+
+
+def _assemble(keep: Kept, fresh: Fresh, new_vectors: np.ndarray,
+              emb: Embedder) -> tuple[dict[str, dict], list[dict], np.ndarray]:
+    """Files, chunks and vectors in a stable order: kept files, then new ones, as given."""
+    files: dict[str, dict] = {}
+    chunks: list[dict] = []
+    vectors: list[np.ndarray] = []
+    pos = 0
+    for key, (info, pieces, vecs) in keep.items():
+        files[key] = {**info, "chunks": [len(chunks), len(chunks) + len(pieces)]}
+        chunks += pieces
+        vectors.append(vecs)
+    for key, (info, pieces) in fresh.items():
+        files[key] = {**info, "chunks": [len(chunks), len(chunks) + len(pieces)]}
+        chunks += pieces
+        vectors.append(new_vectors[pos:pos + len(pieces)])
+        pos += len(pieces)
+    embeddings = np.concatenate(vectors) if vectors else np.zeros((0, emb.dim), np.float32)
+    return files, chunks, embeddings
+
+
+def _embed_texts(fresh: Fresh) -> list[str]:
     """What is embedded: the section title (when there is one) and the chunk's text."""
     return [f"{c['section']}\n{c['text']}" if c.get("section") else c["text"]
             for _, pieces in fresh.values() for c in pieces]

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 
-from ...errors import LlmbenchError, ModelFileError, PromptTooLong, first_line
+from ...errors import LlmbenchError, ModelFileError, first_line
 from ...models.info import ModelInfo
 from ...models.templates import fallback_for
+from ...util.fmt import MIB
 from ..events import Done, Error, Event, Loaded, Started, Token, now_ns
 from ..metrics import answer_stats
 from ..params import GenParams
-from ..prompt import fit
+from ..prompt import cut_at_stop, prepare
 from .base import Message
 
 _END = object()  # what the streamer queues after the last token
-MIB = 1024 * 1024
 
 
 def _streamer_class():
@@ -129,35 +129,14 @@ class HFBackend:
 
     def _generate(self, messages, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList
 
         t_request = now_ns()
-        n_ctx = self.n_ctx
-        messages, used = fit(messages, lambda ms: len(self.tokenize(ms, params.raw)), n_ctx, params.max_tokens)
-        ids = self.tokenize(messages, params.raw)
-        if len(ids) >= n_ctx:
-            raise PromptTooLong(f"the prompt is {len(ids)} tokens but {self.model.name}'s n_ctx is {n_ctx}: "
-                                f"shorten it or raise n_ctx")
-        max_new = min(params.max_tokens, n_ctx - len(ids))
+        ids, used, max_new = prepare(messages, lambda ms: self.tokenize(ms, params.raw), self.n_ctx,
+                                     params.max_tokens, self.model.name)
         yield Started(prompt_tokens=len(ids), max_tokens=max_new, context_used=used, t_ns=t_request)
-
         stop_now = threading.Event()
-
-        class Stop(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):
-                return cancel.is_set() or stop_now.is_set()
-
         streamer = _streamer_class()(self.tokenizer, skip_prompt=True, timeout=None, skip_special_tokens=True)
-        sampling = ({"do_sample": True, "temperature": params.temperature, "top_p": params.top_p,
-                     "top_k": params.top_k or None} if params.temperature > 0 else
-                    {"do_sample": False, "temperature": None, "top_p": None, "top_k": None})
-        input_ids = torch.tensor([ids], device=self.device)
-        kwargs = dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=max_new,
-                      streamer=streamer, stopping_criteria=StoppingCriteriaList([Stop()]),
-                      repetition_penalty=params.repeat_penalty,
-                      pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id, **sampling)
-        if params.ignore_eos:  # end-of-sequence suppressed until max_new tokens are out
-            kwargs["min_new_tokens"] = max_new
+        kwargs = self._generate_kwargs(ids, params, max_new, streamer, lambda: cancel.is_set() or stop_now.is_set())
         failure: list[BaseException] = []
 
         def run() -> None:
@@ -175,21 +154,8 @@ class HFBackend:
         worker.start()
         times: list[int] = []
         out: list[str] = []
-        finish = "length"
         stops = self._stops if not (params.raw or params.ignore_eos) else ()
-        while (item := streamer.text_queue.get()) is not _END:
-            if stop_now.is_set():
-                continue  # drain what the last step still produced
-            piece, t = item
-            if t is None:  # the decoder's last characters, no new token
-                out.append(piece)
-                continue
-            times.append(t)
-            out.append(piece)
-            yield Token(piece, t)
-            if stops and any(s in "".join(out[-4:]) for s in stops):
-                finish = "stop"
-                stop_now.set()
+        finish = yield from _stream(streamer, stops, stop_now, times, out)
         worker.join()
         if failure:
             exc = failure[0]
@@ -198,16 +164,54 @@ class HFBackend:
             finish = "cancelled"
         elif finish != "stop" and len(times) < max_new:
             finish = "stop"  # the model ended its answer (EOS)
-        answer = "".join(out)
-        for s in stops:
-            if s in answer:
-                answer = answer[: answer.index(s)]
         stats = answer_stats(t_request, len(ids), times, now_ns())
         if self.device.startswith("cuda"):
             stats = stats.replace(cuda_max_alloc_mib=torch.cuda.max_memory_allocated() / MIB)
-        yield Done(text=answer, stats=stats, finish_reason=finish)
+        yield Done(text=cut_at_stop("".join(out), stops), stats=stats, finish_reason=finish)
+
+    def _generate_kwargs(self, ids: list[int], params: GenParams, max_new: int, streamer, stop) -> dict:
+        """``model.generate``'s arguments: sampling (greedy at temperature 0), the streamer,
+        and a stopping criterion that asks ``stop()`` after every step."""
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList
+
+        class Stop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):
+                return stop()
+
+        sampling = ({"do_sample": True, "temperature": params.temperature, "top_p": params.top_p,
+                     "top_k": params.top_k or None} if params.temperature > 0 else
+                    {"do_sample": False, "temperature": None, "top_p": None, "top_k": None})
+        input_ids = torch.tensor([ids], device=self.device)
+        kwargs = dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=max_new,
+                      streamer=streamer, stopping_criteria=StoppingCriteriaList([Stop()]),
+                      repetition_penalty=params.repeat_penalty,
+                      pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id, **sampling)
+        if params.ignore_eos:  # end-of-sequence suppressed until max_new tokens are out
+            kwargs["min_new_tokens"] = max_new
+        return kwargs
 
     def close(self) -> None:
         self.hf = None
         self.tokenizer = None
 
+
+def _stream(streamer, stops: tuple[str, ...], stop_now: threading.Event, times: list[int],
+            out: list[str]) -> Generator[Token, None, str]:
+    """The streamer's pieces as Token events (their times and texts go to ``times`` and
+    ``out``) until generation ends; "stop" when a stop string ended it, else "length"."""
+    finish = "length"
+    while (item := streamer.text_queue.get()) is not _END:
+        if stop_now.is_set():
+            continue  # drain what the last step still produced
+        piece, t = item
+        if t is None:  # the decoder's last characters, no new token
+            out.append(piece)
+            continue
+        times.append(t)
+        out.append(piece)
+        yield Token(piece, t)
+        if stops and any(s in "".join(out[-4:]) for s in stops):
+            finish = "stop"
+            stop_now.set()
+    return finish

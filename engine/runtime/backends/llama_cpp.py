@@ -5,16 +5,16 @@ from __future__ import annotations
 import codecs
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 
-from ...errors import BackendUnavailable, LlmbenchError, ModelFileError, PromptTooLong
+from ...errors import BackendUnavailable, LlmbenchError, ModelFileError
 from ...models.info import ModelInfo
 from ...models.templates import fallback_for
 from ...util.host import physical_cores
 from ..events import Done, Error, Event, Loaded, Started, Token, now_ns
 from ..metrics import answer_stats
 from ..params import GenParams
-from ..prompt import fit
+from ..prompt import cut_at_stop, prepare
 from .base import Message
 
 
@@ -129,66 +129,52 @@ class LlamaCppBackend:
             yield Error(str(exc), exc.code)
 
     def _generate(self, messages, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
+        t_request = now_ns()
+        tokens, passages_used, max_new = prepare(messages, lambda ms: self.tokenize(ms, params.raw), self.n_ctx,
+                                                 params.max_tokens, self.model.name)
+        yield Started(prompt_tokens=len(tokens), max_tokens=max_new, context_used=passages_used, t_ns=t_request)
+        self.llm.reset()  # no prompt cache between runs: every answer pays its own prompt pass
+        self.llm.set_seed(params.seed)
+        stops = self._stops if not (params.raw or params.ignore_eos) else ()
+        times: list[int] = []
+        out: list[str] = []
+        finish = "cancelled" if cancel.is_set() else (
+            yield from self._stream(tokens, params, max_new, stops, cancel, times, out))
+        stats = answer_stats(t_request, len(tokens), times, now_ns())
+        yield Done(text=cut_at_stop("".join(out), stops), stats=stats, finish_reason=finish)
+
+    def _stream(self, tokens: list[int], params: GenParams, max_new: int, stops: tuple[str, ...],
+                cancel: threading.Event, times: list[int], out: list[str]) -> Generator[Token, None, str]:
+        """Generate, yielding a Token per token (its time and text go to ``times`` and ``out``);
+        returns why it ended: stop, length or cancelled."""
         import llama_cpp
 
         llm = self.llm
-        t_request = now_ns()
-        n_ctx = self.n_ctx
-        messages, passages_used = fit(messages, lambda ms: len(self.tokenize(ms, params.raw)), n_ctx, params.max_tokens)
-        tokens = self.tokenize(messages, params.raw)
-        if len(tokens) >= n_ctx:
-            raise PromptTooLong(
-                f"the prompt is {len(tokens)} tokens but {self.model.name}'s n_ctx is {n_ctx}: "
-                f"shorten it or raise n_ctx"
-            )
-        max_new = min(params.max_tokens, n_ctx - len(tokens))
-        yield Started(prompt_tokens=len(tokens), max_tokens=max_new, context_used=passages_used, t_ns=t_request)
-
-        llm.reset()  # no prompt cache between runs: every answer pays its own prompt pass
-        llm.set_seed(params.seed)
         vocab = llm._model.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        stops = self._stops if not (params.raw or params.ignore_eos) else ()
         stop_ids = self._stop_ids if not params.raw else frozenset()
         processor = self._no_end() if params.ignore_eos else None
-        times: list[int] = []
-        out: list[str] = []
         finish = "length"
-        if cancel.is_set():
-            finish = "cancelled"
-        else:
-            for token in llm.generate(
-                tokens,
-                top_k=params.top_k,
-                top_p=params.top_p,
-                temp=params.temperature,
-                repeat_penalty=params.repeat_penalty,
-                reset=True,
-                logits_processor=processor,
-            ):
-                t = now_ns()
-                if token in stop_ids or llama_cpp.llama_vocab_is_eog(vocab, token):
-                    finish = "stop"
-                    break
-                piece = decoder.decode(llm.detokenize([token]))
-                times.append(t)
-                out.append(piece)
-                yield Token(piece, t)
-                if stops and any(s in piece or s in "".join(out[-4:]) for s in stops):
-                    finish = "stop"
-                    break
-                if len(times) >= max_new:
-                    break
-                if cancel.is_set():
-                    finish = "cancelled"
-                    break
+        for token in llm.generate(tokens, top_k=params.top_k, top_p=params.top_p, temp=params.temperature,
+                                  repeat_penalty=params.repeat_penalty, reset=True, logits_processor=processor):
+            t = now_ns()
+            if token in stop_ids or llama_cpp.llama_vocab_is_eog(vocab, token):
+                finish = "stop"
+                break
+            piece = decoder.decode(llm.detokenize([token]))
+            times.append(t)
+            out.append(piece)
+            yield Token(piece, t)
+            if stops and any(s in piece or s in "".join(out[-4:]) for s in stops):
+                finish = "stop"
+                break
+            if len(times) >= max_new:
+                break
+            if cancel.is_set():
+                finish = "cancelled"
+                break
         out.append(decoder.decode(b"", final=True))
-        answer = "".join(out)
-        for s in stops:
-            if s in answer:
-                answer = answer[: answer.index(s)]
-        stats = answer_stats(t_request, len(tokens), times, now_ns())
-        yield Done(text=answer, stats=stats, finish_reason=finish)
+        return finish
 
     def close(self) -> None:
         if self.llm is not None:

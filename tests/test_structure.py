@@ -1,0 +1,184 @@
+"""The shape of the code holds: subsystems import one way (downwards), no import cycle,
+project code names itself only as ``llmbench.*`` or relatively, no module over 500
+lines, and no function over 60 lines without a reason written above it.
+
+Imports inside functions count: a cycle hidden in a function is still a cycle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Lower layers never import higher ones. The ground floor of each package is 0.
+LAYERS = {
+    "engine": {"": 0, "errors": 0, "paths": 0, "config": 0, "util": 0, "models": 1, "inspect": 2, "runtime": 3,
+               "rag": 4, "sessions": 5, "experiments": 6},
+    "tui": {"": 0, "bridge": 0, "messages": 0, "themes": 0, "inspect_tables": 0, "workers": 0, "widgets": 1,
+            "screens": 2, "app": 3, "cli": 4},
+}
+MAX_MODULE_LINES = 500
+MAX_FUNCTION_LINES = 60
+LONG_REASON = "# long:"
+
+
+def module_files() -> dict[str, Path]:
+    out = {}
+    for package in LAYERS:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def imports_of(name: str, text: str, is_package: bool, known: set[str]) -> tuple[set[str], list[str]]:
+    """The project modules module ``name`` imports (anywhere in its text), and any import
+    that names the project without its ``llmbench.`` namespace."""
+    tree = ast.parse(text)
+    package = name.split(".") if is_package else name.split(".")[:-1]
+    found, bare = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            candidates = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([node.module] if node.module else []))
+            else:
+                base = node.module or ""
+            candidates = [f"{base}.{a.name}" for a in node.names] + [base]
+        else:
+            continue
+        for target in candidates:
+            if target.split(".")[0] in LAYERS:
+                if isinstance(node, ast.Import) or not node.level:
+                    bare.append(f"{name}:{node.lineno}: {target}")
+                    continue
+            target = target.removeprefix("llmbench.")
+            while target and target not in known:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                found.add(target)
+    return found, bare
+
+
+def graph() -> tuple[dict[str, set[str]], list[str]]:
+    files = module_files()
+    edges, bare = {}, []
+    for name, path in files.items():
+        edges[name], wrong = imports_of(name, path.read_text(encoding="utf-8"), path.name == "__init__.py", set(files))
+        bare += wrong
+    return edges, bare
+
+
+def layer(module: str) -> tuple[str, int]:
+    package, _, rest = module.partition(".")
+    return package, LAYERS[package].get(rest.split(".")[0], 0)
+
+
+def upward_imports(edges: dict[str, set[str]]) -> list[str]:
+    """Imports from a lower layer into a higher one, and from the engine into the UI."""
+    out = []
+    for source, targets in edges.items():
+        src_pkg, src_layer = layer(source)
+        for target in sorted(targets):
+            dst_pkg, dst_layer = layer(target)
+            if src_pkg == "engine" and dst_pkg == "tui":
+                out.append(f"{source} -> {target} (the engine never imports the UI)")
+            elif src_pkg == dst_pkg and dst_layer > src_layer:
+                out.append(f"{source} -> {target} (layer {src_layer} imports layer {dst_layer})")
+    return out
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(v: str) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on.add(v)
+        for w in edges.get(v, ()):
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            comp = []
+            while True:
+                w = stack.pop()
+                on.discard(w)
+                comp.append(w)
+                if w == v:
+                    break
+            if len(comp) > 1:
+                found.append(sorted(comp))
+
+    for v in sorted(edges):
+        if v not in index:
+            visit(v)
+    return found
+
+
+def long_functions(path: Path) -> list[str]:
+    lines = path.read_text(encoding="utf-8").splitlines()
+    out = []
+    for node in ast.walk(ast.parse("\n".join(lines))):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            length = node.end_lineno - node.lineno + 1
+            first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
+            above = " ".join(lines[max(0, first - 4): first - 1])
+            if length > MAX_FUNCTION_LINES and LONG_REASON not in above:
+                out.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length} lines)")
+    return out
+
+
+@pytest.fixture(scope="module")
+def project():
+    return graph()
+
+
+def test_subsystems_import_downwards_only(project):
+    edges, _ = project
+    assert upward_imports(edges) == []
+
+
+def test_no_import_cycles(project):
+    edges, _ = project
+    assert cycles(edges) == []
+
+
+def test_the_project_names_itself_as_llmbench(project):
+    _, bare = project
+    assert bare == [], "import llmbench.engine..., llmbench.tui..., or relatively"
+
+
+def test_no_module_over_500_lines():
+    big = [f"{p.relative_to(ROOT)} ({n} lines)" for p in module_files().values()
+           if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES]
+    assert big == []
+
+
+def test_no_function_over_60_lines_without_a_reason():
+    assert [f for p in module_files().values() for f in long_functions(p)] == []
+
+
+def test_the_checks_can_fail():
+    """The checkers on a small made-up graph: an upward import, a cycle, a bare name."""
+    edges = {"engine.models.spec": {"engine.runtime.duel"}, "engine.runtime.duel": {"engine.models.spec"},
+             "engine.errors": {"tui.app"}, "tui.widgets.stats": {"tui.screens.duel"}}
+    assert len(upward_imports(edges)) == 3
+    assert cycles(edges) == [["engine.models.spec", "engine.runtime.duel"]]
+    assert layer("engine.sessions.replay") == ("engine", 5) and layer("tui.cli.duel") == ("tui", 4)
+    known = set(module_files())
+    text = "from engine.errors import SpecError\ndef f():\n    from ..runtime import duel\n    import llmbench.tui.app\n"
+    found, bare = imports_of("engine.models.spec", text, False, known)
+    assert bare == ["engine.models.spec:1: engine.errors.SpecError", "engine.models.spec:1: engine.errors"]
+    assert found == {"engine.runtime", "engine.runtime.duel", "tui.app"}  # a package runs its __init__ too
