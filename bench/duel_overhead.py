@@ -80,8 +80,10 @@ def main() -> None:
     threading.Event().wait(0.5)
 
     raw, ours = [], []
-    print(f"model {info.name} ({info.quant}), {args.threads} threads, {len(tokens)} prompt tokens, "
-          f"{args.tokens} tokens a run, {args.rounds} rounds interleaved")
+    print(
+        f"model {info.name} ({info.quant}), {args.threads} threads, {len(tokens)} prompt tokens, "
+        f"{args.tokens} tokens a run, {args.rounds} rounds interleaved"
+    )
     for r in range(args.rounds):
         order = ("raw", "llmbench") if r % 2 == 0 else ("llmbench", "raw")
         for who in order:

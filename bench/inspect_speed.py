@@ -36,10 +36,14 @@ def main() -> None:
         ours = timed(lambda: inspect_source(f))
         ref = timed(lambda: gguf.GGUFReader(f), repeat=1)
         size = Path(f).stat().st_size / 2**20
-        print(f"{Path(f).name} ({size:,.0f} MiB): llmbench {ours * 1000:.0f} ms, gguf-py GGUFReader "
-              f"{ref * 1000:.0f} ms, ratio {ref / ours:.0f}x; goal < 1 s: {'met' if ours < 1 else 'NOT met'}")
+        print(
+            f"{Path(f).name} ({size:,.0f} MiB): llmbench {ours * 1000:.0f} ms, gguf-py GGUFReader "
+            f"{ref * 1000:.0f} ms, ratio {ref / ours:.0f}x; goal < 1 s: {'met' if ours < 1 else 'NOT met'}"
+        )
     t = timed(lambda: memory_table(inspect_source(str(CONFIG_70B)), 8192))
-    print(f"Llama-3-70B config, summary and memory table: {t * 1000:.1f} ms; goal < 5 s: {'met' if t < 5 else 'NOT met'}")
+    print(
+        f"Llama-3-70B config, summary and memory table: {t * 1000:.1f} ms; goal < 5 s: {'met' if t < 5 else 'NOT met'}"
+    )
     # the module tree: transformers builds the model class on the meta device, in a fresh
     # process as the TUI does (the first call pays for importing torch and transformers)
     from llmbench.engine.inspect.isolated import inspect_isolated

@@ -50,8 +50,13 @@ except OSError:
 print(json.dumps({"weights": weights, "rss": proc.memory_info().rss}))
 """
 
-ESTIMATE = {"llama.cpp Q4_1": None, "HF fp32": "fp32", "HF bnb nf4": "bnb nf4", "HF bnb nf4+dq": "bnb nf4+dq",
-            "HF bnb int8": "bnb int8"}
+ESTIMATE = {
+    "llama.cpp Q4_1": None,
+    "HF fp32": "fp32",
+    "HF bnb nf4": "bnb nf4",
+    "HF bnb nf4+dq": "bnb nf4+dq",
+    "HF bnb int8": "bnb int8",
+}
 
 
 def main() -> None:
@@ -80,8 +85,10 @@ def main() -> None:
             est_w = hf_weights_bytes(s, key)
             # HF's cache grows with the tokens used (12 here), not the context: no KV term
             total = est_w + RUNTIME_OVERHEAD["HF"]
-        print(f"{fmt:16} {est_w / mib:11.1f} {got['weights'] / mib:9.1f} {est_w / got['weights'] - 1:+7.1%}   "
-              f"{total / mib:9.0f} {got['rss'] / mib:7.0f} {total / got['rss'] - 1:+7.1%}")
+        print(
+            f"{fmt:16} {est_w / mib:11.1f} {got['weights'] / mib:9.1f} {est_w / got['weights'] - 1:+7.1%}   "
+            f"{total / mib:9.0f} {got['rss'] / mib:7.0f} {total / got['rss'] - 1:+7.1%}"
+        )
 
 
 if __name__ == "__main__":

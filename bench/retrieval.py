@@ -44,7 +44,6 @@ class CachedEmbedder:
         return np.stack([self.vectors[t] for t in texts])
 
 
-
 def corpus(n: int, base_chunks: list[dict], base_vecs: np.ndarray, rng) -> tuple[list[dict], np.ndarray]:
     reps = -(-n // len(base_chunks))
     chunks, vecs = [], []
@@ -139,20 +138,26 @@ def main() -> None:
     real.encode(["warm up"])
     t = time.perf_counter()
     qvecs = real.encode([q.question for q in questions])
-    print(f"query embedding (MiniLM, 2 threads): {(time.perf_counter() - t) * 1000 / len(questions):.1f} ms per question")
+    print(
+        f"query embedding (MiniLM, 2 threads): {(time.perf_counter() - t) * 1000 / len(questions):.1f} ms per question"
+    )
     sample = [c["text"] for c in demo.chunks[:64]]
     t = time.perf_counter()
     real.encode(sample)
-    print(f"chunk embedding: {len(sample) / (time.perf_counter() - t):.1f} chunks/s "
-          f"(100k chunks would take {100_000 / (len(sample) / (time.perf_counter() - t)) / 3600:.1f} h here)")
+    print(
+        f"chunk embedding: {len(sample) / (time.perf_counter() - t):.1f} chunks/s "
+        f"(100k chunks would take {100_000 / (len(sample) / (time.perf_counter() - t)) / 3600:.1f} h here)"
+    )
     emb = CachedEmbedder({q.question: v for q, v in zip(questions, qvecs)})
     wanted = {q.question: q.source for q in questions}
     qs = [q.question for q in questions]
     rng = np.random.default_rng(0)
     lc_missing = False
     print()
-    print(f"{'chunks':>7} {'side':>10} {'build bm25':>10} {'build dense':>11} {'bm25 p50':>9} {'dense p50':>9} "
-          f"{'hybrid p50':>10} {'p95':>7} {'hit@4':>6}")
+    print(
+        f"{'chunks':>7} {'side':>10} {'build bm25':>10} {'build dense':>11} {'bm25 p50':>9} {'dense p50':>9} "
+        f"{'hybrid p50':>10} {'p95':>7} {'hit@4':>6}"
+    )
     for n in [int(s) for s in args.sizes.split(",")]:
         chunks, vecs = corpus(n, demo.chunks, demo.embeddings, rng)
         r, tb, td, kind = ours(chunks, vecs, emb)
@@ -160,8 +165,10 @@ def main() -> None:
         d_times, _ = timed(lambda q: r.search(q, K, weights=(0, 1)), qs, args.repeat)
         h_times, h_out = timed(lambda q: [h.source for h in r.search(q, K).hits], qs, args.repeat)
         ours_p50 = pct(h_times, 0.5)
-        print(f"{n:>7} {'llmbench':>10} {tb:>9.2f}s {td:>10.2f}s {pct(b_times, .5):>7.2f}ms {pct(d_times, .5):>7.2f}ms "
-              f"{ours_p50:>8.2f}ms {pct(h_times, .95):>5.1f}ms {hit_rate(h_out, wanted):>6.0%}  ({kind})")
+        print(
+            f"{n:>7} {'llmbench':>10} {tb:>9.2f}s {td:>10.2f}s {pct(b_times, 0.5):>7.2f}ms {pct(d_times, 0.5):>7.2f}ms "
+            f"{ours_p50:>8.2f}ms {pct(h_times, 0.95):>5.1f}ms {hit_rate(h_out, wanted):>6.0%}  ({kind})"
+        )
         lc = None if lc_missing else langchain(chunks, vecs, emb)
         if lc is None:
             lc_missing = True
@@ -169,8 +176,10 @@ def main() -> None:
         hybrid, tb, td = lc
         l_times, l_out = timed(lambda q: [d.metadata["source"] for d in hybrid.invoke(q)], qs, args.repeat)
         lc_p50 = pct(l_times, 0.5)
-        print(f"{n:>7} {'langchain':>10} {tb:>9.2f}s {td:>10.2f}s {'':>9} {'':>9} {lc_p50:>8.2f}ms "
-              f"{pct(l_times, .95):>5.1f}ms {hit_rate(l_out, wanted):>6.0%}")
+        print(
+            f"{n:>7} {'langchain':>10} {tb:>9.2f}s {td:>10.2f}s {'':>9} {'':>9} {lc_p50:>8.2f}ms "
+            f"{pct(l_times, 0.95):>5.1f}ms {hit_rate(l_out, wanted):>6.0%}"
+        )
         print(f"{'':>7} {'ratio':>10} hybrid p50 llmbench/langchain = {ours_p50 / lc_p50:.3f}x")
     if lc_missing:
         print("\nLangChain is not installed: pip install langchain-classic langchain-community (for the comparison)")

@@ -84,8 +84,9 @@ def cpu_reports_amx() -> bool:
     cc = shutil.which("cc") or shutil.which("gcc")
     if cc:  # GGML_NATIVE compiles with -march=native: ask the compiler what that enables
         try:
-            out = subprocess.run([cc, "-march=native", "-Q", "--help=target"],
-                                 capture_output=True, text=True, timeout=30).stdout
+            out = subprocess.run(
+                [cc, "-march=native", "-Q", "--help=target"], capture_output=True, text=True, timeout=30
+            ).stdout
             for line in out.splitlines():
                 parts = line.split()
                 if parts and parts[0].startswith("-mamx") and parts[-1] == "[enabled]":
@@ -124,8 +125,17 @@ def llama_build_env() -> tuple[dict, str, str]:
     else:
         word = "AMX kernels kept" if amx else "no AMX"
     env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
-    key = "|".join([LLAMA_CPP_VERSION, env.get("CMAKE_ARGS", ""), env.get("CFLAGS", ""),
-                    env.get("CXXFLAGS", ""), platform.machine(), platform.python_version(), cpu_fingerprint()])
+    key = "|".join(
+        [
+            LLAMA_CPP_VERSION,
+            env.get("CMAKE_ARGS", ""),
+            env.get("CFLAGS", ""),
+            env.get("CXXFLAGS", ""),
+            platform.machine(),
+            platform.python_version(),
+            cpu_fingerprint(),
+        ]
+    )
     return env, hashlib.sha256(key.encode()).hexdigest()[:16], word
 
 
@@ -145,12 +155,28 @@ def ensure_llama_cpp(py: Path) -> None:
     wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
     if not wheels:
         extra = f", CMAKE_ARGS={env['CMAKE_ARGS']}" if env.get("CMAKE_ARGS") else ""
-        say(f"building llama-cpp-python {LLAMA_CPP_VERSION} for this CPU ({amx_word}{extra}): "
-            "5 to 20 minutes on 2 cores, once; the wheel is cached")
+        say(
+            f"building llama-cpp-python {LLAMA_CPP_VERSION} for this CPU ({amx_word}{extra}): "
+            "5 to 20 minutes on 2 cores, once; the wheel is cached"
+        )
         folder.mkdir(parents=True, exist_ok=True)
         t0 = time.time()
-        run([str(py), "-m", "pip", "wheel", "--no-deps", "--no-cache-dir", "--no-binary", "llama-cpp-python",
-             "-w", str(folder), f"llama-cpp-python=={LLAMA_CPP_VERSION}"], env=env)
+        run(
+            [
+                str(py),
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--no-cache-dir",
+                "--no-binary",
+                "llama-cpp-python",
+                "-w",
+                str(folder),
+                f"llama-cpp-python=={LLAMA_CPP_VERSION}",
+            ],
+            env=env,
+        )
         say(f"built in {time.time() - t0:.0f} s, cached in {folder}")
         wheels = sorted(folder.glob("llama_cpp_python-*.whl"))
     run([str(py), "-m", "pip", "install", "-q", "--force-reinstall", "--no-deps", str(wheels[-1])])

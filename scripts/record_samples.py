@@ -32,8 +32,10 @@ def main() -> int:
         old.unlink()
     params = GenParams(max_tokens=96, temperature=0.7, seed=42)
     with Duel("smollm2", "gemma3-270m", params, mode="sequential") as duel:
-        for prompt in ("What is the capital of France? Answer in one sentence.",
-                       "Explain in two sentences what quantization does to a language model."):
+        for prompt in (
+            "What is the capital of France? Answer in one sentence.",
+            "Explain in two sentences what quantization does to a language model.",
+        ):
             for _ in duel.run(prompt):
                 pass
         print("duel:", duel.session_path)
@@ -47,8 +49,9 @@ def main() -> int:
         print("chat:", chat.duel.session_path)
 
     questions = load_questions(DEMO_QUESTIONS)[:3]
-    with Evaluation(DEMO_COLLECTION, questions, "smollm2", "gemma3-270m", params, retriever=retriever,
-                    mode="sequential") as ev:
+    with Evaluation(
+        DEMO_COLLECTION, questions, "smollm2", "gemma3-270m", params, retriever=retriever, mode="sequential"
+    ) as ev:
         for _ in ev.run():
             pass
         print("eval:", ev.session_path)

@@ -26,8 +26,11 @@ SLOW_FIXTURES = {"gemma", "embedder", "demo_collection", "_demo_collection_dir",
 
 
 def pytest_collection_modifyitems(config, items):
-    unmarked = [item.nodeid for item in items
-                if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None]
+    unmarked = [
+        item.nodeid
+        for item in items
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) and item.get_closest_marker("slow") is None
+    ]
     if unmarked:
         raise pytest.UsageError("these tests use slow fixtures but are not marked slow: " + ", ".join(unmarked))
 
@@ -42,9 +45,11 @@ def _user_dirs() -> dict[str, Path]:
         return {"data": home, "config": home, "cache": home / "cache"}
     import platformdirs
 
-    return {"data": Path(platformdirs.user_data_dir("llmbench")),
-            "config": Path(platformdirs.user_config_dir("llmbench")),
-            "cache": Path(platformdirs.user_cache_dir("llmbench"))}
+    return {
+        "data": Path(platformdirs.user_data_dir("llmbench")),
+        "config": Path(platformdirs.user_config_dir("llmbench")),
+        "cache": Path(platformdirs.user_cache_dir("llmbench")),
+    }
 
 
 _USER_DIRS = _user_dirs()
@@ -71,8 +76,13 @@ def sandbox(tmp_path_factory) -> Path:
     watched = [d for d in _USER_DIRS.values() if d.is_dir()]
     before = _snapshot(watched)
     saved = {k: os.environ.get(k) for k in _SANDBOX_VARS}
-    for var, sub in (("XDG_DATA_HOME", "data"), ("XDG_CONFIG_HOME", "config"), ("XDG_CACHE_HOME", "cache"),
-                     ("HF_HOME", "hf"), ("LLMBENCH_HOME", "home")):
+    for var, sub in (
+        ("XDG_DATA_HOME", "data"),
+        ("XDG_CONFIG_HOME", "config"),
+        ("XDG_CACHE_HOME", "cache"),
+        ("HF_HOME", "hf"),
+        ("LLMBENCH_HOME", "home"),
+    ):
         os.environ[var] = str(root / sub)
     yield root
     for var, value in saved.items():
@@ -94,8 +104,14 @@ def demo_paths(sandbox) -> dict[str, Path]:
     for name, demo in models.DEMO_MODELS.items():
         installed = _USER_DIRS["data"] / "models" / demo.filename
         marker = installed.with_name(installed.name + ".sha256")
-        if installed.is_file() and installed.stat().st_size == demo.size_bytes and (
-                (marker.is_file() and marker.read_text().strip() == demo.sha256) or file_sha256(installed) == demo.sha256):
+        if (
+            installed.is_file()
+            and installed.stat().st_size == demo.size_bytes
+            and (
+                (marker.is_file() and marker.read_text().strip() == demo.sha256)
+                or file_sha256(installed) == demo.sha256
+            )
+        ):
             out[name] = installed
         else:
             out[name] = models.pull(name).path  # into the sandbox's LLMBENCH_HOME
@@ -137,8 +153,14 @@ def registered(home, demo_paths) -> None:
             os.symlink(path, target)
 
 
-def write_gguf(path: Path, *, arch: str = "llama", chat_template: str | None = None,
-               file_type: int | None = 1, extra: dict | None = None) -> Path:
+def write_gguf(
+    path: Path,
+    *,
+    arch: str = "llama",
+    chat_template: str | None = None,
+    file_type: int | None = 1,
+    extra: dict | None = None,
+) -> Path:
     """A tiny but valid GGUF written with gguf-py, for edge cases."""
     import gguf
 
@@ -205,8 +227,7 @@ def write_pdf(path: Path, pages: list[str], *, user_password: str | None = None)
     if user_password:
         from fpdf.enums import EncryptionMethod
 
-        pdf.set_encryption(owner_password="owner", user_password=user_password,
-                           encryption_method=EncryptionMethod.RC4)
+        pdf.set_encryption(owner_password="owner", user_password=user_password, encryption_method=EncryptionMethod.RC4)
     pdf.output(str(path))
     return path
 

@@ -28,13 +28,38 @@ def one_line_error(proc, *needles):
 
 @pytest.mark.slow
 def test_duel_json_has_the_documented_fields(home, registered):
-    proc = cli("duel", "--a", "smollm2", "--b", "gemma3-270m", "--prompt", "Name a fruit.",
-               "--max-tokens", "12", "--temperature", "0", "--format", "json", home=home)
+    proc = cli(
+        "duel",
+        "--a",
+        "smollm2",
+        "--b",
+        "gemma3-270m",
+        "--prompt",
+        "Name a fruit.",
+        "--max-tokens",
+        "12",
+        "--temperature",
+        "0",
+        "--format",
+        "json",
+        home=home,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["mode"] in ("sequential", "concurrent")
-    fields = {"model", "text", "load_s", "prompt_tokens", "ttft_ms", "prompt_tok_s", "gen_tokens",
-              "gen_tok_s", "total_s", "peak_rss_mib", "error"}
+    fields = {
+        "model",
+        "text",
+        "load_s",
+        "prompt_tokens",
+        "ttft_ms",
+        "prompt_tok_s",
+        "gen_tokens",
+        "gen_tok_s",
+        "total_s",
+        "peak_rss_mib",
+        "error",
+    }
     for c in data["contestants"]:
         assert fields <= set(c)
         assert c["error"] is None and c["gen_tokens"] > 0 and c["peak_rss_mib"] > 0
@@ -45,8 +70,20 @@ def test_duel_json_has_the_documented_fields(home, registered):
 
 
 def test_duel_table_streams_both_answers_then_stats(home, registered):
-    proc = cli("duel", "--a", "smollm2", "--b", "smollm2", "--prompt", "Say hello.", "--max-tokens", "8",
-               "--temperature", "0", home=home)
+    proc = cli(
+        "duel",
+        "--a",
+        "smollm2",
+        "--b",
+        "smollm2",
+        "--prompt",
+        "Say hello.",
+        "--max-tokens",
+        "8",
+        "--temperature",
+        "0",
+        home=home,
+    )
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "── A: smollm2 (Q4_1) ──" in out and "── B: smollm2 (Q4_1) ──" in out
@@ -56,8 +93,23 @@ def test_duel_table_streams_both_answers_then_stats(home, registered):
 
 
 def test_duel_markdown_and_quiet(home, registered):
-    proc = cli("duel", "--a", "smollm2", "--b", "smollm2", "--prompt", "-", "--max-tokens", "4",
-               "--format", "md", "--quiet", "--no-record", home=home, input="Hi there")
+    proc = cli(
+        "duel",
+        "--a",
+        "smollm2",
+        "--b",
+        "smollm2",
+        "--prompt",
+        "-",
+        "--max-tokens",
+        "4",
+        "--format",
+        "md",
+        "--quiet",
+        "--no-record",
+        home=home,
+        input="Hi there",
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("## Duel") and "| TTFT |" in proc.stdout
     assert "Session:" not in proc.stdout and not (home / "sessions").exists()
@@ -89,8 +141,20 @@ def test_non_gguf_and_truncated_files_name_the_file(home, registered, tmp_path, 
 
 
 def test_one_bad_side_still_reports_the_other(home, registered):
-    proc = cli("duel", "--a", "smollm2", "--b", "nosuchmodel", "--prompt", "Hi", "--max-tokens", "6",
-               "--format", "json", home=home)
+    proc = cli(
+        "duel",
+        "--a",
+        "smollm2",
+        "--b",
+        "nosuchmodel",
+        "--prompt",
+        "Hi",
+        "--max-tokens",
+        "6",
+        "--format",
+        "json",
+        home=home,
+    )
     assert proc.returncode == 1
     a, b = json.loads(proc.stdout)["contestants"]
     assert a["error"] is None and a["gen_tokens"] > 0
@@ -98,8 +162,20 @@ def test_one_bad_side_still_reports_the_other(home, registered):
 
 
 def test_prompt_longer_than_n_ctx(home, registered):
-    proc = cli("duel", "--a", "smollm2", "--b", "smollm2", "--prompt", "word " * 400, "--n-ctx", "256",
-               "--max-tokens", "4", home=home)
+    proc = cli(
+        "duel",
+        "--a",
+        "smollm2",
+        "--b",
+        "smollm2",
+        "--prompt",
+        "word " * 400,
+        "--n-ctx",
+        "256",
+        "--max-tokens",
+        "4",
+        home=home,
+    )
     one_line_error(proc, "the prompt is", "n_ctx is 256")
 
 
@@ -125,21 +201,54 @@ def test_inspect_json_fields(home, registered):
     proc = cli("inspect", "smollm2", "--memory", "--ctx", "2048", "--format", "json", home=home)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    for field in ("architecture", "model_type", "vocab_size", "hidden_size", "num_layers", "num_heads",
-                  "num_kv_heads", "gqa_ratio", "head_dim", "intermediate_size", "norm_type", "norm_eps",
-                  "rope_theta", "context_length", "tied_embeddings", "params_total", "params_embeddings",
-                  "params_per_layer", "linear_modules", "quantization", "projections", "memory"):
+    for field in (
+        "architecture",
+        "model_type",
+        "vocab_size",
+        "hidden_size",
+        "num_layers",
+        "num_heads",
+        "num_kv_heads",
+        "gqa_ratio",
+        "head_dim",
+        "intermediate_size",
+        "norm_type",
+        "norm_eps",
+        "rope_theta",
+        "context_length",
+        "tied_embeddings",
+        "params_total",
+        "params_embeddings",
+        "params_per_layer",
+        "linear_modules",
+        "quantization",
+        "projections",
+        "memory",
+    ):
         assert field in data, field
-    assert data["projections"][0] == {"name": "q_proj", "in_features": 576, "out_features": 576,
-                                      "cls": "ggml Q4_1", "quant": "Q4_1", "bits": 5.0}
+    assert data["projections"][0] == {
+        "name": "q_proj",
+        "in_features": 576,
+        "out_features": 576,
+        "cls": "ggml Q4_1",
+        "quant": "Q4_1",
+        "bits": 5.0,
+    }
     row = data["memory"][0]
     assert set(row) >= {"format", "weights_bytes", "kv_bytes", "total_bytes", "fits"}
 
 
 def test_inspect_compare_markdown(home):
     configs = Path(__file__).parent / "fixtures" / "configs"
-    proc = cli("inspect", str(configs / "meta-llama-3-8b.json"), "--compare",
-               str(configs / "qwen2-1.5b-instruct-gptq-int8.json"), "--format", "md", home=home)
+    proc = cli(
+        "inspect",
+        str(configs / "meta-llama-3-8b.json"),
+        "--compare",
+        str(configs / "qwen2-1.5b-instruct-gptq-int8.json"),
+        "--format",
+        "md",
+        home=home,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "| **vocabulary** | 128,256 | 151,936 |" in proc.stdout
     assert "QuantLinear" in proc.stdout
@@ -169,16 +278,29 @@ def test_inspect_loaded_quantized_model_json(home, tmp_path):
     pytest.importorskip("transformers")
     from transformers import AutoModelForCausalLM, LlamaConfig
 
-    AutoModelForCausalLM.from_config(LlamaConfig(
-        vocab_size=256, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-        num_key_value_heads=2)).save_pretrained(tmp_path / "m")
+    AutoModelForCausalLM.from_config(
+        LlamaConfig(
+            vocab_size=256,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+        )
+    ).save_pretrained(tmp_path / "m")
     proc = cli("inspect", f"hf:{tmp_path / 'm'}?quant=bnb8", "--format", "json", home=home)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert data["linear_modules"] == {"Linear8bitLt": 14, "Linear": 1}
     assert data["quantization"]["method"] == "bitsandbytes" and data["quantization"]["bits"] == 8
-    assert {"name": "k_proj", "in_features": 64, "out_features": 32, "cls": "Linear8bitLt", "quant": "bnb int8",
-            "bits": 8} in data["projections"]
+    assert {
+        "name": "k_proj",
+        "in_features": 64,
+        "out_features": 32,
+        "cls": "Linear8bitLt",
+        "quant": "bnb int8",
+        "bits": 8,
+    } in data["projections"]
     one_line_error(cli("inspect", f"hf:{tmp_path / 'm'}?quant=bnb3", home=home), "quant 'bnb3' is not one of")
 
 
@@ -203,14 +325,29 @@ def test_index_retrieve_and_chat_headless(home, registered, tmp_path):
     listed = json.loads(cli("index", "list", "--format", "json", home=home).stdout)
     assert [c["name"] for c in listed] == ["pump"]
 
-    proc = cli("retrieve", "--collection", "pump", "--k", "2", "--format", "json", "What does error E42 mean?", home=home)
+    proc = cli(
+        "retrieve", "--collection", "pump", "--k", "2", "--format", "json", "What does error E42 mean?", home=home
+    )
     assert proc.returncode == 0, proc.stderr
     hits = json.loads(proc.stdout)["hits"]
     assert len(hits) == 2 and hits[0]["page"] == 4 and hits[0]["source"].endswith("manual.pdf")
     assert {"source", "page", "text", "bm25_rank", "dense_rank", "score"} <= set(hits[0])
 
-    proc = cli("chat", "--collection", "pump", "--model", "smollm2", "--k", "2", "--max-tokens", "20",
-               "--temperature", "0", "How long is the warranty?", home=home)
+    proc = cli(
+        "chat",
+        "--collection",
+        "pump",
+        "--model",
+        "smollm2",
+        "--k",
+        "2",
+        "--max-tokens",
+        "20",
+        "--temperature",
+        "0",
+        "How long is the warranty?",
+        home=home,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "[1] manual.pdf p.1" in proc.stdout and "2 of 2 passages fit the context" in proc.stdout
     assert "session:" in proc.stdout
@@ -222,11 +359,29 @@ def test_index_retrieve_and_chat_headless(home, registered, tmp_path):
 @pytest.mark.slow
 def test_eval_headless_writes_csv_json_and_markdown(home, registered, demo_collection, tmp_path):
     questions = tmp_path / "q.csv"
-    questions.write_text("id;question;answer;source\n"
-                         "f;What is Faiss?;A library for efficient similarity search of dense vectors.;pkg:faiss-cpu\n")
+    questions.write_text(
+        "id;question;answer;source\n"
+        "f;What is Faiss?;A library for efficient similarity search of dense vectors.;pkg:faiss-cpu\n"
+    )
     out = tmp_path / "report"
-    proc = cli("eval", "--collection", "demo", "--questions", str(questions), "--a", "smollm2", "--k", "2",
-               "--max-tokens", "16", "--out", str(out), "--format", "json", home=home)
+    proc = cli(
+        "eval",
+        "--collection",
+        "demo",
+        "--questions",
+        str(questions),
+        "--a",
+        "smollm2",
+        "--k",
+        "2",
+        "--max-tokens",
+        "16",
+        "--out",
+        str(out),
+        "--format",
+        "json",
+        home=home,
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     row = result["rows"][0]
@@ -237,5 +392,7 @@ def test_eval_headless_writes_csv_json_and_markdown(home, registered, demo_colle
     proc = cli("eval", "--collection", "demo", "--retrieval-only", "--out", str(out), home=home)
     assert proc.returncode == 0, proc.stderr
     assert "(retrieval)" in proc.stdout and "hit rate" in proc.stdout
-    one_line_error(cli("eval", "--collection", "demo", "--questions", str(tmp_path / "none.jsonl"), "--a", "smollm2",
-                       home=home), "none.jsonl: no such question file")
+    one_line_error(
+        cli("eval", "--collection", "demo", "--questions", str(tmp_path / "none.jsonl"), "--a", "smollm2", home=home),
+        "none.jsonl: no such question file",
+    )

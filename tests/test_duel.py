@@ -109,6 +109,7 @@ def test_cancel_stops_both_sides_within_a_second(smollm2):
     seen: dict = {}
 
     with Duel(smollm2, smollm2, params, mode="concurrent") as duel:
+
         def cancel_when_both_stream(side, event):
             if isinstance(event, Token):
                 seen.setdefault(side, event.t_ns)

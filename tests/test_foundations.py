@@ -49,8 +49,13 @@ def test_the_cli_options_come_from_the_schema():
     assert flags["max_tokens"].default == 48 and "tokens to generate" in flags["max_tokens"].help
     args = parser.parse_args(["--threads", "auto", "--gpu-layers", "all", "--ignore-eos", "--top-p", "0.5"])
     params = params_from_args(args)
-    assert (params.threads, params.n_gpu_layers, params.ignore_eos, params.top_p, params.max_tokens) == \
-        (None, -1, True, 0.5, 48)
+    assert (params.threads, params.n_gpu_layers, params.ignore_eos, params.top_p, params.max_tokens) == (
+        None,
+        -1,
+        True,
+        0.5,
+        48,
+    )
     with pytest.raises(SystemExit):
         parser.parse_args(["--top-p", "1.5"])  # the schema's range, checked by argparse
 
@@ -129,8 +134,10 @@ def test_file_digest_with_progress(tmp_path):
     path = tmp_path / "blob"
     path.write_bytes(data)
     seen = []
-    assert file_sha256(path, lambda stage, done, total: seen.append((stage, done, total))) == \
-        hashlib.sha256(data).hexdigest()
+    assert (
+        file_sha256(path, lambda stage, done, total: seen.append((stage, done, total)))
+        == hashlib.sha256(data).hexdigest()
+    )
     assert seen[-1] == ("verify", len(data), len(data))
 
 

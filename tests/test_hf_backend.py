@@ -31,8 +31,10 @@ def _events(duel, prompt=QUESTION):
 
 
 def test_an_hf_spec_resolves_without_importing_torch(registered):
-    code = ("import sys; from llmbench.engine import models; m = models.resolve('hf:smollm2?quant=bnb4');"
-            "print(m.name, m.backend, m.quant, m.arch, m.has_chat_template, 'torch' in sys.modules)")
+    code = (
+        "import sys; from llmbench.engine import models; m = models.resolve('hf:smollm2?quant=bnb4');"
+        "print(m.name, m.backend, m.quant, m.arch, m.has_chat_template, 'torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["smollm2", "hf:bnb4", "hf", "bnb4", "llama", "True", "False"]
 
@@ -176,8 +178,19 @@ def test_a_model_that_will_not_fit_is_refused_before_loading_unless_forced(home,
     with Duel("gemma3-270m", None, GenParams(temperature=0, max_tokens=4, force=True), record=False) as duel:
         seen = _events(duel, "Name a colour.")
     assert any(isinstance(e, Done) for e in seen["a"]), "--force loads it anyway"
-    proc = cli("duel", "--a", "smollm2", "--b", "hf:smollm2", "--prompt", "Hi", "--max-tokens", "4", home=home,
-               env={"LLMBENCH_MAX_RAM": "300M"})
+    proc = cli(
+        "duel",
+        "--a",
+        "smollm2",
+        "--b",
+        "hf:smollm2",
+        "--prompt",
+        "Hi",
+        "--max-tokens",
+        "4",
+        home=home,
+        env={"LLMBENCH_MAX_RAM": "300M"},
+    )
     one_line_error(proc, "B:", "smollm2 hf needs about", "weights 513 MiB", "runtime 420 MiB")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
 

@@ -4,8 +4,21 @@ llama_cpp at import time (those load inside the functions that need them)."""
 import subprocess
 import sys
 
-HEAVY = ("textual", "rich", "torch", "transformers", "llama_cpp", "faiss", "sentence_transformers", "pypdf", "bitsandbytes",
-         "peft", "optimum", "torchao", "safetensors")
+HEAVY = (
+    "textual",
+    "rich",
+    "torch",
+    "transformers",
+    "llama_cpp",
+    "faiss",
+    "sentence_transformers",
+    "pypdf",
+    "bitsandbytes",
+    "peft",
+    "optimum",
+    "torchao",
+    "safetensors",
+)
 
 CHECK = f"""
 import importlib, pkgutil, sys

@@ -20,8 +20,16 @@ pytestmark = pytest.mark.slow  # the Hugging Face stack (torch, transformers, qu
 pytest.importorskip("transformers")
 
 CONFIGS = Path(__file__).parent / "fixtures" / "configs"
-TINY = dict(vocab_size=512, hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, max_position_embeddings=256, tie_word_embeddings=True)
+TINY = dict(
+    vocab_size=512,
+    hidden_size=128,
+    intermediate_size=256,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=256,
+    tie_word_embeddings=True,
+)
 
 
 @pytest.fixture(scope="session")
@@ -56,15 +64,18 @@ def test_plain_load_agrees_with_the_config_reader(tiny_hf):
     assert (k.in_features, k.out_features, k.cls, k.quant) == (128, 64, "Linear", None)
 
 
-@pytest.mark.parametrize("quant, cls, label, bits", [
-    ("bnb8", "Linear8bitLt", "bnb int8", 8),
-    ("bnb4", "Linear4bit", "bnb nf4", 4),
-    ("bnb4-dq", "Linear4bit", "bnb nf4+dq", 4),
-    ("bnb4-fp4", "Linear4bit", "bnb fp4", 4),
-    ("quanto-int8", "QLinear", "quanto qint8", 8),
-    ("quanto-int4", "QLinear", "quanto qint4", 4),
-    ("torchao-int8", "Linear[Int8Tensor]", "torchao Int8Tensor", 8),
-])
+@pytest.mark.parametrize(
+    "quant, cls, label, bits",
+    [
+        ("bnb8", "Linear8bitLt", "bnb int8", 8),
+        ("bnb4", "Linear4bit", "bnb nf4", 4),
+        ("bnb4-dq", "Linear4bit", "bnb nf4+dq", 4),
+        ("bnb4-fp4", "Linear4bit", "bnb fp4", 4),
+        ("quanto-int8", "QLinear", "quanto qint8", 8),
+        ("quanto-int4", "QLinear", "quanto qint4", 4),
+        ("torchao-int8", "Linear[Int8Tensor]", "torchao Int8Tensor", 8),
+    ],
+)
 def test_quantized_linears_are_classified_by_class_and_weight_tensor(tiny_hf, quant, cls, label, bits):
     s = inspect_source(f"hf:{tiny_hf}?quant={quant}")
     assert s.linear_modules == {cls: 14, "Linear": 1}, "every block projection quantized, lm_head kept"
@@ -78,8 +89,9 @@ def test_quantized_linears_are_classified_by_class_and_weight_tensor(tiny_hf, qu
     assert layers and "LlamaDecoderLayer" in layers[0], "the two identical layers fold into one node"
 
 
-@pytest.mark.parametrize("quant, fmt", [("none", "fp16/bf16"), ("bnb8", "bnb int8"), ("bnb4", "bnb nf4"),
-                                        ("bnb4-dq", "bnb nf4+dq")])
+@pytest.mark.parametrize(
+    "quant, fmt", [("none", "fp16/bf16"), ("bnb8", "bnb int8"), ("bnb4", "bnb nf4"), ("bnb4-dq", "bnb nf4+dq")]
+)
 def test_memory_formula_matches_the_bytes_really_loaded(tiny_hf, quant, fmt):
     estimate = hf_weights_bytes(inspect_source(str(tiny_hf)), fmt)
     loaded = inspect_source(f"hf:{tiny_hf}?quant={quant}&dtype=bf16")
@@ -89,8 +101,19 @@ def test_memory_formula_matches_the_bytes_really_loaded(tiny_hf, quant, fmt):
 def test_smollm2_in_its_hf_form_matches_its_gguf(smollm2_hf, demo_paths):
     hf = inspect_source(f"hf:{smollm2_hf}")
     gg = inspect_source(str(demo_paths["smollm2"]))
-    for field in ("vocab_size", "hidden_size", "num_layers", "num_heads", "num_kv_heads", "head_dim",
-                  "intermediate_size", "params_total", "tied_embeddings", "rope_theta", "context_length"):
+    for field in (
+        "vocab_size",
+        "hidden_size",
+        "num_layers",
+        "num_heads",
+        "num_kv_heads",
+        "head_dim",
+        "intermediate_size",
+        "params_total",
+        "tied_embeddings",
+        "rope_theta",
+        "context_length",
+    ):
         assert getattr(hf, field) == getattr(gg, field), field
     assert [p.name for p in hf.projections] == [p.name for p in gg.projections]
     assert hf.linear_modules == {"Linear": 211} and hf.architecture == "LlamaForCausalLM" and hf.rope_scaling is None
@@ -118,7 +141,12 @@ def test_family_unknown_to_the_config_reader_is_built_by_transformers():
     s = inspect_source(str(CONFIGS / "gpt2.json"))
     assert s.params_total == 124_439_808  # GPT-2 small
     assert (s.vocab_size, s.hidden_size, s.num_layers, s.num_heads) == (50257, 768, 12, 12)
-    assert s.linear_modules["Conv1D"] == 48 and {p.name for p in s.projections} == {"c_attn", "attn.c_proj", "c_fc", "mlp.c_proj"}
+    assert s.linear_modules["Conv1D"] == 48 and {p.name for p in s.projections} == {
+        "c_attn",
+        "attn.c_proj",
+        "c_fc",
+        "mlp.c_proj",
+    }
     assert "meta device" in s.notes[0]
 
 
@@ -146,8 +174,10 @@ def test_peft_lora_adapter(tiny_hf, tmp_path):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    model = get_peft_model(AutoModelForCausalLM.from_pretrained(tiny_hf),
-                           LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        AutoModelForCausalLM.from_pretrained(tiny_hf),
+        LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM"),
+    )
     trainable, _ = model.get_nb_trainable_parameters()
     model.save_pretrained(tmp_path / "lora")
     a = inspect_source(str(tmp_path / "lora"))

@@ -52,8 +52,11 @@ def test_event_order_timestamps_and_stats(smol):
 
 def test_max_tokens_is_a_hard_limit(smol):
     backend, _ = smol
-    events = run(backend, GenParams(max_tokens=3, temperature=0, ignore_eos=True),
-                 [{"role": "user", "content": "Write a long poem about the sea."}])
+    events = run(
+        backend,
+        GenParams(max_tokens=3, temperature=0, ignore_eos=True),
+        [{"role": "user", "content": "Write a long poem about the sea."}],
+    )
     assert events[-1].stats.gen_tokens == 3 and events[-1].finish_reason == "length"
 
 
@@ -107,10 +110,14 @@ def test_base_model_gets_the_fallback_template_and_raw_mode(demo_paths):
     assert add_bos is False  # the template already wrote <bos>
     raw_prompt, raw_bos = backend.render([{"role": "user", "content": "The capital of France is"}], raw=True)
     assert raw_prompt == "The capital of France is" and raw_bos is True
-    raw = run(backend, GenParams(max_tokens=8, temperature=0, raw=True, ignore_eos=True),
-              [{"role": "user", "content": "The capital of France is"}])
-    chat = run(backend, GenParams(max_tokens=8, temperature=0),
-               [{"role": "user", "content": "The capital of France is"}])
+    raw = run(
+        backend,
+        GenParams(max_tokens=8, temperature=0, raw=True, ignore_eos=True),
+        [{"role": "user", "content": "The capital of France is"}],
+    )
+    chat = run(
+        backend, GenParams(max_tokens=8, temperature=0), [{"role": "user", "content": "The capital of France is"}]
+    )
     assert raw[0].prompt_tokens == 6  # <bos> and five words: no template around them
     assert chat[0].prompt_tokens > raw[0].prompt_tokens + 5
     assert isinstance(raw[-1], Done) and raw[-1].stats.gen_tokens == 8 and raw[-1].text.strip()

@@ -66,7 +66,9 @@ def test_the_wheel_holds_one_namespace_with_its_data(wheel):
     assert "llmbench/engine/experiments/data/quant_questions.jsonl" in names
     assert "llmbench/engine/rag/data/demo_questions.jsonl" in names
     # every source module is in the wheel
-    sources = {f"llmbench/{p.relative_to(ROOT).as_posix()}" for pkg in ("engine", "tui") for p in (ROOT / pkg).rglob("*.py")}
+    sources = {
+        f"llmbench/{p.relative_to(ROOT).as_posix()}" for pkg in ("engine", "tui") for p in (ROOT / pkg).rglob("*.py")
+    }
     assert sources <= set(names), sorted(sources - set(names))[:5]
 
 
@@ -77,11 +79,19 @@ def test_installed_it_adds_only_llmbench_and_works(venv, tmp_path):
     env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "LLMBENCH_HOME": str(tmp_path / "home"), "HOME": str(tmp_path)}
     help_text = run(exe, "--help", env=env).stdout
     assert "duel" in help_text and "quant-matrix" in help_text
-    where = run(venv / "bin" / "python", "-c", "import llmbench.engine, llmbench.tui.cli; print(llmbench.engine.__file__)",
-                env=env).stdout.strip()
+    where = run(
+        venv / "bin" / "python",
+        "-c",
+        "import llmbench.engine, llmbench.tui.cli; print(llmbench.engine.__file__)",
+        env=env,
+    ).stdout.strip()
     assert where.startswith(str(venv)), f"llmbench came from {where}, not from the wheel"
-    themes = run(venv / "bin" / "python", "-c", "from llmbench.tui.themes import load_themes; "
-                 "print(' '.join(sorted(t.name for t in load_themes()[0])))", env=env).stdout.split()
+    themes = run(
+        venv / "bin" / "python",
+        "-c",
+        "from llmbench.tui.themes import load_themes; print(' '.join(sorted(t.name for t in load_themes()[0])))",
+        env=env,
+    ).stdout.split()
     assert themes == ["llmbench-dark", "llmbench-light", "solarized-terminal"]
     listed = json.loads(run(exe, "sessions", "list", "--format", "json", env=env).stdout)
     assert sorted(s["kind"] for s in listed if s["sample"]) == ["chat", "duel", "eval"]

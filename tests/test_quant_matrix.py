@@ -15,10 +15,18 @@ pytestmark = pytest.mark.slow  # the Hugging Face stack and every quantization
 
 
 def _questions(tmp_path, n=1):
-    rows = [{"id": "france", "question": "What is the capital of France? Answer in one sentence.",
-             "answer": "The capital of France is Paris."},
-            {"id": "week", "question": "How many days are in a week? Answer in one sentence.",
-             "answer": "A week has seven days."}][:n]
+    rows = [
+        {
+            "id": "france",
+            "question": "What is the capital of France? Answer in one sentence.",
+            "answer": "The capital of France is Paris.",
+        },
+        {
+            "id": "week",
+            "question": "How many days are in a week? Answer in one sentence.",
+            "answer": "A week has seven days.",
+        },
+    ][:n]
     path = tmp_path / "q.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     return path
@@ -69,8 +77,22 @@ def test_every_variant_answers_and_is_scored_against_references_and_fp32(registe
 
 def test_the_cli_writes_a_table_and_reports(registered, tmp_path, home):
     out = tmp_path / "out"
-    proc = cli("quant-matrix", "smollm2", "--variants", "gguf,bnb4", "--questions", str(_questions(tmp_path, 2)),
-               "--max-tokens", "8", "--out", str(out), "--format", "json", home=home, timeout=600)
+    proc = cli(
+        "quant-matrix",
+        "smollm2",
+        "--variants",
+        "gguf,bnb4",
+        "--questions",
+        str(_questions(tmp_path, 2)),
+        "--max-tokens",
+        "8",
+        "--out",
+        str(out),
+        "--format",
+        "json",
+        home=home,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert [r["variant"] for r in data["rows"]] == ["bnb4", "gguf Q4_1"]
@@ -86,5 +108,7 @@ def test_bad_matrix_input_is_one_line(registered, tmp_path, home):
     one_line_error(cli("quant-matrix", "smollm2", "--variants", "fp64", home=home), "unknown variant 'fp64'")
     one_line_error(cli("quant-matrix", str(tmp_path / "none"), home=home), "no such model folder or file")
     one_line_error(cli("quant-matrix", "openai:http://h/v1#m", home=home), "a remote model cannot be quantized")
-    one_line_error(cli("quant-matrix", "smollm2", "--questions", str(tmp_path / "q.csv"), home=home),
-                   "q.csv: no such question file")
+    one_line_error(
+        cli("quant-matrix", "smollm2", "--questions", str(tmp_path / "q.csv"), home=home),
+        "q.csv: no such question file",
+    )

@@ -49,8 +49,10 @@ def test_markdown_sections_follow_headings(tmp_path):
 
 def test_html_drops_scripts_and_keeps_headings(tmp_path):
     page = tmp_path / "page.html"
-    page.write_text("<html><head><title>t</title><script>var x=1;</script></head><body>"
-                    "<h1>Pump</h1><p>Hello &amp; welcome.</p><h2>Reset</h2><p>Hold the button.</p></body></html>")
+    page.write_text(
+        "<html><head><title>t</title><script>var x=1;</script></head><body>"
+        "<h1>Pump</h1><p>Hello &amp; welcome.</p><h2>Reset</h2><p>Hold the button.</p></body></html>"
+    )
     doc = read_document(page)
     assert doc.kind == "html"
     assert [s.section for s in doc.sections] == ["Pump", "Pump > Reset"]
@@ -58,13 +60,16 @@ def test_html_drops_scripts_and_keeps_headings(tmp_path):
     assert "var x" not in " ".join(s.text for s in doc.sections)
 
 
-@pytest.mark.parametrize("name, content, needle", [
-    ("empty.txt", b"", "is empty"),
-    ("blank.md", b"  \n\n ", "only whitespace"),
-    ("data.bin", bytes(range(256)) * 4, "binary file"),
-    ("latin1.txt", "caf\xe9 cr\xe8me".encode("latin-1"), "is not UTF-8"),
-    ("broken.pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog", "not a readable PDF"),
-])
+@pytest.mark.parametrize(
+    "name, content, needle",
+    [
+        ("empty.txt", b"", "is empty"),
+        ("blank.md", b"  \n\n ", "only whitespace"),
+        ("data.bin", bytes(range(256)) * 4, "binary file"),
+        ("latin1.txt", "caf\xe9 cr\xe8me".encode("latin-1"), "is not UTF-8"),
+        ("broken.pdf", b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog", "not a readable PDF"),
+    ],
+)
 def test_bad_files_get_one_line_naming_the_file(tmp_path, name, content, needle):
     path = tmp_path / name
     path.write_bytes(content)
@@ -212,8 +217,12 @@ def test_index_then_retrieve_the_right_page(home, manual, embedder):
     report = coll.index_add("pump", [manual], embedder=embedder)
     assert len(report.added) == 2 and report.chunks == 6 and report.index == "flat"
     r = Retriever.open("pump", embedder)
-    for question, page in (("How long is the warranty?", 1), ("how do I reset the controller", 2),
-                           ("What does error E42 mean?", 4), ("power consumption in standby", 5)):
+    for question, page in (
+        ("How long is the warranty?", 1),
+        ("how do I reset the controller", 2),
+        ("What does error E42 mean?", 4),
+        ("power consumption in standby", 5),
+    ):
         hits = r.search(question, k=2).hits
         assert hits[0].source.endswith("manual.pdf") and hits[0].page == page, (question, hits[0])
         assert hits[0].score > hits[1].score

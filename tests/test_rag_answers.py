@@ -87,7 +87,9 @@ def test_rag_duel_sends_the_same_passages_to_both(pump, smollm2, gemma):
 
 def test_evaluation_scores_answers_and_writes_reports(pump, smollm2, tmp_path):
     questions = [
-        Question("warranty", "How many years does the warranty cover?", "The warranty covers five years.", "manual.pdf", 1),
+        Question(
+            "warranty", "How many years does the warranty cover?", "The warranty covers five years.", "manual.pdf", 1
+        ),
         Question("e42", "What does error code E42 mean?", "The water inlet is blocked.", "manual.pdf", 4),
         Question("nowhere", "What does error code E42 mean?", "The water inlet is blocked.", "manual.pdf", 2),
     ]
@@ -110,10 +112,12 @@ def test_evaluation_scores_answers_and_writes_reports(pump, smollm2, tmp_path):
 
 
 def test_cosine_similarity_ranks_a_right_answer_above_a_wrong_one(embedder):
-    right, wrong = embedder.similarity([
-        ("The warranty lasts five years.", "The warranty covers five years."),
-        ("Bananas are yellow.", "The warranty covers five years."),
-    ])
+    right, wrong = embedder.similarity(
+        [
+            ("The warranty lasts five years.", "The warranty covers five years."),
+            ("Bananas are yellow.", "The warranty covers five years."),
+        ]
+    )
     assert right > 0.8 > 0.3 > wrong
 
 
@@ -130,8 +134,9 @@ def test_two_model_evaluation_reports_the_speed_ratio(demo_collection, embedder,
 
 def test_retrieval_only_evaluation(demo_collection, embedder):
     questions = load_questions_head(12)
-    with Evaluation(demo_collection, questions, retriever=Retriever.open(demo_collection, embedder),
-                    retrieval_only=True) as ev:
+    with Evaluation(
+        demo_collection, questions, retriever=Retriever.open(demo_collection, embedder), retrieval_only=True
+    ) as ev:
         list(ev.run())
         result = ev.result()
     s = result["summary"]["models"]["(retrieval)"]

@@ -36,8 +36,21 @@ def _free_port() -> int:
 
 def _start_server(model_path, key: str | None = KEY):
     port = _free_port()
-    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model_path), "--host", "127.0.0.1",
-           "--port", str(port), "--n_ctx", "1024", "--n_threads", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(model_path),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "1024",
+        "--n_threads",
+        "1",
+    ]
     if key:
         cmd += ["--api_key", key]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -89,10 +102,17 @@ def test_remote_specs_are_checked(registered):
     from llmbench.engine import models
 
     m = models.resolve("openai:http://127.0.0.1:8080/v1#llama-3?strict=1")
-    assert (m.backend, m.name, m.path, m.quant) == ("openai", "llama-3@127.0.0.1:8080", "http://127.0.0.1:8080/v1", "remote")
-    for bad, why in (("openai:localhost:8080#m", "expected openai:http://HOST:PORT/v1#MODEL"),
-                     ("openai:http://h/v1#m?temp=1", "unknown option 'temp'"),
-                     ("openai:http://h/v1#m?timeout=soon", "timeout must be a number")):
+    assert (m.backend, m.name, m.path, m.quant) == (
+        "openai",
+        "llama-3@127.0.0.1:8080",
+        "http://127.0.0.1:8080/v1",
+        "remote",
+    )
+    for bad, why in (
+        ("openai:localhost:8080#m", "expected openai:http://HOST:PORT/v1#MODEL"),
+        ("openai:http://h/v1#m?temp=1", "unknown option 'temp'"),
+        ("openai:http://h/v1#m?timeout=soon", "timeout must be a number"),
+    ):
         with pytest.raises(SpecError, match=why):
             models.resolve(bad)
 
@@ -121,8 +141,9 @@ def test_a_missing_or_wrong_key_is_a_401_with_advice(server, registered, monkeyp
     with Duel(f"openai:{server}#smollm2", "smollm2", PARAMS, record=False) as duel:
         seen = _run(duel)
     err = _error(seen["a"])
-    assert err.message == (f"{server}/models: 401 Unauthorized (the server wants an API key: "
-                           f"set LLMBENCH_API_KEY or OPENAI_API_KEY)")
+    assert err.message == (
+        f"{server}/models: 401 Unauthorized (the server wants an API key: set LLMBENCH_API_KEY or OPENAI_API_KEY)"
+    )
     assert len([e for e in seen["a"] if isinstance(e, Error)]) == 1
     assert _done(seen["b"]).text, "the other contestant answers"
     monkeypatch.setenv("OPENAI_API_KEY", "sk-wrong")
@@ -134,8 +155,20 @@ def test_a_missing_or_wrong_key_is_a_401_with_advice(server, registered, monkeyp
 @pytest.mark.slow
 def test_an_unreachable_server_is_one_line_and_the_other_side_answers(registered, home):
     port = _free_port()
-    proc = cli("duel", "--a", f"openai:http://127.0.0.1:{port}/v1#m", "--b", "smollm2", "--prompt", "Hi",
-               "--max-tokens", "8", "--format", "json", home=home)
+    proc = cli(
+        "duel",
+        "--a",
+        f"openai:http://127.0.0.1:{port}/v1#m",
+        "--b",
+        "smollm2",
+        "--prompt",
+        "Hi",
+        "--max-tokens",
+        "8",
+        "--format",
+        "json",
+        home=home,
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     a, b = json.loads(proc.stdout)["contestants"]
     assert a["error"] == f"http://127.0.0.1:{port}/v1: server unreachable ([Errno 111] Connection refused)"
@@ -158,8 +191,9 @@ def test_a_server_that_dies_mid_answer_ends_that_side_only(demo_paths, registere
         _stop(proc)
     err = _error(seen["a"])
     assert err is not None and err.code == "remote", seen["a"][-3:]
-    assert url in err.message and ("broke off the answer after" in err.message or
-                                   "closed the stream after" in err.message)
+    assert url in err.message and (
+        "broke off the answer after" in err.message or "closed the stream after" in err.message
+    )
     assert _done(seen["a"]) is None
     assert _done(seen["b"]) is not None and _done(seen["b"]).text, "the local contestant still answers"
 
@@ -178,10 +212,18 @@ class _LlamaServerLike(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         for piece in ("Paris", " is", " the", " capital."):
             self._event({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
-        self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-                     "usage": {"prompt_tokens": 21, "completion_tokens": 4},
-                     "timings": {"prompt_n": 21, "prompt_per_second": 812.5, "predicted_n": 4,
-                                 "predicted_per_second": 95.25}})
+        self._event(
+            {
+                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 21, "completion_tokens": 4},
+                "timings": {
+                    "prompt_n": 21,
+                    "prompt_per_second": 812.5,
+                    "predicted_n": 4,
+                    "predicted_per_second": 95.25,
+                },
+            }
+        )
         self.wfile.write(b"data: [DONE]\n\n")
 
     def _event(self, obj):
@@ -207,8 +249,17 @@ def test_what_the_server_reports_itself_is_kept_beside_the_client_figures(home):
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     try:
-        args = ("duel", "--a", f"openai:{url}", "--b", f"openai:{url}#tiny?strict=1", "--prompt", "Capital?",
-                "--max-tokens", "8")
+        args = (
+            "duel",
+            "--a",
+            f"openai:{url}",
+            "--b",
+            f"openai:{url}#tiny?strict=1",
+            "--prompt",
+            "Capital?",
+            "--max-tokens",
+            "8",
+        )
         table = cli(*args, home=home)
         proc = cli(*args, "--format", "json", home=home)
     finally:

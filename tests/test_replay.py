@@ -120,8 +120,9 @@ def test_samples_replay_token_for_token(kind):
     assert d.sample and len(tl.runs) == len(d.turns) >= 2
     for turn in d.turns:
         for side, answer in turn.answers.items():
-            streamed = "".join(c.event.text for c in tl.cues
-                               if c.run == turn.run and c.channel == side and isinstance(c.event, Token))
+            streamed = "".join(
+                c.event.text for c in tl.cues if c.run == turn.run and c.channel == side and isinstance(c.event, Token)
+            )
             assert answer.text and streamed.startswith(answer.text.rstrip()[:20])
             assert answer.stats["gen_tok_s"] > 0 and answer.stats["ttft_ms"] > 0
     assert any(isinstance(c.event, Loaded) for c in tl.cues) and any(isinstance(c.event, Resolved) for c in tl.cues)
@@ -275,10 +276,26 @@ def test_a_killed_duel_leaves_a_session_that_replays(registered, home):
     from tests.test_cli import LLMBENCH
 
     folder = paths.sessions_dir()
-    proc = subprocess.Popen([LLMBENCH, "duel", "--a", "smollm2", "--b", "gemma3-270m", "--max-tokens", "400",
-                             "--ignore-eos", "--prompt", "Write a long story about a lighthouse.", "--quiet"],
-                            env={**os.environ}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        [
+            LLMBENCH,
+            "duel",
+            "--a",
+            "smollm2",
+            "--b",
+            "gemma3-270m",
+            "--max-tokens",
+            "400",
+            "--ignore-eos",
+            "--prompt",
+            "Write a long story about a lighthouse.",
+            "--quiet",
+        ],
+        env={**os.environ},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         path = None

@@ -47,14 +47,20 @@ def test_cut_short_last_line_is_tolerated(tmp_path):
 
 def test_corrupt_middle_line_and_newer_schema_are_read_with_warnings(tmp_path):
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"type": "session", "schema": 2}\nnot json\n{"type": "token", "side": "a", "text": "x"}\n[1]\n'
-                   '{"type": "token", "side": "a", "text": "y"}\n')
+    bad.write_text(
+        '{"type": "session", "schema": 2}\nnot json\n{"type": "token", "side": "a", "text": "x"}\n[1]\n'
+        '{"type": "token", "side": "a", "text": "y"}\n'
+    )
     log = read_session(bad)
     assert [e["text"] for e in log.events] == ["x", "y"]
     assert log.warnings == [f"{bad}: 2 damaged line(s) skipped (line 2, 4); the rest replays"]
     newer = tmp_path / "newer.jsonl"
-    newer.write_text(json.dumps({"type": "session", "schema": SCHEMA_VERSION + 1, "kind": "duel"}) + "\n"
-                     + json.dumps({"type": "token", "side": "a", "text": "z", "t_ns": 5, "future": True}) + "\n")
+    newer.write_text(
+        json.dumps({"type": "session", "schema": SCHEMA_VERSION + 1, "kind": "duel"})
+        + "\n"
+        + json.dumps({"type": "token", "side": "a", "text": "z", "t_ns": 5, "future": True})
+        + "\n"
+    )
     log = read_session(newer)
     assert "newer than this llmbench understands" in log.warnings[0] and log.events[0]["text"] == "z"
     with pytest.raises(SessionError, match="absent.jsonl: no such session file"):
@@ -72,12 +78,14 @@ def test_corrupt_middle_line_and_newer_schema_are_read_with_warnings(tmp_path):
 def test_schema_1_files_are_migrated(tmp_path):
     """A file as schema 1 wrote it: no run numbers on events, no clock name."""
     old = tmp_path / "v1.jsonl"
-    lines = [{"type": "session", "schema": 1, "kind": "duel", "title": "hi"},
-             {"type": "prompt", "run": 1, "messages": [{"role": "user", "content": "hi"}]},
-             {"type": "token", "side": "a", "text": "a", "t_ns": 10},
-             {"type": "done", "side": "a", "text": "a", "stats": {}, "finish_reason": "stop", "t_ns": 11},
-             {"type": "prompt", "run": 2, "messages": [{"role": "user", "content": "again"}]},
-             {"type": "token", "side": "a", "text": "b", "t_ns": 20}]
+    lines = [
+        {"type": "session", "schema": 1, "kind": "duel", "title": "hi"},
+        {"type": "prompt", "run": 1, "messages": [{"role": "user", "content": "hi"}]},
+        {"type": "token", "side": "a", "text": "a", "t_ns": 10},
+        {"type": "done", "side": "a", "text": "a", "stats": {}, "finish_reason": "stop", "t_ns": 11},
+        {"type": "prompt", "run": 2, "messages": [{"role": "user", "content": "again"}]},
+        {"type": "token", "side": "a", "text": "b", "t_ns": 20},
+    ]
     old.write_text("".join(json.dumps(x) + "\n" for x in lines))
     log = read_session(old)
     assert log.header["schema"] == SCHEMA_VERSION and log.header["clock"] == "monotonic_ns"
@@ -87,16 +95,30 @@ def test_schema_1_files_are_migrated(tmp_path):
 
 def test_runs_are_stamped_and_secrets_never_written(monkeypatch):
     monkeypatch.setenv("MY_SERVICE_TOKEN", "tok-1234567890")
-    meta = {"contestants": {"a": {"spec": "openai:https://api.example.com/v1?api_key=sk-abcdefghijklmnopqrstuv",
-                                  "params": {"max_tokens": 9}, "api_key": "sk-zzzzzzzzzzzzzzzzzzzzzz"}},
-            "headers": {"Authorization": "Bearer abcdef123456"}, "url": "https://bob:hunter2@example.com/v1"}
+    meta = {
+        "contestants": {
+            "a": {
+                "spec": "openai:https://api.example.com/v1?api_key=sk-abcdefghijklmnopqrstuv",
+                "params": {"max_tokens": 9},
+                "api_key": "sk-zzzzzzzzzzzzzzzzzzzzzz",
+            }
+        },
+        "headers": {"Authorization": "Bearer abcdef123456"},
+        "url": "https://bob:hunter2@example.com/v1",
+    }
     w = SessionWriter("duel", "key hf_abcdefghijklmnopqrstuvwx", meta)
     w.event(Channel.RUN, Prompt(1, [{"role": "user", "content": "use tok-1234567890 please"}]))
     w.event(Channel.A, Token("ok", 1))
     w.close()
     raw = w.path.read_text()
-    for secret in ("sk-abcdefghijklmnopqrstuv", "sk-zzzz", "abcdef123456", "hunter2", "tok-1234567890",
-                   "hf_abcdefghijklmnopqrstuvwx"):
+    for secret in (
+        "sk-abcdefghijklmnopqrstuv",
+        "sk-zzzz",
+        "abcdef123456",
+        "hunter2",
+        "tok-1234567890",
+        "hf_abcdefghijklmnopqrstuvwx",
+    ):
         assert secret not in raw, secret
     assert "hf_" not in w.path.name
     log = read_session(w.path)

@@ -15,10 +15,31 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Lower layers never import higher ones. The ground floor of each package is 0.
 LAYERS = {
-    "engine": {"": 0, "errors": 0, "paths": 0, "config": 0, "util": 0, "models": 1, "inspect": 2, "runtime": 3,
-               "rag": 4, "sessions": 5, "experiments": 6},
-    "tui": {"": 0, "bridge": 0, "messages": 0, "themes": 0, "inspect_tables": 0, "workers": 0, "widgets": 1,
-            "screens": 2, "app": 3, "cli": 4},
+    "engine": {
+        "": 0,
+        "errors": 0,
+        "paths": 0,
+        "config": 0,
+        "util": 0,
+        "models": 1,
+        "inspect": 2,
+        "runtime": 3,
+        "rag": 4,
+        "sessions": 5,
+        "experiments": 6,
+    },
+    "tui": {
+        "": 0,
+        "bridge": 0,
+        "messages": 0,
+        "themes": 0,
+        "inspect_tables": 0,
+        "workers": 0,
+        "widgets": 1,
+        "screens": 2,
+        "app": 3,
+        "cli": 4,
+    },
 }
 MAX_MODULE_LINES = 500
 MAX_FUNCTION_LINES = 60
@@ -134,7 +155,7 @@ def long_functions(path: Path) -> list[str]:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             length = node.end_lineno - node.lineno + 1
             first = min([node.lineno, *(d.lineno for d in node.decorator_list)])
-            above = " ".join(lines[max(0, first - 4): first - 1])
+            above = " ".join(lines[max(0, first - 4) : first - 1])
             if length > MAX_FUNCTION_LINES and LONG_REASON not in above:
                 out.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.name} ({length} lines)")
     return out
@@ -161,8 +182,11 @@ def test_the_project_names_itself_as_llmbench(project):
 
 
 def test_no_module_over_500_lines():
-    big = [f"{p.relative_to(ROOT)} ({n} lines)" for p in module_files().values()
-           if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES]
+    big = [
+        f"{p.relative_to(ROOT)} ({n} lines)"
+        for p in module_files().values()
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    ]
     assert big == []
 
 
@@ -172,13 +196,19 @@ def test_no_function_over_60_lines_without_a_reason():
 
 def test_the_checks_can_fail():
     """The checkers on a small made-up graph: an upward import, a cycle, a bare name."""
-    edges = {"engine.models.spec": {"engine.runtime.duel"}, "engine.runtime.duel": {"engine.models.spec"},
-             "engine.errors": {"tui.app"}, "tui.widgets.stats": {"tui.screens.duel"}}
+    edges = {
+        "engine.models.spec": {"engine.runtime.duel"},
+        "engine.runtime.duel": {"engine.models.spec"},
+        "engine.errors": {"tui.app"},
+        "tui.widgets.stats": {"tui.screens.duel"},
+    }
     assert len(upward_imports(edges)) == 3
     assert cycles(edges) == [["engine.models.spec", "engine.runtime.duel"]]
     assert layer("engine.sessions.replay") == ("engine", 5) and layer("tui.cli.duel") == ("tui", 4)
     known = set(module_files())
-    text = "from engine.errors import SpecError\ndef f():\n    from ..runtime import duel\n    import llmbench.tui.app\n"
+    text = (
+        "from engine.errors import SpecError\ndef f():\n    from ..runtime import duel\n    import llmbench.tui.app\n"
+    )
     found, bare = imports_of("engine.models.spec", text, False, known)
     assert bare == ["engine.models.spec:1: engine.errors.SpecError", "engine.models.spec:1: engine.errors"]
     assert found == {"engine.runtime", "engine.runtime.duel", "tui.app"}  # a package runs its __init__ too

@@ -132,7 +132,9 @@ async def test_a_duel_just_run_is_listed_in_the_sessions_tab_and_replays(registe
         sessions_view = app.query_one(SessionsView)
         await wait_for(pilot, lambda: sessions_view.digests, timeout=20)
         newest = sessions_view.selected
-        assert newest.path == view.last_session and not newest.sample and app.focused is sessions_view.query_one(DataTable)
+        assert (
+            newest.path == view.last_session and not newest.sample and app.focused is sessions_view.query_one(DataTable)
+        )
         await pilot.press("i")  # open at once, in the Duel tab
         assert app.query_one(TabbedContent).active == "duel"
         bar = view.query_one(ReplayBar)

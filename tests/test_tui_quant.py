@@ -14,8 +14,14 @@ pytestmark = pytest.mark.slow  # the TUI and the Hugging Face stack
 
 async def test_the_quant_tab_fills_its_table_as_variants_finish(registered, tmp_path):
     questions = tmp_path / "q.jsonl"
-    questions.write_text(json.dumps({"question": "What is the capital of France? Answer in one sentence.",
-                                     "answer": "The capital of France is Paris."}))
+    questions.write_text(
+        json.dumps(
+            {
+                "question": "What is the capital of France? Answer in one sentence.",
+                "answer": "The capital of France is Paris.",
+            }
+        )
+    )
     app = LlmbenchApp()
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("f5")
@@ -23,8 +29,11 @@ async def test_the_quant_tab_fills_its_table_as_variants_finish(registered, tmp_
         assert app.focused is app.query_one("#quant-base", Input)
         app.query_one("#quant-variants", Input).value = "gguf,nonsense"
         await pilot.press("enter")  # the variants are read in a worker: the error comes back as a message
-        await wait_for(pilot, lambda: "unknown variant 'nonsense'" in str(app.query_one("#quant-error", Static).render()),
-                       timeout=20)
+        await wait_for(
+            pilot,
+            lambda: "unknown variant 'nonsense'" in str(app.query_one("#quant-error", Static).render()),
+            timeout=20,
+        )
         assert not view.running
         app.query_one("#quant-variants", Input).value = "gguf"
         app.query_one("#quant-questions", Input).value = str(questions)

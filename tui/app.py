@@ -101,8 +101,13 @@ class LlmbenchApp(App):
 
     def on_tabbed_content_tab_activated(self, event: TabbedContent.TabActivated) -> None:
         """Put the keyboard where the work of the tab starts."""
-        first = {"duel": "#prompt", "inspect": "#inspect-src", "chat": "#chat-question",
-                 "sessions": "#sessions-table", "quant": "#quant-base"}.get(event.pane.id or "")
+        first = {
+            "duel": "#prompt",
+            "inspect": "#inspect-src",
+            "chat": "#chat-question",
+            "sessions": "#sessions-table",
+            "quant": "#quant-base",
+        }.get(event.pane.id or "")
         replaying = event.pane.query("ReplayBar.-active")
         if replaying:
             replaying.first().focus()
@@ -116,8 +121,9 @@ class LlmbenchApp(App):
     async def open_session(self, timeline, digest, speed: float = 1.0) -> None:
         """Replay a recorded session in the tab it came from (no model is loaded)."""
         if not timeline.cues:
-            self.notify(f"{digest.id}: nothing to replay ({digest.kind}); its content is in the preview.",
-                        severity="warning")
+            self.notify(
+                f"{digest.id}: nothing to replay ({digest.kind}); its content is in the preview.", severity="warning"
+            )
             return
         tab = "duel" if digest.kind == "duel" else "chat"
         self.query_one(TabbedContent).active = tab

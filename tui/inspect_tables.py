@@ -46,8 +46,14 @@ def memory_table_view(rows: list[MemoryRow], title: str, show_gpu: bool = False)
     for col in ("format", "weights", "KV", "overhead", "total", "fits RAM") + (("fits GPU",) if show_gpu else ()):
         table.add_column(col, justify="left" if col == "format" else "right")
     for r in rows:
-        cells = [f"{r.format} [dim]{r.runtime}[/]", size_text(r.weights_bytes), size_text(r.kv_bytes),
-                 size_text(r.overhead_bytes), size_text(r.total_bytes), _yes(r.fits)]
+        cells = [
+            f"{r.format} [dim]{r.runtime}[/]",
+            size_text(r.weights_bytes),
+            size_text(r.kv_bytes),
+            size_text(r.overhead_bytes),
+            size_text(r.total_bytes),
+            _yes(r.fits),
+        ]
         table.add_row(*cells, *((_yes(r.fits_gpu),) if show_gpu else ()))
     return table
 

@@ -11,8 +11,19 @@ from textual.theme import Theme
 from llmbench.engine import paths
 
 DEFAULT_THEME = "llmbench-dark"
-_COLOURS = ("primary", "secondary", "accent", "foreground", "background", "surface", "panel",
-            "boost", "warning", "error", "success")
+_COLOURS = (
+    "primary",
+    "secondary",
+    "accent",
+    "foreground",
+    "background",
+    "surface",
+    "panel",
+    "boost",
+    "warning",
+    "error",
+    "success",
+)
 
 
 def theme_dirs() -> list[Path]:

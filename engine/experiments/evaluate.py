@@ -27,8 +27,21 @@ from ..util.stats import mean, median, percentile
 from . import reports
 from .questions import Question
 
-CSV_COLUMNS = ("model", "question", "cosine", "resp_time", "ttft_ms", "tok_s", "gen_tokens", "retrieval_hit",
-               "retrieval_ms", "id", "answer", "reference", "error")
+CSV_COLUMNS = (
+    "model",
+    "question",
+    "cosine",
+    "resp_time",
+    "ttft_ms",
+    "tok_s",
+    "gen_tokens",
+    "retrieval_hit",
+    "retrieval_ms",
+    "id",
+    "answer",
+    "reference",
+    "error",
+)
 
 
 def _same_source(found: str, wanted: str) -> bool:
@@ -118,9 +131,21 @@ class Evaluation:
         self.retrieval_only = retrieval_only
         self.chat: RagChat | None = None
         if not retrieval_only:
-            self.chat = RagChat(collection, spec_a, spec_b, params, retriever=retriever, k=k, weights=weights,
-                                use_mmr=use_mmr, mode=mode, record=record, reserve_cores=reserve_cores,
-                                kind="eval", meta={"questions": len(questions)})
+            self.chat = RagChat(
+                collection,
+                spec_a,
+                spec_b,
+                params,
+                retriever=retriever,
+                k=k,
+                weights=weights,
+                use_mmr=use_mmr,
+                mode=mode,
+                record=record,
+                reserve_cores=reserve_cores,
+                kind="eval",
+                meta={"questions": len(questions)},
+            )
         self.rows: list[EvalRow] = []
         self.started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self._cancelled = False
@@ -134,8 +159,14 @@ class Evaluation:
             retrieval = self.retriever.search(q.question, k=self.k, weights=self.weights, use_mmr=self.use_mmr)
             hit = retrieval_hit(q, retrieval.hits)
             where = [h.where for h in retrieval.hits]
-            common = dict(id=q.id, question=q.question, reference=q.answer, retrieval_hit=hit,
-                          retrieval_ms=retrieval.timings_ms.get("total"), retrieved=where)
+            common = dict(
+                id=q.id,
+                question=q.question,
+                reference=q.answer,
+                retrieval_hit=hit,
+                retrieval_ms=retrieval.timings_ms.get("total"),
+                retrieved=where,
+            )
             if self.chat is None:
                 rows = [EvalRow(model="(retrieval)", side="", **common)]
                 yield Channel.RAG, retrieval
@@ -240,8 +271,12 @@ def summarize(rows: Sequence[EvalRow]) -> dict:
         if a["mean_resp_time"] and b["mean_resp_time"]:
             slow, fast = (names[0], names[1]) if a["mean_resp_time"] >= b["mean_resp_time"] else (names[1], names[0])
             ratio = models[slow]["mean_resp_time"] / models[fast]["mean_resp_time"]
-            out["speed"] = {"faster": fast, "slower": slow, "ratio": ratio,
-                            "text": f"{fast} answers {ratio:.1f}x faster than {slow} (mean response time)"}
+            out["speed"] = {
+                "faster": fast,
+                "slower": slow,
+                "ratio": ratio,
+                "text": f"{fast} answers {ratio:.1f}x faster than {slow} (mean response time)",
+            }
     return out
 
 
@@ -274,29 +309,49 @@ def markdown_report(result: dict) -> str:
     models = result["summary"]["models"]
     lines = [f"# Evaluation on `{result['collection']}` (k={result['k']}, {result['questions']} questions)", ""]
     header = ["model", "mean cosine", "mean time", "median time", "TTFT", "tok/s", "retrieval hit rate", "errors"]
-    rows = [[name, _fmt(s["mean_cosine"]), f"{_fmt(s['mean_resp_time'], 2)} s", f"{_fmt(s['median_resp_time'], 2)} s",
-             f"{_fmt(s['mean_ttft_ms'], 0)} ms", _fmt(s["mean_tok_s"], 1),
-             "—" if s["hit_rate"] is None else f"{s['hit_rate']:.0%}", s["errors"]] for name, s in models.items()]
+    rows = [
+        [
+            name,
+            _fmt(s["mean_cosine"]),
+            f"{_fmt(s['mean_resp_time'], 2)} s",
+            f"{_fmt(s['median_resp_time'], 2)} s",
+            f"{_fmt(s['mean_ttft_ms'], 0)} ms",
+            _fmt(s["mean_tok_s"], 1),
+            "—" if s["hit_rate"] is None else f"{s['hit_rate']:.0%}",
+            s["errors"],
+        ]
+        for name, s in models.items()
+    ]
     lines += table(header, rows, "lrrrrrrr")
     if "speed" in result["summary"]:
         lines += ["", f"**{result['summary']['speed']['text']}**"]
     lines += ["", "## Answers", ""]
     for r in result["rows"]:
-        lines += [f"### {r['id']} · {r['model']}", "", f"**Q:** {r['question']}", "", f"**Reference:** {r['reference']}",
-                  ""]
+        lines += [
+            f"### {r['id']} · {r['model']}",
+            "",
+            f"**Q:** {r['question']}",
+            "",
+            f"**Reference:** {r['reference']}",
+            "",
+        ]
         if r["model"] != "(retrieval)":
             lines += [f"**Answer:** {r['answer'] or '*' + (r['error'] or 'no answer') + '*'}", ""]
-        facts = [f"cosine {_fmt(r['cosine'])}" if r["cosine"] is not None else None,
-                 f"{_fmt(r['resp_time'], 2)} s" if r["resp_time"] is not None else None,
-                 f"retrieval {'hit' if r['retrieval_hit'] else 'miss'}" if r["retrieval_hit"] is not None else None,
-                 f"retrieved: {', '.join(r['retrieved'])}"]
+        facts = [
+            f"cosine {_fmt(r['cosine'])}" if r["cosine"] is not None else None,
+            f"{_fmt(r['resp_time'], 2)} s" if r["resp_time"] is not None else None,
+            f"retrieval {'hit' if r['retrieval_hit'] else 'miss'}" if r["retrieval_hit"] is not None else None,
+            f"retrieved: {', '.join(r['retrieved'])}",
+        ]
         lines += ["· ".join(f for f in facts if f), ""]
     return "\n".join(lines)
 
 
 def write_reports(result: dict, out_dir: str | Path | None = None) -> dict[str, Path]:
     """CSV (;-separated, first columns model;question;cosine;resp_time), JSON and Markdown."""
-    texts = {"csv": ("eval.csv", csv_text(result)),
-             "json": ("eval.json", json.dumps(result, indent=2, ensure_ascii=False, default=str)),
-             "md": ("eval.md", markdown_report(result))}
+    texts = {
+        "csv": ("eval.csv", csv_text(result)),
+        "json": ("eval.json", json.dumps(result, indent=2, ensure_ascii=False, default=str)),
+        "md": ("eval.md", markdown_report(result)),
+    }
     return reports.write_reports("evals", result["collection"], texts, out_dir)

@@ -143,9 +143,18 @@ def variants(base: str, names: Sequence[str] | None = None, ggufs: Sequence[str]
 
 
 class QuantMatrix:
-    def __init__(self, base: str, questions: Sequence[Question] | str | Path | None = None,
-                 params: GenParams | None = None, *, names: Sequence[str] | None = None, ggufs: Sequence[str] = (),
-                 similarity: Similarity | None = None, record: bool = True, reserve_cores: int = 0):
+    def __init__(
+        self,
+        base: str,
+        questions: Sequence[Question] | str | Path | None = None,
+        params: GenParams | None = None,
+        *,
+        names: Sequence[str] | None = None,
+        ggufs: Sequence[str] = (),
+        similarity: Similarity | None = None,
+        record: bool = True,
+        reserve_cores: int = 0,
+    ):
         self.base = base
         self.variants = variants(base, names, ggufs)
         if questions is None or isinstance(questions, (str, Path)):
@@ -289,10 +298,21 @@ def table_rows(result: dict) -> list[list[str]]:
         errors = sum(1 for a in r["answers"] if a.get("error"))
         if errors and not r["error"]:
             note = f"{errors} answer(s) failed"
-        out.append([r["variant"], r["runtime"], _fmt(r["load_s"], ".2f", " s"), ram_text, _fmt(r["tok_s"], ".1f"),
-                    _fmt(r["ttft_ms"], ".0f", " ms"), _fmt(r["cos_ref"], ".3f"),
-                    "1 (itself)" if r["variant"] == result.get("reference_variant") and r["cos_fp32"] is not None
-                    else _fmt(r["cos_fp32"], ".3f"), note])
+        out.append(
+            [
+                r["variant"],
+                r["runtime"],
+                _fmt(r["load_s"], ".2f", " s"),
+                ram_text,
+                _fmt(r["tok_s"], ".1f"),
+                _fmt(r["ttft_ms"], ".0f", " ms"),
+                _fmt(r["cos_ref"], ".3f"),
+                "1 (itself)"
+                if r["variant"] == result.get("reference_variant") and r["cos_fp32"] is not None
+                else _fmt(r["cos_fp32"], ".3f"),
+                note,
+            ]
+        )
     return out
 
 
@@ -313,11 +333,15 @@ def markdown_report(result: dict) -> str:
 def markdown_body(result: dict) -> str:
     """The report under its title: how it was run, the table, every answer."""
     p = result.get("params") or {}
-    lines = [f"{len(result['questions'])} questions, greedy (temperature {p.get('temperature')}), "
-             f"at most {p.get('max_tokens')} tokens; {host_text(result.get('host') or {})}.", "",
-             "cos ref: mean cosine similarity (all-MiniLM-L6-v2) of the answers to the reference answers; "
-             "cos fp32: to the fp32 variant's answers to the same questions.", "",
-             *table(COLUMNS, table_rows(result), "ll" + "r" * 6 + "l")]
+    lines = [
+        f"{len(result['questions'])} questions, greedy (temperature {p.get('temperature')}), "
+        f"at most {p.get('max_tokens')} tokens; {host_text(result.get('host') or {})}.",
+        "",
+        "cos ref: mean cosine similarity (all-MiniLM-L6-v2) of the answers to the reference answers; "
+        "cos fp32: to the fp32 variant's answers to the same questions.",
+        "",
+        *table(COLUMNS, table_rows(result), "ll" + "r" * 6 + "l"),
+    ]
     lines += ["", "## Answers", ""]
     for q in result["questions"]:
         lines += [f"### {q['question']}", "", f"*Reference:* {q['answer']}", ""]
@@ -333,6 +357,8 @@ def markdown_body(result: dict) -> str:
 
 
 def write_reports(result: dict, out_dir: str | Path | None = None) -> dict[str, Path]:
-    texts = {"json": ("quant-matrix.json", json.dumps(result, indent=2, ensure_ascii=False, default=str)),
-             "md": ("quant-matrix.md", markdown_report(result))}
+    texts = {
+        "json": ("quant-matrix.json", json.dumps(result, indent=2, ensure_ascii=False, default=str)),
+        "md": ("quant-matrix.md", markdown_report(result)),
+    }
     return reports.write_reports("quant-matrix", result["base"], texts, out_dir)

@@ -50,7 +50,9 @@ def load_questions(path: str | Path) -> list[Question]:
     for line, rec in records:
         missing = [f for f in ("question", "answer") if not str(rec.get(f) or "").strip()]
         if missing:
-            raise QuestionsError(f"{p}:{line}: missing {' and '.join(missing)} (fields: question, answer, id, source, page)")
+            raise QuestionsError(
+                f"{p}:{line}: missing {' and '.join(missing)} (fields: question, answer, id, source, page)"
+            )
         page = rec.get("page")
         if page not in (None, ""):
             try:
@@ -59,8 +61,15 @@ def load_questions(path: str | Path) -> list[Question]:
                 raise QuestionsError(f"{p}:{line}: page must be a number, got {page!r}") from None
         else:
             page = None
-        questions.append(Question(str(rec.get("id") or len(questions) + 1), str(rec["question"]).strip(),
-                                  str(rec["answer"]).strip(), rec.get("source") or None, page))
+        questions.append(
+            Question(
+                str(rec.get("id") or len(questions) + 1),
+                str(rec["question"]).strip(),
+                str(rec["answer"]).strip(),
+                rec.get("source") or None,
+                page,
+            )
+        )
     if not questions:
         raise QuestionsError(f"{p}: no questions in it")
     return questions

@@ -9,7 +9,9 @@ from .. import paths
 from ..util.files import atomic_write_text
 
 
-def write_reports(kind: str, name: str, texts: dict[str, tuple[str, str]], out_dir: str | Path | None) -> dict[str, Path]:
+def write_reports(
+    kind: str, name: str, texts: dict[str, tuple[str, str]], out_dir: str | Path | None
+) -> dict[str, Path]:
     """``texts`` maps a format to (file name, text); the files land in ``out_dir`` or in
     ``<data>/<kind>/<time>-<name>``. Returns format -> path."""
     if out_dir is None:

@@ -45,10 +45,22 @@ class AdapterSummary:
         return {**asdict(self), "share": self.share, "scaling": self.scaling}
 
 
-ROWS = (("source_kind", "adapter"), ("peft_type", "type"), ("base_model", "base model"), ("rank", "rank r"),
-        ("alpha", "alpha"), ("scaling", "scaling alpha/r"), ("target_modules", "target modules"),
-        ("layers", "layers adapted"), ("tensors", "tensors"), ("trainable_params", "trainable params"),
-        ("base_params", "base params"), ("share", "share of base"), ("dropout", "dropout"), ("task_type", "task"))
+ROWS = (
+    ("source_kind", "adapter"),
+    ("peft_type", "type"),
+    ("base_model", "base model"),
+    ("rank", "rank r"),
+    ("alpha", "alpha"),
+    ("scaling", "scaling alpha/r"),
+    ("target_modules", "target modules"),
+    ("layers", "layers adapted"),
+    ("tensors", "tensors"),
+    ("trainable_params", "trainable params"),
+    ("base_params", "base params"),
+    ("share", "share of base"),
+    ("dropout", "dropout"),
+    ("task_type", "task"),
+)
 
 
 def adapter_rows(a: AdapterSummary) -> list[tuple[str, str]]:
@@ -79,9 +91,15 @@ def inspect_peft(folder: Path) -> AdapterSummary:
     targets = cfg.get("target_modules") or []
     targets = [targets] if isinstance(targets, str) else sorted(targets)
     s = AdapterSummary(
-        source=str(folder), source_kind="peft", peft_type=cfg.get("peft_type"),
-        base_model=cfg.get("base_model_name_or_path"), rank=cfg.get("r"), alpha=cfg.get("lora_alpha"),
-        target_modules=targets, dropout=cfg.get("lora_dropout"), task_type=cfg.get("task_type"),
+        source=str(folder),
+        source_kind="peft",
+        peft_type=cfg.get("peft_type"),
+        base_model=cfg.get("base_model_name_or_path"),
+        rank=cfg.get("r"),
+        alpha=cfg.get("lora_alpha"),
+        target_modules=targets,
+        dropout=cfg.get("lora_dropout"),
+        task_type=cfg.get("task_type"),
     )
     weights = folder / "adapter_model.safetensors"
     if weights.exists():
@@ -108,10 +126,15 @@ def summarise_gguf_adapter(h: GGUFHeader) -> AdapterSummary:
         rank = int(pairs[0].shape[1]) if len(pairs[0].shape) > 1 else None
     targets = sorted({t.name.split(".")[2] if t.name.startswith("blk.") else t.name.split(".")[0] for t in pairs})
     s = AdapterSummary(
-        source=h.path, source_kind="gguf-lora", peft_type=str(md.get("adapter.type", "lora")).upper(),
+        source=h.path,
+        source_kind="gguf-lora",
+        peft_type=str(md.get("adapter.type", "lora")).upper(),
         base_model=md.get("general.base_model.0.name") or md.get("general.basename") or md.get("general.name"),
-        rank=rank, alpha=md.get("adapter.lora.alpha"), target_modules=targets,
-        trainable_params=sum(t.n_elements for t in h.tensors), tensors=len(h.tensors),
+        rank=rank,
+        alpha=md.get("adapter.lora.alpha"),
+        target_modules=targets,
+        trainable_params=sum(t.n_elements for t in h.tensors),
+        tensors=len(h.tensors),
         layers=len({t.name.split(".")[1] for t in h.tensors if t.name.startswith("blk.")}) or None,
     )
     if md.get("general.architecture"):
@@ -132,4 +155,3 @@ def _prod(shape: tuple[int, ...]) -> int:
     for d in shape:
         n *= d
     return n
-

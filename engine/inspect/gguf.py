@@ -10,8 +10,14 @@ from .summary import ModelSummary, Projection
 
 # GGUF tensor names in a block -> the Hugging Face projection names
 _PROJECTIONS = {
-    "attn_q": "q_proj", "attn_k": "k_proj", "attn_v": "v_proj", "attn_qkv": "qkv_proj",
-    "attn_output": "o_proj", "ffn_gate": "gate_proj", "ffn_up": "up_proj", "ffn_down": "down_proj",
+    "attn_q": "q_proj",
+    "attn_k": "k_proj",
+    "attn_v": "v_proj",
+    "attn_qkv": "qkv_proj",
+    "attn_output": "o_proj",
+    "ffn_gate": "gate_proj",
+    "ffn_up": "up_proj",
+    "ffn_down": "down_proj",
 }
 
 
@@ -51,9 +57,16 @@ def summarise(h: GGUFHeader) -> ModelSummary:
     for t in layer0:
         part = t.name.removeprefix("blk.0.").removesuffix(".weight")
         if part in _PROJECTIONS and len(t.shape) == 2:
-            projections.append(Projection(_PROJECTIONS[part], t.shape[0], t.shape[1], f"ggml {t.ggml_type}",
-                                          None if t.ggml_type in ("F32", "F16", "BF16") else t.ggml_type,
-                                          round(type_bits(t.ggml_type), 3)))
+            projections.append(
+                Projection(
+                    _PROJECTIONS[part],
+                    t.shape[0],
+                    t.shape[1],
+                    f"ggml {t.ggml_type}",
+                    None if t.ggml_type in ("F32", "F16", "BF16") else t.ggml_type,
+                    round(type_bits(t.ggml_type), 3),
+                )
+            )
     order = list(_PROJECTIONS.values())
     projections.sort(key=lambda p: order.index(p.name))
     linear = {}
@@ -88,8 +101,12 @@ def summarise(h: GGUFHeader) -> ModelSummary:
         params_per_layer=sum(t.n_elements for t in layer0) or None,
         projections=projections,
         linear_modules=dict(sorted(linear.items())),
-        quantization={"method": "gguf", "file_type": h.quant, "bits": round(bits, 3) if bits else None,
-                      "group_size": None},
+        quantization={
+            "method": "gguf",
+            "file_type": h.quant,
+            "bits": round(bits, 3) if bits else None,
+            "group_size": None,
+        },
         quantized_share=(sum(t.n_elements for t in quantized) / sum(t.n_elements for t in two_d)) if two_d else None,
         bits_per_weight=bits,
         tensor_types=dict(h.tensor_types.most_common()),
@@ -104,8 +121,12 @@ def gguf_tree(h: GGUFHeader) -> ModuleNode:
     blocks: dict[int, ModuleNode] = {}
     for t in h.tensors:
         parts = t.name.split(".")
-        leaf = ModuleNode(".".join(parts[2:] if parts[0] == "blk" else parts).removesuffix(".weight"),
-                          t.ggml_type, "×".join(str(d) for d in t.shape), t.n_elements)
+        leaf = ModuleNode(
+            ".".join(parts[2:] if parts[0] == "blk" else parts).removesuffix(".weight"),
+            t.ggml_type,
+            "×".join(str(d) for d in t.shape),
+            t.n_elements,
+        )
         if parts[0] == "blk" and len(parts) > 2 and parts[1].isdigit():
             i = int(parts[1])
             if i not in blocks:
@@ -114,8 +135,14 @@ def gguf_tree(h: GGUFHeader) -> ModuleNode:
             blocks[i].params += t.n_elements
         else:
             root.children.append(leaf)
-    layers = ModuleNode("blk", "blocks", f"{len(blocks)} layers", sum(b.params for b in blocks.values()), 1,
-                        fold_siblings([blocks[i] for i in sorted(blocks)]))
+    layers = ModuleNode(
+        "blk",
+        "blocks",
+        f"{len(blocks)} layers",
+        sum(b.params for b in blocks.values()),
+        1,
+        fold_siblings([blocks[i] for i in sorted(blocks)]),
+    )
     if blocks:
         at = next((k for k, c in enumerate(root.children) if c.name.startswith("output")), len(root.children))
         root.children.insert(at, layers)

@@ -17,14 +17,29 @@ from .summary import ModelSummary, Projection
 
 # families whose decoder layers are "attention + gated MLP" with these projection names
 _FAMILIES = {
-    "llama": {}, "mistral": {}, "mixtral": {"moe": True}, "qwen2": {"qkv_bias": True}, "qwen3": {"qk_norm": True},
-    "gemma": {"tied": True}, "gemma2": {"tied": True, "norms": 4}, "gemma3_text": {"tied": True, "norms": 4, "qk_norm": True},
-    "gemma3": {"tied": True, "norms": 4, "qk_norm": True}, "phi3": {"fused": True}, "olmo2": {"qk_norm": True},
-    "granite": {}, "smollm3": {}, "starcoder2": {"qkv_bias": True, "plain_mlp": True},
+    "llama": {},
+    "mistral": {},
+    "mixtral": {"moe": True},
+    "qwen2": {"qkv_bias": True},
+    "qwen3": {"qk_norm": True},
+    "gemma": {"tied": True},
+    "gemma2": {"tied": True, "norms": 4},
+    "gemma3_text": {"tied": True, "norms": 4, "qk_norm": True},
+    "gemma3": {"tied": True, "norms": 4, "qk_norm": True},
+    "phi3": {"fused": True},
+    "olmo2": {"qk_norm": True},
+    "granite": {},
+    "smollm3": {},
+    "starcoder2": {"qkv_bias": True, "plain_mlp": True},
 }
 _QUANT_CLASS = {
-    "gptq": "QuantLinear", "awq": "WQLinear_GEMM", "bitsandbytes_4bit": "Linear4bit",
-    "bitsandbytes_8bit": "Linear8bitLt", "quanto": "QLinear", "torchao": "Linear (torchao)", "fp8": "FP8Linear",
+    "gptq": "QuantLinear",
+    "awq": "WQLinear_GEMM",
+    "bitsandbytes_4bit": "Linear4bit",
+    "bitsandbytes_8bit": "Linear8bitLt",
+    "quanto": "QLinear",
+    "torchao": "Linear (torchao)",
+    "fp8": "FP8Linear",
 }
 
 
@@ -120,13 +135,18 @@ def _need(cfg: dict, source: str, *names: str) -> Any:
 # would scatter the one mapping a reader checks against the file format.
 def summarise_config(cfg: dict, source: str, kind: str) -> ModelSummary:
     if "text_config" in cfg and "hidden_size" not in cfg:  # multimodal wrappers: the language model
-        cfg = {**cfg["text_config"], "quantization_config": cfg.get("quantization_config"),
-               "architectures": cfg.get("architectures")}
+        cfg = {
+            **cfg["text_config"],
+            "quantization_config": cfg.get("quantization_config"),
+            "architectures": cfg.get("architectures"),
+        }
     model_type = cfg.get("model_type")
     if model_type not in _FAMILIES:
         known = ", ".join(sorted(_FAMILIES))
-        raise UnknownFamily(f"{source}: model_type {model_type!r} is not a family the config reader knows ({known}), "
-                            "and transformers is not installed to build it")
+        raise UnknownFamily(
+            f"{source}: model_type {model_type!r} is not a family the config reader knows ({known}), "
+            "and transformers is not installed to build it"
+        )
     fam = _FAMILIES[model_type]
     hidden = _need(cfg, source, "hidden_size")
     layers = _need(cfg, source, "num_hidden_layers")
@@ -141,15 +161,31 @@ def summarise_config(cfg: dict, source: str, kind: str) -> ModelSummary:
     q_out, kv_out = heads * head_dim, kv * head_dim
     attn_bias = cfg.get("attention_bias", fam.get("qkv_bias", False))
     if fam.get("fused"):
-        shapes = [("qkv_proj", hidden, q_out + 2 * kv_out), ("o_proj", q_out, hidden),
-                  ("gate_up_proj", hidden, 2 * inter), ("down_proj", inter, hidden)]
+        shapes = [
+            ("qkv_proj", hidden, q_out + 2 * kv_out),
+            ("o_proj", q_out, hidden),
+            ("gate_up_proj", hidden, 2 * inter),
+            ("down_proj", inter, hidden),
+        ]
     elif fam.get("plain_mlp"):
-        shapes = [("q_proj", hidden, q_out), ("k_proj", hidden, kv_out), ("v_proj", hidden, kv_out),
-                  ("o_proj", q_out, hidden), ("c_fc", hidden, inter), ("c_proj", inter, hidden)]
+        shapes = [
+            ("q_proj", hidden, q_out),
+            ("k_proj", hidden, kv_out),
+            ("v_proj", hidden, kv_out),
+            ("o_proj", q_out, hidden),
+            ("c_fc", hidden, inter),
+            ("c_proj", inter, hidden),
+        ]
     else:
-        shapes = [("q_proj", hidden, q_out), ("k_proj", hidden, kv_out), ("v_proj", hidden, kv_out),
-                  ("o_proj", q_out, hidden), ("gate_proj", hidden, inter), ("up_proj", hidden, inter),
-                  ("down_proj", inter, hidden)]
+        shapes = [
+            ("q_proj", hidden, q_out),
+            ("k_proj", hidden, kv_out),
+            ("v_proj", hidden, kv_out),
+            ("o_proj", q_out, hidden),
+            ("gate_proj", hidden, inter),
+            ("up_proj", hidden, inter),
+            ("down_proj", inter, hidden),
+        ]
     mlp_names = {"gate_proj", "up_proj", "down_proj", "gate_up_proj", "c_fc", "c_proj"}
     linear = sum(i * o * (experts if n in mlp_names else 1) for n, i, o in shapes)
     bias = (q_out + 2 * kv_out) if attn_bias else 0
@@ -201,8 +237,9 @@ def _display_name(source: str) -> str:
 
 def _classify(quant: dict | None, shapes, layers: int, experts: int, tied: bool, source: str):
     """Projection rows and counts by module class, from the quantization_config."""
-    n_linear = layers * sum(experts if n in {"gate_proj", "up_proj", "down_proj", "gate_up_proj"} else 1
-                            for n, _, _ in shapes)
+    n_linear = layers * sum(
+        experts if n in {"gate_proj", "up_proj", "down_proj", "gate_up_proj"} else 1 for n, _, _ in shapes
+    )
     head = {"Linear": 1}  # lm_head is a Linear module even when its weight is tied
     if not quant:
         rows = [Projection(n, i, o, "Linear") for n, i, o in shapes]
@@ -231,8 +268,14 @@ def _classify(quant: dict | None, shapes, layers: int, experts: int, tied: bool,
     plain = n_linear - quantized + sum(head.values())
     if plain:
         modules["Linear"] = plain
-    info = {"method": method, "bits": bits, "group_size": group, "unquantized": skip,
-            "desc_act": quant.get("desc_act"), "sym": quant.get("sym")}
+    info = {
+        "method": method,
+        "bits": bits,
+        "group_size": group,
+        "unquantized": skip,
+        "desc_act": quant.get("desc_act"),
+        "sym": quant.get("sym"),
+    }
     info = {k: v for k, v in info.items() if v is not None}
     lin_params = sum(i * o for _, i, o in shapes)
     q_params = sum(r.in_features * r.out_features for r in rows if r.quant)

@@ -52,8 +52,18 @@ def _use_more_bits(i: int, n: int) -> bool:
 
 def _gguf_type(ftype: str, role: str, layer: int, n_layers: int, n_in: int, gqa: float) -> str:
     """The ggml type llama.cpp picks for one 2-D tensor under a file type (simplified)."""
-    base = {"Q8_0": "Q8_0", "Q6_K": "Q6_K", "Q5_K_M": "Q5_K", "Q4_K_M": "Q4_K", "Q4_0": "Q4_0",
-            "Q3_K_M": "Q3_K", "Q2_K": "Q2_K", "Q4_1": "Q4_1", "Q5_0": "Q5_0", "F16": "F16"}[ftype]
+    base = {
+        "Q8_0": "Q8_0",
+        "Q6_K": "Q6_K",
+        "Q5_K_M": "Q5_K",
+        "Q4_K_M": "Q4_K",
+        "Q4_0": "Q4_0",
+        "Q3_K_M": "Q3_K",
+        "Q2_K": "Q2_K",
+        "Q4_1": "Q4_1",
+        "Q5_0": "Q5_0",
+        "F16": "F16",
+    }[ftype]
     t = base
     if role == "output":
         t = ftype if ftype in ("Q8_0", "F16") else "Q6_K"
@@ -78,9 +88,19 @@ def _gguf_type(ftype: str, role: str, layer: int, n_layers: int, n_in: int, gqa:
 
 def gguf_weights_bytes(s: ModelSummary, ftype: str) -> int:
     """Bytes of a GGUF of this model at ``ftype``, tensor by tensor."""
-    roles = {"q_proj": "attn_q", "k_proj": "attn_k", "v_proj": "attn_v", "o_proj": "attn_output",
-             "qkv_proj": "attn_qkv", "gate_proj": "ffn_gate", "up_proj": "ffn_up", "down_proj": "ffn_down",
-             "gate_up_proj": "ffn_up", "c_fc": "ffn_up", "c_proj": "ffn_down"}
+    roles = {
+        "q_proj": "attn_q",
+        "k_proj": "attn_k",
+        "v_proj": "attn_v",
+        "o_proj": "attn_output",
+        "qkv_proj": "attn_qkv",
+        "gate_proj": "ffn_gate",
+        "up_proj": "ffn_up",
+        "down_proj": "ffn_down",
+        "gate_up_proj": "ffn_up",
+        "c_fc": "ffn_up",
+        "c_proj": "ffn_down",
+    }
     n, hidden, vocab = s.num_layers, s.hidden_size, s.vocab_size
     gqa = s.gqa_ratio or 1
     total_bits = 0.0
@@ -130,23 +150,38 @@ def hf_weights_bytes(s: ModelSummary, fmt: str, group_size: int = 128) -> int:
     raise ValueError(fmt)
 
 
-def memory_table(s: ModelSummary, ctx: int = 4096, batch: int = 1,
-                 ram_bytes: int | None = None, gpu_bytes: int | None = None) -> list[MemoryRow]:
+def memory_table(
+    s: ModelSummary, ctx: int = 4096, batch: int = 1, ram_bytes: int | None = None, gpu_bytes: int | None = None
+) -> list[MemoryRow]:
     """One row per format: weights, KV cache at ``ctx`` x ``batch``, overhead, total, fits."""
     kv = kv_cache_bytes(s, ctx, batch)
     group = (s.quantization or {}).get("group_size") or 128
-    formats = [("fp32", "HF"), ("fp16/bf16", "HF"), ("bnb int8", "HF"), ("bnb nf4", "HF"), ("bnb nf4+dq", "HF"),
-               (f"gptq 4b g{group}", "HF"), (f"awq 4b g{group}", "HF")]
+    formats = [
+        ("fp32", "HF"),
+        ("fp16/bf16", "HF"),
+        ("bnb int8", "HF"),
+        ("bnb nf4", "HF"),
+        ("bnb nf4+dq", "HF"),
+        (f"gptq 4b g{group}", "HF"),
+        (f"awq 4b g{group}", "HF"),
+    ]
     rows = []
     for fmt, runtime in formats + [(t, "llama.cpp") for t in GGUF_TYPES]:
         weights = hf_weights_bytes(s, fmt, group) if runtime == "HF" else gguf_weights_bytes(s, fmt)
         overhead = RUNTIME_OVERHEAD[runtime]
         total = weights + kv + overhead
-        rows.append(MemoryRow(
-            fmt, runtime, weights, kv, overhead, total,
-            fits=total <= ram_bytes if ram_bytes else None,
-            fits_gpu=total <= gpu_bytes if gpu_bytes else None,
-        ))
+        rows.append(
+            MemoryRow(
+                fmt,
+                runtime,
+                weights,
+                kv,
+                overhead,
+                total,
+                fits=total <= ram_bytes if ram_bytes else None,
+                fits_gpu=total <= gpu_bytes if gpu_bytes else None,
+            )
+        )
     return rows
 
 
@@ -160,8 +195,10 @@ def machine_memory() -> tuple[int, int | None]:
         import pynvml
 
         pynvml.nvmlInit()
-        gpu = sum(pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).free
-                  for i in range(pynvml.nvmlDeviceGetCount()))
+        gpu = sum(
+            pynvml.nvmlDeviceGetMemoryInfo(pynvml.nvmlDeviceGetHandleByIndex(i)).free
+            for i in range(pynvml.nvmlDeviceGetCount())
+        )
     except Exception:
         gpu = None
     return ram, gpu

@@ -41,29 +41,9 @@ def classify_linear(mod: Any) -> LinearInfo | None:
     cls = type(mod).__name__
     weight = getattr(mod, "weight", None)
     bias = getattr(mod, "bias", None) is not None
-    if cls == "Linear8bitLt":
-        return LinearInfo(cls, mod.in_features, mod.out_features, "bnb int8", 8, "bitsandbytes", bias=bias)
-    if cls == "Linear4bit":
-        qs = getattr(weight, "quant_state", None)
-        kind = getattr(qs, "quant_type", None) or getattr(weight, "quant_type", "nf4")
-        dq = bool(getattr(weight, "compress_statistics", False))
-        group = getattr(qs, "blocksize", None) or getattr(weight, "blocksize", None)
-        return LinearInfo(cls, mod.in_features, mod.out_features, f"bnb {kind}{'+dq' if dq else ''}", 4,
-                          "bitsandbytes", group, bias)
-    if cls == "QLinear" and hasattr(mod, "weight_qtype"):
-        qtype = mod.weight_qtype
-        name = getattr(qtype, "name", str(qtype))
-        return LinearInfo(cls, mod.in_features, mod.out_features, f"quanto {name}", float(getattr(qtype, "bits", 8)),
-                          "quanto", bias=bias)
-    if "QuantLinear" in cls:  # GPTQ kernels: auto-gptq, gptqmodel, optimum, transformers
-        i = getattr(mod, "in_features", None) or getattr(mod, "infeatures", 0)
-        o = getattr(mod, "out_features", None) or getattr(mod, "outfeatures", 0)
-        bits = getattr(mod, "bits", 4)
-        return LinearInfo(cls, i, o, f"gptq {bits}-bit", float(bits), "gptq", getattr(mod, "group_size", None), bias)
-    if cls.startswith("WQLinear"):
-        bits = getattr(mod, "w_bit", 4)
-        return LinearInfo(cls, mod.in_features, mod.out_features, f"awq {bits}-bit", float(bits), "awq",
-                          getattr(mod, "group_size", None), bias)
+    kernel = _kernel_linear(mod, cls, weight, bias)
+    if kernel is not None:
+        return kernel
     if cls == "Conv1D" and weight is not None and hasattr(mod, "nf"):  # GPT-2 style: weight is (in, out)
         return LinearInfo(cls, int(weight.shape[0]), int(mod.nf), None, _float_bits(weight), bias=bias)
     if weight is None or not hasattr(mod, "in_features") or not hasattr(mod, "out_features"):
@@ -72,10 +52,36 @@ def classify_linear(mod: Any) -> LinearInfo | None:
         return None
     wcls = type(weight).__name__
     if wcls not in ("Parameter", "Tensor"):  # a tensor subclass: torchao and friends
-        bits = _subclass_bits(weight)
-        return LinearInfo(f"{cls}[{wcls}]", mod.in_features, mod.out_features, f"torchao {wcls}", bits, "torchao",
-                          getattr(weight, "block_size", [None])[-1] if hasattr(weight, "block_size") else None, bias)
+        group = getattr(weight, "block_size", [None])[-1] if hasattr(weight, "block_size") else None
+        return LinearInfo(f"{cls}[{wcls}]", mod.in_features, mod.out_features, f"torchao {wcls}",
+                          _subclass_bits(weight), "torchao", group, bias)  # fmt: skip
     return LinearInfo(cls, mod.in_features, mod.out_features, None, _float_bits(weight), bias=bias)
+
+
+def _kernel_linear(mod: Any, cls: str, weight: Any, bias: bool) -> LinearInfo | None:
+    """The quantized linear module classes: bitsandbytes, quanto, GPTQ and AWQ kernels."""
+    if cls == "Linear8bitLt":
+        return LinearInfo(cls, mod.in_features, mod.out_features, "bnb int8", 8, "bitsandbytes", bias=bias)
+    if cls == "Linear4bit":
+        qs = getattr(weight, "quant_state", None)
+        kind = getattr(qs, "quant_type", None) or getattr(weight, "quant_type", "nf4")
+        dq = "+dq" if getattr(weight, "compress_statistics", False) else ""
+        group = getattr(qs, "blocksize", None) or getattr(weight, "blocksize", None)
+        return LinearInfo(cls, mod.in_features, mod.out_features, f"bnb {kind}{dq}", 4, "bitsandbytes", group, bias)
+    if cls == "QLinear" and hasattr(mod, "weight_qtype"):
+        qtype = mod.weight_qtype
+        name, bits = getattr(qtype, "name", str(qtype)), float(getattr(qtype, "bits", 8))
+        return LinearInfo(cls, mod.in_features, mod.out_features, f"quanto {name}", bits, "quanto", bias=bias)
+    if "QuantLinear" in cls:  # GPTQ kernels: auto-gptq, gptqmodel, optimum, transformers
+        i = getattr(mod, "in_features", None) or getattr(mod, "infeatures", 0)
+        o = getattr(mod, "out_features", None) or getattr(mod, "outfeatures", 0)
+        bits = getattr(mod, "bits", 4)
+        return LinearInfo(cls, i, o, f"gptq {bits}-bit", float(bits), "gptq", getattr(mod, "group_size", None), bias)
+    if cls.startswith("WQLinear"):
+        bits = getattr(mod, "w_bit", 4)
+        group = getattr(mod, "group_size", None)
+        return LinearInfo(cls, mod.in_features, mod.out_features, f"awq {bits}-bit", float(bits), "awq", group, bias)
+    return None
 
 
 def _float_bits(weight: Any) -> float:
@@ -150,8 +156,14 @@ def module_tree(model: Any, name: str = "") -> ModuleNode:
     """The model's module tree with runs of identical siblings folded into one node."""
     info = classify_linear(model)
     children = [] if info is not None else [module_tree(child, n) for n, child in model.named_children()]
-    node = ModuleNode(name or type(model).__name__, type(model).__name__, _detail(model, info),
-                      _own_params(model, info) + sum(c.params * c.count for c in children), 1, fold_siblings(children))
+    node = ModuleNode(
+        name or type(model).__name__,
+        type(model).__name__,
+        _detail(model, info),
+        _own_params(model, info) + sum(c.params * c.count for c in children),
+        1,
+        fold_siblings(children),
+    )
     return node
 
 
@@ -159,8 +171,12 @@ def fold_siblings(children: list[ModuleNode]) -> list[ModuleNode]:
     out: list[ModuleNode] = []
     for child in children:
         last = out[-1] if out else None
-        if (last is not None and child.name.isdigit() and last.name.split("-")[0].isdigit()
-                and last.signature() == child.signature()):
+        if (
+            last is not None
+            and child.name.isdigit()
+            and last.name.split("-")[0].isdigit()
+            and last.signature() == child.signature()
+        ):
             start = last.name.split("-")[0]
             last.count += 1
             last.name = f"{start}-{child.name}"
@@ -223,44 +239,57 @@ def summarise_model(model: Any, source: str, kind: str, base: ModelSummary | Non
     counts: dict[str, int] = {}
     for info in linears.values():
         counts[info.cls] = counts.get(info.cls, 0) + 1
-    block = _blocks(model)
-    projections = []
-    if block is not None:
-        prefix = f"{block[0]}.0." if block[0] else "0."
-        layer0 = [p for p in linears if p.startswith(prefix)]
-        names = _short_names([p[len(prefix):] for p in layer0])
-        for p in layer0:
-            i = linears[p]
-            projections.append(Projection(names[p[len(prefix):]], i.in_features, i.out_features, i.cls, i.quant,
-                                          i.bits if i.quant else None))
-        s.num_layers = s.num_layers or len(block[1])
-        s.params_per_layer = sum(x.numel() for x in block[1][0].parameters()) if not linears else (
-            sum(linears[p].params for p in layer0)
-            + sum(x.numel() for n, m in block[1][0].named_modules() if (prefix + n) not in linears
-                  for x in m.parameters(recurse=False)))
+    _first_block(model, linears, s)
     embed = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
     if embed is not None and getattr(embed, "weight", None) is not None:
         s.params_embeddings = embed.weight.numel()
     q_params = sum(i.params for i in linears.values() if i.quant)
     lin_params = sum(i.params for i in linears.values())
     s.params_total = total
-    s.projections = projections
     s.linear_modules = dict(sorted(counts.items(), key=lambda kv: -kv[1]))
     s.quantized_share = q_params / lin_params if lin_params else 0.0
     s.tied_embeddings = tied if s.tied_embeddings is None else s.tied_embeddings
     if not _on_meta(model):
         s.size_bytes = storage_bytes(model)
         s.bits_per_weight = s.size_bytes * 8 / total if total else None
-    quantized = [i for i in linears.values() if i.quant]
-    if quantized:  # what the modules are wins over what the config says; the config fills gaps
-        first = quantized[0]
-        info = {"method": first.method, "bits": first.bits, "group_size": first.group_size,
-                "unquantized": sorted({_short_names([p])[p] for p, i in linears.items() if not i.quant})}
-        for key, value in (s.quantization or {}).items():
-            if info.get(key) is None:
-                info[key] = value
-        s.quantization = info
+    _quantization(linears, s)
     return s
+
+
+def _first_block(model: Any, linears: dict[str, LinearInfo], s: ModelSummary) -> None:
+    """The projections of the first decoder block, the number of blocks and their size."""
+    block = _blocks(model)
+    s.projections = []
+    if block is None:
+        return
+    prefix = f"{block[0]}.0." if block[0] else "0."
+    layer0 = [p for p in linears if p.startswith(prefix)]
+    names = _short_names([p[len(prefix) :] for p in layer0])
+    for p in layer0:
+        i = linears[p]
+        s.projections.append(Projection(names[p[len(prefix) :]], i.in_features, i.out_features, i.cls, i.quant,
+                                        i.bits if i.quant else None))  # fmt: skip
+    s.num_layers = s.num_layers or len(block[1])
+    if not linears:
+        s.params_per_layer = sum(x.numel() for x in block[1][0].parameters())
+        return
+    rest = (x.numel() for n, m in block[1][0].named_modules() if (prefix + n) not in linears
+            for x in m.parameters(recurse=False))  # fmt: skip
+    s.params_per_layer = sum(linears[p].params for p in layer0) + sum(rest)
+
+
+def _quantization(linears: dict[str, LinearInfo], s: ModelSummary) -> None:
+    """What the modules are wins over what the config says; the config fills the gaps."""
+    quantized = [i for i in linears.values() if i.quant]
+    if not quantized:
+        return
+    first = quantized[0]
+    info = {"method": first.method, "bits": first.bits, "group_size": first.group_size,
+            "unquantized": sorted({_short_names([p])[p] for p, i in linears.items() if not i.quant})}  # fmt: skip
+    for key, value in (s.quantization or {}).items():
+        if info.get(key) is None:
+            info[key] = value
+    s.quantization = info
 
 
 def storage_bytes(model: Any) -> int:
@@ -356,20 +385,36 @@ def summary_from_config_object(cfg: Any, source: str, kind: str) -> ModelSummary
     quant = quant.to_dict() if hasattr(quant, "to_dict") else quant
     info = None
     if isinstance(quant, dict):
-        info = {k: v for k, v in {"method": quant.get("quant_method"), "bits": quant.get("bits"),
-                                  "group_size": quant.get("group_size")}.items() if v is not None}
+        info = {
+            k: v
+            for k, v in {
+                "method": quant.get("quant_method"),
+                "bits": quant.get("bits"),
+                "group_size": quant.get("group_size"),
+            }.items()
+            if v is not None
+        }
     return ModelSummary(
-        source=source, source_kind=kind, name=getattr(cfg, "_name_or_path", None) or None,
-        architecture=(get("architectures") or [None])[0], model_type=get("model_type"),
-        vocab_size=getattr(text, "vocab_size", None), hidden_size=hidden,
-        num_layers=getattr(text, "num_hidden_layers", None), num_heads=heads, num_kv_heads=kv, head_dim=head_dim,
+        source=source,
+        source_kind=kind,
+        name=getattr(cfg, "_name_or_path", None) or None,
+        architecture=(get("architectures") or [None])[0],
+        model_type=get("model_type"),
+        vocab_size=getattr(text, "vocab_size", None),
+        hidden_size=hidden,
+        num_layers=getattr(text, "num_hidden_layers", None),
+        num_heads=heads,
+        num_kv_heads=kv,
+        head_dim=head_dim,
         intermediate_size=getattr(text, "intermediate_size", None),
         activation=getattr(text, "hidden_act", None) or getattr(text, "hidden_activation", None),
         norm_type="RMSNorm" if rms is not None else ("LayerNorm" if getattr(text, "layer_norm_eps", None) else None),
         norm_eps=rms if rms is not None else getattr(text, "layer_norm_eps", None),
-        rope_theta=rope_theta, rope_scaling=rope_scaling,
+        rope_theta=rope_theta,
+        rope_scaling=rope_scaling,
         context_length=getattr(text, "max_position_embeddings", None),
-        tied_embeddings=getattr(cfg, "tie_word_embeddings", None), quantization=info or None,
+        tied_embeddings=getattr(cfg, "tie_word_embeddings", None),
+        quantization=info or None,
     )
 
 

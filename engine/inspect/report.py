@@ -9,15 +9,29 @@ from .summary import ModelSummary
 
 # (field, label) in display order: the fields of the point 2
 FIELDS: tuple[tuple[str, str], ...] = (
-    ("architecture", "architecture"), ("model_type", "model type"), ("vocab_size", "vocabulary"),
-    ("hidden_size", "embedding size"), ("num_layers", "layers"), ("num_heads", "attention heads"),
-    ("num_kv_heads", "KV heads"), ("gqa_ratio", "GQA ratio"), ("head_dim", "head dim"),
-    ("intermediate_size", "MLP size"), ("activation", "activation"), ("norm_type", "norm"),
-    ("norm_eps", "norm eps"), ("rope_theta", "rope theta"), ("rope_scaling", "rope scaling"),
-    ("context_length", "context length"), ("tied_embeddings", "tied embeddings"),
-    ("params_total", "parameters"), ("params_embeddings", "embedding params"),
-    ("params_per_layer", "params per layer"), ("bits_per_weight", "bits per weight"),
-    ("quantized_share", "quantized share"), ("has_chat_template", "chat template"),
+    ("architecture", "architecture"),
+    ("model_type", "model type"),
+    ("vocab_size", "vocabulary"),
+    ("hidden_size", "embedding size"),
+    ("num_layers", "layers"),
+    ("num_heads", "attention heads"),
+    ("num_kv_heads", "KV heads"),
+    ("gqa_ratio", "GQA ratio"),
+    ("head_dim", "head dim"),
+    ("intermediate_size", "MLP size"),
+    ("activation", "activation"),
+    ("norm_type", "norm"),
+    ("norm_eps", "norm eps"),
+    ("rope_theta", "rope theta"),
+    ("rope_scaling", "rope scaling"),
+    ("context_length", "context length"),
+    ("tied_embeddings", "tied embeddings"),
+    ("params_total", "parameters"),
+    ("params_embeddings", "embedding params"),
+    ("params_per_layer", "params per layer"),
+    ("bits_per_weight", "bits per weight"),
+    ("quantized_share", "quantized share"),
+    ("has_chat_template", "chat template"),
 )
 
 

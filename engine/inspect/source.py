@@ -84,7 +84,9 @@ def _with_modules(read, path: Path, tree: bool, meta: bool) -> ModelSummary:
     else:
         out = summarise_model(model, str(path), kind)
         out.name = out.name or (path.name if path.is_dir() else path.parent.name)
-        out.notes.append("family unknown to the config reader: fields from transformers' model class on the meta device")
+        out.notes.append(
+            "family unknown to the config reader: fields from transformers' model class on the meta device"
+        )
     out.module_tree = module_tree(model)
     return out
 

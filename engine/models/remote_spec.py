@@ -53,5 +53,6 @@ def parse_remote_spec(spec: str) -> RemoteSpec:
 
 def describe_remote(spec: str) -> ModelInfo:
     r = parse_remote_spec(spec)
-    return ModelInfo(spec=spec, name=r.label, backend="openai", path=r.base_url, size_bytes=0, quant="remote",
-                     has_chat_template=True)
+    return ModelInfo(
+        spec=spec, name=r.label, backend="openai", path=r.base_url, size_bytes=0, quant="remote", has_chat_template=True
+    )

@@ -41,8 +41,17 @@ def parse_spec(spec: str) -> tuple[str, str]:
 
 def describe_gguf(path: str, name: str, spec: str, sha256: str | None = None) -> ModelInfo:
     header = read_header(path)
-    return ModelInfo(spec=spec, name=name, backend="llama.cpp", path=header.path, size_bytes=header.size_bytes,
-                     quant=header.quant, arch=header.arch, has_chat_template=header.has_chat_template, sha256=sha256)
+    return ModelInfo(
+        spec=spec,
+        name=name,
+        backend="llama.cpp",
+        path=header.path,
+        size_bytes=header.size_bytes,
+        quant=header.quant,
+        arch=header.arch,
+        has_chat_template=header.has_chat_template,
+        sha256=sha256,
+    )
 
 
 def describe_hf(spec: str) -> ModelInfo:
@@ -65,11 +74,21 @@ def describe_hf(spec: str) -> ModelInfo:
         weights = [*hf.path.glob("*.safetensors"), *(hf.path.glob("*.bin") if hf.allow_pickle else [])]
         size = sum(w.stat().st_size for w in weights)
         template = (hf.path / "chat_template.jinja").exists() or "chat_template" in _read_json(
-            hf.path / "tokenizer_config.json")
+            hf.path / "tokenizer_config.json"
+        )
     else:
         raise ModelFileError(f"{hf.path}: an hf: model is a model folder or a .gguf file")
-    return ModelInfo(spec=spec, name=hf.label, backend="hf", path=str(hf.path), size_bytes=size,
-                     quant=hf.variant, arch=arch, has_chat_template=template, sha256=sha)
+    return ModelInfo(
+        spec=spec,
+        name=hf.label,
+        backend="hf",
+        path=str(hf.path),
+        size_bytes=size,
+        quant=hf.variant,
+        arch=arch,
+        has_chat_template=template,
+        sha256=sha,
+    )
 
 
 def _read_json(path: Path) -> dict:

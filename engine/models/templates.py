@@ -50,8 +50,13 @@ _PHI3 = Fallback(
 )
 
 _BY_ARCH = {
-    "gemma": _GEMMA, "gemma2": _GEMMA, "gemma3": _GEMMA, "gemma3n": _GEMMA, "gemma-embedding": _GEMMA,
-    "llama": _LLAMA2, "mistral": _LLAMA2,
+    "gemma": _GEMMA,
+    "gemma2": _GEMMA,
+    "gemma3": _GEMMA,
+    "gemma3n": _GEMMA,
+    "gemma-embedding": _GEMMA,
+    "llama": _LLAMA2,
+    "mistral": _LLAMA2,
     "phi3": _PHI3,
 }
 

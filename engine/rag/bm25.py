@@ -84,8 +84,13 @@ class BM25:
     # ------------------------------------------------------------ files
 
     def save(self, folder: Path) -> None:
-        np.savez(folder / "bm25.npz", indptr=self.indptr, docs=self.docs, weights=self.weights,
-                 n_docs=np.array([self.n_docs]))
+        np.savez(
+            folder / "bm25.npz",
+            indptr=self.indptr,
+            docs=self.docs,
+            weights=self.weights,
+            n_docs=np.array([self.n_docs]),
+        )
         terms = sorted(self.vocab, key=self.vocab.__getitem__)
         (folder / "bm25_vocab.json").write_text(json.dumps(terms, ensure_ascii=False), encoding="utf-8")
 
@@ -93,6 +98,6 @@ class BM25:
     def load(cls, folder: Path) -> BM25:
         data = np.load(folder / "bm25.npz")
         terms = json.loads((folder / "bm25_vocab.json").read_text(encoding="utf-8"))
-        return cls({t: i for i, t in enumerate(terms)}, data["indptr"], data["docs"], data["weights"],
-                   int(data["n_docs"][0]))
-
+        return cls(
+            {t: i for i, t in enumerate(terms)}, data["indptr"], data["docs"], data["weights"], int(data["n_docs"][0])
+        )

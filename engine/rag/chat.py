@@ -20,8 +20,9 @@ from .retrieve import TOP_K, WEIGHTS, Retrieval
 class Searcher(Protocol):
     """A Retriever, or the TUI's proxy to one in another process."""
 
-    def search(self, question: str, k: int = TOP_K, weights: Sequence[float] = WEIGHTS,
-               use_mmr: bool = False) -> Retrieval: ...
+    def search(
+        self, question: str, k: int = TOP_K, weights: Sequence[float] = WEIGHTS, use_mmr: bool = False
+    ) -> Retrieval: ...
 
     def similarity(self, pairs: Sequence[tuple[str, str]]) -> list[float]: ...
 
@@ -56,8 +57,9 @@ class RagChat:
         self.k, self.weights, self.use_mmr = k, tuple(weights), use_mmr
         kind = kind or ("rag-duel" if spec_b else "chat")
         meta = {"collection": collection, "k": k, "weights": list(self.weights), "mmr": use_mmr, **(meta or {})}
-        self.duel = Duel(spec_a, spec_b, params, mode=mode, record=record, reserve_cores=reserve_cores,
-                         kind=kind, meta=meta)
+        self.duel = Duel(
+            spec_a, spec_b, params, mode=mode, record=record, reserve_cores=reserve_cores, kind=kind, meta=meta
+        )
         self.history: dict[str, list[dict]] = {side: [] for side in self.duel.sides}
         self.last: Retrieval | None = None
 
@@ -68,7 +70,9 @@ class RagChat:
     def retrieve(self, question: str) -> Retrieval:
         return self.retriever.search(question, k=self.k, weights=self.weights, use_mmr=self.use_mmr)
 
-    def ask(self, question: str, remember: bool = True, retrieval: Retrieval | None = None) -> Iterator[tuple[str, object]]:
+    def ask(
+        self, question: str, remember: bool = True, retrieval: Retrieval | None = None
+    ) -> Iterator[tuple[str, object]]:
         """Retrieve, then answer on every side; ``remember`` adds the turn to each history."""
         question = question.strip()
         retrieval = retrieval or self.retrieve(question)
@@ -82,8 +86,10 @@ class RagChat:
             for side, c in self.duel.sides.items():
                 answer = "".join(c.text)
                 if answer and not c.error:
-                    self.history[side] += [{"role": "user", "content": question},
-                                           {"role": "assistant", "content": answer}]
+                    self.history[side] += [
+                        {"role": "user", "content": question},
+                        {"role": "assistant", "content": answer},
+                    ]
 
     def reset(self) -> None:
         """Start a new conversation; the models stay loaded."""

@@ -83,7 +83,5 @@ def split_text(text: str, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) 
 
 def chunk_document(doc: Document, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) -> list[Chunk]:
     return [
-        Chunk(piece, doc.source, s.page, s.section)
-        for s in doc.sections
-        for piece in split_text(s.text, size, overlap)
+        Chunk(piece, doc.source, s.page, s.section) for s in doc.sections for piece in split_text(s.text, size, overlap)
     ]

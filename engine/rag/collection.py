@@ -89,10 +89,17 @@ def list_collections() -> list[dict]:
             out.append({"name": root.name, "error": "damaged manifest"})
             continue
         size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-        out.append({
-            "name": root.name, "files": len(m["files"]), "chunks": m["n_chunks"], "embedder": m["embedder"]["name"],
-            "index": m["index"], "updated": m["updated"], "bytes": size,
-        })
+        out.append(
+            {
+                "name": root.name,
+                "files": len(m["files"]),
+                "chunks": m["n_chunks"],
+                "embedder": m["embedder"]["name"],
+                "index": m["index"],
+                "updated": m["updated"],
+                "bytes": size,
+            }
+        )
     return out
 
 
@@ -276,11 +283,15 @@ def index_add(
     bm25 = BM25.build([tokenize(_bm25_text(c)) for c in chunks])
     dense = build_dense(embeddings, "hnsw") if report.index == "hnsw" else None
     manifest = {
-        "schema": SCHEMA, "name": name,
-        "created": old.manifest["created"] if old else _now(), "updated": _now(),
+        "schema": SCHEMA,
+        "name": name,
+        "created": old.manifest["created"] if old else _now(),
+        "updated": _now(),
         "embedder": {"name": emb.name, "path": str(emb.path), "dim": int(embeddings.shape[1])},
         "chunking": {"size": chunk_size, "overlap": overlap},
-        "index": report.index, "n_chunks": len(chunks), "files": files,
+        "index": report.index,
+        "n_chunks": len(chunks),
+        "files": files,
     }
     say(Progress("write", 0, 1, "writing the new version"))
     report.folder = str(_write_version(name, manifest, chunks, embeddings, bm25, dense))
@@ -307,8 +318,9 @@ def _previous(name: str, embedder: str | Embedder | None) -> tuple[Collection | 
     return old, emb
 
 
-def _plan(sources: list[Source], old: Collection | None, folders: list[Path],
-          report: IndexReport) -> tuple[Kept, list[Source]]:
+def _plan(
+    sources: list[Source], old: Collection | None, folders: list[Path], report: IndexReport
+) -> tuple[Kept, list[Source]]:
     """Which files are kept as they are, which are read again (or for the first time),
     and which are dropped (gone from a folder given)."""
     old_files: dict[str, dict] = dict(old.manifest["files"]) if old else {}
@@ -334,8 +346,15 @@ def _plan(sources: list[Source], old: Collection | None, folders: list[Path],
     return keep, todo
 
 
-def _read(todo: list[Source], old: Collection | None, chunk_size: int, overlap: int, say: ProgressFn,
-          cancelled: Callable[[], bool], report: IndexReport) -> Fresh:
+def _read(
+    todo: list[Source],
+    old: Collection | None,
+    chunk_size: int,
+    overlap: int,
+    say: ProgressFn,
+    cancelled: Callable[[], bool],
+    report: IndexReport,
+) -> Fresh:
     """Read and chunk what changed; a file that cannot be read is reported, not fatal."""
     old_files = old.manifest["files"] if old else {}
     fresh: Fresh = {}
@@ -364,8 +383,9 @@ def _read(todo: list[Source], old: Collection | None, chunk_size: int, overlap: 
     return fresh
 
 
-def _embed(fresh: Fresh, emb: Embedder, say: ProgressFn, cancelled: Callable[[], bool],
-           report: IndexReport) -> np.ndarray:
+def _embed(
+    fresh: Fresh, emb: Embedder, say: ProgressFn, cancelled: Callable[[], bool], report: IndexReport
+) -> np.ndarray:
     """The new chunks' vectors, with chunks/s as they come."""
     new_texts = [c["text"] for _, pieces in fresh.values() for c in pieces]
     report.new_chunks = len(new_texts)
@@ -385,8 +405,9 @@ def _embed(fresh: Fresh, emb: Embedder, say: ProgressFn, cancelled: Callable[[],
     return vectors
 
 
-def _assemble(keep: Kept, fresh: Fresh, new_vectors: np.ndarray,
-              emb: Embedder) -> tuple[dict[str, dict], list[dict], np.ndarray]:
+def _assemble(
+    keep: Kept, fresh: Fresh, new_vectors: np.ndarray, emb: Embedder
+) -> tuple[dict[str, dict], list[dict], np.ndarray]:
     """Files, chunks and vectors in a stable order: kept files, then new ones, as given."""
     files: dict[str, dict] = {}
     chunks: list[dict] = []
@@ -399,7 +420,7 @@ def _assemble(keep: Kept, fresh: Fresh, new_vectors: np.ndarray,
     for key, (info, pieces) in fresh.items():
         files[key] = {**info, "chunks": [len(chunks), len(chunks) + len(pieces)]}
         chunks += pieces
-        vectors.append(new_vectors[pos:pos + len(pieces)])
+        vectors.append(new_vectors[pos : pos + len(pieces)])
         pos += len(pieces)
     embeddings = np.concatenate(vectors) if vectors else np.zeros((0, emb.dim), np.float32)
     return files, chunks, embeddings
@@ -407,8 +428,11 @@ def _assemble(keep: Kept, fresh: Fresh, new_vectors: np.ndarray,
 
 def _embed_texts(fresh: Fresh) -> list[str]:
     """What is embedded: the section title (when there is one) and the chunk's text."""
-    return [f"{c['section']}\n{c['text']}" if c.get("section") else c["text"]
-            for _, pieces in fresh.values() for c in pieces]
+    return [
+        f"{c['section']}\n{c['text']}" if c.get("section") else c["text"]
+        for _, pieces in fresh.values()
+        for c in pieces
+    ]
 
 
 def _bm25_text(chunk: dict) -> str:

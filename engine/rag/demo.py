@@ -18,9 +18,26 @@ from .documents import document_from_text
 DEMO_COLLECTION = "demo"
 DEMO_QUESTIONS = Path(__file__).parent / "data" / "demo_questions.jsonl"
 DEMO_PACKAGES = (
-    "textual", "rich", "psutil", "platformdirs", "jinja2", "numpy", "llama_cpp_python", "gguf",
-    "faiss-cpu", "pypdf", "rank-bm25", "sentence-transformers", "transformers", "accelerate",
-    "bitsandbytes", "peft", "optimum-quanto", "torchao", "huggingface_hub", "tokenizers",
+    "textual",
+    "rich",
+    "psutil",
+    "platformdirs",
+    "jinja2",
+    "numpy",
+    "llama_cpp_python",
+    "gguf",
+    "faiss-cpu",
+    "pypdf",
+    "rank-bm25",
+    "sentence-transformers",
+    "transformers",
+    "accelerate",
+    "bitsandbytes",
+    "peft",
+    "optimum-quanto",
+    "torchao",
+    "huggingface_hub",
+    "tokenizers",
 )
 
 
@@ -46,8 +63,14 @@ def demo_sources() -> list[Source]:
         text, kind = found
         key = f"pkg:{package}"
         sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
-        sources.append(Source(key, sha, lambda progress, key=key, text=text, kind=kind: document_from_text(key, text, kind),
-                              len(text.encode("utf-8"))))
+        sources.append(
+            Source(
+                key,
+                sha,
+                lambda progress, key=key, text=text, kind=kind: document_from_text(key, text, kind),
+                len(text.encode("utf-8")),
+            )
+        )
     return sources
 
 

@@ -106,7 +106,9 @@ def read_document(path: str | Path, progress: Progress = _no_progress) -> Docume
             raise DocumentError(f"{p}: the file holds only whitespace")
         if suffix in MARKDOWN:
             doc = Document(str(p), "markdown", markdown_sections(text), "", size)
-        elif suffix in HTML or (suffix not in TEXT and head.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))):
+        elif suffix in HTML or (
+            suffix not in TEXT and head.lstrip()[:15].lower().startswith((b"<!doctype html", b"<html"))
+        ):
             doc = Document(str(p), "html", html_sections(text), "", size)
             if not doc.sections:
                 raise DocumentError(f"{p}: the HTML has no visible text")
@@ -242,7 +244,9 @@ def _read_pdf(p: Path, size: int, progress: Progress) -> Document:
         import pypdf
         from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError
     except ImportError:
-        raise DocumentError(f"{p}: reading PDF needs pypdf: run `make setup` (or pip install 'llmbench[rag]')") from None
+        raise DocumentError(
+            f"{p}: reading PDF needs pypdf: run `make setup` (or pip install 'llmbench[rag]')"
+        ) from None
     import logging
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # "incorrect startxref" chatter on odd files
@@ -252,14 +256,20 @@ def _read_pdf(p: Path, size: int, progress: Progress) -> Document:
             try:
                 opened = reader.decrypt("")  # an owner password alone does not stop reading
             except DependencyError as exc:
-                raise DocumentError(f"{p}: encrypted PDF that needs the cryptography package to open ({first_line(exc)})") from None
+                raise DocumentError(
+                    f"{p}: encrypted PDF that needs the cryptography package to open ({first_line(exc)})"
+                ) from None
             if not opened:
-                raise DocumentError(f"{p}: the PDF is encrypted with a password; decrypt it first (e.g. qpdf --decrypt)")
+                raise DocumentError(
+                    f"{p}: the PDF is encrypted with a password; decrypt it first (e.g. qpdf --decrypt)"
+                )
         n = len(reader.pages)
     except DocumentError:
         raise
     except FileNotDecryptedError:
-        raise DocumentError(f"{p}: the PDF is encrypted with a password; decrypt it first (e.g. qpdf --decrypt)") from None
+        raise DocumentError(
+            f"{p}: the PDF is encrypted with a password; decrypt it first (e.g. qpdf --decrypt)"
+        ) from None
     except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError) as exc:
         raise DocumentError(f"{p}: not a readable PDF, corrupt or truncated ({first_line(exc)})") from None
     if n == 0:

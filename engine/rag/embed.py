@@ -80,7 +80,9 @@ class Embedder:
         try:
             return SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
         except Exception as exc:  # noqa: BLE001 - a broken folder is the user's to fix: one line
-            raise CollectionError(f"{self.path}: cannot load the embedding model ({type(exc).__name__}: {exc})") from None
+            raise CollectionError(
+                f"{self.path}: cannot load the embedding model ({type(exc).__name__}: {exc})"
+            ) from None
 
     @property
     def dim(self) -> int:
@@ -88,15 +90,19 @@ class Embedder:
         get = getattr(m, "get_embedding_dimension", None) or m.get_sentence_embedding_dimension
         return int(get())
 
-    def encode(self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None,
-               batch_size: int = BATCH) -> np.ndarray:
+    def encode(
+        self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None, batch_size: int = BATCH
+    ) -> np.ndarray:
         """Unit vectors, one row per text, in batches (``progress(done, total)`` after each)."""
         model = self.model
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), STEP):
-            batch = list(texts[start:start + STEP])
-            out[start:start + len(batch)] = model.encode(
-                batch, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True,
+            batch = list(texts[start : start + STEP])
+            out[start : start + len(batch)] = model.encode(
+                batch,
+                batch_size=batch_size,
+                normalize_embeddings=True,
+                convert_to_numpy=True,
                 show_progress_bar=False,
             )
             if progress:

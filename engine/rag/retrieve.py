@@ -42,7 +42,7 @@ class Hit:
 
     @property
     def where(self) -> str:
-        """"manual.pdf p.12", "README.md › Install", "pkg:textual"."""
+        """ "manual.pdf p.12", "README.md › Install", "pkg:textual"."""
         from pathlib import Path
 
         name = self.source if self.source.startswith("pkg:") else Path(self.source).name
@@ -164,8 +164,20 @@ class Retriever:
             chunk = self.collection.chunks[doc]
             br, bs = b_rank.get(doc, (None, None))
             dr, ds = d_rank.get(doc, (None, None))
-            hits.append(Hit(doc, chunk["source"], chunk.get("page"), chunk.get("section"), chunk["text"],
-                            br, bs, dr, ds, fused[doc]))
+            hits.append(
+                Hit(
+                    doc,
+                    chunk["source"],
+                    chunk.get("page"),
+                    chunk.get("section"),
+                    chunk["text"],
+                    br,
+                    bs,
+                    dr,
+                    ds,
+                    fused[doc],
+                )
+            )
         timings["fuse"] = _ms(t)
         timings["total"] = _ms(t0)
         return Retrieval(question, hits, timings)

@@ -41,8 +41,13 @@ class RagBackend:
         r = self._retriever(name, progress)
         r.warm_up()
         m = r.collection.manifest
-        return {"name": name, "chunks": len(r.collection), "files": len(m["files"]), "index": m["index"],
-                "embedder": m["embedder"]["name"]}
+        return {
+            "name": name,
+            "chunks": len(r.collection),
+            "files": len(m["files"]),
+            "index": m["index"],
+            "embedder": m["embedder"]["name"],
+        }
 
     def search(self, name: str, question: str, k: int, weights, use_mmr: bool) -> Retrieval:
         return self._retriever(name).search(question, k=k, weights=weights, use_mmr=use_mmr)
@@ -69,8 +74,9 @@ class RemoteRetriever:
     def __init__(self, client: RagClient, name: str):
         self.client, self.name = client, name
 
-    def search(self, question: str, k: int = TOP_K, weights: Sequence[float] = WEIGHTS,
-               use_mmr: bool = False) -> Retrieval:
+    def search(
+        self, question: str, k: int = TOP_K, weights: Sequence[float] = WEIGHTS, use_mmr: bool = False
+    ) -> Retrieval:
         return self.client.service.call("search", self.name, question, k, tuple(weights), use_mmr)
 
     def similarity(self, pairs: Sequence[tuple[str, str]]) -> list[float]:
@@ -87,8 +93,13 @@ class RagClient:
     def open(self, name: str, progress: Callable[[Progress], None] | None = None) -> dict:
         return self.service.call("open", name, progress=progress)
 
-    def index_add(self, name: str, paths: list[str], progress: Callable[[Progress], None] | None = None,
-                  cancelled: Callable[[], bool] = lambda: False) -> IndexReport:
+    def index_add(
+        self,
+        name: str,
+        paths: list[str],
+        progress: Callable[[Progress], None] | None = None,
+        cancelled: Callable[[], bool] = lambda: False,
+    ) -> IndexReport:
         return self.service.call("index_add", name, list(paths), progress=progress, cancelled=cancelled)
 
     def collections(self) -> list[dict]:

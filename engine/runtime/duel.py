@@ -76,8 +76,20 @@ class Contestant:
     def result(self) -> dict:
         """The JSON shape of one contestant's answer (see the README)."""
         stats = self.stats.to_dict() if self.stats else {}
-        keys = ("load_s", "prompt_tokens", "ttft_ms", "prompt_tok_s", "gen_tokens", "gen_tok_s",
-                "total_s", "peak_rss_mib", "peak_gpu_mib", "mean_cpu_percent", "cuda_max_alloc_mib", "server")
+        keys = (
+            "load_s",
+            "prompt_tokens",
+            "ttft_ms",
+            "prompt_tok_s",
+            "gen_tokens",
+            "gen_tok_s",
+            "total_s",
+            "peak_rss_mib",
+            "peak_gpu_mib",
+            "mean_cpu_percent",
+            "cuda_max_alloc_mib",
+            "server",
+        )
         return {
             "side": self.side,
             "spec": self.spec,
@@ -113,11 +125,15 @@ class Duel:
         params_b = (params_b or params).validate()
         if spec_b is None:
             self.mode = "sequential"  # one model has every core
-        self.sides = {Channel.A: Contestant(Channel.A, spec_a, params.replace(
-            threads=threads_for(self.mode, params, reserve_cores)))}
+        self.sides = {
+            Channel.A: Contestant(
+                Channel.A, spec_a, params.replace(threads=threads_for(self.mode, params, reserve_cores))
+            )
+        }
         if spec_b is not None:
-            self.sides[Channel.B] = Contestant(Channel.B, spec_b, params_b.replace(
-                threads=threads_for(self.mode, params_b, reserve_cores)))
+            self.sides[Channel.B] = Contestant(
+                Channel.B, spec_b, params_b.replace(threads=threads_for(self.mode, params_b, reserve_cores))
+            )
         self.kind, self.meta = kind, meta or {}
         self.sink: queue.Queue = queue.Queue()
         self.record = record
@@ -143,8 +159,16 @@ class Duel:
             c.reset_run()
             c.messages = per_side[c.side]
         self._open_recorder(messages)
-        yield self._emit(Channel.RUN, Prompt(self.runs, messages, self.mode, messages_b=per_side[Channel.B]
-                                             if prompt_b is not None else None, **(extra or {})))
+        yield self._emit(
+            Channel.RUN,
+            Prompt(
+                self.runs,
+                messages,
+                self.mode,
+                messages_b=per_side[Channel.B] if prompt_b is not None else None,
+                **(extra or {}),
+            ),
+        )
         for c in self.sides.values():
             yield from self._resolve(c)
         yield from self._answers()

@@ -218,8 +218,21 @@ class Snapshot:
     data: dict
 
 
-Event = Union[Prompt, Resolved, Loaded, Started, Token, Done, Error, Resources, Verdict, EvalRecord, EvalSummary,
-              Comparison, Snapshot]
+Event = Union[
+    Prompt,
+    Resolved,
+    Loaded,
+    Started,
+    Token,
+    Done,
+    Error,
+    Resources,
+    Verdict,
+    EvalRecord,
+    EvalSummary,
+    Comparison,
+    Snapshot,
+]
 TYPES: dict[str, type] = {cls.KIND: cls for cls in typing.get_args(Event) if cls is not Snapshot}
 SNAPSHOT_KINDS = ("inspect", "quant-matrix")
 

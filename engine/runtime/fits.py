@@ -135,5 +135,6 @@ def check_fits(model: ModelInfo, params: GenParams) -> Estimate | None:
     if est.total > free:
         raise DoesNotFit(
             f"{model.title} needs about {size_text(est.total)} ({est.parts()}) but {size_text(free)} is free "
-            f"({why}): choose a smaller quantization or n_ctx, or pass --force to load it anyway")
+            f"({why}): choose a smaller quantization or n_ctx, or pass --force to load it anyway"
+        )
     return est

@@ -93,20 +93,30 @@ class GenParams:
     """Load and sampling parameters of one contestant."""
 
     temperature: float = _p(0.7, "sampling temperature (0: greedy)", float, lo=0)
-    top_p: float = _p(0.95, "nucleus sampling: the most likely tokens up to this probability", float, lo=0,
-                      lo_open=True, hi=1)
+    top_p: float = _p(
+        0.95, "nucleus sampling: the most likely tokens up to this probability", float, lo=0, lo_open=True, hi=1
+    )
     top_k: int = _p(40, "sample among the k most likely tokens (0: all)", int, lo=0)
     repeat_penalty: float = _p(1.1, "penalty on tokens already in the context (1: none)", float, lo=0, lo_open=True)
     max_tokens: int = _p(256, "tokens to generate at most", int, lo=1)
     n_ctx: int = _p(2048, "context window in tokens", int, lo=1, rule="a positive number of tokens")
     seed: int = _p(42, "sampling seed", int, lo=0)
-    threads: int | None = _p(None, "CPU threads per model (auto: from the cores and the mode)", int, lo=1,
-                             auto=True, metavar="auto|N")
-    n_gpu_layers: int = _p(0, "llama.cpp layers to offload to the GPU (hf: models use device_map)", int, lo=-1,
-                           words=(("all", -1), ("none", 0)), rule="-1 (all), 0 or more",
-                           aliases=("--gpu-layers",), metavar="all|none|N")
-    ignore_eos: bool = _p(False, "never stop at end-of-sequence: always generate max_tokens (as llama-bench does)",
-                          bool)
+    threads: int | None = _p(
+        None, "CPU threads per model (auto: from the cores and the mode)", int, lo=1, auto=True, metavar="auto|N"
+    )
+    n_gpu_layers: int = _p(
+        0,
+        "llama.cpp layers to offload to the GPU (hf: models use device_map)",
+        int,
+        lo=-1,
+        words=(("all", -1), ("none", 0)),
+        rule="-1 (all), 0 or more",
+        aliases=("--gpu-layers",),
+        metavar="all|none|N",
+    )
+    ignore_eos: bool = _p(
+        False, "never stop at end-of-sequence: always generate max_tokens (as llama-bench does)", bool
+    )
     raw: bool = _p(False, "plain completion: no chat template", bool)
     force: bool = _p(False, "load even when the memory estimate exceeds the free RAM (or GPU memory)", bool)
 

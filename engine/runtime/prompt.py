@@ -67,15 +67,17 @@ def fit(messages: Sequence[dict], count: Callable[[list[dict]], int], n_ctx: int
     return expand(messages, lambda ms: count(ms) + reserve <= n_ctx)
 
 
-def prepare(messages: Sequence[dict], tokenize: Callable[[list[dict]], list[int]], n_ctx: int, max_tokens: int,
-            model_name: str) -> tuple[list[int], int | None, int]:
+def prepare(
+    messages: Sequence[dict], tokenize: Callable[[list[dict]], list[int]], n_ctx: int, max_tokens: int, model_name: str
+) -> tuple[list[int], int | None, int]:
     """A backend's prompt: the messages fitted and tokenized, how many passages they kept
     (None: not a RAG request), and how many tokens may follow; PromptTooLong if none may."""
     fitted, used = fit(messages, lambda ms: len(tokenize(ms)), n_ctx, max_tokens)
     ids = tokenize(fitted)
     if len(ids) >= n_ctx:
-        raise PromptTooLong(f"the prompt is {len(ids)} tokens but {model_name}'s n_ctx is {n_ctx}: "
-                            f"shorten it or raise n_ctx")
+        raise PromptTooLong(
+            f"the prompt is {len(ids)} tokens but {model_name}'s n_ctx is {n_ctx}: shorten it or raise n_ctx"
+        )
     return ids, used, min(max_tokens, n_ctx - len(ids))
 
 

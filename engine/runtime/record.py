@@ -65,9 +65,17 @@ class SessionWriter:
                 raise SessionError(f"{self.path}: cannot write the session ({exc.strerror})") from None
         else:
             raise SessionError(f"{directory}: no free session name")
-        header = {"type": "session", "schema": SCHEMA_VERSION, "kind": kind, "title": title,
-                  "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "clock": "monotonic_ns", "llmbench": __version__,
-                  "host": host_info(), **meta}
+        header = {
+            "type": "session",
+            "schema": SCHEMA_VERSION,
+            "kind": kind,
+            "title": title,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "clock": "monotonic_ns",
+            "llmbench": __version__,
+            "host": host_info(),
+            **meta,
+        }
         self._write(header)
         self.sync()
 

@@ -143,8 +143,10 @@ class Worker:
         self.conn = parent
         self.log_file = log_path(f"{self.label}-{os.getpid()}")
         self.process = ctx.Process(
-            target=_child_main, args=(child, self.model, self.params, str(self.log_file)),
-            name=f"llmbench-{self.label}", daemon=True,
+            target=_child_main,
+            args=(child, self.model, self.params, str(self.log_file)),
+            name=f"llmbench-{self.label}",
+            daemon=True,
         )
         self.sampling.set()
         self.process.start()
@@ -305,5 +307,3 @@ class Worker:
     def pause_sampling(self) -> None:
         """Stop sampling while no one listens (between duels)."""
         self.sampling.clear()
-
-

@@ -10,6 +10,20 @@ from .log import MIGRATIONS, SessionLog, migrate, read_session
 from .store import find, is_sample, read_meta, remove, samples_dir, session_files, write_meta
 
 __all__ = [
-    "KINDS", "MIGRATIONS", "SCHEMA_VERSION", "SUFFIX", "SessionLog", "SessionWriter", "find", "is_sample", "migrate",
-    "read_meta", "read_session", "remove", "samples_dir", "save_snapshot", "session_files", "write_meta",
+    "KINDS",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "SUFFIX",
+    "SessionLog",
+    "SessionWriter",
+    "find",
+    "is_sample",
+    "migrate",
+    "read_meta",
+    "read_session",
+    "remove",
+    "samples_dir",
+    "save_snapshot",
+    "session_files",
+    "write_meta",
 ]

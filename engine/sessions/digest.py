@@ -26,8 +26,17 @@ from ..util.stats import mean, numbers
 from .log import SessionLog, read_session
 from .store import is_sample, read_meta, session_files
 
-STAT_KEYS = ("load_s", "prompt_tokens", "ttft_ms", "prompt_tok_s", "gen_tokens", "gen_tok_s", "total_s",
-             "peak_rss_mib", "peak_gpu_mib")
+STAT_KEYS = (
+    "load_s",
+    "prompt_tokens",
+    "ttft_ms",
+    "prompt_tok_s",
+    "gen_tokens",
+    "gen_tok_s",
+    "total_s",
+    "peak_rss_mib",
+    "peak_gpu_mib",
+)
 
 
 @dataclass
@@ -90,11 +99,15 @@ class Digest:
         """Means over the session's answers of one side."""
         answers = [t.answers[side] for t in self.turns if side in t.answers]
         peaks = numbers(a.stats.get("peak_rss_mib") for a in answers)
-        return {"answers": len(answers), "ttft_ms": mean(a.stats.get("ttft_ms") for a in answers),
-                "gen_tok_s": mean(a.stats.get("gen_tok_s") for a in answers),
-                "total_s": mean(a.stats.get("total_s") for a in answers), "peak_rss_mib": max(peaks) if peaks else None,
-                "load_s": next((a.stats.get("load_s") for a in answers if a.stats.get("load_s")), None),
-                "cosine": mean(a.cosine for a in answers)}
+        return {
+            "answers": len(answers),
+            "ttft_ms": mean(a.stats.get("ttft_ms") for a in answers),
+            "gen_tok_s": mean(a.stats.get("gen_tok_s") for a in answers),
+            "total_s": mean(a.stats.get("total_s") for a in answers),
+            "peak_rss_mib": max(peaks) if peaks else None,
+            "load_s": next((a.stats.get("load_s") for a in answers if a.stats.get("load_s")), None),
+            "cosine": mean(a.cosine for a in answers),
+        }
 
     def key_stats(self) -> str:
         """One line for the list: tok/s per side, or the evaluation's mean cosine."""
@@ -136,11 +149,21 @@ def digest(log: SessionLog) -> Digest:
     specs = {side: str(c.get("spec", "")) for side, c in contestants.items() if isinstance(c, dict)}
     params = {side: c.get("params") or {} for side, c in contestants.items() if isinstance(c, dict)}
     d = Digest(
-        path=str(log.path), id=log.path.name.removesuffix(SUFFIX), kind=log.kind,
-        title=meta.get("title") or header.get("title") or "", created=header.get("created", ""),
-        tags=list(meta.get("tags") or []), models=dict(specs), specs=specs, params=params, turns=[],
-        sample=is_sample(log.path), host=header.get("host") or {}, collection=header.get("collection"),
-        rerun_of=header.get("rerun_of"), warnings=list(log.warnings),
+        path=str(log.path),
+        id=log.path.name.removesuffix(SUFFIX),
+        kind=log.kind,
+        title=meta.get("title") or header.get("title") or "",
+        created=header.get("created", ""),
+        tags=list(meta.get("tags") or []),
+        models=dict(specs),
+        specs=specs,
+        params=params,
+        turns=[],
+        sample=is_sample(log.path),
+        host=header.get("host") or {},
+        collection=header.get("collection"),
+        rerun_of=header.get("rerun_of"),
+        warnings=list(log.warnings),
     )
     turns: dict[int, Turn] = {}
     for channel, run, event in log.decoded():
@@ -224,8 +247,14 @@ def parse_query(text: str) -> dict[str, str]:
     return out
 
 
-def matches(d: Digest, kind: str | None = None, model: str | None = None, tag: str | None = None,
-            words: str | None = None, samples: bool = True) -> bool:
+def matches(
+    d: Digest,
+    kind: str | None = None,
+    model: str | None = None,
+    tag: str | None = None,
+    words: str | None = None,
+    samples: bool = True,
+) -> bool:
     if kind and d.kind != kind:
         return False
     if tag and tag not in d.tags:

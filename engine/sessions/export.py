@@ -12,8 +12,20 @@ from ..util.host import host_text
 from ..util.markdown import quote, table
 from .digest import STAT_KEYS, Digest
 
-CSV_COLUMNS = ("session", "kind", "run", "side", "model", "quant", "prompt", *STAT_KEYS, "finish_reason",
-               "cosine", "error", "answer")
+CSV_COLUMNS = (
+    "session",
+    "kind",
+    "run",
+    "side",
+    "model",
+    "quant",
+    "prompt",
+    *STAT_KEYS,
+    "finish_reason",
+    "cosine",
+    "error",
+    "answer",
+)
 
 
 def _fmt(v, digits: int = 1) -> str:
@@ -65,8 +77,15 @@ def _stats_table(d: Digest) -> list[str]:
     rows = []
     for side, label in d.models.items():
         s = d.side_stats(side)
-        row = [f"{side.upper()} {label}", s["answers"], f"{_fmt(s['load_s'], 2)} s", f"{_fmt(s['ttft_ms'], 0)} ms",
-               _fmt(s["gen_tok_s"]), f"{_fmt(s['total_s'], 2)} s", f"{_fmt(s['peak_rss_mib'], 0)} MiB"]
+        row = [
+            f"{side.upper()} {label}",
+            s["answers"],
+            f"{_fmt(s['load_s'], 2)} s",
+            f"{_fmt(s['ttft_ms'], 0)} ms",
+            _fmt(s["gen_tok_s"]),
+            f"{_fmt(s['total_s'], 2)} s",
+            f"{_fmt(s['peak_rss_mib'], 0)} MiB",
+        ]
         rows.append(row + ([_fmt(s["cosine"], 3)] if evaluation else []))
     return table(header, rows, "l" + "r" * (len(header) - 1))
 
@@ -85,8 +104,12 @@ def _turn(t) -> list[str]:
         lines += [f"**Reference:** {t.reference}", ""]
     for side, a in t.answers.items():
         s = a.stats
-        bits = [f"TTFT {_fmt(s.get('ttft_ms'), 0)} ms", f"{_fmt(s.get('gen_tok_s'))} tok/s",
-                f"{s.get('gen_tokens', '—')} tokens", f"{_fmt(s.get('total_s'), 2)} s"]
+        bits = [
+            f"TTFT {_fmt(s.get('ttft_ms'), 0)} ms",
+            f"{_fmt(s.get('gen_tok_s'))} tok/s",
+            f"{s.get('gen_tokens', '—')} tokens",
+            f"{_fmt(s.get('total_s'), 2)} s",
+        ]
         if a.cosine is not None:
             bits.append(f"cosine {a.cosine:.3f}")
         lines += [f"### {side.upper()} · {a.model}", "", quote(a.text) if a.text else "> *(no answer)*", ""]
@@ -104,8 +127,11 @@ def inspect_markdown(snapshot: dict) -> list[str]:
         return ["```json", json.dumps(snapshot, indent=1, default=str)[:20000], "```"]
     from ..inspect.report import FIELDS, fmt_value
 
-    rows = [[label, *(fmt_value(key, m.get(key)) for m in models)]
-            for key, label in FIELDS if any(m.get(key) is not None for m in models)]
+    rows = [
+        [label, *(fmt_value(key, m.get(key)) for m in models)]
+        for key, label in FIELDS
+        if any(m.get(key) is not None for m in models)
+    ]
     out = table(["", *"AB"[: len(models)]], rows)
     if snapshot.get("differences"):
         out += ["", "Differences: " + ", ".join(snapshot["differences"])]
@@ -122,16 +148,33 @@ def matrix_markdown(result: dict) -> list[str]:
 
 
 def comparison_markdown(rows: list[dict]) -> list[str]:
-    header = ["run", "side", "original", "re-run", "tok/s (orig → new)", "speed ratio", "TTFT ms (orig → new)",
-              "peak RAM MiB (orig → new)", "cosine"]
+    header = [
+        "run",
+        "side",
+        "original",
+        "re-run",
+        "tok/s (orig → new)",
+        "speed ratio",
+        "TTFT ms (orig → new)",
+        "peak RAM MiB (orig → new)",
+        "cosine",
+    ]
     body = []
     for r in rows:
         ratio = f"{r['speed_ratio']:.2f}x" if r.get("speed_ratio") else "—"
-        body.append([r["run"], str(r["side"]).upper(), r["old_model"], r["new_model"],
-                     f"{_fmt(r.get('old_tok_s'))} → {_fmt(r.get('new_tok_s'))}", ratio,
-                     f"{_fmt(r.get('old_ttft_ms'), 0)} → {_fmt(r.get('new_ttft_ms'), 0)}",
-                     f"{_fmt(r.get('old_peak_rss_mib'), 0)} → {_fmt(r.get('new_peak_rss_mib'), 0)}",
-                     _fmt(r.get("cosine"), 3)])
+        body.append(
+            [
+                r["run"],
+                str(r["side"]).upper(),
+                r["old_model"],
+                r["new_model"],
+                f"{_fmt(r.get('old_tok_s'))} → {_fmt(r.get('new_tok_s'))}",
+                ratio,
+                f"{_fmt(r.get('old_ttft_ms'), 0)} → {_fmt(r.get('new_ttft_ms'), 0)}",
+                f"{_fmt(r.get('old_peak_rss_mib'), 0)} → {_fmt(r.get('new_peak_rss_mib'), 0)}",
+                _fmt(r.get("cosine"), 3),
+            ]
+        )
     return table(header, body, "rlllrrrrr")
 
 
@@ -142,9 +185,22 @@ def csv_text(d: Digest) -> str:
     for t in d.turns:
         for side, a in t.answers.items():
             quant = a.model.split(" ")[-1] if " " in a.model else ""
-            w.writerow([d.id, d.kind, t.run, side, a.model, quant, t.prompt,
-                        *[a.stats.get(k, "") if a.stats.get(k) is not None else "" for k in STAT_KEYS],
-                        a.finish_reason or "", "" if a.cosine is None else f"{a.cosine:.4f}", a.error or "", a.text])
+            w.writerow(
+                [
+                    d.id,
+                    d.kind,
+                    t.run,
+                    side,
+                    a.model,
+                    quant,
+                    t.prompt,
+                    *[a.stats.get(k, "") if a.stats.get(k) is not None else "" for k in STAT_KEYS],
+                    a.finish_reason or "",
+                    "" if a.cosine is None else f"{a.cosine:.4f}",
+                    a.error or "",
+                    a.text,
+                ]
+            )
     return out.getvalue()
 
 

@@ -109,8 +109,10 @@ def read_session(path: str | Path) -> SessionLog:
     header = events[0]
     version = header.get("schema", 1)
     if isinstance(version, int) and version > SCHEMA_VERSION:
-        warnings.append(f"{p}: schema version {version} is newer than this llmbench understands "
-                        f"({SCHEMA_VERSION}); showing what it can read — upgrade llmbench for the rest")
+        warnings.append(
+            f"{p}: schema version {version} is newer than this llmbench understands "
+            f"({SCHEMA_VERSION}); showing what it can read — upgrade llmbench for the rest"
+        )
     body = events[1:]
     migrate(header, body)
     return SessionLog(p, header, body, warnings)

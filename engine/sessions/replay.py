@@ -149,7 +149,7 @@ class Player:
 
     def due(self) -> list[Cue]:
         end = self.timeline.index_at(self.position)
-        cues = self.timeline.cues[self.emitted:end]
+        cues = self.timeline.cues[self.emitted : end]
         self.emitted = max(self.emitted, end)
         return cues
 
@@ -167,8 +167,12 @@ class Player:
         return restart, self.due()
 
 
-def play(timeline: Timeline, speed: float = 1.0, sleep: Callable[[float], None] = time.sleep,
-         clock: Callable[[], float] = time.monotonic) -> Iterator[tuple[str, object]]:
+def play(
+    timeline: Timeline,
+    speed: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[tuple[str, object]]:
     """The timeline's ``(channel, event)`` pairs at the recorded pace divided by ``speed``
     (0: all at once), for the headless printer."""
     started = clock()

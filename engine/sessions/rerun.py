@@ -34,14 +34,25 @@ def original_params(log: SessionLog, side: str = "a") -> GenParams:
 
 
 class Rerun:
-    def __init__(self, log: SessionLog, spec_a: str, spec_b: str | None = None, params: GenParams | None = None,
-                 *, mode: str | None = None, record: bool = True, reserve_cores: int = 0,
-                 similarity: Similarity | None = None):
+    def __init__(
+        self,
+        log: SessionLog,
+        spec_a: str,
+        spec_b: str | None = None,
+        params: GenParams | None = None,
+        *,
+        mode: str | None = None,
+        record: bool = True,
+        reserve_cores: int = 0,
+        similarity: Similarity | None = None,
+    ):
         self.log = log
         self.original: Digest = digest(log)
         self.turns: list[Prompt] = Timeline.from_log(log).runs
         if not self.turns:
-            raise SessionError(f"{log.path.name}: no prompts recorded ({self.original.kind} session); nothing to re-run")
+            raise SessionError(
+                f"{log.path.name}: no prompts recorded ({self.original.kind} session); nothing to re-run"
+            )
         self.retrievals = {e.get("run"): e.get("retrieval") for e in log.of_type("prompt") if e.get("retrieval")}
         params = params or original_params(log)
         header = log.header
@@ -52,8 +63,9 @@ class Rerun:
         kind = self.original.kind if self.original.kind != "rag-duel" or spec_b else "chat"
         if kind == "chat" and spec_b:
             kind = "rag-duel"
-        self.duel = Duel(spec_a, spec_b, params, mode=mode, record=record, reserve_cores=reserve_cores,
-                         kind=kind, meta=meta)
+        self.duel = Duel(
+            spec_a, spec_b, params, mode=mode, record=record, reserve_cores=reserve_cores, kind=kind, meta=meta
+        )
         self.similarity = similarity
         self.history: dict[str, list[dict]] = {side: [] for side in self.duel.sides}
         self.answers: dict[tuple[int, str], dict] = {}  # (run, side) -> the new answer
@@ -85,8 +97,9 @@ class Rerun:
         retrieval = retrieval_of(self.retrievals.get(turn.run))
         if retrieval is not None and turn.question:
             found = passages(retrieval)
-            msgs = {side: request(self.history[side] if remember else [], turn.question, found)
-                    for side in self.duel.sides}
+            msgs = {
+                side: request(self.history[side] if remember else [], turn.question, found) for side in self.duel.sides
+            }
             extra = {"question": turn.question, "retrieval": self.retrievals[turn.run]}
             events = self.duel.run(msgs["a"], msgs.get("b"), extra=extra)
             yield next(events)  # the run's Prompt, then the passages it was asked with
@@ -98,8 +111,10 @@ class Rerun:
             self.answers[(turn.run, side)] = c.result()
             answer = "".join(c.text)
             if remember and turn.question and answer and not c.error:
-                self.history[side] += [{"role": "user", "content": turn.question},
-                                       {"role": "assistant", "content": answer}]
+                self.history[side] += [
+                    {"role": "user", "content": turn.question},
+                    {"role": "assistant", "content": answer},
+                ]
 
     def compare(self) -> Comparison:
         rows = []
@@ -112,16 +127,26 @@ class Rerun:
                 if new is None or old is None:
                     continue
                 old_tok, new_tok = old.stats.get("gen_tok_s"), new.get("gen_tok_s")
-                rows.append({
-                    "run": t.run, "side": side, "old_side": old_side,
-                    "old_model": old.model, "new_model": f"{new['model']} {new['quant'] or ''}".strip(),
-                    "old_tok_s": old_tok, "new_tok_s": new_tok,
-                    "speed_ratio": new_tok / old_tok if old_tok and new_tok else None,
-                    "old_ttft_ms": old.stats.get("ttft_ms"), "new_ttft_ms": new.get("ttft_ms"),
-                    "old_peak_rss_mib": old.stats.get("peak_rss_mib"), "new_peak_rss_mib": new.get("peak_rss_mib"),
-                    "old_text": old.text, "new_text": new.get("text") or "", "new_error": new.get("error"),
-                    "cosine": None,
-                })
+                rows.append(
+                    {
+                        "run": t.run,
+                        "side": side,
+                        "old_side": old_side,
+                        "old_model": old.model,
+                        "new_model": f"{new['model']} {new['quant'] or ''}".strip(),
+                        "old_tok_s": old_tok,
+                        "new_tok_s": new_tok,
+                        "speed_ratio": new_tok / old_tok if old_tok and new_tok else None,
+                        "old_ttft_ms": old.stats.get("ttft_ms"),
+                        "new_ttft_ms": new.get("ttft_ms"),
+                        "old_peak_rss_mib": old.stats.get("peak_rss_mib"),
+                        "new_peak_rss_mib": new.get("peak_rss_mib"),
+                        "old_text": old.text,
+                        "new_text": new.get("text") or "",
+                        "new_error": new.get("error"),
+                        "cosine": None,
+                    }
+                )
         note = None
         pairs = [(r["old_text"], r["new_text"]) for r in rows if r["old_text"].strip() and r["new_text"].strip()]
         if pairs:
@@ -137,11 +162,14 @@ class Rerun:
         for side in self.duel.sides:
             rs = [r for r in rows if r["side"] == side]
             if rs:
-                summary[side] = {"old_model": rs[0]["old_model"], "new_model": rs[0]["new_model"],
-                                 "speed_ratio": mean(r["speed_ratio"] for r in rs),
-                                 "cosine": mean(r["cosine"] for r in rs),
-                                 "old_peak_rss_mib": max((r["old_peak_rss_mib"] or 0) for r in rs) or None,
-                                 "new_peak_rss_mib": max((r["new_peak_rss_mib"] or 0) for r in rs) or None}
+                summary[side] = {
+                    "old_model": rs[0]["old_model"],
+                    "new_model": rs[0]["new_model"],
+                    "speed_ratio": mean(r["speed_ratio"] for r in rs),
+                    "cosine": mean(r["cosine"] for r in rs),
+                    "old_peak_rss_mib": max((r["old_peak_rss_mib"] or 0) for r in rs) or None,
+                    "new_peak_rss_mib": max((r["new_peak_rss_mib"] or 0) for r in rs) or None,
+                }
         return Comparison(rows, summary, note)
 
     def cancel(self) -> None:

@@ -43,8 +43,9 @@ def is_sample(path: Path) -> bool:
 
 def _own(path: Path, action: str) -> None:
     if is_sample(path):
-        raise SessionError(f"{path.name}: a sample shipped with llmbench cannot be {action}; "
-                           f"export or re-run it instead")
+        raise SessionError(
+            f"{path.name}: a sample shipped with llmbench cannot be {action}; export or re-run it instead"
+        )
 
 
 def write_meta(path: Path, *, title: str | None = None, tags: Iterable[str] | None = None) -> dict[str, Any]:
@@ -124,5 +125,6 @@ def find(ref: str) -> Path:
     if not matches:
         raise SessionError(f"{ref}: no session with that name in {paths.sessions_dir()} (llmbench sessions list)")
     names = ", ".join(m.name for m in matches[:4])
-    raise SessionError(f"{ref}: {len(matches)} sessions match ({names}{', …' if len(matches) > 4 else ''}); "
-                       f"give more of the name")
+    raise SessionError(
+        f"{ref}: {len(matches)} sessions match ({names}{', …' if len(matches) > 4 else ''}); give more of the name"
+    )

@@ -20,8 +20,9 @@ NAME = "chat"
 def add_parser(sub) -> None:
     p = sub.add_parser(NAME, help="ask a question about a collection; the answer cites its passages")
     add_collection_arguments(p)
-    p.add_argument("--model", "--a", dest="model", default="smollm2", metavar="SPEC",
-                   help="the model (default smollm2)")
+    p.add_argument(
+        "--model", "--a", dest="model", default="smollm2", metavar="SPEC", help="the model (default smollm2)"
+    )
     p.add_argument("--b", default=None, metavar="SPEC", help="a second model: a RAG duel on the same passages")
     p.add_argument("question", help="the question ('-' reads standard input)")
     p.add_argument("--mode", choices=MODES, default=None)
@@ -40,8 +41,18 @@ def run(args) -> int:
     retriever = open_retriever(args.collection, args.format == "json")
     question = sys.stdin.read() if args.question == "-" else args.question
     stream = args.format == "table" and not args.quiet
-    with RagChat(args.collection, args.model, args.b, params, retriever=retriever, k=args.k,
-                 weights=weights(args), use_mmr=args.mmr, record=not args.no_record, mode=args.mode) as chat:
+    with RagChat(
+        args.collection,
+        args.model,
+        args.b,
+        params,
+        retriever=retriever,
+        k=args.k,
+        weights=weights(args),
+        use_mmr=args.mmr,
+        record=not args.no_record,
+        mode=args.mode,
+    ) as chat:
         retrieval = None
         used: dict[str, int | None] = {}
 
@@ -82,8 +93,10 @@ def _print_chat_summary(result: dict, retrieval, used: dict, streamed: bool) -> 
         sources = "; ".join(f"[{i}] {hits[i - 1].where}" for i in cited) or "none"
         n_used = used.get(c["side"])
         fit = f"{n_used} of {len(hits)} passages fit the context" if n_used is not None else ""
-        print(f"{c['side'].upper()} cites: {sources} · {fit} · {format_stat('ttft_ms', c['ttft_ms'])} TTFT · "
-              f"{format_stat('gen_tok_s', c['gen_tok_s'])} · {format_stat('total_s', c['total_s'])}")
+        print(
+            f"{c['side'].upper()} cites: {sources} · {fit} · {format_stat('ttft_ms', c['ttft_ms'])} TTFT · "
+            f"{format_stat('gen_tok_s', c['gen_tok_s'])} · {format_stat('total_s', c['total_s'])}"
+        )
     if result.get("verdict"):
         print(result["verdict"])
     if result.get("session"):

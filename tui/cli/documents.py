@@ -14,12 +14,17 @@ BM25_WEIGHT = 0.3
 
 
 def add_collection_arguments(p) -> None:
-    p.add_argument("--collection", "-c", default="demo", metavar="NAME",
-                   help="collection (default: demo, built on first use)")
+    p.add_argument(
+        "--collection", "-c", default="demo", metavar="NAME", help="collection (default: demo, built on first use)"
+    )
     p.add_argument("--k", type=int, default=TOP_K, help=f"passages to retrieve (default {TOP_K})")
     p.add_argument("--mmr", action="store_true", help="diversify the passages (maximal marginal relevance)")
-    p.add_argument("--bm25-weight", type=float, default=BM25_WEIGHT,
-                   help=f"BM25's share in the fusion; dense gets the rest (default {BM25_WEIGHT})")
+    p.add_argument(
+        "--bm25-weight",
+        type=float,
+        default=BM25_WEIGHT,
+        help=f"BM25's share in the fusion; dense gets the rest (default {BM25_WEIGHT})",
+    )
 
 
 def check_collection_arguments(args) -> None:
@@ -44,9 +49,16 @@ def progress_bar(enabled: bool = True):
     from rich.progress import Progress as Bar
 
     console = Console(stderr=True)
-    with Bar(TextColumn("{task.fields[stage]:<6}"), BarColumn(), MofNCompleteColumn(),
-             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("{task.description}"),
-             console=console, transient=False) as bar:
+    with Bar(
+        TextColumn("{task.fields[stage]:<6}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}"),
+        console=console,
+        transient=False,
+    ) as bar:
         tasks: dict[str, int] = {}
 
         def update(p: Progress) -> None:
@@ -71,5 +83,7 @@ def open_retriever(name: str, quiet: bool = False):
 def print_passages(hits) -> None:
     print("── passages ──")
     for i, h in enumerate(hits, 1):
-        print(f"[{i}] {h.where}  (bm25 {'#' + str(h.bm25_rank) if h.bm25_rank else '—'}, "
-              f"dense {'#' + str(h.dense_rank) if h.dense_rank else '—'})")
+        print(
+            f"[{i}] {h.where}  (bm25 {'#' + str(h.bm25_rank) if h.bm25_rank else '—'}, "
+            f"dense {'#' + str(h.dense_rank) if h.dense_rank else '—'})"
+        )

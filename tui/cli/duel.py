@@ -54,7 +54,9 @@ def _columns(result: dict) -> list[tuple[str, str]]:
     names = [c["model"] for c in (a, b)]
     if names[0] == names[1]:
         names = [f"{names[0]} (A)", f"{names[1]} (B)"]
-    return list(zip(names, (f"{c['quant'] or ''}" if (c["quant"] or "") not in n else "" for n, c in zip(names, (a, b)))))
+    return list(
+        zip(names, (f"{c['quant'] or ''}" if (c["quant"] or "") not in n else "" for n, c in zip(names, (a, b))))
+    )
 
 
 def stats_rows(result: dict) -> list[list[str]]:

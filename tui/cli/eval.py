@@ -18,13 +18,18 @@ NAME = "eval"
 def add_parser(sub) -> None:
     p = sub.add_parser(NAME, help="a question set with reference answers: cosine, time, retrieval hits")
     add_collection_arguments(p)
-    p.add_argument("--questions", default=None, metavar="FILE",
-                   help="JSONL or CSV with question, answer [, id, source, page] (default for demo: its question set)")
+    p.add_argument(
+        "--questions",
+        default=None,
+        metavar="FILE",
+        help="JSONL or CSV with question, answer [, id, source, page] (default for demo: its question set)",
+    )
     p.add_argument("--a", dest="spec_a", default=None, metavar="SPEC", help="model A")
     p.add_argument("--b", dest="spec_b", default=None, metavar="SPEC", help="model B (optional)")
     p.add_argument("--retrieval-only", action="store_true", help="no generation: hit rate and retrieval latency")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="where eval.csv/json/md go (default under the data folder)")
+    p.add_argument(
+        "--out", default=None, metavar="DIR", help="where eval.csv/json/md go (default under the data folder)"
+    )
     p.add_argument("--mode", choices=MODES, default=None)
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--quiet", action="store_true", help="no per-question progress")
@@ -61,8 +66,20 @@ def run(args) -> int:
     retriever = open_retriever(args.collection, quiet)
     err = sys.stderr
     result = None
-    with Evaluation(args.collection, questions, args.spec_a, args.spec_b, params, retriever=retriever, k=args.k,
-                    weights=weights(args), use_mmr=args.mmr, retrieval_only=args.retrieval_only, record=not args.no_record, mode=args.mode) as ev:
+    with Evaluation(
+        args.collection,
+        questions,
+        args.spec_a,
+        args.spec_b,
+        params,
+        retriever=retriever,
+        k=args.k,
+        weights=weights(args),
+        use_mmr=args.mmr,
+        retrieval_only=args.retrieval_only,
+        record=not args.no_record,
+        mode=args.mode,
+    ) as ev:
         try:
             for _channel, event in ev.run():
                 if isinstance(event, QuestionStarted) and not quiet:
@@ -94,15 +111,41 @@ def _print_eval_table(result: dict) -> None:
     if result["retrieval_only"]:
         s = models["(retrieval)"]
         cols = ("retrieval only", "questions", "hit rate", "p50", "p95")
-        rows = [("(retrieval)", s["questions"], f(s["hit_rate"], "{:.0%}"), f(s["retrieval_p50_ms"], "{:.1f} ms"),
-                 f(s["retrieval_p95_ms"], "{:.1f} ms"))]
+        rows = [
+            (
+                "(retrieval)",
+                s["questions"],
+                f(s["hit_rate"], "{:.0%}"),
+                f(s["retrieval_p50_ms"], "{:.1f} ms"),
+                f(s["retrieval_p95_ms"], "{:.1f} ms"),
+            )
+        ]
     else:
-        cols = ("model", "mean cosine", "mean time", "median time", "TTFT", "tok/s", "hit rate", "retrieval p50",
-                "errors")
-        rows = [(name, f(s["mean_cosine"], "{:.3f}"), f(s["mean_resp_time"], "{:.2f} s"),
-                 f(s["median_resp_time"], "{:.2f} s"), f(s["mean_ttft_ms"], "{:.0f} ms"), f(s["mean_tok_s"], "{:.1f}"),
-                 f(s["hit_rate"], "{:.0%}"), f(s["retrieval_p50_ms"], "{:.1f} ms"), s["errors"])
-                for name, s in models.items()]
+        cols = (
+            "model",
+            "mean cosine",
+            "mean time",
+            "median time",
+            "TTFT",
+            "tok/s",
+            "hit rate",
+            "retrieval p50",
+            "errors",
+        )
+        rows = [
+            (
+                name,
+                f(s["mean_cosine"], "{:.3f}"),
+                f(s["mean_resp_time"], "{:.2f} s"),
+                f(s["median_resp_time"], "{:.2f} s"),
+                f(s["mean_ttft_ms"], "{:.0f} ms"),
+                f(s["mean_tok_s"], "{:.1f}"),
+                f(s["hit_rate"], "{:.0%}"),
+                f(s["retrieval_p50_ms"], "{:.1f} ms"),
+                s["errors"],
+            )
+            for name, s in models.items()
+        ]
     console.print(rich_table(title, cols, rows, right=cols[1:]))
     if "speed" in result["summary"]:
         console.print(result["summary"]["speed"]["text"], style="bold", highlight=False)

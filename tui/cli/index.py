@@ -38,9 +38,15 @@ def _show_report(report: IndexReport, fmt: str) -> int:
         parts = [f"{len(report.added)} added", f"{len(report.updated)} updated", f"{len(report.unchanged)} unchanged"]
         if report.removed:
             parts.append(f"{len(report.removed)} removed")
-        rate = f", embedded {report.new_chunks} chunks at {report.chunks_per_s:,.1f} chunks/s" if report.chunks_per_s else ""
-        print(f"{report.name}: {', '.join(parts)} · {report.chunks} chunks ({report.index} index) "
-              f"in {report.total_s:.1f} s{rate}")
+        rate = (
+            f", embedded {report.new_chunks} chunks at {report.chunks_per_s:,.1f} chunks/s"
+            if report.chunks_per_s
+            else ""
+        )
+        print(
+            f"{report.name}: {', '.join(parts)} · {report.chunks} chunks ({report.index} index) "
+            f"in {report.total_s:.1f} s{rate}"
+        )
     for w in report.warnings:
         print(f"warning: {w}", file=sys.stderr)
     for f in report.failed:
@@ -58,8 +64,15 @@ def run(args) -> int:
         if sources is None and not args.paths:
             raise CollectionError("give the files or folders to index (only the demo collection needs none)")
         with progress_bar(not args.quiet) as bar:
-            report = coll.index_add(args.name, args.paths, sources=sources, embedder=args.embedder,
-                                    progress=bar, chunk_size=args.chunk_size, overlap=args.overlap)
+            report = coll.index_add(
+                args.name,
+                args.paths,
+                sources=sources,
+                embedder=args.embedder,
+                progress=bar,
+                chunk_size=args.chunk_size,
+                overlap=args.overlap,
+            )
         return _show_report(report, args.format)
     if args.index_command == "list":
         entries = coll.list_collections()
@@ -69,11 +82,20 @@ def run(args) -> int:
         if not entries:
             print("no collections yet: `llmbench index add NAME PATH...` (or use --collection demo)")
             return 0
-        rows = [(e["name"], "", "", "", f"[red]{e['error']}[/]", "", "") if "error" in e else
-                (e["name"], e["files"], e["chunks"], e["index"], e["embedder"], size_text(e["bytes"]), e["updated"])
-                for e in entries]
-        console().print(rich_table("collections", ("name", "files", "chunks", "index", "embedder", "size", "updated"),
-                                   rows, right=("files", "chunks", "size")))
+        rows = [
+            (e["name"], "", "", "", f"[red]{e['error']}[/]", "", "")
+            if "error" in e
+            else (e["name"], e["files"], e["chunks"], e["index"], e["embedder"], size_text(e["bytes"]), e["updated"])
+            for e in entries
+        ]
+        console().print(
+            rich_table(
+                "collections",
+                ("name", "files", "chunks", "index", "embedder", "size", "updated"),
+                rows,
+                right=("files", "chunks", "size"),
+            )
+        )
         return 0
     if args.index_command == "rm":
         root = coll.remove_collection(args.name)

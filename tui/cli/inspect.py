@@ -20,8 +20,12 @@ NAME = "inspect"
 
 def add_parser(sub) -> None:
     p = sub.add_parser(NAME, help="a model's architecture, quantization and memory, without loading it")
-    p.add_argument("src", metavar="SRC", help="a .gguf file, a model folder, a config.json, a model name, a LoRA "
-                   "adapter, or hf:PATH?quant=bnb4|bnb8|quanto-int8|torchao-int8.. to load it with transformers")
+    p.add_argument(
+        "src",
+        metavar="SRC",
+        help="a .gguf file, a model folder, a config.json, a model name, a LoRA "
+        "adapter, or hf:PATH?quant=bnb4|bnb8|quanto-int8|torchao-int8.. to load it with transformers",
+    )
     p.add_argument("--compare", metavar="SRC2", help="a second model, side by side")
     p.add_argument("--memory", action="store_true", help="memory needed per format and quantization")
     p.add_argument("--ctx", type=int, default=4096, help="context length for the KV cache (default 4096)")
@@ -114,19 +118,39 @@ def markdown(a, b, tables, ctx, tree=False) -> str:
         lines = [f"## {display_name(a)}", "", *table(["field", "value"], summary_rows(a))]
     else:
         rows = [[f"**{label}**" if differs else label, va, vb] for label, va, vb, differs in compare_rows(a, b)]
-        lines = [f"## {display_name(a)} vs {display_name(b)}", "",
-                 *table(["field", display_name(a), display_name(b)], rows)]
+        lines = [
+            f"## {display_name(a)} vs {display_name(b)}",
+            "",
+            *table(["field", display_name(a), display_name(b)], rows),
+        ]
     for s in (a, b):
         if s is not None and s.projections:
             rows = [[x.name, x.in_features, x.out_features, x.cls, x.quant or "—"] for x in s.projections]
-            lines += ["", f"### Projections of layer 0: {display_name(s)}", "",
-                      *table(["name", "in", "out", "class", "quant"], rows, "lrrll")]
+            lines += [
+                "",
+                f"### Projections of layer 0: {display_name(s)}",
+                "",
+                *table(["name", "in", "out", "class", "quant"], rows, "lrrll"),
+            ]
         if s is not None and tree and s.module_tree is not None:
             lines += ["", f"### Modules: {display_name(s)}", "", "```", *tree_lines(s.module_tree), "```"]
     for key, rows in tables.items():
         s = a if key == "a" else b
-        body = [[r.format, r.runtime, size_text(r.weights_bytes), size_text(r.kv_bytes), size_text(r.total_bytes),
-                 "—" if r.fits is None else ("yes" if r.fits else "no")] for r in rows]
-        lines += ["", f"### Memory: {display_name(s)} at context {ctx}", "",
-                  *table(["format", "runtime", "weights", "KV cache", "total", "fits"], body, "llrrrl")]
+        body = [
+            [
+                r.format,
+                r.runtime,
+                size_text(r.weights_bytes),
+                size_text(r.kv_bytes),
+                size_text(r.total_bytes),
+                "—" if r.fits is None else ("yes" if r.fits else "no"),
+            ]
+            for r in rows
+        ]
+        lines += [
+            "",
+            f"### Memory: {display_name(s)} at context {ctx}",
+            "",
+            *table(["format", "runtime", "weights", "KV cache", "total", "fits"], body, "llrrrl"),
+        ]
     return "\n".join(lines)

@@ -40,8 +40,10 @@ def run(args) -> int:
             dump_json([e.__dict__ for e in entries])
             return 0
         styles = {"ready": "green", "missing": "red"}
-        rows = [(e.name, e.kind, f"[{styles.get(e.status, 'yellow')}]{e.status}[/]", size_text(e.size_bytes), e.path)
-                for e in entries]
+        rows = [
+            (e.name, e.kind, f"[{styles.get(e.status, 'yellow')}]{e.status}[/]", size_text(e.size_bytes), e.path)
+            for e in entries
+        ]
         console.print(rich_table("models", ("name", "kind", "status", "size", "path"), rows))
         return 0
     if action == "pull":
@@ -63,8 +65,11 @@ def run(args) -> int:
         return 1 if failed else 0
     if action == "add":
         info = models.add_model(args.name, args.path)
-        console.print(f"added {args.name}: {info.path} ({info.arch or '?'}, {info.quant or '?'}, "
-                      f"{size_text(info.size_bytes)})", highlight=False, soft_wrap=True)
+        console.print(
+            f"added {args.name}: {info.path} ({info.arch or '?'}, {info.quant or '?'}, {size_text(info.size_bytes)})",
+            highlight=False,
+            soft_wrap=True,
+        )
         return 0
     if action == "rm":
         console.print(models.remove_model(args.name), highlight=False, soft_wrap=True)
@@ -75,7 +80,13 @@ def run(args) -> int:
 def _pull_with_bar(name: str, force: bool, console) -> models.Pulled:
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task(f"{name}: checking", total=None)
 

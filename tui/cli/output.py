@@ -25,8 +25,15 @@ def console(stderr: bool = False):
     return Console(stderr=stderr)
 
 
-def rich_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Sequence[str] = (),
-               no_wrap: Sequence[str] = (), **options: Any):
+def rich_table(
+    title: str | None,
+    columns: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    right: Sequence[str] = (),
+    no_wrap: Sequence[str] = (),
+    **options: Any,
+):
     """A rich table: ``right`` names the right-aligned columns, ``no_wrap`` those that never
     wrap; other long cells fold."""
     from rich.table import Table
@@ -39,8 +46,9 @@ def rich_table(title: str | None, columns: Sequence[str], rows: Sequence[Sequenc
     return table
 
 
-def print_report(fmt: str, result: dict, files: dict, markdown: Callable[[dict], str],
-                 table: Callable[[dict], None]) -> None:
+def print_report(
+    fmt: str, result: dict, files: dict, markdown: Callable[[dict], str], table: Callable[[dict], None]
+) -> None:
     """A batch run's result (evaluation, quant matrix) as JSON, Markdown or a table, and where its reports went."""
     if fmt == "json":
         dump_json({**result, "files": {k: str(v) for k, v in files.items()}})

@@ -27,8 +27,14 @@ def _typed(name: str, param: Param):
     return parse
 
 
-def add_param_arguments(parser: argparse.ArgumentParser, *, title: str = "generation", keep_originals: bool = False,
-                        only: tuple[str, ...] | None = None, **defaults: Any) -> None:
+def add_param_arguments(
+    parser: argparse.ArgumentParser,
+    *,
+    title: str = "generation",
+    keep_originals: bool = False,
+    only: tuple[str, ...] | None = None,
+    **defaults: Any,
+) -> None:
     """One option per parameter (``--max-tokens``, ``--threads auto|N`` ...). ``defaults``
     override the schema's; ``keep_originals`` leaves every default None (re-runs keep the
     recorded value unless given); ``only`` limits the options."""
@@ -43,8 +49,9 @@ def add_param_arguments(parser: argparse.ArgumentParser, *, title: str = "genera
             group.add_argument(*flags, dest=name, action="store_true", default=default, help=param.help)
             continue
         shown = "" if default is None else f" (default {param.show(default)})"
-        group.add_argument(*flags, dest=name, type=_typed(name, param), default=default, metavar=param.metavar,
-                           help=param.help + shown)
+        group.add_argument(
+            *flags, dest=name, type=_typed(name, param), default=default, metavar=param.metavar, help=param.help + shown
+        )
 
 
 def params_from_args(args: argparse.Namespace, base: GenParams | None = None) -> GenParams:

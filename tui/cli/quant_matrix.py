@@ -14,18 +14,31 @@ NAME = "quant-matrix"
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(NAME, help="one base model in every precision and quantization: memory, speed and answer "
-                       "quality on one question set")
-    p.add_argument("base", metavar="BASE", help="a model folder, a .gguf file (loaded as HF and run as it is) or a "
-                   "model name")
-    p.add_argument("--questions", default=None, metavar="FILE",
-                   help="JSONL or CSV with question and answer (default: a built-in set of 6 short questions)")
-    p.add_argument("--variants", default=None, metavar="LIST",
-                   help=f"comma-separated, from {','.join([*HF_VARIANTS, 'gguf'])} (default: all)")
-    p.add_argument("--gguf", action="append", metavar="PATH",
-                   help="another GGUF quantization of the same model (repeatable)")
-    p.add_argument("--out", default=None, metavar="DIR",
-                   help="where quant-matrix.md/json go (default under the data folder)")
+    p = sub.add_parser(
+        NAME,
+        help="one base model in every precision and quantization: memory, speed and answer quality on one question set",
+    )
+    p.add_argument(
+        "base", metavar="BASE", help="a model folder, a .gguf file (loaded as HF and run as it is) or a model name"
+    )
+    p.add_argument(
+        "--questions",
+        default=None,
+        metavar="FILE",
+        help="JSONL or CSV with question and answer (default: a built-in set of 6 short questions)",
+    )
+    p.add_argument(
+        "--variants",
+        default=None,
+        metavar="LIST",
+        help=f"comma-separated, from {','.join([*HF_VARIANTS, 'gguf'])} (default: all)",
+    )
+    p.add_argument(
+        "--gguf", action="append", metavar="PATH", help="another GGUF quantization of the same model (repeatable)"
+    )
+    p.add_argument(
+        "--out", default=None, metavar="DIR", help="where quant-matrix.md/json go (default under the data folder)"
+    )
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--quiet", action="store_true", help="no per-variant progress")
     p.add_argument("--no-record", action="store_true", help="do not write a session file")
@@ -34,59 +47,55 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from llmbench.engine.experiments.quant_matrix import (
-        MatrixDone,
-        QuantMatrix,
-        QuestionAsked,
-        VariantDone,
-        VariantStarted,
-        markdown_report,
-        write_reports,
-    )
-    from llmbench.engine.runtime.events import Error
+    from llmbench.engine.experiments.quant_matrix import MatrixDone, QuantMatrix, markdown_report, write_reports
 
     params = params_from_args(args, DEFAULT_PARAMS)
-
     names = [n.strip() for n in args.variants.split(",") if n.strip()] if args.variants else None
     matrix = QuantMatrix(args.base, args.questions, params, names=names, ggufs=args.gguf or (),
-                         record=not args.no_record)
+                         record=not args.no_record)  # fmt: skip
     quiet = args.quiet or args.format == "json"
-    err = sys.stderr
     if not quiet:
         print(f"{len(matrix.variants)} variants x {len(matrix.questions)} questions "
-              f"(greedy, at most {params.max_tokens} tokens)", file=err)
+              f"(greedy, at most {params.max_tokens} tokens)", file=sys.stderr)  # fmt: skip
     result = None
     try:
         for source, event in matrix.run():
             if isinstance(event, MatrixDone):
                 result = event.result
-            elif quiet:
-                continue
-            elif isinstance(event, VariantStarted):
-                v = event.variant
-                print(f"[{event.index}/{event.total}] {v.name}  ({v.spec})", file=err, flush=True)
-            elif isinstance(event, QuestionAsked):
-                print(f"    q{event.index}/{event.total}", end="", file=err, flush=True)
-            elif isinstance(event, VariantDone):
-                r = event.row
-                if r.skipped:
-                    print(f"    skipped: {r.skipped}", file=err)
-                elif r.error:
-                    print(f"\n    failed: {r.error}", file=err)
-                else:
-                    tok_s = f"{r.tok_s:.1f} tok/s" if r.tok_s else "—"
-                    print(f"\n    load {r.load_s or 0:.2f} s · {tok_s} · peak RAM {r.peak_rss_mib or 0:.0f} MiB",
-                          file=err, flush=True)
-            elif isinstance(event, Error) and source != Channel.MATRIX:
-                print(f" ({event.message})", end="", file=err)
+            elif not quiet:
+                _progress(source, event)
     except KeyboardInterrupt:
         matrix.cancel()
         raise
     files = write_reports(result, args.out)
     print_report(args.format, result, {"md": files["md"], "json": files["json"]}, markdown_report, _print_table)
     if result.get("session") and args.format != "json":
-        print(f"session: {result['session']}", file=err)
+        print(f"session: {result['session']}", file=sys.stderr)
     return 0 if any(r["answers"] and not r["error"] for r in result["rows"]) else 1
+
+
+def _progress(source: str, event: object) -> None:
+    """One variant after the other on standard error: questions, then load, speed and RAM."""
+    from llmbench.engine.experiments.quant_matrix import QuestionAsked, VariantDone, VariantStarted
+    from llmbench.engine.runtime.events import Error
+
+    err = sys.stderr
+    if isinstance(event, VariantStarted):
+        print(f"[{event.index}/{event.total}] {event.variant.name}  ({event.variant.spec})", file=err, flush=True)
+    elif isinstance(event, QuestionAsked):
+        print(f"    q{event.index}/{event.total}", end="", file=err, flush=True)
+    elif isinstance(event, VariantDone):
+        r = event.row
+        if r.skipped:
+            print(f"    skipped: {r.skipped}", file=err)
+        elif r.error:
+            print(f"\n    failed: {r.error}", file=err)
+        else:
+            tok_s = f"{r.tok_s:.1f} tok/s" if r.tok_s else "—"
+            print(f"\n    load {r.load_s or 0:.2f} s · {tok_s} · peak RAM {r.peak_rss_mib or 0:.0f} MiB", file=err,
+                  flush=True)  # fmt: skip
+    elif isinstance(event, Error) and source != Channel.MATRIX:
+        print(f" ({event.message})", end="", file=err)
 
 
 def _print_table(result: dict) -> None:

@@ -21,20 +21,56 @@ def run(args) -> int:
     retriever = open_retriever(args.collection, args.format == "json")
     result = retriever.search(args.question, k=args.k, weights=weights(args), use_mmr=args.mmr)
     if args.format == "json":
-        dump_json({**result.to_dict(), "collection": args.collection,
-                   "hits": [{"source": h.source, "page": h.page, "text": h.text, "bm25_rank": h.bm25_rank,
-                             "dense_rank": h.dense_rank, "score": h.score, "section": h.section,
-                             "bm25_score": h.bm25_score, "dense_score": h.dense_score, "chunk": h.chunk}
-                            for h in result.hits]})
+        dump_json(
+            {
+                **result.to_dict(),
+                "collection": args.collection,
+                "hits": [
+                    {
+                        "source": h.source,
+                        "page": h.page,
+                        "text": h.text,
+                        "bm25_rank": h.bm25_rank,
+                        "dense_rank": h.dense_rank,
+                        "score": h.score,
+                        "section": h.section,
+                        "bm25_score": h.bm25_score,
+                        "dense_score": h.dense_score,
+                        "chunk": h.chunk,
+                    }
+                    for h in result.hits
+                ],
+            }
+        )
         return 0
-    rows = [(i, h.where, _rank(h.bm25_rank, h.bm25_score), _rank(h.dense_rank, h.dense_score), f"{h.score:.4f}",
-             " ".join(h.text.split())[:300]) for i, h in enumerate(result.hits, 1)]
+    rows = [
+        (
+            i,
+            h.where,
+            _rank(h.bm25_rank, h.bm25_score),
+            _rank(h.dense_rank, h.dense_score),
+            f"{h.score:.4f}",
+            " ".join(h.text.split())[:300],
+        )
+        for i, h in enumerate(result.hits, 1)
+    ]
     console = make_console()
-    console.print(rich_table(f"{args.collection}: {args.question}", ("#", "source", "bm25", "dense", "score", "text"),
-                             rows, right=("#", "bm25", "dense", "score"), show_lines=True))
+    console.print(
+        rich_table(
+            f"{args.collection}: {args.question}",
+            ("#", "source", "bm25", "dense", "score", "text"),
+            rows,
+            right=("#", "bm25", "dense", "score"),
+            show_lines=True,
+        )
+    )
     t = result.timings_ms
-    console.print(f"retrieval {t['total']:.1f} ms (embed {t.get('embed', 0):.1f}, bm25 {t['bm25']:.1f}, "
-                  f"dense {t['dense']:.1f}, fuse {t['fuse']:.1f})", style="dim", highlight=False)
+    console.print(
+        f"retrieval {t['total']:.1f} ms (embed {t.get('embed', 0):.1f}, bm25 {t['bm25']:.1f}, "
+        f"dense {t['dense']:.1f}, fuse {t['fuse']:.1f})",
+        style="dim",
+        highlight=False,
+    )
     return 0
 
 

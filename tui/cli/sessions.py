@@ -74,8 +74,16 @@ def _load(ref: str, quiet: bool = False):
 
 
 def run(args) -> int:
-    actions = {"list": _list, "show": _show, "export": _export, "replay": _replay, "rerun": _rerun, "rm": _rm,
-               "rename": _rename, "tag": _tag}
+    actions = {
+        "list": _list,
+        "show": _show,
+        "export": _export,
+        "replay": _replay,
+        "rerun": _rerun,
+        "rm": _rm,
+        "rename": _rename,
+        "tag": _tag,
+    }
     return actions[args.sessions_command](args)
 
 
@@ -99,20 +107,51 @@ def _list(args) -> int:
     rows = [d for d in found if matches(d, args.kind, args.model, args.tag, args.search, samples=not args.no_samples)]
     rows = rows[: args.limit or None]
     if args.format == "json":
-        dump_json([{"id": d.id, "path": d.path, "created": d.created, "kind": d.kind, "title": d.title,
-                    "tags": d.tags, "models": d.models, "first_prompt": d.first_prompt, "runs": len(d.turns),
-                    "stats": {s: d.side_stats(s) for s in d.models}, "sample": d.sample, "rerun_of": d.rerun_of,
-                    "warnings": d.warnings} for d in rows])
+        dump_json(
+            [
+                {
+                    "id": d.id,
+                    "path": d.path,
+                    "created": d.created,
+                    "kind": d.kind,
+                    "title": d.title,
+                    "tags": d.tags,
+                    "models": d.models,
+                    "first_prompt": d.first_prompt,
+                    "runs": len(d.turns),
+                    "stats": {s: d.side_stats(s) for s in d.models},
+                    "sample": d.sample,
+                    "rerun_of": d.rerun_of,
+                    "warnings": d.warnings,
+                }
+                for d in rows
+            ]
+        )
     else:
         lines = []
         for d in rows:
             title = d.title if d.title and d.title != d.first_prompt else d.first_prompt
             extra = (" (sample)" if d.sample else "") + (f" [{', '.join(d.tags)}]" if d.tags else "")
-            lines.append((d.short_id, d.created[:16].replace("T", " "), d.kind, " vs ".join(d.models.values()),
-                          _short(title, 60) + extra, len(d.turns), d.key_stats()))
+            lines.append(
+                (
+                    d.short_id,
+                    d.created[:16].replace("T", " "),
+                    d.kind,
+                    " vs ".join(d.models.values()),
+                    _short(title, 60) + extra,
+                    len(d.turns),
+                    d.key_stats(),
+                )
+            )
         out = console()
-        out.print(rich_table(f"sessions · {paths.sessions_dir()}", ("id", "date", "kind", "models",
-                             "name / first prompt", "runs", "stats"), lines, no_wrap=("id", "date")))
+        out.print(
+            rich_table(
+                f"sessions · {paths.sessions_dir()}",
+                ("id", "date", "kind", "models", "name / first prompt", "runs", "stats"),
+                lines,
+                no_wrap=("id", "date"),
+            )
+        )
         if not rows:
             out.print("no sessions match" if found else "no sessions yet: run a duel, a chat or an evaluation")
     for p in problems:
@@ -178,8 +217,10 @@ def _replay(args) -> int:
         return 0
     labels = {side: label for side, label in d.models.items()}
     pace = "instantly" if speed == 0 else f"at {speed:g}x the recorded pace"
-    print(f"replaying {d.id} ({d.kind}, {len(timeline.runs)} run(s), {timeline.duration:.1f} s recorded) {pace}",
-          file=sys.stderr)
+    print(
+        f"replaying {d.id} ({d.kind}, {len(timeline.runs)} run(s), {timeline.duration:.1f} s recorded) {pace}",
+        file=sys.stderr,
+    )
 
     def other(side, event) -> None:
         if isinstance(event, Prompt):
@@ -225,8 +266,15 @@ def _rerun(args) -> int:
     if compared is None:
         return 1
     if args.format == "json":
-        dump_json({"original": log.path.name, "session": str(session) if session else None,
-                   "rows": compared.rows, "summary": compared.summary, "note": compared.note})
+        dump_json(
+            {
+                "original": log.path.name,
+                "session": str(session) if session else None,
+                "rows": compared.rows,
+                "summary": compared.summary,
+                "note": compared.note,
+            }
+        )
     else:
         rows = [{k: v for k, v in r.items()} for r in compared.rows]
         print("\n" + "\n".join(comparison_markdown(rows)))
@@ -245,7 +293,9 @@ def _rm(args) -> int:
     path = sessions.find(args.session)
     if not args.yes:
         if not sys.stdin.isatty():
-            raise SessionError(f"{path.name}: add --yes to delete without a question (standard input is not a terminal)")
+            raise SessionError(
+                f"{path.name}: add --yes to delete without a question (standard input is not a terminal)"
+            )
         answer = input(f"delete {path.name}? [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
             print("kept")

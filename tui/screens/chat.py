@@ -80,8 +80,9 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
         model_names = SuggestFromList(self.app.model_names, case_sensitive=False)
         with Horizontal(id="chat-bar"):
             yield Label("Docs")
-            yield Select([(self.collection, self.collection)], value=self.collection, allow_blank=False,
-                         id="chat-collection")
+            yield Select(
+                [(self.collection, self.collection)], value=self.collection, allow_blank=False, id="chat-collection"
+            )
             yield Label("A")
             yield Input(self.spec_a, id="chat-a", suggester=model_names, placeholder="model")
             yield Label("B")
@@ -95,8 +96,11 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
             yield PassagesPanel(id="passages")
         yield Static("", id="chat-status")
         yield ReplayBar(self, id="replay")
-        yield Input(placeholder="Ask about the documents… Enter asks, Esc cancels, Ctrl+N new chat, "
-                                "F6 index files, F7 evaluate", id="chat-question")
+        yield Input(
+            placeholder="Ask about the documents… Enter asks, Esc cancels, Ctrl+N new chat, "
+            "F6 index files, F7 evaluate",
+            id="chat-question",
+        )
 
     def on_mount(self) -> None:
         self.set_class(not self.spec_b, "-single")
@@ -149,8 +153,10 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
             self.status(message.error)
         elif message.what == "collection" and message.value["name"] == self.collection:
             info = self.ready = message.value
-            self.status(f"{info['name']}: {info['files']} files · {info['chunks']} chunks · {info['index']} index · "
-                        f"{info['embedder']} · ready")
+            self.status(
+                f"{info['name']}: {info['files']} files · {info['chunks']} chunks · {info['index']} index · "
+                f"{info['embedder']} · ready"
+            )
         elif message.what == "collections":
             names, select = message.value
             widget = self.query_one("#chat-collection", Select)
@@ -262,8 +268,15 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
             if self.chat is None:
                 if (self.ready is None or self.ready.get("name") != collection) and self._open(collection) is None:
                     return
-                self.chat = RagChat(collection, a, b, params, retriever=self.rag_client().retriever(collection),
-                                    k=k, reserve_cores=UI_CORES)
+                self.chat = RagChat(
+                    collection,
+                    a,
+                    b,
+                    params,
+                    retriever=self.rag_client().retriever(collection),
+                    k=k,
+                    reserve_cores=UI_CORES,
+                )
                 self._chat_key = key
             Bridge(self.post_message).pump(self.chat.ask(question))
         except LlmbenchError as exc:
@@ -283,14 +296,19 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
         event = message.event
         if isinstance(event, Progress):
             rate = f" · {event.rate:,.0f} chunks/s" if event.rate else ""
-            self.status(event.detail if event.stage == "load" else
-                        f"{self.collection}: building the index · {event.stage} {event.done}/{event.total}{rate}")
+            self.status(
+                event.detail
+                if event.stage == "load"
+                else f"{self.collection}: building the index · {event.stage} {event.done}/{event.total}{rate}"
+            )
         elif isinstance(event, Retrieval):
             self.last_retrieval = event
             await self.query_one(PassagesPanel).show(event)
             t = event.timings_ms
-            self.status(f"{self.collection}: retrieved {len(event.hits)} passages in {t.get('total', 0):.0f} ms "
-                        f"(embed {t.get('embed', 0):.0f}, bm25 {t.get('bm25', 0):.1f}, dense {t.get('dense', 0):.1f})")
+            self.status(
+                f"{self.collection}: retrieved {len(event.hits)} passages in {t.get('total', 0):.0f} ms "
+                f"(embed {t.get('embed', 0):.0f}, bm25 {t.get('bm25', 0):.1f}, dense {t.get('dense', 0):.1f})"
+            )
         elif isinstance(event, Verdict):
             if event.text:
                 self.status(event.text)

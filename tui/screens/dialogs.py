@@ -42,8 +42,11 @@ class Confirm(ModalScreen[bool]):
     """Yes or no; the safe answer (No) has the focus."""
 
     DEFAULT_CSS = _CSS.format(name="Confirm")
-    BINDINGS = [Binding("escape", "dismiss(False)", "No"), Binding("y", "dismiss(True)", "Yes", show=False),
-                Binding("n", "dismiss(False)", "No", show=False)]
+    BINDINGS = [
+        Binding("escape", "dismiss(False)", "No"),
+        Binding("y", "dismiss(True)", "Yes", show=False),
+        Binding("n", "dismiss(False)", "No", show=False),
+    ]
 
     def __init__(self, question: str, yes: str = "Delete"):
         super().__init__()

@@ -104,9 +104,16 @@ class EvalScreen(ReportsWorkerErrors, Screen):
             questions = load_questions(questions_file)
             self.post_message(Ready("status", f"loading {self.collection} and the embedder…"))
             self.client.open(self.collection)
-            self.evaluation = Evaluation(self.collection, questions, self.spec_a, self.spec_b, self.params,
-                                         retriever=self.client.retriever(self.collection), k=self.k,
-                                         reserve_cores=UI_CORES)
+            self.evaluation = Evaluation(
+                self.collection,
+                questions,
+                self.spec_a,
+                self.spec_b,
+                self.params,
+                retriever=self.client.retriever(self.collection),
+                k=self.k,
+                reserve_cores=UI_CORES,
+            )
             result = None
             with self.evaluation as ev:
                 for channel, event in ev.run():
@@ -148,7 +155,8 @@ class EvalScreen(ReportsWorkerErrors, Screen):
                 self.max_time = max(self.max_time, r.resp_time)
             hit = {True: Text("hit", style="green"), False: Text("miss", style="red"), None: Text("—")}[r.retrieval_hit]
             table.add_row(
-                r.id, r.model,
+                r.id,
+                r.model,
                 f"{r.cosine:.3f}" if r.cosine is not None else (r.error or "—")[:30],
                 bar(r.cosine, "green"),
                 f"{r.resp_time:.2f} s" if r.resp_time is not None else "—",
@@ -163,8 +171,10 @@ class EvalScreen(ReportsWorkerErrors, Screen):
         summary = self.result["summary"]
         lines = []
         for name, s in summary["models"].items():
+
             def f(v, fmt):
                 return "—" if v is None else fmt.format(v)
+
             lines.append(
                 f"[b]{escape(name)}[/b]: mean cosine {f(s['mean_cosine'], '{:.3f}')} · mean {f(s['mean_resp_time'], '{:.2f} s')}"
                 f" · median {f(s['median_resp_time'], '{:.2f} s')} · {f(s['mean_tok_s'], '{:.1f} tok/s')}"

@@ -85,8 +85,12 @@ class IndexDialog(ReportsWorkerErrors, ModalScreen[str | None]):
         worker = get_current_worker()
         bridge = Bridge(self.post_message)
         try:
-            report = self.client.index_add(name, paths, progress=lambda p: bridge.feed(Channel.RAG, p),
-                                           cancelled=lambda: self._cancel or worker.is_cancelled)
+            report = self.client.index_add(
+                name,
+                paths,
+                progress=lambda p: bridge.feed(Channel.RAG, p),
+                cancelled=lambda: self._cancel or worker.is_cancelled,
+            )
         except LlmbenchError as exc:
             self.post_message(Ready("index", name, str(exc)))
             return
@@ -105,8 +109,10 @@ class IndexDialog(ReportsWorkerErrors, ModalScreen[str | None]):
         self.running = False
 
     def _finished(self, name: str, report) -> None:
-        lines = [f"[b]{name}[/b]: {len(report.added)} added, {len(report.updated)} updated, "
-                 f"{len(report.unchanged)} unchanged · {report.chunks} chunks in {report.total_s:.1f} s"]
+        lines = [
+            f"[b]{name}[/b]: {len(report.added)} added, {len(report.updated)} updated, "
+            f"{len(report.unchanged)} unchanged · {report.chunks} chunks in {report.total_s:.1f} s"
+        ]
         if report.chunks_per_s:
             lines.append(f"embedded {report.new_chunks} chunks at {report.chunks_per_s:,.1f} chunks/s")
         lines += [f"[yellow]{w}[/yellow]" for w in report.warnings]

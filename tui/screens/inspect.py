@@ -78,9 +78,12 @@ class InspectView(ReportsWorkerErrors, Vertical):
             yield Input("4096", id="inspect-ctx", type="integer")
         yield Static("", id="inspect-error")
         with VerticalScroll():
-            yield Static("Type a model and press Enter: its architecture, projections and memory per format "
-                         "appear here. Nothing is loaded: GGUF headers and config.json are read.",
-                         id="inspect-summary", classes="block")
+            yield Static(
+                "Type a model and press Enter: its architecture, projections and memory per format "
+                "appear here. Nothing is loaded: GGUF headers and config.json are read.",
+                id="inspect-summary",
+                classes="block",
+            )
             yield Static("", id="inspect-projections", classes="block")
             yield Static("", id="inspect-modules-status")
             yield Tree("modules", id="inspect-modules")
@@ -154,8 +157,9 @@ class InspectView(ReportsWorkerErrors, Vertical):
         tree.root.expand()
         tree.set_class(bool(message.trees), "-ready")
         status = self.query_one("#inspect-modules-status", Static)
-        status.update("modules (Enter or click folds a branch; identical layers are folded as ×N)"
-                      if message.trees else "")
+        status.update(
+            "modules (Enter or click folds a branch; identical layers are folded as ×N)" if message.trees else ""
+        )
 
     def _add_nodes(self, parent, node: ModuleNode, depth: int) -> None:
         for child in node.children:
@@ -186,8 +190,12 @@ class InspectView(ReportsWorkerErrors, Vertical):
             grid.add_row(t)
         self.query_one("#inspect-projections", Static).update(grid)
         self.query_one("#inspect-memory", Static).update(
-            memory_table_view(message.memory, f"memory: {display_name(message.a)} at context {message.ctx:,}",
-                              any(r.fits_gpu is not None for r in message.memory)))
+            memory_table_view(
+                message.memory,
+                f"memory: {display_name(message.a)} at context {message.ctx:,}",
+                any(r.fits_gpu is not None for r in message.memory),
+            )
+        )
         self.summary = message.a
 
     def on_inspect_failed(self, message: InspectFailed) -> None:

@@ -56,8 +56,9 @@ class ParamsScreen(ModalScreen[DuelSettings | None]):
                     if param.kind is bool:
                         yield Checkbox(_short(param.help), getattr(p, name), id=name)
                     else:
-                        yield Input(param.show(getattr(p, name)), id=name, placeholder=param.metavar or "",
-                                    tooltip=param.help)
+                        yield Input(
+                            param.show(getattr(p, name)), id=name, placeholder=param.metavar or "", tooltip=param.help
+                        )
             yield Static("", id="error")
             with Horizontal():
                 yield Button("Apply", variant="primary", id="apply")

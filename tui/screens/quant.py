@@ -63,8 +63,12 @@ class QuantView(ReportsWorkerErrors, Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="bar"):
             yield Label("base")
-            yield Input("smollm2", id="quant-base", suggester=SuggestFromList(self.app.model_names),
-                        placeholder="model folder, .gguf or name")
+            yield Input(
+                "smollm2",
+                id="quant-base",
+                suggester=SuggestFromList(self.app.model_names),
+                placeholder="model folder, .gguf or name",
+            )
             yield Label("questions")
             yield Input(id="quant-questions", placeholder="built-in (6 short questions)")
         with Horizontal(classes="bar"):
@@ -89,7 +93,9 @@ class QuantView(ReportsWorkerErrors, Vertical):
         questions = self.query_one("#quant-questions", Input).value.strip() or None
         names = [n.strip() for n in self.query_one("#quant-variants", Input).value.split(",") if n.strip()]
         try:
-            tokens = parse_param("max_tokens", self.query_one("#quant-tokens", Input).value or DEFAULT_PARAMS.max_tokens)
+            tokens = parse_param(
+                "max_tokens", self.query_one("#quant-tokens", Input).value or DEFAULT_PARAMS.max_tokens
+            )
             params = DEFAULT_PARAMS.replace(max_tokens=tokens).validate()
         except ParamError as exc:
             self.query_one("#quant-error", Static).update(str(exc))
@@ -120,8 +126,9 @@ class QuantView(ReportsWorkerErrors, Vertical):
     def run_matrix(self, base: str, questions: str | None, params, names: list[str] | None) -> None:
         worker = get_current_worker()
         try:
-            self.matrix = matrix = QuantMatrix(base, questions, params, names=names, similarity=self._similarity(),
-                                               reserve_cores=1)
+            self.matrix = matrix = QuantMatrix(
+                base, questions, params, names=names, similarity=self._similarity(), reserve_cores=1
+            )
         except LlmbenchError as exc:
             self.post_message(Ready("matrix", error=str(exc)))
             return
@@ -141,8 +148,9 @@ class QuantView(ReportsWorkerErrors, Vertical):
         table = self.query_one("#quant-table", DataTable)
         if message.what == "variants":
             for v in message.value:
-                table.add_row(v.name, v.runtime, *["…"] * (len(COLUMNS) - 3), f"skipped: {v.skip}" if v.skip else "",
-                              key=v.name)
+                table.add_row(
+                    v.name, v.runtime, *["…"] * (len(COLUMNS) - 3), f"skipped: {v.skip}" if v.skip else "", key=v.name
+                )
             return
         self.running, self.matrix = False, None
         if message.error:

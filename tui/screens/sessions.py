@@ -59,14 +59,17 @@ class SessionsView(ReportsWorkerErrors, Vertical):
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="sessions-bar"):
-            yield Input(placeholder="Filter: words, kind:duel, model:smol, tag:NAME  (/ to focus)", id="sessions-filter")
+            yield Input(
+                placeholder="Filter: words, kind:duel, model:smol, tag:NAME  (/ to focus)", id="sessions-filter"
+            )
             yield Static("", id="sessions-count")
         with Horizontal(id="sessions-main"):
             yield DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
             with Vertical(id="sessions-preview"):
                 yield Markdown("")
-        yield Static("Enter replays · i opens at once · r rename · t tag · e export · d delete · F5 reload",
-                     id="sessions-status")
+        yield Static(
+            "Enter replays · i opens at once · r rename · t tag · e export · d delete · F5 reload", id="sessions-status"
+        )
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -124,15 +127,23 @@ class SessionsView(ReportsWorkerErrors, Vertical):
         self.shown = [d for d in self.digests if matches(d, **query)]
         for d in self.shown:
             title = d.title if d.title and d.title != d.first_prompt else d.first_prompt
-            extra = (f" [{', '.join(d.tags)}]" if d.tags else "")
+            extra = f" [{', '.join(d.tags)}]" if d.tags else ""
             if d.warnings:
                 extra += " ⚠"
-            table.add_row(d.short_id + ("*" if d.sample else ""), d.created[:16].replace("T", " "), d.kind,
-                          _short(title, 40) + extra, _short(" vs ".join(d.models.values()), 34), str(len(d.turns)),
-                          d.key_stats(), key=d.path)
+            table.add_row(
+                d.short_id + ("*" if d.sample else ""),
+                d.created[:16].replace("T", " "),
+                d.kind,
+                _short(title, 40) + extra,
+                _short(" vs ".join(d.models.values()), 34),
+                str(len(d.turns)),
+                d.key_stats(),
+                key=d.path,
+            )
         samples = sum(d.sample for d in self.shown)
         self.query_one("#sessions-count", Static).update(
-            f"{len(self.shown)} of {len(self.digests)}" + (f" · * {samples} sample(s)" if samples else ""))
+            f"{len(self.shown)} of {len(self.digests)}" + (f" · * {samples} sample(s)" if samples else "")
+        )
         if selected is not None and selected in self.shown:
             table.move_cursor(row=self.shown.index(selected))
         self._preview()
@@ -150,9 +161,15 @@ class SessionsView(ReportsWorkerErrors, Vertical):
 
     def _preview(self) -> None:
         d = self.selected
-        text = markdown(d) if d else (
-            "No sessions match." if self.digests else
-            f"No sessions yet. Every duel, chat and evaluation is recorded to `{paths.sessions_dir()}`.")
+        text = (
+            markdown(d)
+            if d
+            else (
+                "No sessions match."
+                if self.digests
+                else f"No sessions yet. Every duel, chat and evaluation is recorded to `{paths.sessions_dir()}`."
+            )
+        )
         if len(text) > PREVIEW_CHARS:
             text = text[:PREVIEW_CHARS] + "\n\n*… (export for the whole session)*"
         self.query_one("#sessions-preview Markdown", Markdown).update(text)
@@ -208,8 +225,9 @@ class SessionsView(ReportsWorkerErrors, Vertical):
             if text is not None:
                 self.edit(lambda: change(d, text), "")
 
-        self.app.push_screen(AskText(question.format(id=d.short_id), value.format(title=d.title, tags=" ".join(d.tags))),
-                             done)
+        self.app.push_screen(
+            AskText(question.format(id=d.short_id), value.format(title=d.title, tags=" ".join(d.tags))), done
+        )
 
     def action_rename(self) -> None:
         def change(d: Digest, text: str) -> None:
@@ -285,5 +303,6 @@ class SessionsView(ReportsWorkerErrors, Vertical):
                 self.edit(lambda: sessions.remove(Path(d.path)), f"deleted {d.id}", removed=d.path)
 
         title = d.title if d.title != d.first_prompt else _short(d.first_prompt, 50)
-        self.app.push_screen(Confirm(f"Delete the {d.kind} session “{title}” ({d.short_id})? This cannot be undone."),
-                             done)
+        self.app.push_screen(
+            Confirm(f"Delete the {d.kind} session “{title}” ({d.short_id})? This cannot be undone."), done
+        )

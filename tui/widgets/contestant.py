@@ -79,7 +79,7 @@ class ContestantPane(Vertical):
     @property
     def answer(self) -> str:
         """The text of the current turn's answer."""
-        return self.text[self.turn_start:]
+        return self.text[self.turn_start :]
 
     async def append(self, text: str, count: int) -> None:
         self.text += text

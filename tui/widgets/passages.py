@@ -38,9 +38,7 @@ class PassagesPanel(VerticalScroll):
         await self.query(Passage).remove()
         await self.query(".empty").remove()
         t = retrieval.timings_ms
-        self.query_one(".heading", Static).update(
-            f"Passages · {len(retrieval.hits)} in {t.get('total', 0):.0f} ms"
-        )
+        self.query_one(".heading", Static).update(f"Passages · {len(retrieval.hits)} in {t.get('total', 0):.0f} ms")
         if not retrieval.hits:
             await self.mount(Static("Nothing retrieved: the collection has no match.", classes="empty"))
             return
@@ -49,11 +47,16 @@ class PassagesPanel(VerticalScroll):
 
     @staticmethod
     def _text(i: int, h) -> str:
-        ranks = " · ".join(filter(None, [
-            f"bm25 #{h.bm25_rank}" if h.bm25_rank else "bm25 —",
-            f"dense #{h.dense_rank}" if h.dense_rank else "dense —",
-            f"fused {h.score:.4f}",
-        ]))
+        ranks = " · ".join(
+            filter(
+                None,
+                [
+                    f"bm25 #{h.bm25_rank}" if h.bm25_rank else "bm25 —",
+                    f"dense #{h.dense_rank}" if h.dense_rank else "dense —",
+                    f"fused {h.score:.4f}",
+                ],
+            )
+        )
         body = " ".join(h.text.split())
         if len(body) > EXCERPT:
             body = body[:EXCERPT] + "…"

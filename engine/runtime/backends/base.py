@@ -16,9 +16,7 @@ class Backend(Protocol):
     def load(self) -> Loaded:
         """Load the model; raise an LlmbenchError with a one-line message on failure."""
 
-    def generate(
-        self, messages: Sequence[Message], params: GenParams, cancel: threading.Event
-    ) -> Iterator[Event]:
+    def generate(self, messages: Sequence[Message], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
         """Yield Started, Token* and one Done, or one Error. Check ``cancel`` between tokens."""
 
     def close(self) -> None:

@@ -42,7 +42,7 @@ def _streamer_class():
                 return  # EOS and friends end the answer; they are not part of it
             self.token_cache.extend(ids)
             text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs)
-            piece = "" if text.endswith("\ufffd") else text[self.print_len:]
+            piece = "" if text.endswith("\ufffd") else text[self.print_len :]
             self.print_len += len(piece)
             self.text_queue.put((piece, t), timeout=self.timeout)
 
@@ -54,7 +54,7 @@ def _streamer_class():
 
         def end(self) -> None:
             text = self.tokenizer.decode(self.token_cache, **self.decode_kwargs) if self.token_cache else ""
-            rest = text[self.print_len:]
+            rest = text[self.print_len :]
             if rest:
                 self.text_queue.put((rest, None), timeout=self.timeout)
             self.text_queue.put(_END, timeout=self.timeout)
@@ -88,8 +88,9 @@ class HFBackend:
         t0 = time.perf_counter()
         loaded = load_model(spec)
         try:
-            self.tokenizer = tf.AutoTokenizer.from_pretrained(loaded.folder, local_files_only=True,
-                                                             trust_remote_code=spec.trust_remote_code)
+            self.tokenizer = tf.AutoTokenizer.from_pretrained(
+                loaded.folder, local_files_only=True, trust_remote_code=spec.trust_remote_code
+            )
         except (OSError, ValueError, KeyError) as exc:
             raise ModelFileError(f"{loaded.folder}: no usable tokenizer ({first_line(exc)})") from None
         load_s = time.perf_counter() - t0
@@ -114,8 +115,9 @@ class HFBackend:
         tok = self.tokenizer
         if raw:
             return tok("".join(m["content"] for m in messages))["input_ids"]
-        text = tok.apply_chat_template(list(messages), chat_template=self._template, add_generation_prompt=True,
-                                       tokenize=False)
+        text = tok.apply_chat_template(
+            list(messages), chat_template=self._template, add_generation_prompt=True, tokenize=False
+        )
         bos = tok.bos_token
         return tok(text, add_special_tokens=not (bos and text.startswith(bos)))["input_ids"]
 
@@ -131,8 +133,9 @@ class HFBackend:
         import torch
 
         t_request = now_ns()
-        ids, used, max_new = prepare(messages, lambda ms: self.tokenize(ms, params.raw), self.n_ctx,
-                                     params.max_tokens, self.model.name)
+        ids, used, max_new = prepare(
+            messages, lambda ms: self.tokenize(ms, params.raw), self.n_ctx, params.max_tokens, self.model.name
+        )
         yield Started(prompt_tokens=len(ids), max_tokens=max_new, context_used=used, t_ns=t_request)
         stop_now = threading.Event()
         streamer = _streamer_class()(self.tokenizer, skip_prompt=True, timeout=None, skip_special_tokens=True)
@@ -179,14 +182,22 @@ class HFBackend:
             def __call__(self, input_ids, scores, **kwargs):
                 return stop()
 
-        sampling = ({"do_sample": True, "temperature": params.temperature, "top_p": params.top_p,
-                     "top_k": params.top_k or None} if params.temperature > 0 else
-                    {"do_sample": False, "temperature": None, "top_p": None, "top_k": None})
+        sampling = (
+            {"do_sample": True, "temperature": params.temperature, "top_p": params.top_p, "top_k": params.top_k or None}
+            if params.temperature > 0
+            else {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        )
         input_ids = torch.tensor([ids], device=self.device)
-        kwargs = dict(input_ids=input_ids, attention_mask=torch.ones_like(input_ids), max_new_tokens=max_new,
-                      streamer=streamer, stopping_criteria=StoppingCriteriaList([Stop()]),
-                      repetition_penalty=params.repeat_penalty,
-                      pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id, **sampling)
+        kwargs = dict(
+            input_ids=input_ids,
+            attention_mask=torch.ones_like(input_ids),
+            max_new_tokens=max_new,
+            streamer=streamer,
+            stopping_criteria=StoppingCriteriaList([Stop()]),
+            repetition_penalty=params.repeat_penalty,
+            pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            **sampling,
+        )
         if params.ignore_eos:  # end-of-sequence suppressed until max_new tokens are out
             kwargs["min_new_tokens"] = max_new
         return kwargs
@@ -196,8 +207,9 @@ class HFBackend:
         self.tokenizer = None
 
 
-def _stream(streamer, stops: tuple[str, ...], stop_now: threading.Event, times: list[int],
-            out: list[str]) -> Generator[Token, None, str]:
+def _stream(
+    streamer, stops: tuple[str, ...], stop_now: threading.Event, times: list[int], out: list[str]
+) -> Generator[Token, None, str]:
     """The streamer's pieces as Token events (their times and texts go to ``times`` and
     ``out``) until generation ends; "stop" when a stop string ended it, else "length"."""
     finish = "length"

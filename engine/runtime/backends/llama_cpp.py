@@ -65,8 +65,7 @@ class LlamaCppBackend:
             self._formatter = Jinja2ChatFormatter(template=fallback.template, eos_token=eos, bos_token=bos)
             self._stops = fallback.stop
             self.note = (
-                f"{self.model.name} has no chat template in its GGUF: "
-                f"using the {fallback.family} fallback template"
+                f"{self.model.name} has no chat template in its GGUF: using the {fallback.family} fallback template"
             )
         self._stop_ids = frozenset(self._single_token(s) for s in self._stops) - {None}
         return Loaded(load_s=load_s, n_ctx=self.n_ctx, threads=threads, note=self.note)
@@ -120,9 +119,7 @@ class LlamaCppBackend:
 
     # ------------------------------------------------------------ generate
 
-    def generate(
-        self, messages: Sequence[Message], params: GenParams, cancel: threading.Event
-    ) -> Iterator[Event]:
+    def generate(self, messages: Sequence[Message], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
         try:
             yield from self._generate(messages, params.validate(), cancel)
         except LlmbenchError as exc:
@@ -130,21 +127,33 @@ class LlamaCppBackend:
 
     def _generate(self, messages, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
         t_request = now_ns()
-        tokens, passages_used, max_new = prepare(messages, lambda ms: self.tokenize(ms, params.raw), self.n_ctx,
-                                                 params.max_tokens, self.model.name)
+        tokens, passages_used, max_new = prepare(
+            messages, lambda ms: self.tokenize(ms, params.raw), self.n_ctx, params.max_tokens, self.model.name
+        )
         yield Started(prompt_tokens=len(tokens), max_tokens=max_new, context_used=passages_used, t_ns=t_request)
         self.llm.reset()  # no prompt cache between runs: every answer pays its own prompt pass
         self.llm.set_seed(params.seed)
         stops = self._stops if not (params.raw or params.ignore_eos) else ()
         times: list[int] = []
         out: list[str] = []
-        finish = "cancelled" if cancel.is_set() else (
-            yield from self._stream(tokens, params, max_new, stops, cancel, times, out))
+        finish = (
+            "cancelled"
+            if cancel.is_set()
+            else (yield from self._stream(tokens, params, max_new, stops, cancel, times, out))
+        )
         stats = answer_stats(t_request, len(tokens), times, now_ns())
         yield Done(text=cut_at_stop("".join(out), stops), stats=stats, finish_reason=finish)
 
-    def _stream(self, tokens: list[int], params: GenParams, max_new: int, stops: tuple[str, ...],
-                cancel: threading.Event, times: list[int], out: list[str]) -> Generator[Token, None, str]:
+    def _stream(
+        self,
+        tokens: list[int],
+        params: GenParams,
+        max_new: int,
+        stops: tuple[str, ...],
+        cancel: threading.Event,
+        times: list[int],
+        out: list[str],
+    ) -> Generator[Token, None, str]:
         """Generate, yielding a Token per token (its time and text go to ``times`` and ``out``);
         returns why it ended: stop, length or cancelled."""
         import llama_cpp
@@ -155,8 +164,15 @@ class LlamaCppBackend:
         stop_ids = self._stop_ids if not params.raw else frozenset()
         processor = self._no_end() if params.ignore_eos else None
         finish = "length"
-        for token in llm.generate(tokens, top_k=params.top_k, top_p=params.top_p, temp=params.temperature,
-                                  repeat_penalty=params.repeat_penalty, reset=True, logits_processor=processor):
+        for token in llm.generate(
+            tokens,
+            top_k=params.top_k,
+            top_p=params.top_p,
+            temp=params.temperature,
+            repeat_penalty=params.repeat_penalty,
+            reset=True,
+            logits_processor=processor,
+        ):
             t = now_ns()
             if token in stop_ids or llama_cpp.llama_vocab_is_eog(vocab, token):
                 finish = "stop"

@@ -77,7 +77,9 @@ class OpenAIBackend:
             raise RemoteError(self._http_message(url, exc)) from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
-            raise RemoteError(f"{self.remote.base_url}: server unreachable ({first_line(reason) if isinstance(reason, BaseException) else reason})") from None
+            raise RemoteError(
+                f"{self.remote.base_url}: server unreachable ({first_line(reason) if isinstance(reason, BaseException) else reason})"
+            ) from None
 
     def _http_message(self, url: str, exc: urllib.error.HTTPError) -> str:
         try:
@@ -89,11 +91,16 @@ class OpenAIBackend:
             detail = ""
         detail = " ".join(str(detail).split())[:160]
         if exc.code == 401:
-            hint = ("the key was refused" if self.key else
-                    f"the server wants an API key: set {KEY_VARIABLES[0]} or {KEY_VARIABLES[1]}")
+            hint = (
+                "the key was refused"
+                if self.key
+                else f"the server wants an API key: set {KEY_VARIABLES[0]} or {KEY_VARIABLES[1]}"
+            )
             return f"{url}: 401 Unauthorized ({hint})"
         if exc.code == 404:
-            return f"{url}: 404 Not Found (is the base URL right? it usually ends in /v1)" + (f": {detail}" if detail else "")
+            return f"{url}: 404 Not Found (is the base URL right? it usually ends in /v1)" + (
+                f": {detail}" if detail else ""
+            )
         return f"{url}: HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else "")
 
     # ------------------------------------------------------------ load
@@ -113,7 +120,9 @@ class OpenAIBackend:
         note = None
         if self.served is None:
             if not listed:
-                raise RemoteError(f"{self.remote.base_url}: the server lists no models; name one: {self.model.spec}#MODEL")
+                raise RemoteError(
+                    f"{self.remote.base_url}: the server lists no models; name one: {self.model.spec}#MODEL"
+                )
             self.served = listed[0]
             note = f"the server's model: {self.served}" + (f" (of {len(listed)})" if len(listed) > 1 else "")
         elif listed and self.served not in listed:
@@ -129,9 +138,15 @@ class OpenAIBackend:
             yield Error(str(exc), exc.code)
 
     def body(self, messages: Sequence[Message], params: GenParams) -> tuple[str, dict]:
-        body: dict = {"model": self.served or "", "stream": True, "max_tokens": params.max_tokens,
-                      "temperature": params.temperature, "top_p": params.top_p, "seed": params.seed,
-                      "stream_options": {"include_usage": True}}
+        body: dict = {
+            "model": self.served or "",
+            "stream": True,
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            "seed": params.seed,
+            "stream_options": {"include_usage": True},
+        }
         if not self.remote.strict:  # llama-server's and vLLM's own fields
             body.update(top_k=params.top_k, repeat_penalty=params.repeat_penalty)
             if params.ignore_eos:
@@ -160,8 +175,10 @@ class OpenAIBackend:
                 chunk = json.loads(payload)
                 if "error" in chunk:
                     err = chunk["error"]
-                    raise RemoteError(f"{self.remote.base_url}: the server reported an error mid-answer: "
-                                      f"{err.get('message', err) if isinstance(err, dict) else err}")
+                    raise RemoteError(
+                        f"{self.remote.base_url}: the server reported an error mid-answer: "
+                        f"{err.get('message', err) if isinstance(err, dict) else err}"
+                    )
                 for key in ("usage", "timings"):
                     if chunk.get(key):
                         server[key] = chunk[key]
@@ -177,19 +194,26 @@ class OpenAIBackend:
                     finish = "cancelled"
                     break
         except (TimeoutError, OSError, http.client.HTTPException) as exc:
-            raise RemoteError(f"{self.remote.base_url}: the server broke off the answer after {len(times)} "
-                              f"tokens ({type(exc).__name__}: {first_line(exc)})") from None
+            raise RemoteError(
+                f"{self.remote.base_url}: the server broke off the answer after {len(times)} "
+                f"tokens ({type(exc).__name__}: {first_line(exc)})"
+            ) from None
         except ValueError as exc:
             raise RemoteError(f"{self.remote.base_url}: the server sent a chunk that is not JSON ({exc})") from None
         finally:
             resp.close()
         if not ended and finish is None:
-            raise RemoteError(f"{self.remote.base_url}: the server closed the stream after {len(times)} tokens, "
-                              f"before the answer ended")
+            raise RemoteError(
+                f"{self.remote.base_url}: the server closed the stream after {len(times)} tokens, "
+                f"before the answer ended"
+            )
         usage = server.get("usage") or {}
         stats = answer_stats(t_request, usage.get("prompt_tokens"), times, now_ns())
-        yield Done(text="".join(out), stats=stats.replace(server=server or None),
-                   finish_reason={"stop": "stop", "length": "length", "cancelled": "cancelled"}.get(finish, "stop"))
+        yield Done(
+            text="".join(out),
+            stats=stats.replace(server=server or None),
+            finish_reason={"stop": "stop", "length": "length", "cancelled": "cancelled"}.get(finish, "stop"),
+        )
 
     def close(self) -> None:
         pass
