@@ -55,12 +55,26 @@ class Bridge:
         if channel is None:
             self._last_flush = time.monotonic()
 
-    def pump(self, events: Iterable[tuple[str, object]], cancelled: Callable[[], bool] = lambda: False) -> None:
-        """Forward every event of ``events`` (in a worker thread), then what is left."""
+    def pump(
+        self,
+        events: Iterable[tuple[str, object]],
+        cancelled: Callable[[], bool] = lambda: False,
+        on_cancel: Callable[[], object] | None = None,
+        keep: type | None = None,
+    ) -> object | None:
+        """Forward every event of ``events`` (in a worker thread), then what is left. When
+        ``cancelled()`` turns true: ``on_cancel()`` (the run winds down and its events still
+        come), or without one, stop here. Returns the last event of type ``keep``."""
+        kept = None
         try:
             for channel, event in events:
-                self.feed(channel, event)
                 if cancelled():
-                    break
+                    if on_cancel is None:
+                        break
+                    on_cancel()
+                if keep is not None and isinstance(event, keep):
+                    kept = event
+                self.feed(channel, event)
         finally:
             self.flush()
+        return kept

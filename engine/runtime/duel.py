@@ -10,6 +10,7 @@ through the one event codec. With no model B, the same machinery runs one model
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import threading
@@ -76,20 +77,6 @@ class Contestant:
     def result(self) -> dict:
         """The JSON shape of one contestant's answer (see the README)."""
         stats = self.stats.to_dict() if self.stats else {}
-        keys = (
-            "load_s",
-            "prompt_tokens",
-            "ttft_ms",
-            "prompt_tok_s",
-            "gen_tokens",
-            "gen_tok_s",
-            "total_s",
-            "peak_rss_mib",
-            "peak_gpu_mib",
-            "mean_cpu_percent",
-            "cuda_max_alloc_mib",
-            "server",
-        )
         return {
             "side": self.side,
             "spec": self.spec,
@@ -97,7 +84,7 @@ class Contestant:
             "quant": self.model.quant if self.model else None,
             "path": self.model.path if self.model else None,
             "text": "".join(self.text),
-            **{k: stats.get(k) for k in keys},
+            **{f.name: stats.get(f.name) for f in dataclasses.fields(Stats)},
             "finish_reason": self.finish_reason,
             "note": self.note,
             "context_used": self.context_used,

@@ -114,16 +114,9 @@ class EvalScreen(ReportsWorkerErrors, Screen):
                 k=self.k,
                 reserve_cores=UI_CORES,
             )
-            result = None
             with self.evaluation as ev:
-                for channel, event in ev.run():
-                    if worker.is_cancelled:
-                        ev.cancel()
-                    if isinstance(event, EvalFinished):
-                        result = event.result
-                    bridge.feed(channel, event)
-            bridge.flush()
-            self.post_message(Ready("eval", (result, write_reports(result))))
+                done = bridge.pump(ev.run(), lambda: worker.is_cancelled, ev.cancel, EvalFinished)
+            self.post_message(Ready("eval", (done.result, write_reports(done.result))))
         except LlmbenchError as exc:
             self.post_message(Ready("eval", error=str(exc)))
 

@@ -133,16 +133,8 @@ class QuantView(ReportsWorkerErrors, Vertical):
             self.post_message(Ready("matrix", error=str(exc)))
             return
         self.post_message(Ready("variants", matrix.variants))
-        bridge = Bridge(self.post_message)
-        result = None
-        for channel, event in matrix.run():
-            if worker.is_cancelled:
-                matrix.cancel()
-            if isinstance(event, MatrixDone):
-                result = event.result
-            bridge.feed(channel, event)
-        bridge.flush()
-        self.post_message(Ready("matrix", (result, write_reports(result))))
+        done = Bridge(self.post_message).pump(matrix.run(), lambda: worker.is_cancelled, matrix.cancel, MatrixDone)
+        self.post_message(Ready("matrix", (done.result, write_reports(done.result))))
 
     def on_ready(self, message: Ready) -> None:
         table = self.query_one("#quant-table", DataTable)

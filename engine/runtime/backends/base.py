@@ -1,4 +1,5 @@
-"""The Backend protocol: load once, then generate as an iterator of typed events."""
+"""The Backend protocol: load once, then generate as an iterator of typed events;
+and ``Generating``, the part every backend shares."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import threading
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
-from ..events import Event, Loaded
+from ...errors import LlmbenchError
+from ..events import Error, Event, Loaded
 from ..params import GenParams
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
@@ -21,3 +23,17 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """Free the model."""
+
+
+class Generating:
+    """``generate`` for a backend that writes ``_generate``: the parameters checked, and
+    an LlmbenchError raised along the way turned into the answer's one Error event."""
+
+    def generate(self, messages: Sequence[Message], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
+        try:
+            yield from self._generate(messages, params.validate(), cancel)
+        except LlmbenchError as exc:
+            yield Error(str(exc), exc.code)
+
+    def _generate(self, messages: Sequence[Message], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
+        raise NotImplementedError

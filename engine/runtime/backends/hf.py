@@ -17,11 +17,11 @@ from ...errors import LlmbenchError, ModelFileError, first_line
 from ...models.info import ModelInfo
 from ...models.templates import fallback_for
 from ...util.fmt import MIB
-from ..events import Done, Error, Event, Loaded, Started, Token, now_ns
+from ..events import Done, Event, Loaded, Started, Token, now_ns
 from ..metrics import answer_stats
 from ..params import GenParams
 from ..prompt import cut_at_stop, prepare
-from .base import Message
+from .base import Generating, Message
 
 _END = object()  # what the streamer queues after the last token
 
@@ -62,7 +62,7 @@ def _streamer_class():
     return TokenStreamer
 
 
-class HFBackend:
+class HFBackend(Generating):
     def __init__(self, model: ModelInfo, params: GenParams):
         self.model = model
         self.params = params.validate()
@@ -122,12 +122,6 @@ class HFBackend:
         return tok(text, add_special_tokens=not (bos and text.startswith(bos)))["input_ids"]
 
     # ------------------------------------------------------------ generate
-
-    def generate(self, messages: Sequence[Message], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
-        try:
-            yield from self._generate(messages, params.validate(), cancel)
-        except LlmbenchError as exc:
-            yield Error(str(exc), exc.code)
 
     def _generate(self, messages, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
         import torch

@@ -7,18 +7,18 @@ import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
 
-from ...errors import BackendUnavailable, LlmbenchError, ModelFileError
+from ...errors import BackendUnavailable, ModelFileError
 from ...models.info import ModelInfo
 from ...models.templates import fallback_for
 from ...util.host import physical_cores
-from ..events import Done, Error, Event, Loaded, Started, Token, now_ns
+from ..events import Done, Event, Loaded, Started, Token, now_ns
 from ..metrics import answer_stats
 from ..params import GenParams
 from ..prompt import cut_at_stop, prepare
-from .base import Message
+from .base import Generating, Message
 
 
-class LlamaCppBackend:
+class LlamaCppBackend(Generating):
     def __init__(self, model: ModelInfo, params: GenParams):
         self.model = model
         self.params = params.validate()
@@ -118,12 +118,6 @@ class LlamaCppBackend:
         return self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=not raw)
 
     # ------------------------------------------------------------ generate
-
-    def generate(self, messages: Sequence[Message], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
-        try:
-            yield from self._generate(messages, params.validate(), cancel)
-        except LlmbenchError as exc:
-            yield Error(str(exc), exc.code)
 
     def _generate(self, messages, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
         t_request = now_ns()

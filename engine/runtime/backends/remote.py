@@ -25,11 +25,11 @@ from collections.abc import Iterator, Sequence
 from ...errors import LlmbenchError, first_line
 from ...models.info import ModelInfo
 from ...models.remote_spec import parse_remote_spec
-from ..events import Done, Error, Event, Loaded, Started, Token, now_ns
+from ..events import Done, Event, Loaded, Started, Token, now_ns
 from ..metrics import answer_stats
 from ..params import GenParams
 from ..prompt import fit
-from .base import Message
+from .base import Generating, Message
 
 KEY_VARIABLES = ("LLMBENCH_API_KEY", "OPENAI_API_KEY")
 CONNECT_TIMEOUT_S = 10.0
@@ -51,7 +51,7 @@ def api_key() -> str | None:
     return load_config().get("openai_api_key") or None
 
 
-class OpenAIBackend:
+class OpenAIBackend(Generating):
     def __init__(self, model: ModelInfo, params: GenParams):
         self.model = model
         self.params = params.validate()
@@ -130,12 +130,6 @@ class OpenAIBackend:
         return Loaded(load_s=time.perf_counter() - t0, n_ctx=self.params.n_ctx, threads=0, note=note)
 
     # ------------------------------------------------------------ generate
-
-    def generate(self, messages: Sequence[Message], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
-        try:
-            yield from self._generate(messages, params.validate(), cancel)
-        except LlmbenchError as exc:
-            yield Error(str(exc), exc.code)
 
     def body(self, messages: Sequence[Message], params: GenParams) -> tuple[str, dict]:
         body: dict = {
