@@ -1,6 +1,6 @@
 """A conversation over a collection with one model, or two side by side (RAG duel).
 
-``RagChat.ask`` retrieves once, yields ``("rag", Retrieval)``, then sends the same
+``RagChat.ask`` retrieves once, yields ``(Channel.RAG, Retrieval)``, then sends the same
 question and the same passages to every side through the Duel machinery (a worker
 process per model) and yields its events. Each side keeps its own history, so a
 follow-up question sees that model's own earlier answers.
@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from ..runtime.duel import Duel
+from ..runtime.events import Channel
 from ..runtime.params import GenParams
 from .prompt import request
 from .retrieve import TOP_K, WEIGHTS, Retrieval
@@ -77,7 +78,7 @@ class RagChat:
         question = question.strip()
         retrieval = retrieval or self.retrieve(question)
         self.last = retrieval
-        yield "rag", retrieval
+        yield Channel.RAG, retrieval
         found = passages(retrieval)
         msgs = {side: request(self.history[side], question, found) for side in self.duel.sides}
         extra = {"question": question, "retrieval": retrieval.to_dict()}
