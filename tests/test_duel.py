@@ -125,6 +125,20 @@ def test_cancel_stops_both_sides_within_a_second(smollm2):
         assert (done[0].t_ns - seen["at_ns"]) / 1e9 < 1.0, "the answer ended within a second of the cancel"
 
 
+def test_a_side_cancelled_before_it_started_ends_once(smollm2):
+    """Sequential: Esc lands after A's answer is in and before B begins. B ends with one
+    'cancelled' Error, passed on and recorded once (not once by cancel and again by launch)."""
+    params = GenParams(max_tokens=3, temperature=0, ignore_eos=True)
+    with Duel(smollm2, smollm2, params, mode="sequential") as duel:
+        events = collect(duel, on_event=lambda side, e: isinstance(e, Done) and side == "a" and duel.cancel())
+        path = duel.session_path
+    errors = of(events, "b", Error)
+    assert len(errors) == 1 and errors[0].code == "cancelled" and not of(events, "b", Started)
+    assert of(events, "a", Done)[0].finish_reason == "length"
+    recorded = [e for e in read_session(path).events if e.get("side") == "b" and e["type"] == "error"]
+    assert len(recorded) == 1
+
+
 def test_bad_spec_on_one_side_does_not_stop_the_other(smollm2, tmp_path):
     not_gguf = tmp_path / "weights.gguf"
     not_gguf.write_text("not a model")

@@ -127,6 +127,7 @@ class Duel:
         self.recorder: SessionWriter | None = None
         self.record_error: str | None = None
         self._cancel = threading.Event()
+        self._launching = threading.Lock()  # cancel() and _launch() agree on who ends a side that never began
         self._hasher = ThreadPoolExecutor(1, thread_name_prefix="sha256")
         self._hashes: dict[str, Future] = {}
         self.runs = 0
@@ -208,11 +209,13 @@ class Duel:
     def cancel(self) -> None:
         """Stop both sides: each finishes its answer as cancelled within a second."""
         self._cancel.set()
-        for c in self.sides.values():
-            if c.worker is not None:
-                c.worker.cancel()
-            elif not c.finished:
-                self.sink.put((c.side, Error("cancelled before it started", "cancelled")))
+        with self._launching:
+            for c in self.sides.values():
+                if c.worker is not None:
+                    c.worker.cancel()  # (a loaded worker with no request yet: _launch ends it)
+                elif not c.finished and not c.launched:
+                    c.launched = True  # it never starts: this one Error ends its answer
+                    self.sink.put((c.side, Error("cancelled before it started", "cancelled")))
 
     def close(self) -> None:
         for c in self.sides.values():
@@ -261,13 +264,17 @@ class Duel:
         yield c.side, Resolved(c.model)  # recorded once its sha256 is known (_record_model)
 
     def _launch(self, c: Contestant) -> None:
-        c.launched = True
-        if c.finished or c.model is None:
-            return
-        if self._cancel.is_set():
-            c.finished = True
-            self.sink.put((c.side, Error("cancelled before it started", "cancelled")))
-            return
+        """Start a side's answer (loading its worker first if need be). A side ended early
+        gets one Error in the queue, which the run loop reads, passes on and records."""
+        with self._launching:
+            if c.launched:
+                return  # cancel() got there first
+            c.launched = True
+            if c.finished or c.model is None:
+                return
+            if self._cancel.is_set():
+                self.sink.put((c.side, Error("cancelled before it started", "cancelled")))
+                return
         if c.worker is None:
             if not c.params.force:
                 try:
