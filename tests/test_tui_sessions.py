@@ -113,14 +113,12 @@ async def test_rename_tag_and_delete_with_confirmation():
         await pilot.press("r")
         box = app.screen.query_one("#answer", Input)
         box.value = ""
-        await pilot.press(*"capital check", "enter")
-        await pilot.pause()
-        assert sessions.read_meta(mine)["title"] == "capital check"
-        assert "capital check" in visible_text(table)
+        await pilot.press(*"capital check", "enter")  # written by a worker thread: wait for it
+        await wait_for(pilot, lambda: sessions.read_meta(mine).get("title") == "capital check", timeout=20)
+        await wait_for(pilot, lambda: "capital check" in visible_text(table), timeout=20)
         await pilot.press("t")
         await pilot.press(*"geo demo", "enter")
-        await pilot.pause()
-        assert sessions.read_meta(mine)["tags"] == ["demo", "geo"]
+        await wait_for(pilot, lambda: sessions.read_meta(mine).get("tags") == ["demo", "geo"], timeout=20)
         await filter_to(pilot, view, "tag:geo")
         assert table.row_count == 1
         await pilot.press("d")
@@ -129,8 +127,7 @@ async def test_rename_tag_and_delete_with_confirmation():
         assert mine.exists()
         await pilot.press("d")
         await pilot.click("#yes")
-        await pilot.pause()
-        assert not mine.exists() and table.row_count == 0
+        await wait_for(pilot, lambda: not mine.exists() and table.row_count == 0, timeout=20)
         read_session(sample("duel").path)  # the sample is untouched
         await filter_to(pilot, view, "kind:duel")
         await pilot.press("d")  # a sample: refused, no dialog
