@@ -82,3 +82,16 @@ class QuestionsError(LlmbenchError):
     """A question set (JSONL or CSV) with a missing field or a malformed line."""
 
     code = "questions"
+
+
+class FidelityError(LlmbenchError):
+    """A quality comparison that cannot run: a text too short or unreadable, tokenizers
+    that differ, a saved reference made for another model, text or context."""
+
+    code = "fidelity"
+
+
+class QuantizeError(LlmbenchError):
+    """A quantization that cannot run: an unknown type, a target that exists, llama.cpp's refusal."""
+
+    code = "quantize"

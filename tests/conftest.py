@@ -22,7 +22,16 @@ from llmbench.engine import models
 # The fast lane (`make test-fast`, `-m "not slow"`) runs the unit and engine tests that need at
 # most SmolLM2. A test that loads Gemma, the Hugging Face stack or the embedder, drives the
 # TUI, or builds a wheel is marked slow; these fixtures give such a test away.
-SLOW_FIXTURES = {"gemma", "embedder", "demo_collection", "_demo_collection_dir", "tiny_hf", "smollm2_hf", "pump"}
+SLOW_FIXTURES = {
+    "gemma",
+    "embedder",
+    "demo_collection",
+    "_demo_collection_dir",
+    "tiny_hf",
+    "smollm2_hf",
+    "pump",
+    "ladder",
+}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -47,6 +47,7 @@ class Progress:
     total: int
     detail: str = ""
     rate: float | None = None  # items per second (chunks/s while embedding)
+    unit: str = "chunks"  # what the rate counts
 
 
 ProgressFn = Callable[[Progress], None]

@@ -54,6 +54,11 @@ def _description(package: str) -> tuple[str, str] | None:
     return f"# {meta['Name']} {meta['Version']}\n\n{text}", kind
 
 
+def demo_texts() -> list[tuple[str, str]]:
+    """(package, README text) of every demo package installed here, in a fixed order."""
+    return [(package, found[0]) for package in DEMO_PACKAGES if (found := _description(package)) is not None]
+
+
 def demo_sources() -> list[Source]:
     sources = []
     for package in DEMO_PACKAGES:

@@ -22,6 +22,8 @@ from ..errors import LlmbenchError, WorkerDied
 from ..models.info import ModelInfo
 from ..util.childproc import ensure_resource_tracker, last_log_line, log_path, redirect_output
 from ..util.fmt import MIB
+from ..util.host import physical_cores
+from . import scoring
 from .events import Done, Error, Event, Loaded, Resources, Stats, now_ns
 from .params import GenParams
 
@@ -71,13 +73,29 @@ def _child_main(conn, model: ModelInfo, params: GenParams, log_file: str) -> Non
         msg = commands.get()
         if msg[0] == "close":
             break
-        _, messages, gen_params = msg
         try:
-            for event in backend.generate(messages, gen_params, cancel):
+            for event in _serve(backend, msg, cancel):
                 conn.send(event)
+        except LlmbenchError as exc:
+            conn.send(Error(str(exc), exc.code))
         except Exception as exc:
-            conn.send(Error(f"{type(exc).__name__}: {exc}", "generate"))
+            conn.send(Error(f"{type(exc).__name__}: {exc}", msg[0]))
     backend.close()
+
+
+def _serve(backend, msg: tuple, cancel: threading.Event):
+    """The events of one request: an answer (generate), how the model's tokenizer reads a
+    text (tokenize), or one chunk of a text scored from the logits (score)."""
+    kind = msg[0]
+    if kind == "generate":
+        _, messages, gen_params = msg
+        yield from backend.generate(messages, gen_params, cancel)
+    elif kind == "tokenize":
+        yield backend.text_tokens(msg[1])
+    elif kind == "score":
+        yield scoring.serve(backend, msg[1], backend.params.threads or physical_cores())
+    else:
+        yield Error(f"unknown request {kind!r}", "worker")
 
 
 # ---------------------------------------------------------------- parent side
@@ -157,10 +175,14 @@ class Worker:
     # -------------------------------------------------------- requests
 
     def generate(self, messages: Sequence[dict], params: GenParams) -> None:
+        self.request(("generate", list(messages), params))
+
+    def request(self, msg: tuple) -> None:
+        """Send a request (generate, tokenize, score); its events come to the sink."""
         self._cpu.clear()
         self.busy = True
         self.sampling.set()
-        self._send(("generate", list(messages), params))
+        self._send(msg)
 
     def cancel(self) -> None:
         """Ask the child to stop; kill it if it has not within CANCEL_GRACE_S."""
@@ -221,7 +243,7 @@ class Worker:
             if isinstance(event, Loaded):
                 self.loaded = event
                 self._sample_once()
-            elif isinstance(event, (Done, Error)):
+            elif isinstance(event, (Done, Error, scoring.Reply)):
                 self.busy = False
                 if self._cancel_timer:
                     self._cancel_timer.cancel()

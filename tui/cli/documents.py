@@ -64,7 +64,7 @@ def progress_bar(enabled: bool = True):
         def update(p: Progress) -> None:
             if p.stage not in tasks:
                 tasks[p.stage] = bar.add_task(p.detail, total=p.total or None, stage=p.stage, rate="")
-            rate = f"{p.rate:,.0f} chunks/s" if p.rate else ""
+            rate = f"{p.rate:,.0f} {p.unit}/s" if p.rate else ""
             bar.update(tasks[p.stage], completed=p.done, total=p.total or None, description=p.detail, rate=rate)
 
         yield update

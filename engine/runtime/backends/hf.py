@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
 
-from ...errors import LlmbenchError, ModelFileError, first_line
+from ...errors import FidelityError, LlmbenchError, ModelFileError, first_line
 from ...models.info import ModelInfo
 from ...models.templates import fallback_for
 from ...util.fmt import MIB
@@ -21,6 +21,7 @@ from ..events import Done, Event, Loaded, Started, Token, now_ns
 from ..metrics import answer_stats
 from ..params import GenParams
 from ..prompt import cut_at_stop, prepare
+from ..scoring import TextTokens, vocab_digest
 from .base import Generating, Message
 
 _END = object()  # what the streamer queues after the last token
@@ -195,6 +196,36 @@ class HFBackend(Generating):
         if params.ignore_eos:  # end-of-sequence suppressed until max_new tokens are out
             kwargs["min_new_tokens"] = max_new
         return kwargs
+
+    # ------------------------------------------------------------ logits (fidelity)
+
+    def text_tokens(self, text: str) -> TextTokens:
+        tok = self.tokenizer
+        bos = tok.bos_token_id
+        adds_bos = bos is not None and tok("a", add_special_tokens=True)["input_ids"][:1] == [bos]
+        ids = [bos] * adds_bos + tok(text, add_special_tokens=False)["input_ids"]
+        n_vocab = int(self.hf.get_output_embeddings().weight.shape[0])
+        return TextTokens(
+            ids=list(ids),
+            bos=bos if adds_bos else None,
+            n_vocab=n_vocab,
+            n_ctx_train=getattr(self.hf.config, "max_position_embeddings", None),
+            tokenizer=f"{self.model.name} ({type(tok).__name__}, {len(tok):,} tokens)",
+            vocab=vocab_digest(tok.convert_ids_to_tokens(list(range(min(len(tok), n_vocab))))),
+        )
+
+    def logits(self, tokens: Sequence[int], first: int):
+        """Float32 logits of positions ``first .. len(tokens)-2``: one forward pass, the
+        output head run on those positions only."""
+        import torch
+
+        n = len(tokens)
+        if n > self.n_ctx:
+            raise FidelityError(f"{self.model.name}: a chunk of {n} tokens does not fit its context of {self.n_ctx}")
+        ids = torch.tensor([list(tokens)], device=self.device)
+        with torch.inference_mode():
+            out = self.hf(input_ids=ids, attention_mask=torch.ones_like(ids), logits_to_keep=n - first)
+        return out.logits[0, :-1].float().cpu().numpy()
 
     def close(self) -> None:
         self.hf = None

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
 
-from ...errors import BackendUnavailable, ModelFileError
+from ...errors import BackendUnavailable, FidelityError, ModelFileError
 from ...models.info import ModelInfo
 from ...models.templates import fallback_for
 from ...util.host import physical_cores
@@ -15,6 +15,7 @@ from ..events import Done, Event, Loaded, Started, Token, now_ns
 from ..metrics import answer_stats
 from ..params import GenParams
 from ..prompt import cut_at_stop, prepare
+from ..scoring import TextTokens, vocab_digest
 from .base import Generating, Message
 
 
@@ -185,6 +186,56 @@ class LlamaCppBackend(Generating):
                 break
         out.append(decoder.decode(b"", final=True))
         return finish
+
+    # ------------------------------------------------------------ logits (fidelity)
+
+    def text_tokens(self, text: str) -> TextTokens:
+        import llama_cpp
+
+        llm = self.llm
+        add_bos = llama_cpp.llama_vocab_get_add_bos(llm._model.vocab)
+        ids = [llm.token_bos()] * add_bos + llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        kind = (llm.metadata or {}).get("tokenizer.ggml.model", "gguf")
+        vocab = llm._model.vocab
+        return TextTokens(
+            ids=ids,
+            bos=llm.token_bos() if add_bos else None,
+            n_vocab=llm.n_vocab(),
+            n_ctx_train=llm._model.n_ctx_train(),
+            tokenizer=f"{self.model.name} ({kind} tokenizer in the GGUF, {llm.n_vocab():,} tokens)",
+            vocab=vocab_digest(llama_cpp.llama_vocab_get_text(vocab, i) for i in range(llm.n_vocab())),
+        )
+
+    def logits(self, tokens: Sequence[int], first: int):
+        """Float32 logits of positions ``first .. len(tokens)-2``, the chunk run from an empty
+        cache in batches of n_batch (as llama-perplexity does)."""
+        import llama_cpp
+        import numpy as np
+
+        llm = self.llm
+        n = len(tokens)
+        if n > self.n_ctx:
+            raise FidelityError(f"{self.model.name}: a chunk of {n} tokens does not fit its context of {self.n_ctx}")
+        n_vocab = llm.n_vocab()
+        out = np.empty((n - 1 - first, n_vocab), dtype=np.float32)
+        llm._ctx.kv_cache_clear()
+        batch, row = llm._batch.batch, 0
+        for start in range(0, n, llm.n_batch):
+            part = tokens[start : start + llm.n_batch]
+            batch.n_tokens = len(part)
+            wanted = 0
+            for i, token in enumerate(part):
+                pos = start + i
+                batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, pos, 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = first <= pos < n - 1
+                wanted += first <= pos < n - 1
+            llm._ctx.decode(llm._batch)
+            if wanted:
+                got = np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm._ctx.ctx), shape=(wanted, n_vocab))
+                out[row : row + wanted] = got
+                row += wanted
+        return out
 
     def close(self) -> None:
         if self.llm is not None:

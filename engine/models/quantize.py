@@ -1,0 +1,149 @@
+"""GGUF quantization with llama.cpp's own quantizer (``llmbench quantize``).
+
+``llama_model_quantize`` runs in a child process (Ctrl-C and a crash stay there) and
+writes a temporary file next to the target, renamed when complete: a cancelled or
+failed run leaves nothing behind. A source that is already quantized (both demo
+models) is dequantized tensor by tensor to F32 by llama.cpp first, which is what an
+F32 GGUF of the same weights would hold: ``--type F32`` writes that file, the
+full-precision reference of a quantization ladder.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from ..errors import QuantizeError
+from ..util.childproc import ensure_resource_tracker, last_log_line, log_path, redirect_output
+from .gguf_file import read_header
+
+# name -> llama_ftype (llama.h). The i-quants and Q2_K_S need an importance matrix: not offered.
+FTYPES: dict[str, int] = {
+    "F32": 0,
+    "F16": 1,
+    "BF16": 32,
+    "Q8_0": 7,
+    "Q6_K": 18,
+    "Q5_K_M": 17,
+    "Q5_K_S": 16,
+    "Q5_1": 9,
+    "Q5_0": 8,
+    "Q4_K_M": 15,
+    "Q4_K_S": 14,
+    "Q4_1": 3,
+    "Q4_0": 2,
+    "Q3_K_L": 13,
+    "Q3_K_M": 12,
+    "Q3_K_S": 11,
+    "Q2_K": 10,
+}
+FULL_PRECISION = ("F32", "F16", "BF16")
+
+
+@dataclass(frozen=True)
+class Quantized:
+    source: str
+    source_quant: str | None
+    out: str
+    type: str
+    requantized: bool  # the source was quantized: its weights were dequantized first
+    bytes: int
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_type(name: str) -> str:
+    t = name.strip().upper()
+    if t not in FTYPES:
+        raise QuantizeError(f"{name}: not a type llmbench quantizes to; one of {', '.join(FTYPES)}")
+    return t
+
+
+def default_out(src: Path, type_name: str, source_quant: str | None) -> Path:
+    """``model.Q4_1.gguf`` -> ``model.Q8_0.gguf`` beside it."""
+    stem = src.stem
+    for q in filter(None, (source_quant, *(FTYPES))):
+        for sep in (".", "-", "_"):
+            if stem.upper().endswith(f"{sep}{q}"):
+                stem = stem[: -len(q) - 1]
+                break
+    return src.with_name(f"{stem}.{type_name}.gguf")
+
+
+def _child(src: str, tmp: str, ftype: int, threads: int, requantize: bool, log_file: str) -> None:
+    redirect_output(log_file)
+    import llama_cpp
+
+    params = llama_cpp.llama_model_quantize_default_params()
+    params.ftype = ftype
+    params.nthread = threads
+    params.allow_requantize = requantize
+    code = llama_cpp.llama_model_quantize(src.encode(), tmp.encode(), params)
+    os._exit(0 if code == 0 else 3)
+
+
+def quantize_gguf(
+    src: str | Path,
+    type_name: str,
+    out: str | Path | None = None,
+    *,
+    threads: int | None = None,
+    force: bool = False,
+    progress: Callable[[int, int | None], None] | None = None,
+) -> Quantized:
+    """Write ``src`` at ``type_name``; ``progress(bytes_written, expected_bytes)`` as it goes."""
+    t = check_type(type_name)
+    source = Path(src).expanduser()
+    header = read_header(source)  # a ModelFileError names a file that is not a GGUF
+    target = Path(out).expanduser() if out else default_out(source, t, header.quant)
+    if target.exists() and not force:
+        raise QuantizeError(f"{target}: exists already (--force replaces it)")
+    if target.resolve() == source.resolve():
+        raise QuantizeError(f"{target}: the output would replace its own source")
+    if not target.parent.is_dir():
+        raise QuantizeError(f"{target.parent}: no such folder")
+    requantize = (header.quant or "F32").upper() not in FULL_PRECISION
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    log_file = log_path(f"quantize-{os.getpid()}")
+    ensure_resource_tracker()
+    ctx = mp.get_context("spawn")
+    threads = threads or os.cpu_count() or 1
+    proc = ctx.Process(target=_child, args=(str(source), str(tmp), FTYPES[t], threads, requantize, str(log_file)))
+    t0 = time.perf_counter()
+    proc.start()
+    try:
+        expected = _expected_bytes(header, t)
+        while proc.is_alive():
+            proc.join(0.2)
+            if progress is not None:
+                progress(tmp.stat().st_size if tmp.exists() else 0, expected)
+    except BaseException:
+        proc.kill()
+        proc.join()
+        tmp.unlink(missing_ok=True)
+        raise
+    if proc.exitcode != 0 or not tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        why = last_log_line(log_file) or f"exit code {proc.exitcode}"
+        raise QuantizeError(f"{source}: llama.cpp could not quantize it to {t} ({why})")
+    log_file.unlink(missing_ok=True)
+    os.replace(tmp, target)
+    return Quantized(str(source), header.quant, str(target), t, requantize, target.stat().st_size,
+                     time.perf_counter() - t0)  # fmt: skip
+
+
+def _expected_bytes(header, t: str) -> int:
+    """About the size of the output, for the progress bar: matrices at the type's base
+    bits (a K-quant mix moves some tensors up or down), vectors in F32."""
+    from .gguf_file import type_bits
+
+    base = t.rsplit("_", 1)[0] if t.endswith(("_M", "_S", "_L")) else t  # Q4_K_M -> Q4_K
+    bits = type_bits(base)
+    total = sum(x.n_elements * (bits if len(x.shape) >= 2 else 32) for x in header.tensors) / 8
+    return int(total) + header.data_offset
