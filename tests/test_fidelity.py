@@ -190,6 +190,12 @@ def test_a_saved_reference_is_refused_for_another_model_text_or_ctx(ladder, tmp_
         RefFile.load(damaged)
     with pytest.raises(FidelityError, match="text.txt: not a reference saved by llmbench or llama-perplexity"):
         RefFile.load(tmp_path / "text.txt")
+    ref = RefFile.load(ref_path)  # a trailer of valid JSON without the fields it needs
+    blob = b'{"model": {}, "text": 3}'
+    odd = tmp_path / "odd.bin"
+    odd.write_bytes(ref_path.read_bytes()[: ref.data_end] + blob + len(blob).to_bytes(4, "little") + b"llmbench")
+    with pytest.raises(FidelityError, match="odd.bin: its llmbench trailer is damaged"):
+        RefFile.load(odd)
 
 
 def test_a_stopped_run_saves_no_reference(smollm2, tmp_path):

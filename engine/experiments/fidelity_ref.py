@@ -203,6 +203,14 @@ def _trailer(path: Path, data_end: int, size: int) -> dict:
             meta = json.loads(fh.read(length).decode("utf-8"))
     except (OSError, ValueError, UnicodeDecodeError, struct.error):
         raise FidelityError(f"{path}: its llmbench trailer is damaged") from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("model"), dict) or not isinstance(meta.get("text"), dict):
+    complete = (
+        isinstance(meta, dict)
+        and all(k in meta for k in ("bos", "tokenizer", "vocab"))
+        and isinstance(meta.get("model"), dict)
+        and all(isinstance(meta["model"].get(k), str) for k in ("spec", "digest"))
+        and isinstance(meta.get("text"), dict)
+        and all(isinstance(meta["text"].get(k), str) for k in ("sha256", "label"))
+    )
+    if not complete:
         raise FidelityError(f"{path}: its llmbench trailer is damaged")
     return meta
