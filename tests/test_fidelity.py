@@ -10,11 +10,14 @@ import re
 import numpy as np
 import pytest
 
-from llmbench.engine.errors import FidelityError, ModelFileError, QuantizeError
+from llmbench.engine.errors import FidelityError, ModelFileError, QuantizeError, QuestionsError
 from llmbench.engine.experiments.fidelity import Fidelity, FidelityDone, Tally, Text, read_text
 from llmbench.engine.experiments.fidelity_ref import RefFile
+from llmbench.engine.experiments.fidelity_tokens import token_view
+from llmbench.engine.experiments.multiple_choice import flips, load_mc
 from llmbench.engine.models.quantize import quantize_gguf
 from llmbench.engine.runtime import scoring
+from llmbench.engine.sessions.digest import load_all
 from llmbench.tui.cli import main
 
 # ---------------------------------------------------------------- the math, on made-up logits
@@ -270,7 +273,7 @@ def test_cli_markdown_and_bad_input(smollm2, tmp_path, capsys):
     cases = [
         (["--text", str(short)], "short.txt: .* tokens make 0 chunk\\(s\\) of 512; at least 2"),
         (["--text", text.path, "--ctx", "16384"], "--ctx 16384 is larger than the context of .* \\(8,192\\)"),
-        (["openai:http://127.0.0.1:9/v1#m", "--text", text.path], "openai: server gives at most top-N"),
+        (["openai:http://127.0.0.1:9/v1#m", "--text", text.path], "127.0.0.1:9/v1: server unreachable"),
     ]
     for extra, says in cases:
         code = main(["fidelity", smollm2, *(extra if extra[0].startswith("openai") else [smollm2, *extra])])
@@ -293,3 +296,85 @@ def test_the_gguf_against_its_transformers_twin(smollm2, registered, tmp_path):
     (c,) = result["candidates"]
     assert c["error"] is None and c["backend"] == "hf"
     assert c["kld_mean"] < 0.01 and c["same_top_p"] > 0.9
+
+
+# ---------------------------------------------------------------- multiple choice, the token view, sessions
+
+
+def _mc_file(tmp_path, rows) -> str:
+    path = tmp_path / "mc.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    return str(path)
+
+
+OBVIOUS = [
+    {"question": "Monday, Tuesday, Wednesday, Thursday, Friday, Saturday and then comes",
+     "choices": ["xqz vrrk plomf", "Sunday", "zzyzx qwv brrt"], "answer": "B"},
+    {"question": "one, two, three, four, five, six, seven, eight, nine,",
+     "choices": ["ten", "glorp vexwq", "tzkx mlorp"], "answer": "A"},
+    {"question": "The opposite of up is",
+     "choices": ["vvqx zmm", "kkrq tpl", "down"], "answer": "C"},
+]  # fmt: skip
+
+
+def test_multiple_choice_picks_what_a_model_cannot_miss(smollm2, tmp_path):
+    mc = load_mc(_mc_file(tmp_path, OBVIOUS))
+    result = _run(Fidelity(smollm2, [smollm2], _write(tmp_path), ctx=64, chunks=2, mc=mc, record=False))
+    ref, (cand,) = result["reference"]["mc"], result["candidates"]
+    assert ref["picks"] == ["B", "A", "C"] and ref["acc"] == 1.0 and ref["questions"] == 3
+    assert cand["mc"]["picks"] == ref["picks"] and cand["mc"]["flips"] == 0 and cand["mc"]["answers_changed"] == 0
+    assert result["mc"]["label"].endswith("mc.jsonl")
+
+
+def test_flips_count_both_directions():
+    ref = {"correct": [True, True, False, False], "picks": ["A", "B", "C", "D"]}
+    cand = {"correct": [True, False, True, False], "picks": ["A", "C", "D", "A"]}
+    assert flips(ref, cand) == {"flips": 2, "flips_lost": 1, "flips_gained": 1, "answers_changed": 3}
+
+
+def test_multiple_choice_files_and_their_errors(tmp_path):
+    label, builtin = load_mc(None)
+    assert len(builtin) >= 60 and "smoke test, not a benchmark" in label
+    assert {q.answer for q in builtin} == {0, 1, 2, 3}, "the right answer is not always in one place"
+    csv_path = tmp_path / "mc.csv"
+    csv_path.write_text("question,A,B,C,answer\nWhat is 2+2?,3,4,5,b\n")
+    (q,) = load_mc(csv_path)[1]
+    assert q.choices == ("3", "4", "5") and q.answer == 1
+    bad = [
+        ({"question": "q", "choices": ["a", "b"], "answer": "C"}, "answer must be one letter of AB, got 'C'"),
+        ({"question": "q", "choices": ["a"], "answer": "A"}, "needs at least two non-empty choices"),
+        ({"question": "", "choices": ["a", "b"], "answer": "A"}, "missing question"),
+    ]
+    for row, says in bad:
+        with pytest.raises(QuestionsError, match=re.escape(says)):
+            load_mc(_mc_file(tmp_path, [row]))
+    with pytest.raises(FidelityError, match="--mc needs the reference model itself"):
+        Fidelity("x", ["y"], _write(tmp_path), ref_file=tmp_path / "none", mc=(label, builtin))
+
+
+def test_the_token_view_of_a_model_against_itself(smollm2, tmp_path):
+    text = Text("The capital of France is Paris. The capital of Italy is Rome.", "two sentences")
+    view = token_view(smollm2, smollm2, text, ctx=64)
+    cells = view["tokens"]
+    assert cells[0]["kld"] is None and all(c["kld"] == 0 for c in cells[1:])
+    assert "".join(c["text"] for c in cells).endswith(text.content), "the pieces spell the passage"
+    paris = next(c for c in cells if c["text"] == " Paris")
+    assert paris["ref_top"] == paris["cand_top"] and len(paris["ref_top"]) == 5
+    assert paris["ref_top"][0][1] >= paris["ref_top"][1][1] > 0 and paris["p_ref"] == paris["p_cand"]
+    assert view["same_top_p"] == 1.0
+
+
+def test_a_fidelity_run_is_a_session(smollm2, tmp_path, capsys):
+    text = _write(tmp_path)
+    assert main(["fidelity", smollm2, smollm2, "--text", text.path, "--ctx", "64", "--chunks", "2"]) == 0
+    assert "session: " in capsys.readouterr().err
+    assert main(["sessions", "list", "--kind", "fidelity", "--format", "json"]) == 0
+    (listed,) = json.loads(capsys.readouterr().out)
+    assert listed["kind"] == "fidelity"
+    (found,) = [d for d in load_all()[0] if d.kind == "fidelity"]
+    assert "KLD 0.0000, same top 100.0%" in found.key_stats()
+    assert main(["sessions", "show", "last"]) == 0
+    shown = capsys.readouterr().out
+    assert "| Mean KLD |" in shown and "| Same top p | 100.000 ± 0.000 % |" in shown
+    assert main(["sessions", "export", "last", "--format", "md", "--out", str(tmp_path / "f.md")]) == 0
+    assert "| Mean KLD |" in (tmp_path / "f.md").read_text()

@@ -272,3 +272,17 @@ def test_what_the_server_reports_itself_is_kept_beside_the_client_figures(home):
     assert a["prompt_tokens"] == 21, "the server's usage gives the prompt's size"
     assert server_text(a["server"]) == "21 prompt + 4 generated tok · gen 95.2 tok/s · prompt 812 tok/s"
     assert "top_k" not in _LlamaServerLike.last_body, "strict=1 sends only OpenAI's own fields"
+
+
+@pytest.mark.slow
+def test_llama_cpp_pythons_server_is_refused_as_a_fidelity_candidate(server, smollm2, tmp_path, monkeypatch):
+    """Its echoed alternatives are for the token after each one (checked here by hand:
+    the alternatives listed at " capital" were " of", " city"): llmbench says so."""
+    from llmbench.engine.experiments.fidelity import Fidelity, FidelityDone, read_text
+
+    monkeypatch.setenv("LLMBENCH_API_KEY", KEY)
+    path = tmp_path / "text.txt"
+    path.write_text(read_text(None).content[:8_000])
+    fid = Fidelity(smollm2, [f"openai:{server}#m"], read_text(path), ctx=96, chunks=2, record=False)
+    (c,) = next(e for e in fid.run() if isinstance(e, FidelityDone)).result["candidates"]
+    assert "top logprobs are one position early" in c["error"] and "llama-cpp-python" in c["error"]

@@ -34,6 +34,7 @@ LAYERS = {
         "messages": 0,
         "themes": 0,
         "inspect_tables": 0,
+        "charts": 0,
         "workers": 0,
         "widgets": 1,
         "screens": 2,

@@ -5,9 +5,17 @@ import json
 import pytest
 from textual.widgets import DataTable, Input, Markdown, Static
 
+from llmbench.engine.experiments.quant_fidelity import pareto
 from llmbench.tui.app import LlmbenchApp
 from llmbench.tui.screens.quant import QuantView
+from llmbench.tui.screens.token_view import TokenView
 from tests.test_tui import visible_text, wait_for
+
+
+async def wait_for_screen(pilot, app, kind, timeout: float = 10):
+    await wait_for(pilot, lambda: isinstance(app.screen, kind), timeout=timeout)
+    return app.screen
+
 
 pytestmark = pytest.mark.slow  # the TUI and the Hugging Face stack
 
@@ -36,20 +44,46 @@ async def test_the_quant_tab_fills_its_table_as_variants_finish(registered, tmp_
         )
         assert not view.running
         app.query_one("#quant-variants", Input).value = "gguf"
+        app.query_one("#quant-types", Input).value = "Q9"
+        app.query_one("#quant-base", Input).focus()
+        await pilot.press("enter")
+        assert "Q9: not a type llmbench quantizes to" in str(app.query_one("#quant-error", Static).render())
+        app.query_one("#quant-types", Input).value = "Q2_K"
         app.query_one("#quant-questions", Input).value = str(questions)
         app.query_one("#quant-tokens", Input).value = "12"
         app.query_one("#quant-base", Input).focus()
         await pilot.press("enter")
         table = app.query_one("#quant-table", DataTable)
-        await wait_for(pilot, lambda: table.row_count == 1, timeout=20)
-        assert table.get_row_at(0)[0] == "gguf Q4_1"
-        await wait_for(pilot, lambda: view.result is not None, timeout=120)
-        row = table.get_row_at(0)
-        assert row[2].endswith(" s") and row[3].endswith("MiB") and float(row[4]) > 5
-        assert 0 < float(row[6]) <= 1, "scored against the reference by MiniLM (in its own process)"
+        await wait_for(pilot, lambda: table.row_count == 2, timeout=20)
+        assert [table.get_row_at(i)[0] for i in range(2)] == ["gguf Q4_1", "gguf Q2_K"]
+        await wait_for(pilot, lambda: view.result is not None, timeout=400)
+        q4, q2 = table.get_row_at(0), table.get_row_at(1)
+        assert q4[2].endswith("MiB") and q4[3].endswith("MiB") and float(q4[4].split()[0]) > 5
+        assert q4[4].endswith("(1 sample)"), "one question: one sample, and it says so"
+        kld = [float(r[5].split(" ± ")[0]) for r in (q4, q2)]
+        assert 0 < kld[0] < 0.05 < kld[1], "Q2_K departs from the F32 reference far more than Q4_1 does"
+        assert q4[6].endswith("%") and " ± " in q4[7]
+        assert 0 < float(q4[9]) <= 1, "scored against the reference answer by MiniLM (in its own process)"
         assert "done in" in str(app.query_one("#quant-status", Static).render())
         assert "Paris" in app.query_one("#quant-report", Markdown).source
-        assert "gguf Q4_1" in visible_text(table)
+        assert "Mean KLD" in visible_text(table)
+        assert [p["variant"] for p in pareto(view.result["rows"]) if p["front"]], "the chart has a front"
+        # the token view of Q2_K against the reference: a token highlighted, both models' top tokens
+        table.focus()
+        await pilot.press("down", "t")
+        tv = await wait_for_screen(pilot, app, TokenView)
+        await wait_for(pilot, lambda: tv.view is not None, timeout=120)
+        cursor = tv.view["tokens"][tv.cursor]
+        assert cursor["kld"] >= 0.1, "n-style start: the first token of large KLD"
+        spans = [s for s in tv.render_text().spans if "reverse" in str(s.style)]
+        assert len(spans) == 1
+        assert "reference's top" in visible_text(tv.query_one("#tv-detail", Static))
+        before = tv.cursor
+        await pilot.press("right")
+        assert tv.cursor == before + 1
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, TokenView)
 
 
 async def test_an_unexpected_error_in_the_matrix_is_reported_and_the_app_stays(registered, monkeypatch):
@@ -72,3 +106,25 @@ async def test_an_unexpected_error_in_the_matrix_is_reported_and_the_app_stays(r
         await wait_for(pilot, lambda: any("a bug in the matrix" in n.message for n in app._notifications), timeout=30)
         assert app.is_running and not view.running
         assert "RuntimeError" in next(n.message for n in app._notifications if "a bug" in n.message)
+
+
+async def test_the_duel_tab_opens_the_token_view_of_b_against_a(registered):
+    """Ctrl+K after a duel: B against A on the prompt and A's answer (here one model twice: KLD 0)."""
+    from llmbench.tui.screens.duel import DuelView
+    from tests.test_tui import SIZE, ask
+
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(DuelView)
+        await pilot.press("ctrl+k")
+        assert not isinstance(app.screen, TokenView), "nothing to compare before a duel"
+        app.query_one("#spec-b", Input).value = app.query_one("#spec-a", Input).value = "smollm2"
+        await ask(pilot, "Name a colour.")
+        await wait_for(pilot, lambda: not view.running, timeout=120)
+        await pilot.press("ctrl+k")
+        tv = await wait_for_screen(pilot, app, TokenView)
+        await wait_for(pilot, lambda: tv.view is not None, timeout=120)
+        assert tv.view["kld_mean"] == 0 and tv.view["same_top_p"] == 1.0
+        assert "Name a colour." in "".join(c["text"] for c in tv.view["tokens"])
+        assert "against" in visible_text(tv.query_one("#tv-title", Static))
+        await pilot.press("escape")

@@ -16,29 +16,43 @@ again, and ``--ref-file`` reads such a file, llama-perplexity's own too.
 
 from __future__ import annotations
 
-import math
 import queue
 import shutil
 import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
-
 from .. import models
-from ..errors import FidelityError, LlmbenchError
+from ..errors import FidelityError, LlmbenchError, SessionError
 from ..models.info import ModelInfo
 from ..rag.collection import Progress
 from ..runtime.events import Error, Loaded
 from ..runtime.params import GenParams
-from ..runtime.scoring import Reference, Rows, Scored, ScoreRequest, TextTokens
+from ..runtime.record import save_snapshot
+from ..runtime.scoring import (
+    ChoicesRequest,
+    Likelihoods,
+    Pieces,
+    PromptLogprobs,
+    Reference,
+    Scored,
+    ScoreRequest,
+    TextTokens,
+)
 from ..runtime.worker import Worker
 from ..util.fmt import MIB
 from ..util.host import host_info
 from .fidelity_ref import RefFile, text_sha256
+from .fidelity_remote import DEFAULT_TOP_N, ChunkMisread, compare_top_n
+from .fidelity_remote import method as approx_method
+from .fidelity_report import label as label_of
+from .fidelity_report import markdown_report, summary_line
+from .fidelity_tally import Tally
+from .multiple_choice import McQuestion, flips, picks
+from .multiple_choice import pairs as mc_pairs
 
 DEFAULT_CTX = 512
 DEFAULT_TEXT_CHARS = 80_000  # about 20k tokens of the demo corpus
@@ -96,82 +110,6 @@ def default_text() -> Text:
     return Text("\n\n".join(parts), f"demo corpus ({len(parts)} package READMEs, {size:,} characters)")
 
 
-# ---------------------------------------------------------------- the figures
-
-
-@dataclass
-class Tally:
-    """llama-perplexity's running sums for one candidate, and the per-position KLD and
-    Δp values its percentiles need (a few floats per scored token)."""
-
-    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(
-        ("nll", "nll2", "base", "base2", "nll_base", "kld", "kld2", "dp", "dp2", "dp4"), 0.0))  # fmt: skip
-    same_top: int = 0
-    count: int = 0
-    kld: list = field(default_factory=list)
-    p_diff: list = field(default_factory=list)
-
-    def add(self, rows: Rows) -> None:
-        s = self.sums
-        s["nll"] += rows.nll.sum()
-        s["nll2"] += (rows.nll**2).sum()
-        s["base"] += rows.nll_base.sum()
-        s["base2"] += (rows.nll_base**2).sum()
-        s["nll_base"] += (rows.nll * rows.nll_base).sum()
-        s["kld"] += rows.kld.sum()
-        s["kld2"] += (rows.kld**2).sum()
-        s["dp"] += rows.p_diff.sum()
-        s["dp2"] += (rows.p_diff**2).sum()
-        s["dp4"] += (rows.p_diff**4).sum()
-        self.same_top += int(rows.same_top.sum())
-        self.count += len(rows.nll)
-        self.kld.append(rows.kld.astype(np.float32))
-        self.p_diff.append(rows.p_diff.astype(np.float32))
-
-    def _mean(self, total: str, squares: str) -> tuple[float, float]:
-        """Mean and its standard error, as llama-perplexity's mean_and_uncertainty."""
-        n = self.count
-        f = self.sums[total] / n
-        var = self.sums[squares] / n - f * f
-        return f, math.sqrt(var / (n - 1)) if var > 0 and n > 10 else 0.0
-
-    def figures(self) -> dict:
-        """The JSON fields of one candidate (fractions, not percents)."""
-        if self.count < 2:
-            return {"tokens": self.count}
-        n, s = self.count, self.sums
-        log_ppl, log_ppl_err = self._mean("nll", "nll2")
-        log_base, log_base_err = self._mean("base", "base2")
-        cov = (s["nll_base"] / n - (s["nll"] / n) * (s["base"] / n)) / (n - 1) if n >= 10 else 0.0
-        kld_mean, kld_err = self._mean("kld", "kld2")
-        mse, mse_err = self._mean("dp2", "dp4")
-        rms = math.sqrt(mse)
-        same = self.same_top / n
-        kld = np.concatenate(self.kld)
-        q = np.percentile(kld, [50, 90, 95, 99, 99.9])
-        return {
-            "tokens": n,
-            "ppl": math.exp(log_ppl),
-            "ppl_err": math.exp(log_ppl) * log_ppl_err,
-            "ppl_base": math.exp(log_base),
-            "ppl_base_err": math.exp(log_base) * log_base_err,
-            "ln_ppl_ratio": log_ppl - log_base,
-            "ln_ppl_ratio_err": math.sqrt(max(0.0, log_ppl_err**2 + log_base_err**2 - 2 * cov)),
-            "kld_mean": kld_mean,
-            "kld_err": kld_err,
-            "kld_median": float(q[0]),
-            "kld_p90": float(q[1]),
-            "kld_p95": float(q[2]),
-            "kld_p99": float(q[3]),
-            "kld_p999": float(q[4]),
-            "kld_max": float(kld.max()),
-            "rms_dp": rms,
-            "rms_dp_err": 0.5 / rms * mse_err if rms > 0 else 0.0,
-            "same_top_p": same,
-            "same_top_p_err": math.sqrt(same * (1 - same) / (n - 1)),
-        }
-
-
 # ---------------------------------------------------------------- the run
 
 
@@ -188,6 +126,12 @@ class Side:
     error: str | None = None
     note: str | None = None
     load_s: float | None = None
+    mc: dict | None = None  # multiple-choice picks and accuracy
+    skipped: list = field(default_factory=list)  # chunks a server read otherwise, and why
+
+    @property
+    def remote(self) -> bool:
+        return self.model is not None and self.model.backend == "openai"
 
     def describe(self) -> dict:
         m = self.model
@@ -198,6 +142,8 @@ class Side:
             "backend": m.backend if m else None,
             "load_s": self.load_s,
             "peak_rss_mib": self.worker.peak_rss / MIB if self.worker and self.worker.peak_rss else None,
+            "mc": self.mc,
+            "kld_approx": self.remote or None,
         }
 
 
@@ -223,6 +169,11 @@ class Fidelity:
         save_ref: str | Path | None = None,
         ref_file: str | Path | None = None,
         force: bool = False,
+        record: bool = True,
+        mc: tuple[str, list[McQuestion]] | None = None,
+        ref_mc: dict | None = None,
+        top_k: int = 0,
+        top_n: int = DEFAULT_TOP_N,
     ):
         if not candidates and save_ref is None:
             raise FidelityError("give at least one candidate to compare with the reference (or --save-ref FILE)")
@@ -237,14 +188,22 @@ class Fidelity:
             raise FidelityError("--save-ref and --ref-file together: the reference is already saved")
         if self.save_ref and self.save_ref.exists() and not force:
             raise FidelityError(f"{self.save_ref}: exists already (--force replaces it)")
+        if mc is not None and ref_file and ref_mc is None:
+            raise FidelityError("--mc needs the reference model itself, not a saved reference (--ref-file)")
+        self.mc, self.top_k, self.top_n = mc, top_k, top_n
+        self.ref.mc = ref_mc  # the reference's answers, when it does not run here
         self.ref_file = RefFile.load(ref_file) if ref_file else None
         self._cancel = threading.Event()
         self.chunks_total = 0
         self.chunks_done = 0
         self.elapsed_s = 0.0
+        self.score_s: float | None = None  # the chunks' part of elapsed_s
         self._scratch: Path | None = None
         self._store: RefFile | None = None  # the reference being saved, until complete
         self._saved = False
+        self.record = record
+        self.session_path: Path | None = None
+        self.record_error: str | None = None
 
     # ------------------------------------------------------------ setup
 
@@ -254,8 +213,11 @@ class Fidelity:
         except LlmbenchError as exc:
             side.error = str(exc)
             return
-        if side.model.backend == "openai":
-            side.error = f"{side.spec}: fidelity needs every logit; an openai: server gives at most top-N logprobs"
+        if side.remote and side is self.ref:
+            side.error = f"{side.spec}: the reference must give every logit; an openai: server gives top-N logprobs"
+            return
+        if side.remote and self.ref_file is not None:
+            side.error = f"{side.spec}: an openai: candidate needs the reference model itself, not --ref-file"
             return
         side.worker = Worker(f"fidelity-{side.spec}", side.model, self.params, side.sink)
         side.worker.start()
@@ -289,8 +251,9 @@ class Fidelity:
             if loaded is None:
                 continue
             side.load_s = loaded.load_s
-            side.worker.request(("tokenize", self.text.content))
-            side.tokens = self._reply(side, TextTokens)
+            if not side.remote:  # a server's tokens are checked chunk by chunk
+                side.worker.request(("tokenize", self.text.content))
+                side.tokens = self._reply(side, TextTokens)
 
     def _reference_tokens(self) -> TextTokens:
         if self.ref_file is not None:
@@ -354,11 +317,13 @@ class Fidelity:
                 self._chunk(c, ref_tokens)
                 self.elapsed_s = time.perf_counter() - t0
                 yield self._progress()
+            self.score_s = time.perf_counter() - t0
+            self._multiple_choice()
             if self._store is not None and self.chunks_done == self.chunks_total:
                 self._store.finish(self.save_ref, RefFile.meta_for(self.ref, ref_tokens, self.text))
                 self._saved = True
             self.elapsed_s = time.perf_counter() - t0
-            yield FidelityDone(self.result())
+            yield FidelityDone(self.finish())
         finally:
             self.close()
 
@@ -382,25 +347,67 @@ class Fidelity:
         reference = self._reference_chunk(c, tokens) if self.ref_file is None else self.ref_file.reference(c)
         if reference is None:
             raise FidelityError(f"the reference failed on chunk {c + 1}: {self.ref.error}")
+        remote = self._remote_view(tokens, reference) if any(s.remote for s in self._live_cands()) else None
         for side in self._live_cands():
-            side.worker.request(("score", ScoreRequest(c, tokens, first, reference=reference)))
+            if side.remote:
+                side.worker.request(("prompt_logprobs", remote[0], tokens, self.top_n))
+                got = self._reply(side, PromptLogprobs)
+                try:
+                    if got is not None:
+                        side.tally.add(compare_top_n(side.spec, tokens, first, reference, remote[1], got))
+                except ChunkMisread as exc:
+                    side.skipped.append(str(exc))
+                    side.note = f"{len(side.skipped)} chunk(s) left out: {side.skipped[0]}"
+                except FidelityError as exc:
+                    side.error = str(exc)
+                continue
+            side.worker.request(("score", ScoreRequest(c, tokens, first, reference=reference, top_k=self.top_k)))
             scored = self._reply(side, Scored)
             if scored is not None:
                 side.tally.add(scored.rows)
         self.chunks_done = c + 1
 
-    def _live_cands(self) -> list[Side]:
-        return [s for s in self.cands if s.error is None and s.worker is not None and s.tokens is not None]
+    def _remote_view(self, tokens: list, reference: Reference) -> tuple[str, dict]:
+        """What a server candidate needs of a chunk: its text (BOS left out) and the text of
+        each of its tokens and of the reference's top tokens, from the reference's tokenizer."""
+        body = tokens[1:] if self.ref.tokens.bos is not None else tokens
+        self.ref.worker.request(("detokenize", body))
+        text = self._reply(self.ref, Pieces)
+        ids = sorted({*tokens, *reference.top.ids.ravel().tolist(), *reference.top1.tolist()})
+        self.ref.worker.request(("pieces", ids))
+        pieces = self._reply(self.ref, Pieces)
+        if text is None or pieces is None:
+            raise FidelityError(f"the reference could not name its tokens: {self.ref.error}")
+        return text.texts[0], dict(zip(pieces.ids, pieces.texts))
 
-    def _reference_chunk(self, c: int, tokens: list) -> Reference | None:
+    def _live_cands(self) -> list[Side]:
+        return [s for s in self.cands if s.error is None and s.worker is not None and (s.tokens or s.remote)]
+
+    def _reference_chunk(self, c: int, tokens: list, first: int | None = None) -> Reference | None:
         path = str(self._scratch / "reference.npy") if self._live_cands() else None
         store = self._store.stored(c) if self._store is not None else None
-        self.ref.worker.request(("score", ScoreRequest(c, tokens, self.ctx // 2, write_path=path, store=store)))
+        first = self.ctx // 2 if first is None else first
+        top_k = max(self.top_k, self.top_n if any(s.remote for s in self._live_cands()) else 0)
+        request = ScoreRequest(c, tokens, first, write_path=path, store=store, top_k=top_k)
+        self.ref.worker.request(("score", request))
         scored = self._reply(self.ref, Scored)
-        if scored is None:
-            return None
-        r = scored.reference
-        return Reference(lse=r.lse, nll=r.nll, top1=r.top1, path=path)
+        return None if scored is None else replace(scored.reference, path=path)
+
+    def _multiple_choice(self) -> None:
+        """Every choice of every question through the reference and each candidate, one model at a time."""
+        if self.mc is None or self._cancel.is_set():
+            return
+        questions = self.mc[1]
+        for side in [self.ref, *self._live_cands()]:
+            if side.worker is None or side.error is not None or side.remote:
+                continue  # a server is not asked: its echo gives one prompt, not a choice's likelihood
+            side.worker.request(("choices", ChoicesRequest(mc_pairs(questions))))
+            got = self._reply(side, Likelihoods)
+            if got is not None:
+                side.mc = picks(questions, got.values)
+        for side in self.cands:
+            if side.mc is not None and self.ref.mc is not None:
+                side.mc |= flips(self.ref.mc, side.mc)
 
     def _progress(self) -> Progress:
         scored = self.chunks_done * (self.ctx - 1 - self.ctx // 2)
@@ -427,12 +434,29 @@ class Fidelity:
             "chunks_total": self.chunks_total,
             "partial": self.chunks_done < self.chunks_total,
             "kld_method": method,
+            "kld_approx_method": approx_method(self.top_n) if any(s.remote for s in self.cands) else None,
             "candidates": [s.describe() | s.tally.figures() | {"note": s.note, "error": s.error} for s in self.cands],
             "elapsed_s": self.elapsed_s,
-            "tok_s": scored / self.elapsed_s if self.elapsed_s else None,
+            "tok_s": scored / (self.score_s or self.elapsed_s) if self.elapsed_s else None,
             "saved_ref": str(self.save_ref) if self._saved else None,
+            "mc": {"label": self.mc[0], "questions": len(self.mc[1])} if self.mc else None,
             "host": host_info(),
         }
+
+    def finish(self) -> dict:
+        """The result, recorded as a ``fidelity`` session (unless asked not to)."""
+        result = self.result()
+        if self.record and self.session_path is None and self.chunks_done:
+            meta = {"contestants": {"a": {"spec": self.ref.spec, "params": self.params.to_dict()}}}
+            title = f"{label_of(self.ref.spec)} vs {', '.join(label_of(s.spec) for s in self.cands)}"
+            snapshot = {**result, "report_md": markdown_report(result), "summary_line": summary_line(result)}
+            try:
+                self.session_path = save_snapshot("fidelity", title, snapshot, meta)
+            except SessionError as exc:
+                self.record_error = str(exc)
+        result["session"] = str(self.session_path) if self.session_path else None
+        result["record_error"] = self.record_error
+        return result
 
     def cancel(self) -> None:
         self._cancel.set()

@@ -36,6 +36,23 @@ ROWS = (
 )
 
 
+def _mc(c: dict, key: str) -> str:
+    mc = c.get("mc")
+    if not mc:
+        return "—"
+    if key == "acc":
+        return f"{100 * mc['acc']:.1f} ± {100 * mc['acc_err']:.1f} %"
+    if "flips" not in mc:
+        return "—"
+    return f"{mc['flips']} ({mc['flips_lost']} lost, {mc['flips_gained']} gained)"
+
+
+MC_ROWS = (
+    ("MC accuracy", lambda c: _mc(c, "acc")),
+    ("MC flips", lambda c: _mc(c, "flips")),
+)
+
+
 def label(spec: str) -> str:
     """A column title: the spec, or for a long path its file name."""
     if len(spec) <= 28 or "/" not in spec:
@@ -50,8 +67,12 @@ def headers(result: dict) -> list[str]:
 def table_rows(result: dict) -> list[list[str]]:
     """One row per figure, one column per candidate; a failed candidate shows its error."""
     rows = []
-    for name, show in ROWS:
-        rows.append([name, *[("—" if c.get("error") else show(c)) for c in result["candidates"]]])
+    for name, show in ROWS + (MC_ROWS if result.get("mc") else ()):
+        cells = []
+        for c in result["candidates"]:
+            value = "—" if c.get("error") else show(c)
+            cells.append(f"≈ {value}" if c.get("kld_approx") and "KLD" in name and value != "—" else value)
+        rows.append([name, *cells])
     return rows
 
 
@@ -67,11 +88,28 @@ def summary_lines(result: dict) -> list[str]:
         f"text: {result['text']['label']}; ctx {result['ctx']}, {chunks}; the second half of each chunk scored",
         f"KLD over the {result['kld_method']}; ± is one standard error; {result['elapsed_s']:.1f} s{rate}",
     ]
+    if result.get("kld_approx_method"):
+        lines.append(f"≈ KLD: {result['kld_approx_method']}")
+    if result.get("mc"):
+        ref_mc = ref.get("mc")
+        acc = f"; the reference answers {100 * ref_mc['acc']:.1f} % right" if ref_mc else ""
+        lines.append(f"multiple choice: {result['mc']['label']}, each choice scored by its log-likelihood{acc}")
     lines += [f"note: {c['spec']}: {c['note']}" for c in result["candidates"] if c.get("note")]
     lines += [f"error: {c['spec']}: {c['error']}" for c in result["candidates"] if c.get("error")]
     if result.get("saved_ref"):
         lines.append(f"reference saved to {result['saved_ref']}")
     return lines
+
+
+def summary_line(result: dict) -> str:
+    """``Q4_1: KLD 0.0026, same top 96.7%``: a fidelity run in the sessions list."""
+    parts = []
+    for c in result["candidates"]:
+        if c.get("kld_mean") is not None:
+            parts.append(f"{label(c['spec'])}: KLD {c['kld_mean']:.4f}, same top {100 * c['same_top_p']:.1f}%")
+        else:
+            parts.append(f"{label(c['spec'])}: {c.get('error') or 'no figures'}")
+    return "; ".join(parts) + (" (partial)" if result.get("partial") else "")
 
 
 def markdown_report(result: dict) -> str:

@@ -8,8 +8,14 @@ same question. Variants:
 
 * ``fp32``, ``bf16``: the base under transformers (a GGUF base is dequantized);
 * ``bnb8``, ``bnb4``, ``quanto-int8``, ``torchao-int8``: quantized at load time;
-* ``gguf <TYPE>``: the base itself when it is a GGUF, and every ``--gguf`` file given
-  (other quantizations of the same model), under llama.cpp.
+* ``gguf <TYPE>``: the base itself when it is a GGUF, every ``--gguf`` file given
+  (other quantizations of the same model), and the ladder that llama.cpp's quantizer
+  makes from a GGUF base (``--gguf-types``, default F16 to Q2_K), under llama.cpp.
+
+Then the fidelity pass (``quant_fidelity``): every variant that answered is compared
+with the full-precision reference on one text, from the logits: Mean KLD, Same top p
+and the PPL ratio, the matrix's main quality columns. The answer cosines stay as a
+secondary column.
 
 A variant whose library is missing, or that needs a GPU this machine lacks, is kept
 in the table as skipped, with the reason.
@@ -17,7 +23,6 @@ in the table as skipped, with the reason.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -25,17 +30,20 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .. import models
-from ..errors import SessionError, SpecError
+from ..errors import LlmbenchError, SessionError, SpecError
 from ..models.quant_methods import MATRIX_DEFAULT, PRECISIONS, missing_library
 from ..rag.embed import Similarity, default_similarity
 from ..runtime.duel import Duel
 from ..runtime.events import Channel, Done, Error, Loaded
 from ..runtime.params import GenParams
 from ..runtime.record import save_snapshot
-from ..util.host import host_info, host_text
-from ..util.markdown import table
+from ..util.fmt import MIB
+from ..util.host import host_info
 from ..util.stats import mean
-from . import reports
+from .fidelity import DEFAULT_CTX, Text
+from .multiple_choice import McQuestion
+from .quant_fidelity import DEFAULT_CHUNKS, DEFAULT_GGUF_TYPES, MatrixFidelity, ensure_ladder_file
+from .quant_matrix_report import markdown_body, summary_line
 from .questions import Question, load_questions
 
 HF_VARIANTS = {name: PRECISIONS[name].option for name in MATRIX_DEFAULT}  # name -> hf: options
@@ -53,6 +61,7 @@ class Variant:
     spec: str
     runtime: str  # "HF" or "llama.cpp"
     skip: str | None = None  # why this machine cannot run it
+    ladder: tuple[str, str] | None = None  # (base GGUF, type): a file the run writes first
 
 
 @dataclass
@@ -71,6 +80,8 @@ class Row:
     resp_time: float | None = None
     cos_ref: float | None = None
     cos_fp32: float | None = None
+    size_mib: float | None = None  # the GGUF file
+    fidelity: dict | None = None  # KLD, same top, PPL against the reference (quant_fidelity.FIGURES)
     answers: list[dict] = field(default_factory=list)  # {id, answer, error, tok_s, cos_ref, cos_fp32}
 
     def to_dict(self) -> dict:
@@ -90,6 +101,14 @@ class QuestionAsked:
     index: int  # 1-based
     total: int
     question: str
+
+
+@dataclass(frozen=True)
+class Quantizing:
+    """A ladder file is being written (llama.cpp's quantizer, a few seconds to minutes)."""
+
+    variant: str
+    path: str
 
 
 @dataclass(frozen=True)
@@ -118,8 +137,11 @@ def _base_of(base: str) -> tuple[str, str | None]:
     return str(path), str(path) if path.is_file() else None
 
 
-def variants(base: str, names: Sequence[str] | None = None, ggufs: Sequence[str] = ()) -> list[Variant]:
-    """The variants of ``base``: the HF ones in ``names`` (default all) and the GGUFs."""
+def variants(
+    base: str, names: Sequence[str] | None = None, ggufs: Sequence[str] = (), gguf_types: Sequence[str] = ()
+) -> list[Variant]:
+    """The variants of ``base``: the HF ones in ``names`` (default all), the GGUFs, and the
+    ladder of ``gguf_types`` made from a GGUF base."""
 
     where, gguf = _base_of(base)
     chosen = list(names) if names else [*HF_VARIANTS, "gguf"]
@@ -137,6 +159,14 @@ def variants(base: str, names: Sequence[str] | None = None, ggufs: Sequence[str]
         for path in dict.fromkeys(files):
             info = models.resolve(f"gguf:{path}")
             out.append(Variant(f"gguf {info.quant or '?'}", f"gguf:{path}", "llama.cpp"))
+        have = {v.name for v in out}
+        for t in gguf_types:
+            if f"gguf {t}" in have:
+                continue
+            if gguf is None:
+                out.append(Variant(f"gguf {t}", "", "llama.cpp", "the GGUF ladder starts from a GGUF base"))
+            else:
+                out.append(Variant(f"gguf {t}", "", "llama.cpp", ladder=(gguf, t)))
     if not out:
         raise SpecError(f"{base}: no variant to run (asked for {', '.join(chosen)})")
     return out
@@ -154,9 +184,17 @@ class QuantMatrix:
         similarity: Similarity | None = None,
         record: bool = True,
         reserve_cores: int = 0,
+        gguf_types: Sequence[str] = DEFAULT_GGUF_TYPES,
+        fidelity: bool = True,
+        text: Text | None = None,
+        ctx: int = DEFAULT_CTX,
+        chunks: int = DEFAULT_CHUNKS,
+        mc: tuple[str, list[McQuestion]] | None = None,
     ):
         self.base = base
-        self.variants = variants(base, names, ggufs)
+        self.variants = variants(base, names, ggufs, gguf_types)
+        self.fidelity_options = {"text": text, "ctx": ctx, "chunks": chunks, "mc": mc} if fidelity else None
+        self.fidelity: MatrixFidelity | None = None
         if questions is None or isinstance(questions, (str, Path)):
             questions = load_questions(questions or default_questions_path())
         self.questions = list(questions)
@@ -168,6 +206,7 @@ class QuantMatrix:
         self.record_error: str | None = None
         self._cancel = threading.Event()
         self._duel: Duel | None = None
+        self.fidelity_error: str | None = None
 
     def run(self) -> Iterator[tuple[str, object]]:
         """``(Channel.MATRIX, VariantStarted | QuestionAsked | VariantDone | MatrixDone)`` and, in
@@ -179,10 +218,16 @@ class QuantMatrix:
             row = Row(v.name, v.runtime, v.spec, skipped=v.skip)
             if self._cancel.is_set():
                 row.skipped = "cancelled"
-            if row.skipped is None:
+            if row.skipped is None and v.ladder is not None:
+                yield Channel.MATRIX, Quantizing(v.name, v.ladder[1])
+                row.spec = self._build(v, row)
+            if row.skipped is None and row.error is None:
+                row.size_mib = Path(row.spec.removeprefix("gguf:")).stat().st_size / MIB if v.runtime != "HF" else None
                 yield from self._run_variant(v, row)
             self.rows.append(row)
             yield Channel.MATRIX, VariantDone(row)
+        if not self._cancel.is_set():
+            yield from self._fidelity_pass()
         if not self._cancel.is_set():
             self._score()
         result = self.result(time.time() - started)
@@ -190,8 +235,44 @@ class QuantMatrix:
         result["session"] = str(self.session_path) if self.session_path else None
         yield Channel.MATRIX, MatrixDone(result)
 
+    def _build(self, v: Variant, row: Row) -> str:
+        try:
+            return f"gguf:{ensure_ladder_file(Path(v.ladder[0]), v.ladder[1])}"
+        except LlmbenchError as exc:
+            row.error = str(exc)
+            return ""
+
+    def _reference(self) -> tuple[str, str] | None:
+        """(spec, label) of the full-precision reference: the ladder's F32, else the fp32 variant."""
+        ladder = next((v.ladder[0] for v in self.variants if v.ladder), None)
+        if ladder is not None:
+            return f"gguf:{ensure_ladder_file(Path(ladder), 'F32')}", "gguf F32 (the base dequantized by llama.cpp)"
+        fp32 = next((r for r in self.rows if r.variant == REFERENCE_VARIANT and not r.skipped and not r.error), None)
+        return (fp32.spec, "fp32 under transformers") if fp32 else None
+
+    def _fidelity_pass(self) -> Iterator[tuple[str, object]]:
+        if self.fidelity_options is None or not any(not r.skipped and not r.error for r in self.rows):
+            return
+        try:
+            reference = self._reference()
+            options = dict(self.fidelity_options)
+            if options["text"] is None:
+                from .fidelity import default_text
+
+                options["text"] = default_text()
+        except LlmbenchError as exc:
+            self.fidelity_error = str(exc)
+            return
+        if reference is None:
+            self.fidelity_error = "no full-precision reference ran (fp32, or a GGUF base for the ladder's F32)"
+            return
+        self.fidelity = MatrixFidelity(reference[0], reference[1], threads=None, **options)
+        for event in self.fidelity.run(self.rows):
+            yield Channel.MATRIX, event
+        self.fidelity_error = self.fidelity.error
+
     def _run_variant(self, v: Variant, row: Row) -> Iterator[tuple[str, object]]:
-        with Duel(v.spec, None, self.params, record=False, reserve_cores=self.reserve_cores) as duel:
+        with Duel(row.spec, None, self.params, record=False, reserve_cores=self.reserve_cores) as duel:
             self._duel = duel
             for qi, q in enumerate(self.questions, 1):
                 if self._cancel.is_set():
@@ -248,8 +329,22 @@ class QuantMatrix:
             row.cos_fp32 = mean(a.get("cos_fp32") for a in row.answers)
 
     def result(self, elapsed_s: float | None = None) -> dict:
+        f, opts = self.fidelity, self.fidelity_options
         return {
             "base": self.base,
+            "fidelity": {
+                "reference": f.reference_label if f else None,
+                "reference_spec": f.reference if f else None,
+                "text": f.text.label if f else None,
+                "text_path": f.text.path if f else None,
+                "ctx": opts["ctx"],
+                "chunks": opts["chunks"],
+                "mc": opts["mc"][0] if opts["mc"] else None,
+                "reference_mc": (f.reference_result or {}).get("reference", {}).get("mc") if f else None,
+                "error": self.fidelity_error,
+            }
+            if opts
+            else None,
             "questions": [asdict(q) for q in self.questions],
             "params": self.params.to_dict(),
             "reference_variant": REFERENCE_VARIANT,
@@ -273,92 +368,5 @@ class QuantMatrix:
         self._cancel.set()
         if self._duel is not None:
             self._duel.cancel()
-
-
-# ---------------------------------------------------------------- reports
-
-
-def _fmt(value, spec: str, unit: str = "") -> str:
-    return "—" if value is None else f"{value:{spec}}{unit}"
-
-
-COLUMNS = ("variant", "runtime", "load", "peak RAM", "tok/s", "TTFT", "cos ref", "cos fp32", "note")
-
-
-def table_rows(result: dict) -> list[list[str]]:
-    """One row per variant, formatted, for the CLI table, the TUI and Markdown."""
-    out = []
-    for r in result["rows"]:
-        ram = r["peak_rss_mib"]
-        if r.get("peak_gpu_mib"):
-            ram_text = f"{_fmt(ram, '.0f', ' MiB')} + {r['peak_gpu_mib']:.0f} MiB GPU"
-        else:
-            ram_text = _fmt(ram, ".0f", " MiB")
-        note = r["skipped"] and f"skipped: {r['skipped']}" or r["error"] or ""
-        errors = sum(1 for a in r["answers"] if a.get("error"))
-        if errors and not r["error"]:
-            note = f"{errors} answer(s) failed"
-        out.append(
-            [
-                r["variant"],
-                r["runtime"],
-                _fmt(r["load_s"], ".2f", " s"),
-                ram_text,
-                _fmt(r["tok_s"], ".1f"),
-                _fmt(r["ttft_ms"], ".0f", " ms"),
-                _fmt(r["cos_ref"], ".3f"),
-                "1 (itself)"
-                if r["variant"] == result.get("reference_variant") and r["cos_fp32"] is not None
-                else _fmt(r["cos_fp32"], ".3f"),
-                note,
-            ]
-        )
-    return out
-
-
-def summary_line(result: dict) -> str:
-    """``7 variants · best cos 0.93 (bf16)``: the matrix in the sessions list."""
-    rows = [r for r in result["rows"] if r.get("cos_ref") is not None]
-    line = f"{len(result['rows'])} variants"
-    if rows:
-        best = max(rows, key=lambda r: r["cos_ref"])
-        line += f" · best cos {best['cos_ref']:.2f} ({best['variant']})"
-    return line
-
-
-def markdown_report(result: dict) -> str:
-    return "\n".join([f"# Quantization matrix: {result['base']}", "", markdown_body(result)])
-
-
-def markdown_body(result: dict) -> str:
-    """The report under its title: how it was run, the table, every answer."""
-    p = result.get("params") or {}
-    lines = [
-        f"{len(result['questions'])} questions, greedy (temperature {p.get('temperature')}), "
-        f"at most {p.get('max_tokens')} tokens; {host_text(result.get('host') or {})}.",
-        "",
-        "cos ref: mean cosine similarity (all-MiniLM-L6-v2) of the answers to the reference answers; "
-        "cos fp32: to the fp32 variant's answers to the same questions.",
-        "",
-        *table(COLUMNS, table_rows(result), "ll" + "r" * 6 + "l"),
-    ]
-    lines += ["", "## Answers", ""]
-    for q in result["questions"]:
-        lines += [f"### {q['question']}", "", f"*Reference:* {q['answer']}", ""]
-        for r in result["rows"]:
-            a = next((a for a in r["answers"] if a["id"] == q["id"]), None)
-            if a is None:
-                continue
-            text = a["answer"].strip().replace("\n", " ") or f"*error: {a['error']}*"
-            cos = f" (cos ref {a['cos_ref']:.2f})" if a.get("cos_ref") is not None else ""
-            lines.append(f"- **{r['variant']}**{cos}: {text}")
-        lines.append("")
-    return "\n".join(lines)
-
-
-def write_reports(result: dict, out_dir: str | Path | None = None) -> dict[str, Path]:
-    texts = {
-        "json": ("quant-matrix.json", json.dumps(result, indent=2, ensure_ascii=False, default=str)),
-        "md": ("quant-matrix.md", markdown_report(result)),
-    }
-    return reports.write_reports("quant-matrix", result["base"], texts, out_dir)
+        if self.fidelity is not None:
+            self.fidelity.cancel()

@@ -21,8 +21,8 @@ class Question:
     page: int | None = None
 
 
-def load_questions(path: str | Path) -> list[Question]:
-    """A JSONL or CSV question set: ``question`` and ``answer`` required; ``id``, ``source``, ``page`` optional."""
+def read_records(path: str | Path, required: str = "an 'answer' column") -> list[tuple[int, dict]]:
+    """The records of a JSONL or CSV file, each with its line number."""
     p = Path(path).expanduser()
     try:
         text = p.read_text(encoding="utf-8-sig")
@@ -30,22 +30,30 @@ def load_questions(path: str | Path) -> list[Question]:
         raise QuestionsError(f"{p}: no such question file") from None
     except UnicodeDecodeError:
         raise QuestionsError(f"{p}: is not UTF-8 text") from None
+    except IsADirectoryError:
+        raise QuestionsError(f"{p}: a folder, not a question file") from None
     except OSError as exc:
         raise QuestionsError(f"{p}: cannot read it ({exc.strerror})") from None
     if p.suffix.lower() in (".csv", ".tsv"):
-        records = _csv_records(p, text)
-    else:
-        records = []
-        for i, line in enumerate(text.splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError as exc:
-                raise QuestionsError(f"{p}:{i}: not valid JSON ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise QuestionsError(f"{p}:{i}: each line must be a JSON object")
-            records.append((i, obj))
+        return _csv_records(p, text, required)
+    records = []
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError as exc:
+            raise QuestionsError(f"{p}:{i}: not valid JSON ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise QuestionsError(f"{p}:{i}: each line must be a JSON object")
+        records.append((i, obj))
+    return records
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """A JSONL or CSV question set: ``question`` and ``answer`` required; ``id``, ``source``, ``page`` optional."""
+    p = Path(path).expanduser()
+    records = read_records(p)
     questions = []
     for line, rec in records:
         missing = [f for f in ("question", "answer") if not str(rec.get(f) or "").strip()]
@@ -75,12 +83,12 @@ def load_questions(path: str | Path) -> list[Question]:
     return questions
 
 
-def _csv_records(p: Path, text: str) -> list[tuple[int, dict]]:
+def _csv_records(p: Path, text: str, required: str) -> list[tuple[int, dict]]:
     try:
         dialect = csv.Sniffer().sniff(text.split("\n", 1)[0], delimiters=",;\t")
     except csv.Error:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
     if not reader.fieldnames or "question" not in reader.fieldnames:
-        raise QuestionsError(f"{p}: the CSV header must name a 'question' and an 'answer' column")
+        raise QuestionsError(f"{p}: the CSV header must name a 'question' column and {required}")
     return [(i, row) for i, row in enumerate(reader, 2)]

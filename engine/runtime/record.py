@@ -1,7 +1,7 @@
 """Recording a run as it happens: the session file, one JSON record per line.
 
 The first line is the header (``type: "session"``) with the schema version and the
-kind: ``duel``, ``chat``, ``rag-duel``, ``eval``, ``inspect`` or ``quant-matrix``.
+kind: ``duel``, ``chat``, ``rag-duel``, ``eval``, ``inspect``, ``quant-matrix`` or ``fidelity``.
 Every event after it is written through the event codec (``events.encode``), so
 what a session holds is exactly what the run yielded. Each line is flushed when
 written and the file is fsynced after each finished answer, so a crash leaves a
@@ -28,7 +28,7 @@ from .events import Channel, Snapshot, encode
 
 SCHEMA_VERSION = 2
 SUFFIX = ".jsonl"
-KINDS = ("duel", "chat", "rag-duel", "eval", "inspect", "quant-matrix")
+KINDS = ("duel", "chat", "rag-duel", "eval", "inspect", "quant-matrix", "fidelity")
 _BULK = {"token", "resources"}  # records a model writes many of: its own output, not scanned for secrets
 
 

@@ -22,7 +22,7 @@ compared with it as llama-perplexity compares one (``compare_log_probs``).
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -76,6 +76,23 @@ class Stored:
 
 
 @dataclass(frozen=True)
+class Top:
+    """Per position the ``k`` most likely tokens and their log-probabilities, best first."""
+
+    ids: np.ndarray  # [positions, k]
+    log_p: np.ndarray
+
+
+def top_tokens(x: np.ndarray, lse: np.ndarray, k: int) -> Top:
+    k = min(k, x.shape[1])
+    idx = np.argpartition(-x, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(x, idx, axis=1)
+    order = np.argsort(-vals, axis=1, kind="stable")
+    ids = np.take_along_axis(idx, order, axis=1)
+    return Top(ids, np.take_along_axis(vals, order, axis=1).astype(np.float64) - lse[:, None])
+
+
+@dataclass(frozen=True)
 class Reference:
     """The reference's side of one chunk: per scored position its log-sum-exp, its
     negative log-likelihood of the true next token and its top token, with the file of
@@ -86,6 +103,7 @@ class Reference:
     top1: np.ndarray | None = None
     path: str | None = None
     stored: Stored | None = None
+    top: Top | None = None  # its most likely tokens, when asked for
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,40 @@ class ScoreRequest:
     write_path: str | None = None
     store: Stored | None = None
     reference: Reference | None = None
+    top_k: int = 0  # also give each position's k most likely tokens
+
+
+@dataclass(frozen=True)
+class ChoicesRequest:
+    """Score each ``(context, continuation)`` pair: log P(continuation | context)."""
+
+    pairs: list
+
+
+@dataclass(frozen=True)
+class Likelihoods(Reply):
+    """Per pair: the continuation's log-likelihood (nats) and its length in tokens."""
+
+    values: list
+    tokens: list
+
+
+@dataclass(frozen=True)
+class PromptLogprobs(Reply):
+    """A server's view of a prompt, in OpenAI's convention: per token its text, its
+    log-probability given the tokens before it, and the top alternatives there."""
+
+    tokens: list  # str
+    token_logprobs: list  # float, or None for the first
+    top: list  # {text: log-probability}, or None
+
+
+@dataclass(frozen=True)
+class Pieces(Reply):
+    """The text of each id asked for."""
+
+    ids: list
+    texts: list
 
 
 @dataclass
@@ -111,6 +163,7 @@ class Rows:
     kld: np.ndarray | None = None
     p_diff: np.ndarray | None = None
     same_top: np.ndarray | None = None
+    top: Top | None = None
 
 
 @dataclass(frozen=True)
@@ -234,6 +287,28 @@ def serve(backend, request: ScoreRequest, threads: int) -> Scored:
     return Scored(request.chunk, reference, rows)
 
 
+def likelihoods(backend, request: ChoicesRequest) -> Likelihoods:
+    """log P(continuation | context) for each pair, as lm-evaluation-harness scores a
+    choice: the context and the whole text tokenized, the continuation being the ids
+    after the context's (its own tokens when the two disagree at the seam)."""
+    values, counts = [], []
+    for context, continuation in request.pairs:
+        ctx_ids = backend.encode(context)
+        whole = backend.encode(context + continuation)
+        if whole[: len(ctx_ids)] == ctx_ids and len(whole) > len(ctx_ids):
+            cont_ids = whole[len(ctx_ids) :]
+        else:
+            cont_ids = backend.encode(continuation, bos=False)
+        if not ctx_ids or not cont_ids:
+            raise ValueError(f"nothing to score in {context + continuation!r}")
+        tokens = ctx_ids + cont_ids
+        x = backend.logits(tokens, len(ctx_ids) - 1)
+        lse = log_sum_exp(x)
+        values.append(float((x[np.arange(len(cont_ids)), cont_ids] - lse).sum()))
+        counts.append(len(cont_ids))
+    return Likelihoods(values, counts)
+
+
 def score(logits_of, request: ScoreRequest, threads: int = 1) -> tuple[Reference | None, Rows | None]:
     """One chunk in a worker: ``logits_of(tokens, first)`` gives float32 logits for the
     scored positions; the result is the reference's figures, or the candidate's rows."""
@@ -246,15 +321,22 @@ def score(logits_of, request: ScoreRequest, threads: int = 1) -> tuple[Reference
             rows = request.store.open("r+")
             encode_log_probs(x, rows, threads)
             rows.flush()
-        return reference_rows(x, targets, threads), None
+        ref = reference_rows(x, targets, threads)
+        if request.top_k:
+            ref = replace(ref, top=top_tokens(x, ref.lse, request.top_k))
+        return ref, None
     ref = request.reference
     if ref.stored is not None:
         if ref.stored.n_vocab != x.shape[1]:
             raise ValueError(
                 f"the reference stored {ref.stored.n_vocab} logits per position, this model gives {x.shape[1]}"
             )
-        return None, compare_log_probs(x, targets, ref.stored.open(), threads)
-    base = np.load(ref.path, mmap_mode="r", allow_pickle=False)
-    if base.shape != x.shape:
-        raise ValueError(f"the reference gave {base.shape[1]} logits per position, this model gives {x.shape[1]}")
-    return None, compare_full(x, targets, ref, base, threads)
+        rows = compare_log_probs(x, targets, ref.stored.open(), threads)
+    else:
+        base = np.load(ref.path, mmap_mode="r", allow_pickle=False)
+        if base.shape != x.shape:
+            raise ValueError(f"the reference gave {base.shape[1]} logits per position, this model gives {x.shape[1]}")
+        rows = compare_full(x, targets, ref, base, threads)
+    if request.top_k:
+        rows.top = top_tokens(x, log_sum_exp(x, threads), request.top_k)
+    return None, rows

@@ -85,7 +85,9 @@ def _child_main(conn, model: ModelInfo, params: GenParams, log_file: str) -> Non
 
 def _serve(backend, msg: tuple, cancel: threading.Event):
     """The events of one request: an answer (generate), how the model's tokenizer reads a
-    text (tokenize), or one chunk of a text scored from the logits (score)."""
+    text (tokenize), one chunk of a text scored from the logits (score), the
+    log-likelihoods of answer choices (choices), the texts of token ids (pieces,
+    detokenize), or a server's logprobs of a prompt (prompt_logprobs)."""
     kind = msg[0]
     if kind == "generate":
         _, messages, gen_params = msg
@@ -94,6 +96,14 @@ def _serve(backend, msg: tuple, cancel: threading.Event):
         yield backend.text_tokens(msg[1])
     elif kind == "score":
         yield scoring.serve(backend, msg[1], backend.params.threads or physical_cores())
+    elif kind == "choices":
+        yield scoring.likelihoods(backend, msg[1])
+    elif kind == "pieces":
+        yield scoring.Pieces(list(msg[1]), backend.pieces(msg[1]))
+    elif kind == "detokenize":
+        yield scoring.Pieces(list(msg[1]), [backend.detokenize(msg[1])])
+    elif kind == "prompt_logprobs":
+        yield backend.prompt_logprobs(msg[1], msg[2], msg[3])
     else:
         yield Error(f"unknown request {kind!r}", "worker")
 

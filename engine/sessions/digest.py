@@ -80,7 +80,7 @@ class Digest:
     eval_summary: dict | None = None
     comparison: list[dict] | None = None
     inspect: dict | None = None
-    matrix: dict | None = None  # a quant-matrix result
+    matrix: dict | None = None  # a quant-matrix or fidelity result
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -172,7 +172,7 @@ def digest(log: SessionLog) -> Digest:
         for side, a in turn.answers.items():
             a.model = d.models.get(side, a.model)
     d.turns = [turns[r] for r in sorted(turns)]
-    if d.kind in ("inspect", "quant-matrix") and (d.inspect or d.matrix):
+    if d.kind in ("inspect", "quant-matrix", "fidelity") and (d.inspect or d.matrix):
         d.models = {}
     return d
 
@@ -215,7 +215,7 @@ def _take(d: Digest, turns: dict[int, Turn], channel: str, run: int, event: Any)
             d.comparison = event.rows
         case Snapshot(kind="inspect"):
             d.inspect = event.data
-        case Snapshot(kind="quant-matrix"):
+        case Snapshot(kind="quant-matrix") | Snapshot(kind="fidelity"):
             d.matrix = event.data
 
 

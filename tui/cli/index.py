@@ -82,8 +82,10 @@ def run(args) -> int:
         if not entries:
             print("no collections yet: `llmbench index add NAME PATH...` (or use --collection demo)")
             return 0
+        from rich.text import Text
+
         rows = [
-            (e["name"], "", "", "", f"[red]{e['error']}[/]", "", "")
+            (e["name"], "", "", "", Text(e["error"], style="red"), "", "")
             if "error" in e
             else (e["name"], e["files"], e["chunks"], e["index"], e["embedder"], size_text(e["bytes"]), e["updated"])
             for e in entries

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from rich.text import Text
+
+from llmbench.engine.experiments.fidelity import DEFAULT_CTX
+from llmbench.engine.experiments.quant_fidelity import DEFAULT_CHUNKS, DEFAULT_GGUF_TYPES
 from llmbench.engine.experiments.quant_matrix import DEFAULT_PARAMS, HF_VARIANTS
 from llmbench.engine.runtime.events import Channel
 
@@ -37,6 +41,20 @@ def add_parser(sub) -> None:
         "--gguf", action="append", metavar="PATH", help="another GGUF quantization of the same model (repeatable)"
     )
     p.add_argument(
+        "--gguf-types",
+        default=",".join(DEFAULT_GGUF_TYPES),
+        metavar="LIST",
+        help="the GGUF ladder llama.cpp's quantizer makes from a GGUF base (default %(default)s; '' for none)",
+    )
+    q = p.add_argument_group("quality from logits (against the full-precision reference)")
+    q.add_argument("--text", default=None, metavar="FILE", help="UTF-8 text to score (default: the demo corpus)")
+    q.add_argument("--ctx", type=int, default=DEFAULT_CTX, help=f"tokens per chunk (default {DEFAULT_CTX})")
+    q.add_argument("--chunks", type=int, default=DEFAULT_CHUNKS, metavar="N",
+                   help=f"chunks scored (default {DEFAULT_CHUNKS})")  # fmt: skip
+    q.add_argument("--mc", nargs="?", const="builtin", default=None, metavar="FILE",
+                   help="multiple-choice flips against the reference (JSONL/CSV; alone: the built-in smoke set)")  # fmt: skip
+    q.add_argument("--no-fidelity", action="store_true", help="answers only: no KLD, same top or PPL")
+    p.add_argument(
         "--out", default=None, metavar="DIR", help="where quant-matrix.md/json go (default under the data folder)"
     )
     p.add_argument("--format", choices=FORMATS, default="table")
@@ -47,12 +65,23 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
-    from llmbench.engine.experiments.quant_matrix import MatrixDone, QuantMatrix, markdown_report, write_reports
+    from llmbench.engine.errors import FidelityError
+    from llmbench.engine.experiments.fidelity import read_text
+    from llmbench.engine.experiments.multiple_choice import load_mc
+    from llmbench.engine.experiments.quant_fidelity import parse_types
+    from llmbench.engine.experiments.quant_matrix import MatrixDone, QuantMatrix
+    from llmbench.engine.experiments.quant_matrix_report import markdown_report, write_reports
 
     params = params_from_args(args, DEFAULT_PARAMS)
     names = [n.strip() for n in args.variants.split(",") if n.strip()] if args.variants else None
+    if args.chunks < 2:
+        raise FidelityError(f"--chunks {args.chunks}: at least 2")
+    fidelity = {} if args.no_fidelity else {
+        "text": read_text(args.text) if args.text else None, "ctx": args.ctx, "chunks": args.chunks,
+        "mc": load_mc(args.mc) if args.mc else None}  # fmt: skip
     matrix = QuantMatrix(args.base, args.questions, params, names=names, ggufs=args.gguf or (),
-                         record=not args.no_record)  # fmt: skip
+                         record=not args.no_record, gguf_types=parse_types(args.gguf_types),
+                         fidelity=not args.no_fidelity, **fidelity)  # fmt: skip
     quiet = args.quiet or args.format == "json"
     if not quiet:
         print(f"{len(matrix.variants)} variants x {len(matrix.questions)} questions "
@@ -76,12 +105,21 @@ def run(args) -> int:
 
 def _progress(source: str, event: object) -> None:
     """One variant after the other on standard error: questions, then load, speed and RAM."""
-    from llmbench.engine.experiments.quant_matrix import QuestionAsked, VariantDone, VariantStarted
+    from llmbench.engine.experiments.quant_fidelity import FidelityStarted
+    from llmbench.engine.experiments.quant_matrix import Quantizing, QuestionAsked, VariantDone, VariantStarted
+    from llmbench.engine.rag.collection import Progress
     from llmbench.engine.runtime.events import Error
 
     err = sys.stderr
     if isinstance(event, VariantStarted):
         print(f"[{event.index}/{event.total}] {event.variant.name}  ({event.variant.spec})", file=err, flush=True)
+    elif isinstance(event, Quantizing):
+        print(f"    quantizing to {event.path} with llama.cpp", file=err, flush=True)
+    elif isinstance(event, FidelityStarted):
+        what = "the reference" if event.index == 0 else f"{event.index}/{event.total}"
+        print(f"[fidelity {what}] {event.variant}", end="", file=err, flush=True)
+    elif isinstance(event, Progress):
+        print(f" {event.done}/{event.total}", end="\n" if event.done == event.total else "", file=err, flush=True)
     elif isinstance(event, QuestionAsked):
         print(f"    q{event.index}/{event.total}", end="", file=err, flush=True)
     elif isinstance(event, VariantDone):
@@ -99,10 +137,18 @@ def _progress(source: str, event: object) -> None:
 
 
 def _print_table(result: dict) -> None:
-    from llmbench.engine.experiments.quant_matrix import COLUMNS, table_rows
+    from llmbench.engine.experiments.quant_matrix_report import COLUMNS, fidelity_lines, table_rows
 
     from .output import console
 
+    out = console()
     title = f"quantization matrix · {result['base']} · {len(result['questions'])} questions"
     right = [c for c in COLUMNS if c not in ("variant", "runtime", "note")]
-    console().print(rich_table(title, COLUMNS, table_rows(result), right=right))
+    out.print(rich_table(title, COLUMNS, table_rows(result), right=right))
+    for line in fidelity_lines(result):
+        out.print(line, highlight=False, markup=False)
+    from ..charts import size_kld_chart
+
+    chart = size_kld_chart(result["rows"], min(out.width, 100), 20)
+    if chart:
+        out.print(Text.from_ansi(chart))

@@ -43,6 +43,7 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         Binding("escape", "cancel", "Cancel", priority=True),
         Binding("ctrl+o", "settings", "Settings"),
         Binding("ctrl+l", "focus_prompt", "Prompt", show=False),
+        Binding("ctrl+k", "tokens", "Token view"),
     ]
 
     def __init__(self, spec_a: str, spec_b: str, params: GenParams, mode: str | None = None, **kwargs):
@@ -54,6 +55,7 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         self._duel_key: tuple | None = None  # what the loaded duel was made for
         self.running = False
         self.last_session: str | None = None
+        self.last_prompt: str | None = None
         self._replay_models: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
@@ -100,6 +102,19 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
                 if pane.status not in ("done", "error"):
                     pane.status = "cancelling…"
 
+    def action_tokens(self) -> None:
+        """B against A, token by token, on the last prompt and A's answer (as plain text)."""
+        from llmbench.engine.experiments.fidelity import Text as Passage
+
+        from .token_view import TokenView
+
+        answer = self._pane("a").answer.strip()
+        if self.running or not self.last_prompt or not answer:
+            self.notify("ask both models first: the token view compares B with A on A's answer", severity="warning")
+            return
+        passage = Passage(f"{self.last_prompt}\n\n{answer}", "the last prompt and A's answer")
+        self.app.push_screen(TokenView(self.spec_a, self.spec_b, passage, ctx=512))
+
     def action_settings(self) -> None:
         def apply(settings: DuelSettings | None) -> None:
             if settings is None:
@@ -127,6 +142,7 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
             pane.reset()
         self.query_one("#verdict", Static).update("")
         self.running = True
+        self.last_prompt = prompt
         self.run_duel(prompt, self.spec_a, self.spec_b, self.params, self.mode)
 
     # ------------------------------------------------------------ the engine, in a thread

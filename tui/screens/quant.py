@@ -1,7 +1,10 @@
 """The Quant tab: the quantization matrix of one base model, filled in as each variant runs.
 
 The matrix runs in a thread worker (each variant in its own worker process, the
-MiniLM scoring in a service process), so the screen never waits; Esc cancels.
+MiniLM scoring in a service process), so the screen never waits; Esc cancels. The
+quality columns (Mean KLD, Same top p, PPL ratio) come from the fidelity pass; below
+the table, the report and the size-vs-KLD chart; ``t`` on a variant opens the token
+view of it against the reference.
 """
 
 from __future__ import annotations
@@ -11,29 +14,32 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.suggester import SuggestFromList
-from textual.widgets import DataTable, Input, Label, Markdown, Static
+from textual.widgets import DataTable, Input, Label, Markdown, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
+from textual_plotext import PlotextPlot
 
-from llmbench.engine.errors import LlmbenchError, ParamError
+from llmbench.engine.errors import LlmbenchError, ParamError, QuantizeError
+from llmbench.engine.experiments.quant_fidelity import DEFAULT_GGUF_TYPES, FidelityStarted, parse_types
 from llmbench.engine.experiments.quant_matrix import (
-    COLUMNS,
     DEFAULT_PARAMS,
     HF_VARIANTS,
     MatrixDone,
+    Quantizing,
     QuantMatrix,
     QuestionAsked,
     VariantDone,
     VariantStarted,
-    markdown_report,
-    table_rows,
-    write_reports,
 )
+from llmbench.engine.experiments.quant_matrix_report import COLUMNS, markdown_report, table_rows, write_reports
+from llmbench.engine.rag.collection import Progress
 from llmbench.engine.runtime.events import Channel, Error
 from llmbench.engine.runtime.params import parse_param
 
 from ..bridge import Bridge
+from ..charts import size_kld_chart
 from ..messages import EngineEvent, Ready, TokenBatch
 from ..workers import ReportsWorkerErrors, engine_work
+from .token_view import TokenView
 
 ALL_VARIANTS = ",".join([*HF_VARIANTS, "gguf"])
 
@@ -44,14 +50,20 @@ class QuantView(ReportsWorkerErrors, Vertical):
     QuantView .bar { height: 1; padding: 0 1; }
     QuantView .bar Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
     QuantView .bar Input { height: 1; border: none; padding: 0 1; margin-right: 1; width: 1fr; }
-    QuantView #quant-tokens { width: 8; }
+    QuantView #quant-tokens { width: 6; }
+    QuantView #quant-variants { width: 2fr; }
     QuantView #quant-status { height: 1; padding: 0 1; color: $text-muted; }
     QuantView #quant-error { height: auto; padding: 0 1; color: $error; }
     QuantView #quant-table { height: auto; max-height: 14; }
     QuantView #quant-live { height: 3; padding: 0 1; border-top: solid $primary-darken-2; }
+    QuantView #quant-tabs { height: 1fr; }
     QuantView #quant-report { height: 1fr; padding: 0 1; }
+    QuantView #quant-chart { height: 1fr; min-height: 10; }
     """
-    BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", show=False),
+        Binding("t", "tokens", "Token view"),
+    ]
 
     def __init__(self) -> None:
         super().__init__()
@@ -74,15 +86,24 @@ class QuantView(ReportsWorkerErrors, Vertical):
         with Horizontal(classes="bar"):
             yield Label("variants")
             yield Input(ALL_VARIANTS, id="quant-variants")
+            yield Label("gguf types")
+            yield Input(",".join(DEFAULT_GGUF_TYPES), id="quant-types", placeholder="none")
             yield Label("max tokens")
             yield Input(str(DEFAULT_PARAMS.max_tokens), id="quant-tokens", type="integer")
-        yield Static("Enter runs every variant on the question set (greedy); Esc cancels.", id="quant-status")
+        yield Static(
+            "Enter runs every variant: answers (greedy), then KLD against the full-precision reference; Esc cancels.",
+            id="quant-status",
+        )
         yield Static("", id="quant-error")
         table = DataTable(id="quant-table", cursor_type="row", zebra_stripes=True)
         table.add_columns(*COLUMNS)
         yield table
         yield Static("", id="quant-live")
-        yield Markdown("", id="quant-report")
+        with TabbedContent(id="quant-tabs"):
+            with TabPane("Report", id="quant-report-pane"):
+                yield Markdown("", id="quant-report")
+            with TabPane("Size vs KLD", id="quant-chart-pane"):
+                yield PlotextPlot(id="quant-chart")
 
     @on(Input.Submitted)
     def start(self) -> None:
@@ -97,7 +118,8 @@ class QuantView(ReportsWorkerErrors, Vertical):
                 "max_tokens", self.query_one("#quant-tokens", Input).value or DEFAULT_PARAMS.max_tokens
             )
             params = DEFAULT_PARAMS.replace(max_tokens=tokens).validate()
-        except ParamError as exc:
+            types = parse_types(self.query_one("#quant-types", Input).value)
+        except (ParamError, QuantizeError) as exc:
             self.query_one("#quant-error", Static).update(str(exc))
             return
         self.running = True
@@ -105,7 +127,7 @@ class QuantView(ReportsWorkerErrors, Vertical):
         self.query_one("#quant-report", Markdown).update("")
         self.query_one("#quant-table", DataTable).clear()
         self.query_one("#quant-status", Static).update(f"{base}: reading the model and the questions…")
-        self.run_matrix(base, questions, params, names or None)
+        self.run_matrix(base, questions, params, names or None, types)
 
     def _similarity(self):
         """MiniLM in a service process: importing it in this one would freeze the screen."""
@@ -123,12 +145,11 @@ class QuantView(ReportsWorkerErrors, Vertical):
         return similarity
 
     @engine_work("quant")
-    def run_matrix(self, base: str, questions: str | None, params, names: list[str] | None) -> None:
+    def run_matrix(self, base: str, questions: str | None, params, names: list[str] | None, types) -> None:
         worker = get_current_worker()
         try:
-            self.matrix = matrix = QuantMatrix(
-                base, questions, params, names=names, similarity=self._similarity(), reserve_cores=1
-            )
+            self.matrix = matrix = QuantMatrix(base, questions, params, names=names, similarity=self._similarity(),
+                                               reserve_cores=1, gguf_types=types)  # fmt: skip
         except LlmbenchError as exc:
             self.post_message(Ready("matrix", error=str(exc)))
             return
@@ -156,6 +177,16 @@ class QuantView(ReportsWorkerErrors, Vertical):
         self.query_one("#quant-status", Static).update(f"done in {result['elapsed_s']:.0f} s · report {files['md']}")
         self.query_one("#quant-live", Static).update("")
         self.query_one("#quant-report", Markdown).update(markdown_report(result))
+        self._draw_chart(result)
+
+    def _draw_chart(self, result: dict) -> None:
+        chart = self.query_one("#quant-chart", PlotextPlot)
+        plt = chart.plt
+        plt.clear_data()
+        plt.clear_figure()
+        if size_kld_chart(result["rows"], 0, 0, plt=plt) is None:
+            plt.title("size vs KLD: fewer than two variants have a KLD")
+        chart.refresh()
 
     def on_token_batch(self, message: TokenBatch) -> None:
         self._answer += message.text
@@ -174,6 +205,15 @@ class QuantView(ReportsWorkerErrors, Vertical):
                 self._answer = ""
             case Error(message=text) if message.channel != Channel.MATRIX:
                 self.query_one("#quant-error", Static).update(text)
+            case Quantizing(variant=name, path=path):
+                status.update(f"{name}: llama.cpp quantizes {path}…")
+            case FidelityStarted(variant=name, index=i, total=n):
+                what = "reference" if i == 0 else f"{i}/{n}"
+                status.update(f"fidelity [{what}] {name}: scoring the text…")
+                live.update("")
+            case Progress(done=done, total=total, rate=rate):
+                speed = f", {rate:,.0f} tokens/s" if rate else ""
+                live.update(f"chunk {done}/{total}{speed}")
             case VariantDone(row=row):
                 partial = {"rows": [row.to_dict()], "reference_variant": None}
                 self._update_row(row.variant, table_rows(partial)[0])
@@ -185,6 +225,27 @@ class QuantView(ReportsWorkerErrors, Vertical):
 
     def worker_failed(self, worker) -> None:
         self.running, self.matrix = False, None
+
+    def action_tokens(self) -> None:
+        """The token view of the variant under the cursor against the matrix's reference."""
+        from llmbench.engine.experiments.fidelity import default_text, read_text
+
+        result = self.result
+        fid = (result or {}).get("fidelity") or {}
+        if not fid.get("reference_spec"):
+            self.notify("run a matrix with its fidelity pass first", severity="warning")
+            return
+        table = self.query_one("#quant-table", DataTable)
+        row = result["rows"][table.cursor_row] if 0 <= table.cursor_row < len(result["rows"]) else None
+        if row is None or not row.get("fidelity"):
+            self.notify("this variant has no KLD to show", severity="warning")
+            return
+        try:
+            passage = read_text(fid["text_path"]) if fid.get("text_path") else default_text()
+        except LlmbenchError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.app.push_screen(TokenView(fid["reference_spec"], row["spec"], passage, ctx=min(256, fid["ctx"])))
 
     def action_cancel(self) -> None:
         if self.matrix is not None:

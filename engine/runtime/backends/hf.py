@@ -199,11 +199,28 @@ class HFBackend(Generating):
 
     # ------------------------------------------------------------ logits (fidelity)
 
+    def _adds_bos(self) -> bool:
+        tok = self.tokenizer
+        bos = tok.bos_token_id
+        return bos is not None and tok("a", add_special_tokens=True)["input_ids"][:1] == [bos]
+
+    def encode(self, text: str, bos: bool = True) -> list[int]:
+        """The ids of ``text``, BOS first when asked and the tokenizer adds one."""
+        tok = self.tokenizer
+        return [tok.bos_token_id] * (bos and self._adds_bos()) + list(tok(text, add_special_tokens=False)["input_ids"])
+
+    def pieces(self, ids: Sequence[int]) -> list[str]:
+        """Each id's text."""
+        return [self.tokenizer.decode([i]) for i in ids]
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return self.tokenizer.decode(list(ids))
+
     def text_tokens(self, text: str) -> TextTokens:
         tok = self.tokenizer
         bos = tok.bos_token_id
-        adds_bos = bos is not None and tok("a", add_special_tokens=True)["input_ids"][:1] == [bos]
-        ids = [bos] * adds_bos + tok(text, add_special_tokens=False)["input_ids"]
+        adds_bos = self._adds_bos()
+        ids = self.encode(text)
         n_vocab = int(self.hf.get_output_embeddings().weight.shape[0])
         return TextTokens(
             ids=list(ids),

@@ -189,12 +189,28 @@ class LlamaCppBackend(Generating):
 
     # ------------------------------------------------------------ logits (fidelity)
 
+    def encode(self, text: str, bos: bool = True) -> list[int]:
+        """The ids of ``text``, BOS first when asked and the model adds one; special
+        tokens in the text read as text."""
+        import llama_cpp
+
+        llm = self.llm
+        add_bos = bos and llama_cpp.llama_vocab_get_add_bos(llm._model.vocab)
+        return [llm.token_bos()] * add_bos + llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+
+    def pieces(self, ids: Sequence[int]) -> list[str]:
+        """Each id's text (special tokens by name)."""
+        return [self.llm.detokenize([i], special=True).decode("utf-8", "replace") for i in ids]
+
+    def detokenize(self, ids: Sequence[int]) -> str:
+        return self.llm.detokenize(list(ids)).decode("utf-8", "replace")
+
     def text_tokens(self, text: str) -> TextTokens:
         import llama_cpp
 
         llm = self.llm
         add_bos = llama_cpp.llama_vocab_get_add_bos(llm._model.vocab)
-        ids = [llm.token_bos()] * add_bos + llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        ids = self.encode(text)
         kind = (llm.metadata or {}).get("tokenizer.ggml.model", "gguf")
         vocab = llm._model.vocab
         return TextTokens(

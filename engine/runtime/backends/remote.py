@@ -29,11 +29,14 @@ from ..events import Done, Event, Loaded, Started, Token, now_ns
 from ..metrics import answer_stats
 from ..params import GenParams
 from ..prompt import fit
+from ..scoring import PromptLogprobs
 from .base import Generating, Message
 
 KEY_VARIABLES = ("LLMBENCH_API_KEY", "OPENAI_API_KEY")
 CONNECT_TIMEOUT_S = 10.0
 CHARS_PER_TOKEN = 4  # prompt budgeting only: the client has no tokenizer
+MAX_LOGPROBS_BYTES = 256 << 20  # one chunk's prompt logprobs: about 2 KB a token at top-20
+LOGPROB_KEYS = ("tokens", "token_logprobs", "top_logprobs")
 
 
 class RemoteError(LlmbenchError):
@@ -58,6 +61,7 @@ class OpenAIBackend(Generating):
         self.remote = parse_remote_spec(model.spec)
         self.key = api_key()
         self.served: str | None = self.remote.model
+        self._text_only = False  # the server refused a prompt of token ids
 
     # ------------------------------------------------------------ http
 
@@ -208,6 +212,55 @@ class OpenAIBackend(Generating):
             stats=stats.replace(server=server or None),
             finish_reason={"stop": "stop", "length": "length", "cancelled": "cancelled"}.get(finish, "stop"),
         )
+
+    # ------------------------------------------------------------ prompt logprobs (fidelity)
+
+    def prompt_logprobs(self, text: str, ids: list[int], top_n: int) -> PromptLogprobs:
+        """What the server's model predicted at every token of a prompt: the legacy
+        ``/completions`` with ``echo`` and ``logprobs`` (vLLM, llama-cpp-python's server;
+        OpenAI's own models no longer echo). The prompt goes as token ``ids`` where the
+        server takes them (vLLM does: no tokenizing again), else as ``text``. Only the
+        prompt's tokens are kept."""
+        if not self._text_only:
+            try:
+                return self._prompt_logprobs(ids, len(ids), top_n)
+            except RemoteError as exc:
+                if ": HTTP " not in str(exc):  # unreachable, 401, 404: text fares no better
+                    raise
+                self._text_only = True  # it refused the ids (llama-cpp-python's: HTTP 500, "a valid string")
+        return self._prompt_logprobs(text, None, top_n)
+
+    def _prompt_logprobs(self, prompt: str | list[int], n_ids: int | None, top_n: int) -> PromptLogprobs:
+        body = {"model": self.served, "prompt": prompt, "max_tokens": 1, "echo": True, "logprobs": top_n,
+                "temperature": 0, "stream": False}  # fmt: skip
+        resp = self._request("/completions", body, timeout=self.remote.timeout_s)
+        try:
+            raw = resp.read(MAX_LOGPROBS_BYTES + 1)
+        except (TimeoutError, OSError, http.client.HTTPException) as exc:
+            raise RemoteError(
+                f"{self.remote.base_url}: the server broke off its logprobs ({first_line(exc)})"
+            ) from None
+        finally:
+            resp.close()
+        if len(raw) > MAX_LOGPROBS_BYTES:
+            raise RemoteError(f"{self.remote.base_url}: the logprobs answer is over {MAX_LOGPROBS_BYTES >> 20} MiB")
+        try:
+            choice = (json.loads(raw).get("choices") or [{}])[0]
+        except (ValueError, AttributeError, IndexError):
+            raise RemoteError(f"{self.remote.base_url}: the logprobs answer is not the JSON of a completion") from None
+        lp = choice.get("logprobs") if isinstance(choice, dict) else None
+        if not isinstance(lp, dict) or not all(isinstance(lp.get(k), list) for k in LOGPROB_KEYS):
+            raise RemoteError(
+                f"{self.remote.base_url}: the server returned no logprobs for the prompt (a fidelity candidate "
+                "needs /completions with echo and logprobs, as vLLM and llama-cpp-python's server give)"
+            )
+        n = len(lp["tokens"])
+        offsets = lp.get("text_offset")
+        if n_ids is not None:
+            n = min(n, n_ids)  # the generated token comes after the prompt's
+        elif isinstance(offsets, list) and len(offsets) == n:
+            n = sum(1 for o in offsets if isinstance(o, int) and o < len(prompt))
+        return PromptLogprobs(lp["tokens"][:n], lp["token_logprobs"][:n], lp["top_logprobs"][:n])
 
     def close(self) -> None:
         pass
