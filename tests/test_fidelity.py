@@ -292,10 +292,10 @@ def test_tokenizers_that_differ_are_named(smollm2, gemma, tmp_path, capsys):
 
 @pytest.mark.slow
 def test_the_gguf_against_its_transformers_twin(smollm2, registered, tmp_path):
-    result = _run(Fidelity(smollm2, ["hf:smollm2?dtype=fp32"], _write(tmp_path), ctx=256, chunks=3))
+    result = _run(Fidelity(smollm2, ["hf:smollm2?dtype=fp32"], _write(tmp_path), ctx=256, chunks=6))
     (c,) = result["candidates"]
-    assert c["error"] is None and c["backend"] == "hf"
-    assert c["kld_mean"] < 0.01 and c["same_top_p"] > 0.9
+    assert c["error"] is None and c["backend"] == "hf" and c["tokens"] == 6 * 127
+    assert c["kld_mean"] < 0.01 and c["same_top_p"] > 0.95  # measured: 0.0034 and 96 %
 
 
 # ---------------------------------------------------------------- multiple choice, the token view, sessions

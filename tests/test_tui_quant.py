@@ -109,19 +109,19 @@ async def test_an_unexpected_error_in_the_matrix_is_reported_and_the_app_stays(r
 
 
 async def test_the_duel_tab_opens_the_token_view_of_b_against_a(registered):
-    """Ctrl+K after a duel: B against A on the prompt and A's answer (here one model twice: KLD 0)."""
+    """Ctrl+T after a duel: B against A on the prompt and A's answer (here one model twice: KLD 0)."""
     from llmbench.tui.screens.duel import DuelView
     from tests.test_tui import SIZE, ask
 
     app = LlmbenchApp()
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(DuelView)
-        await pilot.press("ctrl+k")
+        await pilot.press("ctrl+t")
         assert not isinstance(app.screen, TokenView), "nothing to compare before a duel"
         app.query_one("#spec-b", Input).value = app.query_one("#spec-a", Input).value = "smollm2"
         await ask(pilot, "Name a colour.")
         await wait_for(pilot, lambda: not view.running, timeout=120)
-        await pilot.press("ctrl+k")
+        await pilot.press("ctrl+t")
         tv = await wait_for_screen(pilot, app, TokenView)
         await wait_for(pilot, lambda: tv.view is not None, timeout=120)
         assert tv.view["kld_mean"] == 0 and tv.view["same_top_p"] == 1.0

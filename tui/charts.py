@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def size_kld_chart(rows: list[dict], width: int, height: int, plt=None) -> str | None:
     """Peak RAM against Mean KLD (log scale), the front marked; drawn on ``plt`` (a
-    PlotextPlot's) or built as text. None when fewer than two variants have a KLD."""
+    PlotextPlot's: then "") or built as text. None when fewer than two variants have a KLD."""
     from llmbench.engine.experiments.quant_fidelity import pareto
 
     points = pareto(rows)
@@ -28,4 +28,4 @@ def size_kld_chart(rows: list[dict], width: int, height: int, plt=None) -> str |
     plt.yscale("log")
     plt.title("peak RAM (MiB) against Mean KLD (log); ● on the front, ○ dominated")
     plt.xlabel("peak RAM (MiB)")
-    return plt.build() if own else None
+    return plt.build() if own else ""

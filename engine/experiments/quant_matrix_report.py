@@ -30,7 +30,7 @@ def _fidelity_cells(f: dict | None) -> list[str]:
     mc = f.get("mc") or {}
     flips = f"{mc['flips']} ({mc['flips_lost']}−/{mc['flips_gained']}+)" if "flips" in mc else "—"
     return [
-        f"{f['kld_mean']:.4f} ± {f['kld_err']:.4f}",
+        f"{f['kld_mean']:.3g} ± {f['kld_err']:.2g}",  # significant digits: a near-lossless one keeps its own
         f"{100 * f['same_top_p']:.1f} ± {100 * f['same_top_p_err']:.1f} %",
         f"{ratio:.3f} ± {ratio * (f.get('ln_ppl_ratio_err') or 0):.3f}",
         flips,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from rich.text import Text
 
@@ -112,7 +113,9 @@ def _progress(source: str, event: object) -> None:
 
     err = sys.stderr
     if isinstance(event, VariantStarted):
-        print(f"[{event.index}/{event.total}] {event.variant.name}  ({event.variant.spec})", file=err, flush=True)
+        v = event.variant
+        where = v.spec or f"from {Path(v.ladder[0]).name}, by llama.cpp's quantizer" if v.ladder else v.spec
+        print(f"[{event.index}/{event.total}] {v.name}  ({where})", file=err, flush=True)
     elif isinstance(event, Quantizing):
         print(f"    quantizing to {event.path} with llama.cpp", file=err, flush=True)
     elif isinstance(event, FidelityStarted):

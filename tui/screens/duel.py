@@ -43,7 +43,7 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         Binding("escape", "cancel", "Cancel", priority=True),
         Binding("ctrl+o", "settings", "Settings"),
         Binding("ctrl+l", "focus_prompt", "Prompt", show=False),
-        Binding("ctrl+k", "tokens", "Token view"),
+        Binding("ctrl+t", "tokens", "Token view"),
     ]
 
     def __init__(self, spec_a: str, spec_b: str, params: GenParams, mode: str | None = None, **kwargs):

@@ -54,9 +54,9 @@ class QuantView(ReportsWorkerErrors, Vertical):
     QuantView #quant-variants { width: 2fr; }
     QuantView #quant-status { height: 1; padding: 0 1; color: $text-muted; }
     QuantView #quant-error { height: auto; padding: 0 1; color: $error; }
-    QuantView #quant-table { height: auto; max-height: 14; }
-    QuantView #quant-live { height: 3; padding: 0 1; border-top: solid $primary-darken-2; }
-    QuantView #quant-tabs { height: 1fr; }
+    QuantView #quant-table { height: auto; max-height: 40%; }
+    QuantView #quant-live { height: auto; max-height: 3; padding: 0 1; }
+    QuantView #quant-tabs { height: 1fr; min-height: 9; }
     QuantView #quant-report { height: 1fr; padding: 0 1; }
     QuantView #quant-chart { height: 1fr; min-height: 10; }
     """
