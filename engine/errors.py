@@ -95,3 +95,9 @@ class QuantizeError(LlmbenchError):
     """A quantization that cannot run: an unknown type, a target that exists, llama.cpp's refusal."""
 
     code = "quantize"
+
+
+class BenchError(LlmbenchError):
+    """A speed test that cannot run as asked: a context too small, no repetitions."""
+
+    code = "bench"

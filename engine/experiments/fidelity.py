@@ -16,7 +16,6 @@ again, and ``--ref-file`` reads such a file, llama-perplexity's own too.
 
 from __future__ import annotations
 
-import queue
 import shutil
 import tempfile
 import threading
@@ -26,12 +25,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from .. import models
-from ..errors import FidelityError, LlmbenchError, SessionError
-from ..models.info import ModelInfo
+from ..errors import FidelityError, LlmbenchError
 from ..rag.collection import Progress
-from ..runtime.events import Error, Loaded
+from ..runtime.events import Loaded
 from ..runtime.params import GenParams
-from ..runtime.record import save_snapshot
+from ..runtime.record import save_report
 from ..runtime.scoring import (
     ChoicesRequest,
     Likelihoods,
@@ -42,7 +40,7 @@ from ..runtime.scoring import (
     ScoreRequest,
     TextTokens,
 )
-from ..runtime.worker import Worker
+from ..runtime.worker import ModelSide, Worker
 from ..util.fmt import MIB
 from ..util.host import host_info
 from .fidelity_ref import RefFile, text_sha256
@@ -114,18 +112,12 @@ def default_text() -> Text:
 
 
 @dataclass
-class Side:
+class Side(ModelSide):
     """One model of the comparison and its worker."""
 
-    spec: str
-    model: ModelInfo | None = None
-    worker: Worker | None = None
-    sink: queue.Queue = field(default_factory=queue.Queue)
     tokens: TextTokens | None = None
     tally: Tally = field(default_factory=Tally)
-    error: str | None = None
     note: str | None = None
-    load_s: float | None = None
     mc: dict | None = None  # multiple-choice picks and accuracy
     skipped: list = field(default_factory=list)  # chunks a server read otherwise, and why
 
@@ -224,22 +216,10 @@ class Fidelity:
 
     def _reply(self, side: Side, kind: type) -> object | None:
         """The worker's next event of type ``kind``; an Error or a dead worker ends the side."""
-        deadline = time.monotonic() + REPLY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            try:
-                _, event = side.sink.get(timeout=0.5)
-            except queue.Empty:
-                if side.worker.dead:
-                    side.error = side.error or f"{side.spec}: its worker process ended"
-                    return None
-                continue
-            if isinstance(event, kind):
-                return event
-            if isinstance(event, Error):
-                side.error = event.message
-                return None
-        side.error = f"{side.spec}: no answer from its worker in {REPLY_TIMEOUT_S:.0f} s"
-        return None
+        event, why = side.worker.reply(kind, REPLY_TIMEOUT_S)
+        if why is not None:
+            side.error = side.error or why
+        return event
 
     def _load_and_tokenize(self, sides: list[Side]) -> None:
         for side in sides:
@@ -447,16 +427,10 @@ class Fidelity:
         """The result, recorded as a ``fidelity`` session (unless asked not to)."""
         result = self.result()
         if self.record and self.session_path is None and self.chunks_done:
-            meta = {"contestants": {"a": {"spec": self.ref.spec, "params": self.params.to_dict()}}}
             title = f"{label_of(self.ref.spec)} vs {', '.join(label_of(s.spec) for s in self.cands)}"
-            snapshot = {**result, "report_md": markdown_report(result), "summary_line": summary_line(result)}
-            try:
-                self.session_path = save_snapshot("fidelity", title, snapshot, meta)
-            except SessionError as exc:
-                self.record_error = str(exc)
-        result["session"] = str(self.session_path) if self.session_path else None
-        result["record_error"] = self.record_error
-        return result
+            self.session_path, self.record_error = save_report("fidelity", title, result, self.ref.spec,
+                self.params.to_dict(), markdown_report(result), summary_line(result))  # fmt: skip
+        return result | {"session": self.session_path and str(self.session_path), "record_error": self.record_error}
 
     def cancel(self) -> None:
         self._cancel.set()

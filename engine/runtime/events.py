@@ -234,7 +234,7 @@ Event = Union[
     Snapshot,
 ]
 TYPES: dict[str, type] = {cls.KIND: cls for cls in typing.get_args(Event) if cls is not Snapshot}
-SNAPSHOT_KINDS = ("inspect", "quant-matrix", "fidelity")
+SNAPSHOT_KINDS = ("inspect", "quant-matrix", "fidelity", "bench")
 
 
 # ---------------------------------------------------------------- the codec

@@ -1,7 +1,7 @@
 """Recording a run as it happens: the session file, one JSON record per line.
 
 The first line is the header (``type: "session"``) with the schema version and the
-kind: ``duel``, ``chat``, ``rag-duel``, ``eval``, ``inspect``, ``quant-matrix`` or ``fidelity``.
+kind: ``duel``, ``chat``, ``rag-duel``, ``eval``, ``inspect``, ``quant-matrix``, ``fidelity`` or ``bench``.
 Every event after it is written through the event codec (``events.encode``), so
 what a session holds is exactly what the run yielded. Each line is flushed when
 written and the file is fsynced after each finished answer, so a crash leaves a
@@ -28,7 +28,7 @@ from .events import Channel, Snapshot, encode
 
 SCHEMA_VERSION = 2
 SUFFIX = ".jsonl"
-KINDS = ("duel", "chat", "rag-duel", "eval", "inspect", "quant-matrix", "fidelity")
+KINDS = ("duel", "chat", "rag-duel", "eval", "inspect", "quant-matrix", "fidelity", "bench")
 _BULK = {"token", "resources"}  # records a model writes many of: its own output, not scanned for secrets
 
 
@@ -114,3 +114,14 @@ def save_snapshot(kind: str, title: str, record: dict[str, Any], meta: dict[str,
     finally:
         w.close()
     return w.path
+
+
+def save_report(kind: str, title: str, result: dict, spec: str, params: dict, report_md: str,
+                summary: str) -> tuple[Path | None, str | None]:  # fmt: skip
+    """A batch run's result saved once, with its report and its line for the sessions
+    list: ``(path, None)``, or ``(None, why)`` when it cannot be written."""
+    meta = {"contestants": {"a": {"spec": spec, "params": params}}}
+    try:
+        return save_snapshot(kind, title, {**result, "report_md": report_md, "summary_line": summary}, meta), None
+    except SessionError as exc:
+        return None, str(exc)

@@ -14,8 +14,9 @@ import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import LlmbenchError, WorkerDied
@@ -102,6 +103,8 @@ def _serve(backend, msg: tuple, cancel: threading.Event):
         yield scoring.Pieces(list(msg[1]), backend.pieces(msg[1]))
     elif kind == "detokenize":
         yield scoring.Pieces(list(msg[1]), [backend.detokenize(msg[1])])
+    elif kind == "bench":
+        yield backend.bench(msg[1])
     elif kind == "prompt_logprobs":
         yield backend.prompt_logprobs(msg[1], msg[2], msg[3])
     else:
@@ -193,6 +196,24 @@ class Worker:
         self.busy = True
         self.sampling.set()
         self._send(msg)
+
+    def reply(self, kind: type, timeout_s: float) -> tuple[object | None, str | None]:
+        """The next event of type ``kind`` from the sink, for a caller that asks one
+        request at a time: ``(event, None)``, or ``(None, why)`` on an Error, a dead
+        worker or no answer within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                _, event = self.sink.get(timeout=0.5)
+            except queue.Empty:
+                if self.dead:
+                    return None, f"{self.model.spec}: its worker process ended"
+                continue
+            if isinstance(event, kind):
+                return event, None
+            if isinstance(event, Error):
+                return None, event.message
+        return None, f"{self.model.spec}: no answer from its worker in {timeout_s:.0f} s"
 
     def cancel(self) -> None:
         """Ask the child to stop; kill it if it has not within CANCEL_GRACE_S."""
@@ -339,3 +360,15 @@ class Worker:
     def pause_sampling(self) -> None:
         """Stop sampling while no one listens (between duels)."""
         self.sampling.clear()
+
+
+@dataclass
+class ModelSide:
+    """A model that a batch job (fidelity, bench) asks one request at a time, in its worker."""
+
+    spec: str
+    model: ModelInfo | None = None
+    worker: Worker | None = None
+    sink: queue.Queue = field(default_factory=queue.Queue)
+    error: str | None = None
+    load_s: float | None = None

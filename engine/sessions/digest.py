@@ -172,7 +172,7 @@ def digest(log: SessionLog) -> Digest:
         for side, a in turn.answers.items():
             a.model = d.models.get(side, a.model)
     d.turns = [turns[r] for r in sorted(turns)]
-    if d.kind in ("inspect", "quant-matrix", "fidelity") and (d.inspect or d.matrix):
+    if d.kind in ("inspect", "quant-matrix", "fidelity", "bench") and (d.inspect or d.matrix):
         d.models = {}
     return d
 
@@ -215,7 +215,7 @@ def _take(d: Digest, turns: dict[int, Turn], channel: str, run: int, event: Any)
             d.comparison = event.rows
         case Snapshot(kind="inspect"):
             d.inspect = event.data
-        case Snapshot(kind="quant-matrix") | Snapshot(kind="fidelity"):
+        case Snapshot(kind="quant-matrix") | Snapshot(kind="fidelity") | Snapshot(kind="bench"):
             d.matrix = event.data
 
 

@@ -14,11 +14,12 @@ from collections.abc import Sequence
 from llmbench.engine import __version__
 from llmbench.engine.errors import LlmbenchError
 
-from . import chat, duel, eval, fidelity, index, inspect, models, quant_matrix, quantize, retrieve, sessions
+from . import bench, chat, duel, eval, fidelity, index, inspect, models, quant_matrix, quantize, retrieve, sessions
 from .output import CliError
 
 COMMANDS = {
-    m.NAME: m for m in (models, duel, inspect, index, retrieve, chat, eval, fidelity, quantize, quant_matrix, sessions)
+    m.NAME: m
+    for m in (models, duel, bench, inspect, index, retrieve, chat, eval, fidelity, quantize, quant_matrix, sessions)
 }
 
 

@@ -3,6 +3,7 @@ options, a progress bar for indexing, opening a retriever, printing passages."""
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 
 from llmbench.engine.rag.collection import Progress
@@ -87,3 +88,22 @@ def print_passages(hits) -> None:
             f"[{i}] {h.where}  (bm25 {'#' + str(h.bm25_rank) if h.bm25_rank else '—'}, "
             f"dense {'#' + str(h.dense_rank) if h.dense_rank else '—'})"
         )
+
+
+def drive(job, done_type: type, bar_enabled: bool, stopped: str) -> dict:
+    """A batch engine job (fidelity, bench) under a progress bar: its result, or on
+    Ctrl-C the job stopped and what it finished, marked partial by the job."""
+    result = None
+    try:
+        with progress_bar(bar_enabled) as bar:
+            for event in job.run():
+                if isinstance(event, done_type):
+                    result = event.result
+                else:
+                    bar(event)
+    except KeyboardInterrupt:
+        job.cancel()
+        job.close()
+        result = job.finish()
+        print(f"llmbench: interrupted: {stopped}", file=sys.stderr)
+    return result

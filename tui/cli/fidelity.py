@@ -7,7 +7,7 @@ import sys
 from llmbench.engine.experiments.fidelity import DEFAULT_CTX
 from llmbench.engine.experiments.fidelity_remote import DEFAULT_TOP_N
 
-from .documents import progress_bar
+from .documents import drive
 from .output import FORMATS, console, dump_json, rich_table
 
 NAME = "fidelity"
@@ -78,19 +78,7 @@ def run(args) -> int:
         mc=load_mc(args.mc) if args.mc else None,
         top_n=args.top_n,
     )
-    result = None
-    try:
-        with progress_bar(not args.quiet and args.format != "json") as bar:
-            for event in fid.run():
-                if isinstance(event, FidelityDone):
-                    result = event.result
-                else:
-                    bar(event)
-    except KeyboardInterrupt:
-        fid.cancel()
-        fid.close()
-        result = fid.finish()
-        print("llmbench: interrupted: the figures so far", file=sys.stderr)
+    result = drive(fid, FidelityDone, not args.quiet and args.format != "json", "the figures so far")
     _show(result, args.format)
     if args.format != "json":
         if result.get("session"):

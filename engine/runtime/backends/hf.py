@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
 
-from ...errors import FidelityError, LlmbenchError, ModelFileError, first_line
+from ...errors import BenchError, FidelityError, LlmbenchError, ModelFileError, first_line
 from ...models.info import ModelInfo
 from ...models.templates import fallback_for
 from ...util.fmt import MIB
@@ -22,6 +22,7 @@ from ..metrics import answer_stats
 from ..params import GenParams
 from ..prompt import cut_at_stop, prepare
 from ..scoring import TextTokens, vocab_digest
+from ..speed import BenchRequest, BenchSample
 from .base import Generating, Message
 
 _END = object()  # what the streamer queues after the last token
@@ -243,6 +244,43 @@ class HFBackend(Generating):
         with torch.inference_mode():
             out = self.hf(input_ids=ids, attention_mask=torch.ones_like(ids), logits_to_keep=n - first)
         return out.logits[0, :-1].float().cpu().numpy()
+
+    def bench(self, req: BenchRequest) -> BenchSample:
+        """One llama-bench-style run under transformers: the depth in one untimed forward,
+        then the prompt in one forward and each generated token in its own, on the cache."""
+        import torch
+
+        t = req.test
+        if t.context > self.n_ctx:
+            raise BenchError(
+                f"{self.model.name}: depth {t.depth} + prompt {t.n_prompt} + generation {t.n_gen} = {t.context:,} "
+                f"tokens is over its context of {self.n_ctx:,} (--n-ctx)"
+            )
+        ids = torch.tensor([list(req.text_ids[: t.context])], device=self.device)
+        sync = torch.cuda.synchronize if self.device.startswith("cuda") else (lambda: None)
+        past = None
+
+        def step(a: int, b: int):
+            out = self.hf(input_ids=ids[:, a:b], past_key_values=past, use_cache=True, logits_to_keep=1)
+            return out.past_key_values
+
+        with torch.inference_mode():
+            if t.depth:
+                past = step(0, t.depth)
+            sync()
+            t0 = time.perf_counter_ns()
+            first = None
+            if t.n_prompt:
+                past = step(t.depth, t.depth + t.n_prompt)
+                sync()
+                first = time.perf_counter_ns()
+            for pos in range(t.depth + t.n_prompt, t.context):
+                past = step(pos, pos + 1)
+                sync()
+                first = first or time.perf_counter_ns()
+            end = time.perf_counter_ns()
+        kv = past.get_seq_length() if past is not None else 0
+        return BenchSample(ns=end - t0, first_ns=(first or end) - t0, kv_tokens=int(kv))
 
     def close(self) -> None:
         self.hf = None

@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Generator, Iterator, Sequence
 
-from ...errors import BackendUnavailable, FidelityError, ModelFileError
+from ...errors import BackendUnavailable, BenchError, FidelityError, ModelFileError
 from ...models.info import ModelInfo
 from ...models.templates import fallback_for
 from ...util.host import physical_cores
@@ -16,6 +16,7 @@ from ..metrics import answer_stats
 from ..params import GenParams
 from ..prompt import cut_at_stop, prepare
 from ..scoring import TextTokens, vocab_digest
+from ..speed import BenchRequest, BenchSample
 from .base import Generating, Message
 
 
@@ -252,6 +253,50 @@ class LlamaCppBackend(Generating):
                 out[row : row + wanted] = got
                 row += wanted
         return out
+
+    # ------------------------------------------------------------ speed (llmbench bench)
+
+    def bench(self, req: BenchRequest) -> BenchSample:
+        """One llama-bench-style run: the depth filled untimed, then the prompt in batches
+        of n_batch and the generated tokens one by one, each with only its last logits."""
+        import llama_cpp
+
+        t = req.test
+        if t.context > self.n_ctx:
+            raise BenchError(
+                f"{self.model.name}: depth {t.depth} + prompt {t.n_prompt} + generation {t.n_gen} = {t.context:,} "
+                f"tokens is over its context of {self.n_ctx:,} (--n-ctx)"
+            )
+        ids, ctx = req.text_ids, self.llm._ctx
+        ctx.kv_cache_clear()
+        self._decode(ids[: t.depth], 0)
+        llama_cpp.llama_synchronize(ctx.ctx)
+        t0 = time.perf_counter_ns()
+        first = None
+        if t.n_prompt:
+            self._decode(ids[t.depth : t.depth + t.n_prompt], t.depth)
+            llama_cpp.llama_synchronize(ctx.ctx)
+            first = time.perf_counter_ns()
+        for pos in range(t.depth + t.n_prompt, t.context):
+            self._decode(ids[pos : pos + 1], pos)
+            llama_cpp.llama_synchronize(ctx.ctx)
+            first = first or time.perf_counter_ns()
+        end = time.perf_counter_ns()
+        kv = llama_cpp.llama_memory_seq_pos_max(ctx.memory, 0) + 1 if ctx.memory is not None else t.context
+        return BenchSample(ns=end - t0, first_ns=(first or end) - t0, kv_tokens=int(kv))
+
+    def _decode(self, tokens: Sequence[int], start: int) -> None:
+        """``tokens`` into the KV cache at positions ``start ..``, logits for the last only."""
+        llm = self.llm
+        batch = llm._batch.batch
+        for at in range(0, len(tokens), llm.n_batch):
+            part = tokens[at : at + llm.n_batch]
+            batch.n_tokens = len(part)
+            for i, token in enumerate(part):
+                batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, start + at + i, 1
+                batch.seq_id[i][0] = 0
+                batch.logits[i] = at + i == len(tokens) - 1
+            llm._ctx.decode(llm._batch)
 
     def close(self) -> None:
         if self.llm is not None:

@@ -1,0 +1,116 @@
+"""A bench result as llama-bench prints it: a table (terminal or Markdown), CSV, JSON,
+JSONL or SQL that loads into sqlite3."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+from ..util.fmt import MIB, size_text
+from ..util.markdown import table
+
+COLUMNS = ("model", "size", "params", "backend", "threads", "test", "t/s", "TTFT", "load", "peak RAM")
+FLAT = ("model", "model_filename", "model_size", "model_n_params", "backend", "n_threads", "test", "n_prompt",
+        "n_gen", "n_depth", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "ttft_ms", "kv_tokens", "load_s",
+        "peak_rss_mib")  # fmt: skip
+FORMATS = ("table", "md", "csv", "json", "jsonl", "sql")
+
+
+def _params(n: int | None) -> str:
+    if not n:
+        return "—"
+    return f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.2f} M"
+
+
+def ts_text(row: dict) -> str:
+    n = len(row["samples_ts"])
+    if row["avg_ts"] is None:
+        return "—"
+    if n == 1:
+        return f"{row['avg_ts']:.2f} (1 sample)"
+    return f"{row['avg_ts']:.2f} ± {row['stddev_ts']:.2f}"
+
+
+def table_rows(result: dict) -> list[list[str]]:
+    out = []
+    for r in result["rows"]:
+        ttft = "—" if r["ttft_ms"] is None else f"{r['ttft_ms']:.0f} ± {r['ttft_ms_std']:.0f} ms"
+        out.append([
+            r["model"],
+            size_text(r["model_size"]) if r["model_size"] else "—",
+            _params(r["model_n_params"]),
+            r["backend"] or "—",
+            str(r["n_threads"] or "—"),
+            r["test"],
+            r["error"] if r["error"] and not r["samples_ts"] else ts_text(r),
+            ttft,
+            "—" if r["load_s"] is None else f"{r['load_s']:.2f} s",
+            size_text(r["peak_rss_mib"] * MIB) if r["peak_rss_mib"] else "—",
+        ])  # fmt: skip
+    return out
+
+
+def heading(result: dict) -> str:
+    partial = " PARTIAL: stopped early;" if result["partial"] else ""
+    return (f"{result['reps']} repetitions after {result['warmup']} warmup, interleaved across models and tests;"
+            f"{partial} t/s and TTFT are avg ± stddev of the repetitions, load one sample per model; "
+            f"the cache filled from {result['text']}")  # fmt: skip
+
+
+def markdown_report(result: dict) -> str:
+    lines = ["# Bench", "", heading(result) + ".", ""]
+    lines += table(COLUMNS, table_rows(result), "l" + "r" * 4 + "l" + "r" * 4)
+    errors = {r["spec"]: r["error"] for r in result["rows"] if r["error"]}
+    lines += ["", *[f"- {spec}: {why}" for spec, why in errors.items()]] if errors else []
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(result: dict) -> str:
+    """``SmolLM2 tg128 108.2 ± 2.1 t/s · ...``: the bench in the sessions list."""
+    parts = [f"{r['model']} {r['test']} {ts_text(r)} t/s" for r in result["rows"] if r["avg_ts"] is not None]
+    return " · ".join(parts[:4]) + (" …" if len(parts) > 4 else "")
+
+
+def rows_json(result: dict) -> list[dict]:
+    """llama-bench's JSON: one object per model and test, with the build and the host."""
+    return [{**r, "build": result["build"], "host": result["host"]} for r in result["rows"]]
+
+
+def render(result: dict, fmt: str) -> str:
+    if fmt == "md":
+        return markdown_report(result)
+    if fmt == "json":
+        return json.dumps(rows_json(result), indent=2, ensure_ascii=False, default=str) + "\n"
+    if fmt == "jsonl":
+        return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows_json(result))
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(FLAT)
+        for r in result["rows"]:
+            w.writerow(["" if r[k] is None else r[k] for k in FLAT])
+        return buf.getvalue()
+    if fmt == "sql":
+        return sql(result)
+    raise ValueError(fmt)
+
+
+def _sql_value(v) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def sql(result: dict) -> str:
+    """``CREATE TABLE test`` and one INSERT per row, as llama-bench's ``-o sql`` (sqlite3)."""
+    types = {k: "REAL" if k in ("avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "ttft_ms", "load_s", "peak_rss_mib")
+             else "INTEGER" if k.startswith("n_") or k in ("model_size", "model_n_params", "kv_tokens")
+             else "TEXT" for k in FLAT}  # fmt: skip
+    out = ["CREATE TABLE IF NOT EXISTS test (", ",\n".join(f"  {k} {t}" for k, t in types.items()), ");"]
+    for r in result["rows"]:
+        values = ", ".join(_sql_value(r[k]) for k in FLAT)
+        out.append(f"INSERT INTO test ({', '.join(FLAT)}) VALUES ({values});")
+    return "\n".join(out) + "\n"

@@ -1,0 +1,117 @@
+"""``llmbench bench`` on the demo SmolLM2 with small tests: the plan, the statistics,
+depth in the KV cache, every output format, sessions and bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import sqlite3
+import statistics
+
+import pytest
+
+from llmbench.engine.errors import BenchError
+from llmbench.engine.experiments.bench import Bench, BenchDone, mean_std, plan
+from llmbench.engine.experiments.bench_report import render
+from llmbench.engine.experiments.fidelity import read_text
+from llmbench.engine.runtime.speed import SpeedTest
+from llmbench.tui.cli import main
+
+
+def test_the_plan_uses_llama_benchs_names_and_order():
+    tests = plan([64], [16], [(64, 16)], [0, 128])
+    assert [t.name for t in tests] == ["pp64", "tg16", "pp64+tg16", "pp64 @ d128", "tg16 @ d128", "pp64+tg16 @ d128"]
+    assert SpeedTest(64, 16, 128).context == 208 and SpeedTest(64, 16).tokens == 80
+    with pytest.raises(BenchError, match="no test to run"):
+        plan([0], [0], [], [0])
+    with pytest.raises(BenchError, match="none may be negative"):
+        plan([-1], [16], [], [0])
+
+
+def test_mean_and_stddev_are_llama_benchs():
+    m, s = mean_std([100.0, 110.0, 120.0])
+    assert m == 110.0 and s == pytest.approx(statistics.stdev([100.0, 110.0, 120.0]))
+    assert mean_std([5.0]) == (5.0, 0.0) and mean_std([]) == (None, None)
+
+
+@pytest.fixture(scope="module")
+def result(demo_paths, tmp_path_factory):
+    home = tmp_path_factory.mktemp("bench-text")
+    text = home / "text.txt"
+    text.write_text(read_text(None).content[:6000])
+    spec = f"gguf:{demo_paths['smollm2']}"
+    bench = Bench([spec], plan([32], [8], [], [0, 64]), read_text(text), reps=3, warmup=1, threads=2, record=False)
+    events = list(bench.run())
+    assert isinstance(events[-1], BenchDone)
+    assert [e.done for e in events[:-1]] == list(range(1, 4 * 4 + 1)), "1 warmup + 3 reps, 4 tests"
+    return events[-1].result
+
+
+def test_samples_match_the_reported_mean_and_stddev(result):
+    rows = {r["test"]: r for r in result["rows"]}
+    assert list(rows) == ["pp32", "tg8", "pp32 @ d64", "tg8 @ d64"] and not result["partial"]
+    for r in rows.values():
+        assert len(r["samples_ns"]) == 3 and r["error"] is None
+        tokens = r["n_prompt"] + r["n_gen"]
+        assert r["samples_ts"] == [pytest.approx(tokens * 1e9 / ns) for ns in r["samples_ns"]]
+        assert r["avg_ts"] == pytest.approx(statistics.mean(r["samples_ts"]))
+        assert r["stddev_ts"] == pytest.approx(statistics.stdev(r["samples_ts"]))
+        assert r["n_threads"] == 2 and r["model_n_params"] > 100e6 and r["peak_rss_mib"] > 50
+    assert rows["pp32"]["ttft_ms"] > 0 and rows["tg8"]["ttft_ms"] is None
+
+
+def test_depth_changes_the_kv_fill_the_engine_reports(result):
+    kv = {r["test"]: r["kv_tokens"] for r in result["rows"]}
+    assert kv == {"pp32": 32, "tg8": 8, "pp32 @ d64": 96, "tg8 @ d64": 72}
+
+
+def test_every_output_format(result):
+    md = render(result, "md")
+    assert "| model | size | params | backend | threads | test | t/s |" in md and " ± " in md
+    flat = list(csv.DictReader(io.StringIO(render(result, "csv"))))
+    assert [r["test"] for r in flat] == ["pp32", "tg8", "pp32 @ d64", "tg8 @ d64"]
+    rows = json.loads(render(result, "json"))
+    assert {"avg_ts", "stddev_ts", "samples_ts", "samples_ns", "n_depth", "build", "host"} <= set(rows[0])
+    assert [json.loads(line)["test"] for line in render(result, "jsonl").splitlines()] == [r["test"] for r in rows]
+    db = sqlite3.connect(":memory:")
+    db.executescript(render(result, "sql"))
+    got = db.execute("SELECT test, n_depth, avg_ts FROM test ORDER BY rowid").fetchall()
+    assert [(t, d) for t, d, _ in got] == [("pp32", 0), ("tg8", 0), ("pp32 @ d64", 64), ("tg8 @ d64", 64)]
+    assert all(ts > 0 for *_, ts in got)
+
+
+def test_the_cli_records_a_session_and_refuses_bad_input(smollm2, tmp_path, capsys):
+    text = tmp_path / "t.txt"
+    text.write_text(read_text(None).content[:4000])
+    args = ["bench", smollm2, "-p", "16", "-n", "4", "-r", "2", "--warmup", "0", "--text", str(text)]
+    assert main([*args, "-o", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["test"] for r in rows] == ["pp16", "tg4"] and all(len(r["samples_ns"]) == 2 for r in rows)
+    assert main(["sessions", "list", "--kind", "bench", "--format", "json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
+    cases = [
+        (["-r", "0"], "-r 0: at least 1 repetition"),
+        (["-d", "9000"], "a test needs 9,016 tokens of context .* over the 8,192 it was trained for"),
+        (["-p", "0", "-n", "0"], "no test to run"),
+    ]
+    for extra, says in cases:
+        assert main([*args, *extra, "--no-record"]) == 1
+        out = capsys.readouterr()
+        assert re.search(says, out.err + out.out), (extra, out)
+    assert main([*args, "-t", "64", "-r", "1", "--no-record", "-o", "csv"]) == 0
+    assert "-t 64 is more threads than this machine's" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_an_hf_model_is_benched_on_its_own_cache(registered, tmp_path):
+    text = tmp_path / "t.txt"
+    text.write_text(read_text(None).content[:4000])
+    bench = Bench(["hf:smollm2?dtype=fp32"], plan([16], [4], [], [0, 32]), read_text(text), reps=2, warmup=0,
+                  threads=2, record=False)  # fmt: skip
+    result = next(e for e in bench.run() if isinstance(e, BenchDone)).result
+    rows = {r["test"]: r for r in result["rows"]}
+    assert all(r["error"] is None and len(r["samples_ts"]) == 2 for r in rows.values())
+    assert {t: r["kv_tokens"] for t, r in rows.items()} == {"pp16": 16, "tg4": 4, "pp16 @ d32": 48, "tg4 @ d32": 36}
+    assert rows["pp16"]["backend"] == "transformers" and rows["pp16"]["ttft_ms"] > 0

@@ -1,0 +1,92 @@
+"""``llmbench bench``: llama-bench's tests and table for every local backend, interleaved."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from llmbench.engine.experiments.bench import DEFAULT_GEN, DEFAULT_PROMPT, DEFAULT_REPS, DEFAULT_WARMUP
+from llmbench.engine.experiments.bench_report import FORMATS
+
+from .documents import drive
+from .output import CliError, console, rich_table
+
+NAME = "bench"
+
+
+def _counts(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise CliError(f"{text!r}: comma-separated whole numbers, as 512,1024") from None
+
+
+def _pairs(text: str) -> list[tuple[int, int]]:
+    parts = _counts(text)
+    if len(parts) != 2:
+        raise CliError(f"-pg {text!r}: one pair of prompt and generation tokens, as 512,128")
+    return [(parts[0], parts[1])]
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        NAME,
+        help="speed as llama-bench measures it (pp, tg, depth, repetitions) for GGUF and hf: models",
+        description="Each model in its own worker; tests interleaved across models and repetitions after a warmup; "
+        "t/s as avg ± stddev, with TTFT, load time and peak RAM.",
+    )
+    p.add_argument("specs", nargs="+", metavar="SPEC", help="models: names, .gguf paths, hf:...")
+    p.add_argument("-p", "--n-prompt", type=_counts, default=list(DEFAULT_PROMPT), metavar="N[,N]",
+                   help="prompt tokens of the pp tests (default 512; 0 for none)")  # fmt: skip
+    p.add_argument("-n", "--n-gen", type=_counts, default=list(DEFAULT_GEN), metavar="N[,N]",
+                   help="generated tokens of the tg tests (default 128; 0 for none)")  # fmt: skip
+    p.add_argument("-pg", dest="pg", type=_pairs, action="extend", default=[], metavar="P,G",
+                   help="a prompt then a generation, timed together (repeatable)")  # fmt: skip
+    p.add_argument("-d", "--n-depth", type=_counts, default=[0], metavar="N[,N]",
+                   help="tokens of real text in the KV cache before each test (default 0)")  # fmt: skip
+    p.add_argument("-r", "--repetitions", type=int, default=DEFAULT_REPS, metavar="N",
+                   help=f"timed repetitions of each test (default {DEFAULT_REPS})")  # fmt: skip
+    p.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, metavar="N",
+                   help=f"rounds run first and not counted (default {DEFAULT_WARMUP})")  # fmt: skip
+    p.add_argument("-t", "--threads", type=int, default=None, metavar="N", help="threads per model (default: cores)")
+    p.add_argument("--text", default=None, metavar="FILE", help="text that fills the cache (default: demo corpus)")
+    p.add_argument("-o", "--output", choices=FORMATS, default="table", help="table, md, csv, json, jsonl or sql")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-record", action="store_true", help="do not write a session file")
+
+
+def run(args) -> int:
+    from llmbench.engine.errors import BenchError
+    from llmbench.engine.experiments.bench import Bench, BenchDone, plan
+    from llmbench.engine.experiments.fidelity import read_text
+    from llmbench.engine.util.host import physical_cores
+
+    tests = plan(args.n_prompt, args.n_gen, args.pg, args.n_depth)
+    if args.threads is not None and args.threads < 1:
+        raise BenchError(f"-t {args.threads}: at least 1 thread")
+    if args.threads and args.threads > (os.cpu_count() or 1):
+        print(f"llmbench: warning: -t {args.threads} is more threads than this machine's {os.cpu_count()} "
+              f"logical cores ({physical_cores()} physical): the threads will wait for each other",
+              file=sys.stderr)  # fmt: skip
+    bench = Bench(args.specs, tests, read_text(args.text), reps=args.repetitions, warmup=args.warmup,
+                  threads=args.threads, record=not args.no_record)  # fmt: skip
+    result = drive(bench, BenchDone, not args.quiet and args.output == "table", "the finished runs")
+    _show(result, args.output)
+    if result.get("session") and args.output == "table":
+        print(f"session: {result['session']}", file=sys.stderr)
+    failed = any(r["error"] for r in result["rows"])
+    return 1 if failed or result["partial"] else 0
+
+
+def _show(result: dict, fmt: str) -> None:
+    from llmbench.engine.experiments.bench_report import COLUMNS, heading, render, table_rows
+
+    if fmt != "table":
+        print(render(result, fmt), end="")
+        return
+    out = console()
+    out.print(heading(result), highlight=False, markup=False, soft_wrap=True)
+    right = ("size", "params", "threads", "t/s", "TTFT", "load", "peak RAM")
+    out.print(rich_table(None, COLUMNS, table_rows(result), right=right, no_wrap=("t/s", "TTFT", "test")))
+    for spec, why in {r["spec"]: r["error"] for r in result["rows"] if r["error"]}.items():
+        out.print(f"error: {spec}: {why}", highlight=False, markup=False, soft_wrap=True)
