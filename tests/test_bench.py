@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import sqlite3
 import statistics
@@ -13,10 +14,11 @@ import statistics
 import pytest
 
 from llmbench.engine.errors import BenchError
-from llmbench.engine.experiments.bench import Bench, BenchDone, mean_std, plan
+from llmbench.engine.experiments.bench import Bench, BenchDone, plan
 from llmbench.engine.experiments.bench_report import render
 from llmbench.engine.experiments.fidelity import read_text
 from llmbench.engine.runtime.speed import SpeedTest
+from llmbench.engine.util.stats import mean_std
 from llmbench.tui.cli import main
 
 
@@ -100,8 +102,9 @@ def test_the_cli_records_a_session_and_refuses_bad_input(smollm2, tmp_path, caps
         assert main([*args, *extra, "--no-record"]) == 1
         out = capsys.readouterr()
         assert re.search(says, out.err + out.out), (extra, out)
-    assert main([*args, "-t", "64", "-r", "1", "--no-record", "-o", "csv"]) == 0
-    assert "-t 64 is more threads than this machine's" in capsys.readouterr().err
+    over = (os.cpu_count() or 1) + 1
+    assert main([*args, "-t", str(over), "-r", "1", "--no-record", "-o", "csv"]) == 0
+    assert f"-t {over} is more threads than this machine's" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -14,7 +14,6 @@ The text that fills the cache and feeds the tests is real text (the demo corpus,
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -33,6 +32,7 @@ from ..runtime.speed import BenchRequest, BenchSample, SpeedTest
 from ..runtime.worker import ModelSide, Worker
 from ..util.fmt import MIB
 from ..util.host import host_info
+from ..util.stats import mean_std
 from .fidelity import Text
 
 DEFAULT_PROMPT = (512,)
@@ -55,15 +55,6 @@ def plan(n_prompt: Sequence[int], n_gen: Sequence[int], pg: Sequence[tuple[int, 
     if not tests:
         raise BenchError("no test to run: give -p, -n or -pg a count above 0")
     return list(dict.fromkeys(tests))
-
-
-def mean_std(values: Sequence[float]) -> tuple[float | None, float | None]:
-    """Mean and sample standard deviation (n - 1), as llama-bench computes them."""
-    n = len(values)
-    if not n:
-        return None, None
-    m = sum(values) / n
-    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
 
 
 @dataclass

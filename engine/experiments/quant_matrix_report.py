@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..util.host import host_text
 from ..util.markdown import table
+from ..util.stats import mean_std
 from . import reports
 from .quant_fidelity import pareto
 
@@ -53,8 +54,9 @@ def table_rows(result: dict) -> list[list[str]]:
         f = r.get("fidelity") or {}
         if f.get("error") and not note:
             note = f"fidelity: {f['error']}"
-        n = sum(1 for a in r["answers"] if a.get("answer"))
-        tok_s = _fmt(r["tok_s"], ".1f") + (" (1 sample)" if n == 1 else "")
+        rates = [a["tok_s"] for a in r["answers"] if a.get("answer") and a.get("tok_s")]
+        avg, std = mean_std(rates)
+        tok_s = "—" if avg is None else f"{avg:.1f} (1 sample)" if len(rates) == 1 else f"{avg:.1f} ± {std:.1f}"
         out.append([r["variant"], r["runtime"], _fmt(r.get("size_mib"), ".0f", " MiB"), ram_text, tok_s,
                     *_fidelity_cells(r.get("fidelity")), _fmt(r["cos_ref"], ".3f"), note])  # fmt: skip
     return out
@@ -111,7 +113,7 @@ def markdown_body(result: dict) -> str:
         f"at most {p.get('max_tokens')} tokens; {host_text(result.get('host') or {})}.",
         "",
         *[line for text in fidelity_lines(result) for line in (text, "")],
-        "tok/s: the mean over the answers, one sample each; peak RAM: the variant's worker process. "
+        "tok/s: mean ± stddev over the answers, one sample each; peak RAM: the variant's worker process. "
         "cos ref: mean cosine similarity (all-MiniLM-L6-v2) of the answers to the reference answers, a secondary "
         "figure: one early token that flips changes a whole answer.",
         "",

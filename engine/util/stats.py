@@ -16,6 +16,14 @@ def mean(values: Iterable) -> float | None:
     return statistics.fmean(vals) if vals else None
 
 
+def mean_std(values: Iterable) -> tuple[float | None, float | None]:
+    """Mean and sample standard deviation (n - 1, 0 for one value), as llama-bench computes them."""
+    vals = numbers(values)
+    if not vals:
+        return None, None
+    return statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else 0.0
+
+
 def percentile(values: Iterable, q: float) -> float | None:
     """The nearest-rank ``q`` quantile (0..1) of the numbers in ``values``."""
     vals = sorted(numbers(values))

@@ -108,11 +108,11 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
 
         from .token_view import TokenView
 
-        answer = self._pane("a").answer.strip()
-        if self.running or not self.last_prompt or not answer:
+        if self.running or not self.last_prompt:
             self.notify("ask both models first: the token view compares B with A on A's answer", severity="warning")
             return
-        passage = Passage(f"{self.last_prompt}\n\n{answer}", "the last prompt and A's answer")
+        answer = self._pane("a").answer.strip()
+        passage = Passage(f"{self.last_prompt}\n\n{answer}".strip(), "the last prompt and A's answer")
         self.app.push_screen(TokenView(self.spec_a, self.spec_b, passage, ctx=512))
 
     def action_settings(self) -> None:
