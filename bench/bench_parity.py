@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
-"""``llmbench bench`` beside llama.cpp's own ``llama-bench``, on the demo models.
+"""llmbench's speed beside llama.cpp's own ``llama-bench``, on the demo models.
 
 llama-bench is built (or found) from the llama.cpp sources vendored in the installed
-llama-cpp-python's sdist, with AMX off (``llama_tools.py``). For each demo model the two
-tools run the same GGUF, threads and tests (``-p``, ``-n``, ``-r``), alternately,
-``--rounds`` times; the script prints every round's t/s (avg ± stddev of its
-repetitions) from both tools, then per test the median of the rounds and the ratio
-llmbench / llama-bench with the spread of the per-round ratios.
+llama-cpp-python's sdist, with AMX off (``llama_tools.py``). For each demo model,
+alternately, ``--rounds`` times, on the same GGUF and threads:
 
-Targets (issue 15): tg at least 0.95x and pp at least 0.95x of llama-bench's; the
-script prints PASS or MISS for each, never a timing assertion in the test suite.
+- llama-bench ``-p P -n N -r R``;
+- ``llmbench bench`` with the same tests (its bare decode, as llama-bench times it);
+- generation through llmbench's worker, the Duel's own path (RAM sampling on, end of
+  sequence ruled out, N tokens), R answers greedy and R with the default sampling
+  (T 0.7, top-k 40, top-p 0.95, repeat penalty 1.1), each the median of its R.
+
+It prints every round, then per figure the median of the rounds and the ratio to
+llama-bench's (pp to pp, everything else to tg) with the spread of the per-round ratios.
+Targets (issue 15): pp, tg and greedy generation at least 0.95x, sampled generation
+at least 0.92x; PASS or MISS each, never a timing assertion in the test suite.
 
     .venv/bin/python bench/bench_parity.py [--models smollm2,gemma3-270m] [-p 128] [-n 128] [-r 5] [-t 2] [--rounds 3]
 """
@@ -24,10 +29,11 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gen_speed import GREEDY, SAMPLED, WorkerGen  # noqa: E402
 from llama_tools import tool  # noqa: E402
 
 LLMBENCH = str(Path(sys.executable).with_name("llmbench"))
-TARGET = 0.95
+TARGETS = {"pp": 0.95, "tg": 0.95, "gen greedy": 0.95, "gen sampled": 0.92}
 
 
 def model_path(name: str) -> str:
@@ -52,6 +58,41 @@ def llmbench(path: str, args) -> dict[str, float]:
     return {r["test"]: r["avg_ts"] for r in rows}
 
 
+def generation(gen: WorkerGen, args) -> dict[str, float]:
+    out = {}
+    for name, sampling in (("gen greedy", GREEDY), ("gen sampled", SAMPLED)):
+        out[name] = statistics.median(gen.tok_s(sampling) for _ in range(args.r))
+    return out
+
+
+def one_round(i: int, exe: Path, path: str, gen: WorkerGen, args) -> tuple[dict, dict]:
+    """llama-bench's figures and llmbench's, the order alternating from round to round."""
+    steps = [lambda: llama_bench(exe, path, args), lambda: {**llmbench(path, args), **generation(gen, args)}]
+    got = [step() for step in (steps if i % 2 == 0 else steps[::-1])]
+    return (got[0], got[1]) if i % 2 == 0 else (got[1], got[0])
+
+
+def reference_of(figure: str, ref: dict) -> str:
+    """The llama-bench test a figure is held against: pp to pp, the rest to tg."""
+    kind = "pp" if figure.startswith("pp") else "tg"
+    return next(t for t in ref if t.startswith(kind))
+
+
+def report(name: str, rounds: list[tuple[dict, dict]]) -> int:
+    missed = 0
+    for figure in rounds[0][1]:
+        test = reference_of(figure, rounds[0][0])
+        ratios = [ours[figure] / ref[test] for ref, ours in rounds]
+        ratio = statistics.median(ratios)
+        target = TARGETS[figure if figure.startswith("gen") else figure[:2]]
+        verdict = "PASS" if ratio >= target else "MISS"
+        missed += verdict == "MISS"
+        print(f"{name} {figure:<11} llama-bench {test} {statistics.median(r[test] for r, _ in rounds):6.1f} t/s, "
+              f"llmbench {statistics.median(o[figure] for _, o in rounds):6.1f} t/s, ratio {ratio:.2f} "
+              f"(rounds {min(ratios):.2f} to {max(ratios):.2f}; target {target}) {verdict}")  # fmt: skip
+    return missed
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--models", default="smollm2,gemma3-270m")
@@ -68,24 +109,16 @@ def main() -> int:
     missed = 0
     for name in args.models.split(","):
         path = model_path(name)
-        rounds: list[tuple[dict, dict]] = []
+        gen = WorkerGen(f"gguf:{path}", args.t, args.n)
+        gen.tok_s(GREEDY)  # warmup, as llama-bench's
+        rounds = []
         for i in range(args.rounds):
-            first, second = (llama_bench, llmbench) if i % 2 == 0 else (llmbench, llama_bench)
-            a = first(exe, path, args) if first is llama_bench else first(path, args)
-            b = second(exe, path, args) if second is llama_bench else second(path, args)
-            ref, ours = (a, b) if first is llama_bench else (b, a)
+            ref, ours = one_round(i, exe, path, gen, args)
             rounds.append((ref, ours))
-            print(f"{name} round {i + 1}: " + "  ".join(f"{t} llama-bench {ref[t]:.1f} llmbench {ours[t]:.1f}"
-                                                      for t in ref))  # fmt: skip
-        for test in rounds[0][0]:
-            ratios = [ours[test] / ref[test] for ref, ours in rounds]
-            med_ref = statistics.median(r[test] for r, _ in rounds)
-            med_ours = statistics.median(o[test] for _, o in rounds)
-            ratio = statistics.median(ratios)
-            verdict = "PASS" if ratio >= TARGET else "MISS"
-            missed += verdict == "MISS"
-            print(f"{name} {test}: llama-bench {med_ref:.1f} t/s, llmbench {med_ours:.1f} t/s, ratio {ratio:.2f} "
-                  f"(rounds {min(ratios):.2f} to {max(ratios):.2f}; target {TARGET}) {verdict}")  # fmt: skip
+            print(f"{name} round {i + 1}: llama-bench " + " ".join(f"{t} {v:.1f}" for t, v in ref.items())
+                  + " | llmbench " + " ".join(f"{t} {v:.1f}" for t, v in ours.items()), flush=True)  # fmt: skip
+        gen.close()
+        missed += report(name, rounds)
     return 1 if missed else 0
 
 

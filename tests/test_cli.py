@@ -396,3 +396,15 @@ def test_eval_headless_writes_csv_json_and_markdown(home, registered, demo_colle
         cli("eval", "--collection", "demo", "--questions", str(tmp_path / "none.jsonl"), "--a", "smollm2", home=home),
         "none.jsonl: no such question file",
     )
+
+
+def test_inspect_memory_measure_sets_the_rss_beside_the_estimate(smollm2):
+    proc = cli("inspect", smollm2, "--memory", "--measure", "--ctx", "1024", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    m = json.loads(proc.stdout)["measured"]
+    assert m["file"] + m["anon"] + m.get("shmem", 0) == pytest.approx(m["rss"], abs=0.3)
+    parts = {p[0]: p for p in m["parts"]}
+    assert set(parts) == {"weights", "KV cache", "runtime", "total"}
+    assert parts["KV cache"][1] == pytest.approx(parts["KV cache"][2], rel=0.05), "the KV estimate is exact"
+    assert parts["total"][2] == m["rss"]
+    one_line_error(cli("inspect", smollm2, "--measure"), "--measure goes with --memory")

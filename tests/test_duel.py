@@ -9,7 +9,7 @@ import time
 import pytest
 
 from llmbench.engine.runtime.duel import Duel, default_mode
-from llmbench.engine.runtime.events import Done, Error, Loaded, Resolved, Resources, Started, Token, Verdict
+from llmbench.engine.runtime.events import Done, Error, Loaded, Prompt, Resolved, Resources, Started, Token, Verdict
 from llmbench.engine.runtime.params import GenParams
 from llmbench.engine.sessions import SCHEMA_VERSION, read_session
 
@@ -123,6 +123,8 @@ def test_cancel_stops_both_sides_within_a_second(smollm2):
         assert len(done) == 1 and done[0].finish_reason == "cancelled"
         assert done[0].stats.gen_tokens < 2000
         assert (done[0].t_ns - seen["at_ns"]) / 1e9 < 1.0, "the answer ended within a second of the cancel"
+    line = events[-1][1].text
+    assert line.startswith("no verdict: ") and "(A) was cancelled; " in line and line.endswith("(B) was cancelled")
 
 
 def test_a_side_cancelled_before_it_started_ends_once(smollm2):
@@ -137,6 +139,23 @@ def test_a_side_cancelled_before_it_started_ends_once(smollm2):
     assert of(events, "a", Done)[0].finish_reason == "length"
     recorded = [e for e in read_session(path).events if e.get("side") == "b" and e["type"] == "error"]
     assert len(recorded) == 1
+    line = events[-1][1].text
+    assert line.startswith("no verdict: ") and line.endswith(" (B) was cancelled"), "A finished, but B never ran"
+
+
+def test_repeats_run_interleaved_after_a_warmup_and_the_verdict_counts_them(smollm2):
+    params = GenParams(max_tokens=6, temperature=0, ignore_eos=True)
+    with Duel(smollm2, smollm2, params, mode="sequential", record=False) as duel:
+        events = list(duel.run(QUESTION, repeat=2))
+        result = duel.result(events[-1][1].text)
+    rounds = [e.run for _, e in events if isinstance(e, Prompt)]
+    assert rounds == [1, 2, 3], "one warmup round, then the two counted"
+    starts = [side for side, e in events if isinstance(e, Started)]
+    assert starts == ["a", "b", "b", "a", "a", "b"], "the sides take turns going first"
+    for c in result["contestants"]:
+        assert c["repeats"]["n"] == 2 and len(c["repeats"]["gen_tok_s"]["samples"]) == 2
+    assert "2 runs each" in result["verdict"]
+    assert [e for _, e in events if isinstance(e, Verdict)] == [events[-1][1]], "one verdict, over every repeat"
 
 
 def test_bad_spec_on_one_side_does_not_stop_the_other(smollm2, tmp_path):

@@ -26,7 +26,9 @@ class FakeServer:
     def __init__(self, model_path: str):
         from llama_cpp import Llama
 
-        self.llm = Llama(model_path=model_path, logits_all=True, n_ctx=1024, n_threads=1, verbose=False)
+        self.llm = Llama(
+            model_path=model_path, logits_all=True, n_ctx=1024, n_threads=1, flash_attn=True, verbose=False
+        )  # as llmbench loads it
         self.mode = "ids"  # ids | text | none | early
         self.prompts: list = []
         self.lock = threading.Lock()

@@ -133,3 +133,68 @@ def test_unloadable_file_is_one_line_naming_it(tmp_path):
     backend = LlamaCppBackend(models.resolve(f"gguf:{path}"), GenParams())
     with pytest.raises(ModelFileError, match=r"tiny\.gguf: llama\.cpp could not load it"):
         backend.load()
+
+
+def _reference_chain(backend, params):
+    """llama.cpp's own chain on the whole vocabulary, as its tools build it:
+    penalties → greedy, or penalties → top-k → top-p → min-p → temp → dist(seed)."""
+    import llama_cpp
+
+    from llmbench.engine.runtime.backends.llama_sampling import MIN_P, PENALTY_LAST_N
+
+    n_vocab = backend.llm.n_vocab()
+    chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+    samplers = [llama_cpp.llama_sampler_init_penalties(n_vocab, PENALTY_LAST_N, params.repeat_penalty, 0.0, 0.0)]
+    if params.temperature <= 0:
+        samplers.append(llama_cpp.llama_sampler_init_greedy())
+    else:
+        samplers += [
+            llama_cpp.llama_sampler_init_top_k(params.top_k),
+            llama_cpp.llama_sampler_init_top_p(params.top_p, 1),
+            llama_cpp.llama_sampler_init_min_p(MIN_P, 1),
+            llama_cpp.llama_sampler_init_temp(params.temperature),
+            llama_cpp.llama_sampler_init_dist(params.seed),
+        ]
+    for s in samplers:
+        llama_cpp.llama_sampler_chain_add(chain, s)
+    return chain
+
+
+@pytest.mark.parametrize("temperature", [0.0, 0.8])
+def test_the_fast_pickers_pick_what_llama_cpps_chain_picks(smol, temperature):
+    """Greedy (argmax on a view) and sampled (top-k in numpy, then llama.cpp's chain over
+    the k) choose, step by step, the token llama.cpp's full-vocabulary chain chooses."""
+    import llama_cpp
+
+    from llmbench.engine.runtime.backends.llama_sampling import picker_for
+
+    backend, _ = smol
+    params = GenParams(temperature=temperature, repeat_penalty=1.3, seed=7)
+    llm, ctx = backend.llm, backend.llm._ctx.ctx
+    ref = _reference_chain(backend, params)
+    ours = picker_for(llm._model.vocab, llm.n_vocab(), params)
+    tokens = backend.tokenize(ASK, raw=False)
+    llm._ctx.kv_cache_clear()
+    backend._decode(tokens, 0)
+    picked = []
+    try:
+        for pos in range(len(tokens), len(tokens) + 40):
+            expected = llama_cpp.llama_sampler_sample(ref, ctx, -1)  # first: ours edits the logits in place
+            got = ours.sample(ctx)
+            assert got == expected, f"step {len(picked)}: {got} != llama.cpp's {expected}"
+            picked.append(got)
+            backend._decode((got,), pos)
+    finally:
+        llama_cpp.llama_sampler_free(ref)
+        ours.close()
+    assert len(set(picked)) > 5  # a real walk through the text, penalties in play
+
+
+def test_engine_timings_come_with_the_answer(smol):
+    backend, _ = smol
+    done = run(backend, GenParams(max_tokens=16, temperature=0, ignore_eos=True))[-1]
+    engine = done.stats.engine
+    assert engine["source"] == "llama.cpp"
+    assert engine["prompt_n"] == done.stats.prompt_tokens
+    assert engine["gen_n"] == done.stats.gen_tokens - 1  # the last token is sampled, never decoded
+    assert engine["gen_ms"] > 0 and engine["prompt_ms"] > 0

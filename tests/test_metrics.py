@@ -4,7 +4,7 @@ import pytest
 
 from llmbench.engine.errors import ParamError
 from llmbench.engine.runtime.events import Stats
-from llmbench.engine.runtime.metrics import answer_stats, format_stat, verdict
+from llmbench.engine.runtime.metrics import SideRuns, answer_stats, format_stat, spread_text, summarize_runs, verdict
 from llmbench.engine.runtime.params import GenParams
 
 MS = 1_000_000
@@ -29,18 +29,50 @@ def test_answer_stats_with_one_or_no_token():
     assert none.gen_tokens == 0 and none.ttft_ms is None and none.prompt_tok_s is None
 
 
-def test_verdict_names_the_slower_model_and_ratios():
-    fast = Stats(gen_tok_s=90.0, peak_rss_mib=200)
-    slow = Stats(gen_tok_s=30.0, peak_rss_mib=400)
-    assert verdict("smollm2", fast, "gemma3-270m", slow) == "gemma3-270m: 3.0x slower than smollm2, 2.0x RAM"
-    assert verdict("gemma3-270m", slow, "smollm2", fast) == "gemma3-270m: 3.0x slower than smollm2, 2.0x RAM"
+def test_verdict_names_the_slower_model_and_ratios_and_says_one_run_is_one_run():
+    fast = [Stats(gen_tok_s=90.0, peak_rss_mib=200)]
+    slow = [Stats(gen_tok_s=30.0, peak_rss_mib=400)]
+    line = "gemma3-270m: 3.0x slower than smollm2 (one run each: no spread; --repeat N), 2.0x RAM"
+    assert verdict(SideRuns("smollm2", fast), SideRuns("gemma3-270m", slow)) == line
+    assert verdict(SideRuns("gemma3-270m", slow), SideRuns("smollm2", fast)) == line
 
 
-def test_verdict_same_model_and_missing_data():
-    a, b = Stats(gen_tok_s=50.0), Stats(gen_tok_s=51.0)
-    assert verdict("m", a, "m", b) == "m (A) and m (B): same speed (within 5%)"
-    assert verdict("a", None, "b", b) == ""
-    assert "fewer than two tokens" in verdict("a", Stats(gen_tok_s=None), "b", b)
+# gen tok/s of real repeats on this machine: SmolLM2 against itself (3 runs each,
+# interleaved after a warmup), and SmolLM2 against Gemma-3-270M
+SMOL_A, SMOL_B = [65.2, 61.3, 69.1], [63.4, 58.5, 68.3]
+GEMMA = [36.6, 38.7, 36.5]
+
+
+def test_verdict_on_two_runs_of_the_same_model_says_within_noise():
+    runs = lambda speeds: [Stats(gen_tok_s=v) for v in speeds]  # noqa: E731
+    line = verdict(SideRuns("smollm2", runs(SMOL_A)), SideRuns("smollm2", runs(SMOL_B)))
+    assert line == "smollm2 (A) and smollm2 (B): same speed within noise (±10%, 3 runs each)"
+
+
+def test_verdict_states_a_ratio_only_past_the_spread():
+    runs = lambda speeds: [Stats(gen_tok_s=v) for v in speeds]  # noqa: E731
+    line = verdict(SideRuns("smollm2", runs(SMOL_A)), SideRuns("gemma3-270m", runs(GEMMA)))
+    assert line == "gemma3-270m: 1.75x slower than smollm2 (±0.12, 3 runs each)"
+    # 5 % apart but ±8 % of noise: no ratio
+    assert "within noise" in verdict(SideRuns("a", runs(SMOL_A)), SideRuns("b", runs([v * 1.05 for v in SMOL_A[::-1]])))
+
+
+def test_a_cancelled_or_failed_side_gets_no_verdict_and_missing_data():
+    a, b = [Stats(gen_tok_s=50.0)], [Stats(gen_tok_s=10.0)]
+    assert verdict(SideRuns("a", a), SideRuns("b", b, "was cancelled")) == "no verdict: b was cancelled"
+    assert verdict(SideRuns("a", [], "failed"), SideRuns("b", b)) == "no verdict: a failed"
+    assert "fewer than two tokens" in verdict(SideRuns("a", [Stats(gen_tok_s=None)]), SideRuns("b", b))
+    assert verdict(SideRuns("m", a), SideRuns("m", [Stats(gen_tok_s=51.0)])).startswith(
+        "m (A) and m (B): same speed within 5% (one run each)"
+    )
+
+
+def test_repeats_summarize_as_mean_and_sample_stddev():
+    s = summarize_runs([Stats(gen_tok_s=70.0, ttft_ms=100.0), Stats(gen_tok_s=72.5, ttft_ms=120.0)])
+    assert s["n"] == 2 and s["gen_tok_s"]["samples"] == [70.0, 72.5]
+    assert s["gen_tok_s"]["std"] == pytest.approx(1.7678, abs=1e-4)
+    assert spread_text("gen_tok_s", s) == "71.2 ± 1.8 tok/s" and spread_text("ttft_ms", s) == "110 ± 14 ms"
+    assert spread_text("gen_tok_s", summarize_runs([Stats(gen_tok_s=70.0)])) is None
 
 
 def test_format_stat():
@@ -68,3 +100,17 @@ def test_params_validation_messages(change, message):
 def test_params_round_trip():
     p = GenParams(max_tokens=7, raw=True)
     assert GenParams.from_dict({**p.to_dict(), "unknown": 1}) == p
+
+
+def test_engine_timings_beside_the_wall_clock_flag_a_gap_over_ten_percent():
+    from llmbench.engine.runtime.metrics import engine_from_server, engine_text
+
+    engine = {"source": "llama.cpp", "prompt_ms": 200.0, "prompt_n": 40, "gen_ms": 1000.0, "gen_n": 100}
+    assert engine_text(engine, 95.0) == "gen 100.0 · prompt 200 tok/s (llama.cpp)"  # 5 %: within
+    flagged = engine_text(engine, 80.0)
+    assert "⚠ measured 20% slower: time outside decode (sampling, Python, pipe)" in flagged
+    assert engine_text(None, 80.0, remote=True) == "server timings: none"
+    assert engine_from_server({"usage": {"completion_tokens": 3}}) is None
+    ollama = engine_from_server({"ollama": {"eval_count": 50, "eval_duration": 500_000_000}})
+    assert ollama["gen_n"] == 50 and ollama["gen_ms"] == 500.0
+    assert "⚠ measured 50% slower: time outside decode (network, streaming)" in engine_text(ollama, 50.0, True)

@@ -218,8 +218,10 @@ class _LlamaServerLike(http.server.BaseHTTPRequestHandler):
                 "usage": {"prompt_tokens": 21, "completion_tokens": 4},
                 "timings": {
                     "prompt_n": 21,
+                    "prompt_ms": 25.85,
                     "prompt_per_second": 812.5,
                     "predicted_n": 4,
+                    "predicted_ms": 42.0,
                     "predicted_per_second": 95.25,
                 },
             }
@@ -270,7 +272,11 @@ def test_what_the_server_reports_itself_is_kept_beside_the_client_figures(home):
     a, b = json.loads(proc.stdout)["contestants"]
     assert a["server"]["timings"]["predicted_per_second"] == 95.25 and a["server"]["usage"]["completion_tokens"] == 4
     assert a["prompt_tokens"] == 21, "the server's usage gives the prompt's size"
-    assert server_text(a["server"]) == "21 prompt + 4 generated tok · gen 95.2 tok/s · prompt 812 tok/s"
+    assert server_text(a["server"]) == "21 prompt + 4 generated tok"
+    assert a["engine"] == {"source": "llama-server", "prompt_ms": 25.85, "prompt_n": 21, "gen_ms": 42.0,
+                           "gen_n": 4}  # fmt: skip
+    assert "engine says" in table.stdout and "gen 95.2 · prompt 812 tok/s" in table.stdout
+    assert a["ttfr_ms"] <= a["ttft_ms"] and "first response" in table.stdout
     assert "top_k" not in _LlamaServerLike.last_body, "strict=1 sends only OpenAI's own fields"
 
 

@@ -178,3 +178,47 @@ def test_sessions_folder_that_is_a_file(tmp_path, monkeypatch):
     monkeypatch.setenv("LLMBENCH_SESSIONS", str(blocker))
     with pytest.raises(SessionError, match="cannot create the sessions folder"):
         SessionWriter("duel", "p", {})
+
+
+def _bench_session(model: str, samples: list[float], threads: int = 2):
+    """A bench session as ``llmbench bench`` records it (its result's shape), with given t/s samples."""
+    from llmbench.engine.runtime.record import save_report
+    from llmbench.engine.util.stats import mean_std
+
+    avg, std = mean_std(samples)
+    row = {"spec": model, "model": model, "test": "tg128", "avg_ts": avg, "stddev_ts": std, "samples_ts": samples,
+           "n_threads": threads}  # fmt: skip
+    result = {"rows": [row], "build": {"llama-cpp-python": "0.3.36"}}
+    path, why = save_report("bench", model, result, model, {}, "", f"{model} tg128")
+    assert why is None
+    return path.stem  # a session's file name names it in a command
+
+
+def test_sessions_compare_flags_a_2x_difference_and_not_the_noise(home):
+    from tests.test_cli import cli
+
+    base = _bench_session("smollm2", [110.0, 104.0, 114.0])
+    same = _bench_session("smollm2", [107.0, 113.0, 102.0])
+    half = _bench_session("smollm2-slow", [55.0, 52.0, 57.0], threads=1)
+    proc = cli("sessions", "compare", base, half, "--format", "json", home=home)
+    assert proc.returncode == 0, proc.stderr
+    (c,) = json.loads(proc.stdout)["changes"]
+    assert c["change"] == pytest.approx(-0.5, abs=0.01) and c["verdict"].startswith("worse: beyond the ±")
+    assert c["what"] == "smollm2 → smollm2-slow tg128"
+    assert "1 threads" in json.loads(proc.stdout)["notes"][1]
+    (c,) = json.loads(cli("sessions", "compare", base, same, "--format", "json", home=home).stdout)["changes"]
+    assert c["verdict"].startswith("within noise")
+    table = cli("sessions", "compare", base, half, home=home)
+    assert "-50.0%" in table.stdout and "worse" in table.stdout
+
+
+def test_sessions_compare_refuses_two_different_kinds(home):
+    from llmbench.engine.sessions.compare import compare
+    from llmbench.engine.sessions.digest import digest
+
+    w = SessionWriter("duel", "a duel", {})
+    w.event(Channel.RUN, Prompt(1, [{"role": "user", "content": "hi"}]))
+    w.close()
+    bench = sessions.find(_bench_session("smollm2", [100.0, 101.0]))
+    with pytest.raises(SessionError, match="compare two of a kind"):
+        compare(digest(read_session(w.path)), digest(read_session(bench)))

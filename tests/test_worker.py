@@ -70,3 +70,30 @@ def test_rss_is_the_workers_own(worker):
     assert abs(samples[-1].rss_bytes - psutil.Process(w.pid).memory_info().rss) < 64 * 2**20
     assert events[-1].stats.peak_rss_mib * 2**20 >= max(s.rss_bytes for s in samples)
     assert events[-1].stats.mean_cpu_percent is None or events[-1].stats.mean_cpu_percent >= 0
+
+
+def test_the_memory_split_adds_up_to_the_rss_beside_the_engines_buffers_and_the_estimate(worker):
+    w, sink = worker
+    w.generate(LONG, GenParams(max_tokens=8, threads=1))
+    mem = events_until_done(sink)[-1].stats.memory
+    assert mem["file"] + mem["anon"] + mem.get("shmem", 0) == pytest.approx(mem["rss"], abs=0.3)  # MiB, rounded
+    assert mem["file"] > 50, "SmolLM2's 92 MiB of weights are mapped from its file"
+    buffers = mem["buffers"]
+    assert buffers["weights mapped"] == pytest.approx(92, abs=2) and buffers["KV cache"] > 0 and buffers["compute"] > 0
+    assert mem["estimate"] > 0 and mem["estimate_error"] == pytest.approx(mem["estimate"] / mem["rss"] - 1, abs=1e-3)
+
+
+def test_llama_cpp_buffer_lines_are_read_per_kind():
+    from llmbench.engine.runtime.memory_split import llama_buffers
+
+    log = [  # Gemma-3-270M's load log, as llama.cpp prints it (two KV caches: SWA and full)
+        "load_tensors:   CPU_Mapped model buffer size =   235.16 MiB\n",
+        "load_tensors:   CPU_REPACK model buffer size =    12.66 MiB\n",
+        "llama_context:        CPU  output buffer size =     1.00 MiB\n",
+        "llama_kv_cache:        CPU KV buffer size =     6.00 MiB\n",
+        "llama_kv_cache:        CPU KV buffer size =    30.00 MiB\n",
+        "sched_reserve:        CPU compute buffer size =   514.50 MiB\n",
+        "load_tensors:        CUDA0 model buffer size =   100.00 MiB\n",
+    ]
+    assert llama_buffers(log) == {"weights mapped": 235.16, "weights copied": 12.66, "output": 1.0,
+                                  "KV cache": 36.0, "compute": 514.5, "weights on GPU": 100.0}  # fmt: skip

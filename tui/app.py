@@ -12,6 +12,7 @@ from llmbench.engine.config import load_config, save_config
 from llmbench.engine.errors import LlmbenchError, ParamError, first_line
 from llmbench.engine.runtime.params import GenParams
 
+from .screens.bench import BenchView
 from .screens.chat import ChatView
 from .screens.duel import DuelView
 from .screens.inspect import InspectView
@@ -34,6 +35,7 @@ class LlmbenchApp(App):
         Binding("f3,ctrl+3", "tab('chat')", "Chat", show=False),
         Binding("f4,ctrl+4", "tab('sessions')", "Sessions", show=False),
         Binding("f5,ctrl+5", "tab('quant')", "Quant", show=False),
+        Binding("f6,ctrl+6", "tab('bench')", "Bench", show=False),
         Binding("ctrl+q", "quit", "Quit"),
     ]
 
@@ -48,6 +50,8 @@ class LlmbenchApp(App):
         except (TypeError, ParamError):  # a hand-edited config with bad values: defaults, not a crash
             self.params = GenParams()
         self.mode = self.config.get("duel_mode")
+        repeat = self.config.get("duel_repeat", 1)
+        self.repeat = repeat if isinstance(repeat, int) and 1 <= repeat <= 100 else 1
         self.saved_theme = self.config.get("theme")
         try:
             self.model_names = models.known_names()
@@ -58,7 +62,7 @@ class LlmbenchApp(App):
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="duel"):
             with TabPane("Duel", id="duel"):
-                yield DuelView(self.spec_a, self.spec_b, self.params, self.mode)
+                yield DuelView(self.spec_a, self.spec_b, self.params, self.mode, self.repeat)
             with TabPane("Inspect", id="inspect"):
                 yield InspectView()
             with TabPane("Chat", id="chat"):
@@ -67,6 +71,8 @@ class LlmbenchApp(App):
                 yield SessionsView()
             with TabPane("Quant", id="quant"):
                 yield QuantView()
+            with TabPane("Bench", id="bench"):
+                yield BenchView()
         yield Footer()
 
     def on_mount(self) -> None:
@@ -107,6 +113,7 @@ class LlmbenchApp(App):
             "chat": "#chat-question",
             "sessions": "#sessions-table",
             "quant": "#quant-base",
+            "bench": "#bench-models",
         }.get(event.pane.id or "")
         replaying = event.pane.query("ReplayBar.-active")
         if replaying:

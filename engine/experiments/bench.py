@@ -25,6 +25,7 @@ from ..errors import BenchError, LlmbenchError
 from ..models.info import ModelInfo
 from ..rag.collection import Progress
 from ..runtime.events import Loaded
+from ..runtime.fits import check_fits
 from ..runtime.params import GenParams
 from ..runtime.record import save_report
 from ..runtime.scoring import TextTokens
@@ -40,6 +41,7 @@ DEFAULT_GEN = (128,)
 DEFAULT_REPS = 5
 DEFAULT_WARMUP = 1
 REPLY_TIMEOUT_S = 1800.0
+MEMORY_FIELDS = ("rss", "file", "anon", "estimate", "estimate_error")  # flat columns (MiB; the error a fraction)
 
 
 def plan(n_prompt: Sequence[int], n_gen: Sequence[int], pg: Sequence[tuple[int, int]],
@@ -62,6 +64,7 @@ class Contestant(ModelSide):
     threads: int | None = None
     text_ids: list = field(default_factory=list)
     samples: dict = field(default_factory=dict)  # SpeedTest -> [BenchSample]
+    memory: dict | None = None  # the worker's RSS split after the runs (memory_split)
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,8 @@ class Bench:
     stops after the run in hand, and the result keeps the finished samples."""
 
     def __init__(self, specs: Sequence[str], tests: Sequence[SpeedTest], text: Text, *, reps: int = DEFAULT_REPS,
-                 warmup: int = DEFAULT_WARMUP, threads: int | None = None, record: bool = True):  # fmt: skip
+                 warmup: int = DEFAULT_WARMUP, threads: int | None = None, record: bool = True,
+                 force: bool = False):  # fmt: skip
         if not specs:
             raise BenchError("give at least one model to bench")
         if reps < 1:
@@ -83,7 +87,7 @@ class Bench:
             raise BenchError(f"--warmup {warmup}: 0 or more")
         self.tests, self.text, self.reps, self.warmup = list(tests), text, reps, warmup
         need = max(t.context for t in self.tests)
-        self.params = GenParams(n_ctx=max(512, need + 1), threads=threads, temperature=0)
+        self.params = GenParams(n_ctx=max(512, need + 1), threads=threads, temperature=0, force=force)
         self.sides = [Contestant(spec) for spec in specs]
         self.record = record
         self.session_path = None
@@ -110,6 +114,12 @@ class Bench:
             if side.model.backend == "openai":
                 side.error = f"{side.spec}: bench times the engine's own decode; an openai: server is not run here yet"
                 continue
+            if not self.params.force:
+                try:
+                    check_fits(side.model, self.params)
+                except LlmbenchError as exc:  # its numbers, before anything loads
+                    side.error = str(exc)
+                    continue
             side.worker = Worker(f"bench-{side.spec}", side.model, self.params, side.sink)
             side.worker.start()
         need = max(t.context for t in self.tests)
@@ -153,6 +163,8 @@ class Bench:
                         label = f"{'warmup' if rep < self.warmup else f'rep {rep - self.warmup + 1}'} {test.name}"
                         yield Progress("bench", self.done, self.total, label, None, "runs")
             self.elapsed_s = time.perf_counter() - t0
+            for side in self._live():
+                side.memory = side.worker.memory()
             yield BenchDone(self.finish())
         finally:
             self.close()
@@ -197,6 +209,8 @@ class Bench:
             "kv_tokens": samples[-1].kv_tokens if samples else None,
             "load_s": side.load_s,
             "peak_rss_mib": side.worker.peak_rss / MIB if side.worker and side.worker.peak_rss else None,
+            "memory": side.memory,
+            **{f"mem_{k}": (side.memory or {}).get(k) for k in MEMORY_FIELDS},
             "error": side.error,
         }
 

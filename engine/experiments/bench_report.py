@@ -7,13 +7,14 @@ import csv
 import io
 import json
 
+from ..runtime.memory_split import buffers_text, memory_text
 from ..util.fmt import MIB, size_text
 from ..util.markdown import table
 
 COLUMNS = ("model", "size", "params", "backend", "threads", "test", "t/s", "TTFT", "load", "peak RAM")
 FLAT = ("model", "model_filename", "model_size", "model_n_params", "backend", "n_threads", "test", "n_prompt",
         "n_gen", "n_depth", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "ttft_ms", "kv_tokens", "load_s",
-        "peak_rss_mib")  # fmt: skip
+        "peak_rss_mib", "mem_rss", "mem_file", "mem_anon", "mem_estimate", "mem_estimate_error")  # fmt: skip
 FORMATS = ("table", "md", "csv", "json", "jsonl", "sql")
 
 
@@ -58,9 +59,25 @@ def heading(result: dict) -> str:
             f"the cache filled from {result['text']}")  # fmt: skip
 
 
+def memory_lines(result: dict) -> list[str]:
+    """Per model, after its runs: the RSS split, the engine's buffers, and the estimate."""
+    out, seen = [], set()
+    for r in result["rows"]:
+        if r.get("memory") and r["spec"] not in seen:
+            seen.add(r["spec"])
+            buffers = buffers_text(r["memory"])
+            out.append(
+                f"{r['model']}: RSS {memory_text(r['memory'])}" + (f"; engine buffers: {buffers}" if buffers else "")
+            )
+    return out
+
+
 def markdown_report(result: dict) -> str:
     lines = ["# Bench", "", heading(result) + ".", ""]
     lines += table(COLUMNS, table_rows(result), "l" + "r" * 4 + "l" + "r" * 4)
+    mem = memory_lines(result)
+    lines += ["", "Memory after the runs (RSS = file-backed + anonymous pages; est: Inspect's estimate):", "",
+              *[f"- {line}" for line in mem]] if mem else []  # fmt: skip
     errors = {r["spec"]: r["error"] for r in result["rows"] if r["error"]}
     lines += ["", *[f"- {spec}: {why}" for spec, why in errors.items()]] if errors else []
     return "\n".join(lines) + "\n"
@@ -107,6 +124,7 @@ def _sql_value(v) -> str:
 def sql(result: dict) -> str:
     """``CREATE TABLE test`` and one INSERT per row, as llama-bench's ``-o sql`` (sqlite3)."""
     types = {k: "REAL" if k in ("avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "ttft_ms", "load_s", "peak_rss_mib")
+             or k.startswith("mem_")
              else "INTEGER" if k.startswith("n_") or k in ("model_size", "model_n_params", "kv_tokens")
              else "TEXT" for k in FLAT}  # fmt: skip
     out = ["CREATE TABLE IF NOT EXISTS test (", ",\n".join(f"  {k} {t}" for k, t in types.items()), ");"]

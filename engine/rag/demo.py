@@ -9,9 +9,9 @@ up to date (a package upgraded since re-indexes that one README). The question s
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata as md
 from pathlib import Path
 
+from ..util.readmes import package_readme
 from .collection import Collection, ProgressFn, Source, _current_version, collections_dir, index_add
 from .documents import document_from_text
 
@@ -41,28 +41,15 @@ DEMO_PACKAGES = (
 )
 
 
-def _description(package: str) -> tuple[str, str] | None:
-    """(text, kind) of a package's README, or None when it is not installed or has none."""
-    try:
-        meta = md.metadata(package)
-    except md.PackageNotFoundError:
-        return None
-    text = meta.get_payload() or meta.get("Description") or ""
-    if len(text.strip()) < 200:
-        return None
-    kind = "markdown" if "markdown" in (meta.get("Description-Content-Type") or "") else "text"
-    return f"# {meta['Name']} {meta['Version']}\n\n{text}", kind
-
-
 def demo_texts() -> list[tuple[str, str]]:
     """(package, README text) of every demo package installed here, in a fixed order."""
-    return [(package, found[0]) for package in DEMO_PACKAGES if (found := _description(package)) is not None]
+    return [(package, found[0]) for package in DEMO_PACKAGES if (found := package_readme(package)) is not None]
 
 
 def demo_sources() -> list[Source]:
     sources = []
     for package in DEMO_PACKAGES:
-        found = _description(package)
+        found = package_readme(package)
         if found is None:
             continue
         text, kind = found

@@ -24,7 +24,7 @@ from ..models.info import ModelInfo
 from ..util.host import physical_cores
 from .events import Channel, Done, Error, Loaded, Prompt, Resolved, Started, Stats, Token, Verdict
 from .fits import check_fits
-from .metrics import verdict
+from .metrics import SideRuns, summarize_runs, verdict
 from .params import GenParams
 from .record import SessionWriter
 from .worker import Worker
@@ -65,6 +65,8 @@ class Contestant:
     finish_reason: str | None = None
     context_used: int | None = None
     messages: list = field(default_factory=list)
+    runs: list[Stats] = field(default_factory=list)  # this prompt's finished repeats
+    problem: str | None = None  # why the verdict leaves this side out: cancelled, failed
 
     @property
     def label(self) -> str:
@@ -89,7 +91,17 @@ class Contestant:
             "note": self.note,
             "context_used": self.context_used,
             "error": self.error,
+            "repeats": summarize_runs(self.runs),
         }
+
+    def end_round(self, cancelled: bool) -> None:
+        """After one repeat: keep its stats, or say why this side gets no verdict."""
+        if self.error:
+            self.problem = "was cancelled" if cancelled else "failed"
+        elif self.finish_reason == "cancelled":
+            self.problem = "was cancelled"
+        elif self.stats is not None:
+            self.runs.append(self.stats)
 
 
 class Duel:
@@ -135,13 +147,41 @@ class Duel:
     # ------------------------------------------------------------ public
 
     def run(
-        self, prompt: str | Sequence[dict], prompt_b: str | Sequence[dict] | None = None, extra: dict | None = None
+        self,
+        prompt: str | Sequence[dict],
+        prompt_b: str | Sequence[dict] | None = None,
+        extra: dict | None = None,
+        repeat: int = 1,
     ) -> Iterator[tuple[Channel, object]]:
         """One request to every side (``prompt_b``: B's own messages, e.g. its own chat
-        history); ``extra`` goes into the run's ``Prompt`` (a chat's question and passages)."""
+        history), ``repeat`` times (after one warmup round when more than once), the order of
+        the sides alternating so drift in machine load hits both alike; ``extra`` goes into each run's ``Prompt`` (a chat's question
+        and passages). One verdict closes it, over every repeat."""
+        if repeat < 1:
+            raise LlmbenchError(f"repeat must be at least 1, got {repeat}")
         messages = _messages(prompt)
         per_side = {Channel.A: messages, Channel.B: _messages(prompt_b) if prompt_b is not None else messages}
         self._cancel.clear()
+        for c in self.sides.values():
+            c.runs, c.problem = [], None
+        warmup = int(repeat > 1)  # as llama-bench: a first answer (cold caches, page faults) is not counted
+        for round_ in range(repeat + warmup):
+            yield from self._round(messages, per_side, prompt_b is not None, extra, reverse=round_ % 2 == 1)
+            if round_ < warmup:
+                for c in self.sides.values():
+                    c.runs.clear()
+            if self._cancel.is_set() or any(c.problem for c in self.sides.values()):
+                break
+        line = ""
+        if Channel.B in self.sides:
+            a, b = self.sides[Channel.A], self.sides[Channel.B]
+            line = verdict(SideRuns(a.label, a.runs, a.problem), SideRuns(b.label, b.runs, b.problem))
+        self._flush_hashes(wait=True)
+        yield self._emit(Channel.DUEL, Verdict(line))
+        if self.recorder:
+            self.recorder.sync()
+
+    def _round(self, messages, per_side, own_b: bool, extra, reverse: bool) -> Iterator[tuple[Channel, object]]:
         self.runs += 1
         for c in self.sides.values():
             c.reset_run()
@@ -153,25 +193,20 @@ class Duel:
                 self.runs,
                 messages,
                 self.mode,
-                messages_b=per_side[Channel.B] if prompt_b is not None else None,
+                messages_b=per_side[Channel.B] if own_b else None,
                 **(extra or {}),
             ),
         )
         for c in self.sides.values():
             yield from self._resolve(c)
-        yield from self._answers()
-        line = ""
-        if Channel.B in self.sides:
-            a, b = self.sides[Channel.A], self.sides[Channel.B]
-            line = verdict(a.label, a.stats, b.label, b.stats)
-        self._flush_hashes(wait=True)
-        yield self._emit(Channel.DUEL, Verdict(line))
-        if self.recorder:
-            self.recorder.sync()
+        yield from self._answers(reverse)
+        for c in self.sides.values():
+            c.end_round(self._cancel.is_set())
 
-    def _answers(self) -> Iterator[tuple[Channel, object]]:
-        """Launch the sides (one after the other, or both at once) and pass on their events."""
-        order = list(self.sides.values())
+    def _answers(self, reverse: bool = False) -> Iterator[tuple[Channel, object]]:
+        """Launch the sides (one after the other, B first when ``reverse``, or both at once)
+        and pass on their events."""
+        order = list(self.sides.values())[:: -1 if reverse else 1]
         for c in order:
             if c.worker is not None and c.worker.dead:
                 c.worker = None  # died or was killed by cancel: start afresh

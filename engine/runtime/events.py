@@ -55,6 +55,7 @@ class Stats:
     load_s: float | None = None
     prompt_tokens: int | None = None
     ttft_ms: float | None = None
+    ttfr_ms: float | None = None  # a remote server's first chunk of any kind (TTFT: its first content)
     prompt_tok_s: float | None = None
     gen_tokens: int = 0
     gen_tok_s: float | None = None
@@ -64,6 +65,8 @@ class Stats:
     mean_cpu_percent: float | None = None
     cuda_max_alloc_mib: float | None = None  # torch.cuda.max_memory_allocated (HF on CUDA)
     server: dict | None = None  # what a remote server reported itself (usage, timings)
+    engine: dict | None = None  # the engine's own timings: prompt_ms, prompt_n, gen_ms, gen_n, source
+    memory: dict | None = None  # the worker's RSS split, the engine's buffers, the estimate (memory_split)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -116,6 +119,7 @@ class Loaded:
     threads: int
     note: str | None = None  # e.g. "no chat template: using the gemma fallback"
     t_ns: int = field(default_factory=now_ns)
+    buffers: dict | None = None  # MiB per buffer the engine says it allocated (llama.cpp's load log)
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from ..util.stats import mean_std
 from .events import Stats
 
 NS = 1_000_000_000
@@ -46,26 +49,77 @@ def ratio_text(value: float) -> str:
     return f"{value:.1f}x" if value < 10 else f"{value:.0f}x"
 
 
-def verdict(name_a: str, a: Stats | None, name_b: str, b: Stats | None) -> str:
-    """One line: which model was faster (generation tok/s) and by how much, and RAM.
+REPEATED = ("ttft_ms", "prompt_tok_s", "gen_tok_s", "total_s", "peak_rss_mib")
 
-    e.g. ``gemma3-270m: 2.1x slower, 2.0x RAM``, said of the slower model.
-    """
-    if a is None or b is None:
-        return ""
-    if not a.gen_tok_s or not b.gen_tok_s:
+
+def summarize_runs(runs: Sequence[Stats]) -> dict:
+    """Mean, sample stddev and the samples of each timed figure over a side's repeats."""
+    out: dict = {"n": len(runs)}
+    for key in REPEATED:
+        samples = [getattr(r, key) for r in runs if getattr(r, key) is not None]
+        if samples:
+            m, sd = mean_std(samples)
+            out[key] = {"mean": m, "std": sd, "samples": samples}
+    return out
+
+
+def spread_text(key: str, summary: dict | None) -> str | None:
+    """``70.2 ± 2.1 tok/s`` over the repeats, or None with fewer than two."""
+    item = (summary or {}).get(key)
+    if not item or len(item["samples"]) < 2:
+        return None
+    value = format_stat(key, item["mean"])
+    number = value.split(" ")[0]
+    std = format_stat(key, item["std"]).split(" ")[0]
+    return value.replace(number, f"{number} ± {std}", 1)
+
+
+@dataclass(frozen=True)
+class SideRuns:
+    """One side's finished runs of a prompt, and why it has no verdict if it has none."""
+
+    name: str
+    runs: Sequence[Stats] = ()
+    problem: str | None = None  # "was cancelled", "failed": no verdict on it
+
+
+def verdict(a: SideRuns, b: SideRuns) -> str:
+    """One line on generation speed (and RAM) that knows its noise.
+
+    With repeats: the ratio of the mean tok/s only when it is further from 1 than the
+    spread (the two relative stddevs combined), e.g. ``gemma3-270m: 1.52x slower than
+    smollm2 (±0.06, 3 runs each), 1.8x RAM``; else ``same speed within noise (±7%)``.
+    With one run each it says so. A cancelled or failed side gets no verdict."""
+    if a.name == b.name:
+        a, b = SideRuns(f"{a.name} (A)", a.runs, a.problem), SideRuns(f"{b.name} (B)", b.runs, b.problem)
+    problems = [f"{s.name} {s.problem}" for s in (a, b) if s.problem]
+    if problems:
+        return "no verdict: " + "; ".join(problems)
+    speeds = {s.name: [r.gen_tok_s for r in s.runs if r.gen_tok_s] for s in (a, b)}
+    if not all(speeds.values()):
         return "no verdict: an answer had fewer than two tokens"
-    if name_a == name_b:
-        name_a, name_b = f"{name_a} (A)", f"{name_b} (B)"
-    fast, slow = (a, b) if a.gen_tok_s >= b.gen_tok_s else (b, a)
-    slow_name = name_b if slow is b else name_a
-    fast_name = name_a if slow is b else name_b
-    speed = fast.gen_tok_s / slow.gen_tok_s
-    parts = [f"{slow_name}: {ratio_text(speed)} slower than {fast_name}"]
-    if speed < 1.05:
-        parts = [f"{name_a} and {name_b}: same speed (within 5%)"]
-    if slow.peak_rss_mib and fast.peak_rss_mib:
-        parts.append(f"{ratio_text(slow.peak_rss_mib / fast.peak_rss_mib)} RAM")
+    (ma, sa), (mb, sb) = mean_std(speeds[a.name]), mean_std(speeds[b.name])
+    slow, fast = (a, b) if ma < mb else (b, a)
+    ratio = max(ma, mb) / min(ma, mb)
+    n = min(len(v) for v in speeds.values())
+    if n == 1:
+        speed = (
+            f"{a.name} and {b.name}: same speed within 5% (one run each)"
+            if ratio < 1.05
+            else f"{slow.name}: {ratio_text(ratio)} slower than {fast.name} (one run each: no spread; --repeat N)"
+        )
+    else:
+        spread = math.hypot(sa / ma, sb / mb)
+        runs = f"{n} runs each"
+        speed = (
+            f"{slow.name}: {ratio:.2f}x slower than {fast.name} (±{ratio * spread:.2f}, {runs})"
+            if ratio - 1 > spread
+            else f"{a.name} and {b.name}: same speed within noise (±{spread:.0%}, {runs})"
+        )
+    parts = [speed]
+    ram = {s.name: max((r.peak_rss_mib or 0) for r in s.runs) for s in (a, b)}
+    if ram[slow.name] and ram[fast.name]:
+        parts.append(f"{ratio_text(ram[slow.name] / ram[fast.name])} RAM")
     return ", ".join(parts)
 
 
@@ -73,6 +127,7 @@ def verdict(name_a: str, a: Stats | None, name_b: str, b: Stats | None) -> str:
 STAT_ROWS: tuple[tuple[str, str, str], ...] = (
     ("load_s", "load", "{:.2f} s"),
     ("prompt_tokens", "prompt tokens", "{:d}"),
+    ("ttfr_ms", "first response", "{:.0f} ms"),
     ("ttft_ms", "TTFT", "{:.0f} ms"),
     ("prompt_tok_s", "prompt speed", "{:.0f} tok/s"),
     ("gen_tokens", "generated", "{:d} tok"),
@@ -94,20 +149,76 @@ def format_stat(key: str, value) -> str:
     return str(value)
 
 
-OPTIONAL_ROWS = ("peak_gpu_mib", "cuda_max_alloc_mib")  # shown only when some contestant has them
+OPTIONAL_ROWS = ("ttfr_ms", "peak_gpu_mib", "cuda_max_alloc_mib")  # shown only when some contestant has them
 
 
 def server_text(server: dict | None) -> str | None:
-    """What a remote server reported itself: its token counts and (llama-server) its own speeds."""
+    """What a remote server reported of the tokens it counted (its timings go to ``engine_text``)."""
     if not server:
         return None
-    parts = []
     usage = server.get("usage") or {}
-    if usage.get("completion_tokens") is not None:
-        parts.append(f"{usage.get('prompt_tokens', '?')} prompt + {usage['completion_tokens']} generated tok")
-    timings = server.get("timings") or {}
-    if timings.get("predicted_per_second"):
-        parts.append(f"gen {timings['predicted_per_second']:.1f} tok/s")
-    if timings.get("prompt_per_second"):
-        parts.append(f"prompt {timings['prompt_per_second']:.0f} tok/s")
-    return " · ".join(parts) or None
+    if usage.get("completion_tokens") is None:
+        return None
+    return f"{usage.get('prompt_tokens', '?')} prompt + {usage['completion_tokens']} generated tok"
+
+
+def engine_from_server(server: dict | None) -> dict | None:
+    """A server's own timings in ``Stats.engine``'s shape: llama-server's ``timings``, or
+    Ollama's ``eval_count``/``eval_duration`` (ns); None when it reported none."""
+    server = server or {}
+    t = server.get("timings") or {}
+    if t.get("predicted_ms") and t.get("predicted_n") is not None:
+        return {
+            "source": "llama-server",
+            "prompt_ms": t.get("prompt_ms"),
+            "prompt_n": t.get("prompt_n"),
+            "gen_ms": t["predicted_ms"],
+            "gen_n": t["predicted_n"],
+        }
+    o = server.get("ollama") or {}
+    if o.get("eval_duration") and o.get("eval_count") is not None:
+        return {
+            "source": "Ollama",
+            "prompt_ms": (o.get("prompt_eval_duration") or 0) / 1e6 or None,
+            "prompt_n": o.get("prompt_eval_count"),
+            "gen_ms": o["eval_duration"] / 1e6,
+            "gen_n": o["eval_count"],
+        }
+    return None
+
+
+ENGINE_GAP = 0.10  # engine and wall clock further apart than this get flagged
+
+
+def engine_rates(engine: dict | None) -> tuple[float | None, float | None]:
+    """(prompt tok/s, generation tok/s) as the engine timed them itself."""
+    if not engine:
+        return None, None
+    prompt = (
+        engine["prompt_n"] * 1000 / engine["prompt_ms"] if engine.get("prompt_ms") and engine.get("prompt_n") else None
+    )
+    gen = engine["gen_n"] * 1000 / engine["gen_ms"] if engine.get("gen_ms") and engine.get("gen_n") else None
+    return prompt, gen
+
+
+def engine_gap(engine: dict | None, gen_tok_s: float | None) -> float | None:
+    """How much slower llmbench measured generation than the engine timed it (0.12: 12 %)."""
+    _, gen = engine_rates(engine)
+    if not gen or not gen_tok_s:
+        return None
+    return 1 - gen_tok_s / gen
+
+
+def engine_text(engine: dict | None, gen_tok_s: float | None, remote: bool = False) -> str:
+    """The engine's own figures beside llmbench's wall clock (``gen_tok_s``), flagged past
+    10 %: ``gen 95.2 · prompt 812 tok/s (llama.cpp)``."""
+    if not engine:
+        return "server timings: none" if remote else "none"
+    prompt, gen = engine_rates(engine)
+    parts = ([f"gen {gen:.1f}"] if gen else []) + ([f"prompt {prompt:.0f}"] if prompt else [])
+    text = " · ".join(parts) + " tok/s" if parts else "no tokens timed"
+    gap = engine_gap(engine, gen_tok_s)
+    if gap is not None and abs(gap) > ENGINE_GAP:
+        where = "network, streaming" if remote else "sampling, Python, pipe"
+        text += f" ⚠ measured {abs(gap):.0%} {'slower' if gap > 0 else 'faster'}: time outside decode ({where})"
+    return f"{text} ({engine['source']})"

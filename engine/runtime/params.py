@@ -100,6 +100,9 @@ class GenParams:
     repeat_penalty: float = _p(1.1, "penalty on tokens already in the context (1: none)", float, lo=0, lo_open=True)
     max_tokens: int = _p(256, "tokens to generate at most", int, lo=1)
     n_ctx: int = _p(2048, "context window in tokens", int, lo=1, rule="a positive number of tokens")
+    depth: int = _p(
+        0, "tokens of real text in the context before the prompt: speed at that depth (as bench -d)", int, lo=0
+    )
     seed: int = _p(42, "sampling seed", int, lo=0)
     threads: int | None = _p(
         None, "CPU threads per model (auto: from the cores and the mode)", int, lo=1, auto=True, metavar="auto|N"

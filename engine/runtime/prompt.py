@@ -61,6 +61,39 @@ def expand(messages: Sequence[dict], fits: Callable[[list[dict]], bool]) -> tupl
         turns = turns[2:]  # the oldest question and answer
 
 
+DEPTH_ASK = "Read this background text; a question follows.\n\n"
+DEPTH_ACK = "I have read it."
+
+
+def with_depth(messages: Sequence[dict], depth: int, count: Callable[[list[dict]], int]) -> list[dict]:
+    """``messages`` after a turn of real text (package READMEs) that puts the conversation
+    ``depth`` tokens deeper into the context, as ``llmbench bench -d`` does for a test:
+    the longest cut of the text whose turn costs at most ``depth`` tokens by ``count``."""
+    messages = list(messages)
+    if depth <= 0:
+        return messages
+    from ..util.readmes import filler_text
+
+    text = filler_text(depth * 8)  # a token is rarely over 8 characters
+    base = count(messages)
+
+    def turn(n_chars: int) -> list[dict]:
+        return [
+            {"role": "user", "content": DEPTH_ASK + text[:n_chars]},
+            {"role": "assistant", "content": DEPTH_ACK},
+            *messages,
+        ]
+
+    lo, hi = 0, len(text)  # the most characters whose turn fits in ``depth`` tokens
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        if count(turn(mid)) - base <= depth:
+            lo = mid
+        else:
+            hi = mid - 1
+    return turn(lo)
+
+
 def fit(messages: Sequence[dict], count: Callable[[list[dict]], int], n_ctx: int, max_tokens: int):
     """``expand`` for a backend: the prompt leaves room for the answer (up to a quarter of n_ctx)."""
     reserve = min(max_tokens, n_ctx // 4)
@@ -68,12 +101,24 @@ def fit(messages: Sequence[dict], count: Callable[[list[dict]], int], n_ctx: int
 
 
 def prepare(
-    messages: Sequence[dict], tokenize: Callable[[list[dict]], list[int]], n_ctx: int, max_tokens: int, model_name: str
+    messages: Sequence[dict],
+    tokenize: Callable[[list[dict]], list[int]],
+    n_ctx: int,
+    max_tokens: int,
+    model_name: str,
+    depth: int = 0,
 ) -> tuple[list[int], int | None, int]:
-    """A backend's prompt: the messages fitted and tokenized, how many passages they kept
-    (None: not a RAG request), and how many tokens may follow; PromptTooLong if none may."""
-    fitted, used = fit(messages, lambda ms: len(tokenize(ms)), n_ctx, max_tokens)
-    ids = tokenize(fitted)
+    """A backend's prompt: the messages fitted (then ``depth`` tokens of text put before
+    them) and tokenized, how many passages they kept (None: not a RAG request), and how
+    many tokens may follow; PromptTooLong if none may."""
+    count = lambda ms: len(tokenize(ms))  # noqa: E731
+    fitted, used = fit(messages, count, n_ctx, max_tokens)
+    if depth and depth + count(fitted) >= n_ctx:
+        raise PromptTooLong(
+            f"depth {depth:,} + the prompt's {count(fitted):,} tokens is over {model_name}'s n_ctx of {n_ctx:,}: "
+            "lower the depth or raise n_ctx"
+        )
+    ids = tokenize(with_depth(fitted, depth, count))
     if len(ids) >= n_ctx:
         raise PromptTooLong(
             f"the prompt is {len(ids)} tokens but {model_name}'s n_ctx is {n_ctx}: shorten it or raise n_ctx"

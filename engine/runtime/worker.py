@@ -26,6 +26,8 @@ from ..util.fmt import MIB
 from ..util.host import physical_cores
 from . import scoring
 from .events import Done, Error, Event, Loaded, Resources, Stats, now_ns
+from .fits import estimate
+from .memory_split import measured, proc_split
 from .params import GenParams
 
 SAMPLE_INTERVAL_S = 0.2
@@ -162,6 +164,7 @@ class Worker:
         self._load_failed = False
         self._send_lock = threading.Lock()
         self._cancel_timer: threading.Timer | None = None
+        self._estimate: int | None = None  # bytes Inspect expects; 0 when it cannot tell
 
     @property
     def pid(self) -> int | None:
@@ -351,11 +354,24 @@ class Worker:
     def _complete(self, stats: Stats) -> Stats:
         remote = self.model.backend == "openai"  # the worker is only the client: the model's RAM is the server's
         return stats.replace(
+            memory=None if remote else self.memory(),
             load_s=self.loaded.load_s if self.loaded else None,
             peak_rss_mib=self.peak_rss / MIB if self.peak_rss and not remote else None,
             peak_gpu_mib=self.peak_gpu / MIB if self.peak_gpu else stats.peak_gpu_mib,
             mean_cpu_percent=sum(self._cpu) / len(self._cpu) if self._cpu else None,
         )
+
+    def memory(self) -> dict | None:
+        """The worker's RSS now, split (file-backed, anonymous), its engine's buffers and
+        Inspect's estimate (see memory_split)."""
+        if self._estimate is None:
+            try:
+                found = estimate(self.model, self.params)
+            except (LlmbenchError, OSError, ValueError):
+                found = None
+            self._estimate = found.total if found else 0
+        buffers = self.loaded.buffers if self.loaded else None
+        return measured(proc_split(self.pid) if self.pid else None, buffers, self._estimate or None)
 
     def pause_sampling(self) -> None:
         """Stop sampling while no one listens (between duels)."""

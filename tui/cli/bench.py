@@ -12,6 +12,8 @@ from .documents import drive
 from .output import CliError, console, rich_table
 
 NAME = "bench"
+WIDE = 120  # below this many columns the table leaves out NARROW_DROP
+NARROW_DROP = ("params", "backend", "threads", "load")
 
 
 def _counts(text: str) -> list[int]:
@@ -51,6 +53,7 @@ def add_parser(sub) -> None:
     p.add_argument("-t", "--threads", type=int, default=None, metavar="N", help="threads per model (default: cores)")
     p.add_argument("--text", default=None, metavar="FILE", help="text that fills the cache (default: demo corpus)")
     p.add_argument("-o", "--output", choices=FORMATS, default="table", help="table, md, csv, json, jsonl or sql")
+    p.add_argument("--force", action="store_true", help="load even when the memory estimate exceeds the free RAM")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-record", action="store_true", help="do not write a session file")
 
@@ -69,7 +72,7 @@ def run(args) -> int:
               f"logical cores ({physical_cores()} physical): the threads will wait for each other",
               file=sys.stderr)  # fmt: skip
     bench = Bench(args.specs, tests, read_text(args.text), reps=args.repetitions, warmup=args.warmup,
-                  threads=args.threads, record=not args.no_record)  # fmt: skip
+                  threads=args.threads, record=not args.no_record, force=args.force)  # fmt: skip
     result = drive(bench, BenchDone, not args.quiet and args.output == "table", "the finished runs")
     _show(result, args.output)
     if result.get("session") and args.output == "table":
@@ -79,14 +82,20 @@ def run(args) -> int:
 
 
 def _show(result: dict, fmt: str) -> None:
-    from llmbench.engine.experiments.bench_report import COLUMNS, heading, render, table_rows
+    from llmbench.engine.experiments.bench_report import COLUMNS, heading, memory_lines, render, table_rows
 
     if fmt != "table":
         print(render(result, fmt), end="")
         return
     out = console()
     out.print(heading(result), highlight=False, markup=False, soft_wrap=True)
+    columns, rows = list(COLUMNS), table_rows(result)
+    if out.width < WIDE:  # a narrow terminal keeps what changes from row to row (all of it is in -o json)
+        keep = [i for i, c in enumerate(columns) if c not in NARROW_DROP]
+        columns, rows = [columns[i] for i in keep], [[r[i] for i in keep] for r in rows]
     right = ("size", "params", "threads", "t/s", "TTFT", "load", "peak RAM")
-    out.print(rich_table(None, COLUMNS, table_rows(result), right=right, no_wrap=("t/s", "TTFT", "test")))
+    out.print(rich_table(None, columns, rows, right=right, no_wrap=("t/s", "TTFT", "test", "size", "load")))
+    for line in memory_lines(result):
+        out.print(f"memory: {line}", highlight=False, markup=False, soft_wrap=True)
     for spec, why in {r["spec"]: r["error"] for r in result["rows"] if r["error"]}.items():
         out.print(f"error: {spec}: {why}", highlight=False, markup=False, soft_wrap=True)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 
 from llmbench.engine.runtime.duel import MODES, Duel
-from llmbench.engine.runtime.metrics import OPTIONAL_ROWS, STAT_ROWS, format_stat, server_text
+from llmbench.engine.runtime.memory_split import buffers_text, memory_text
+from llmbench.engine.runtime.metrics import OPTIONAL_ROWS, STAT_ROWS, engine_text, format_stat, server_text, spread_text
 from llmbench.engine.util.markdown import table
 
 from .output import FORMATS, dump_json
@@ -23,6 +24,8 @@ def add_parser(sub) -> None:
     p.add_argument("--mode", choices=MODES, default=None, help="default: concurrent with 4+ cores, else sequential")
     p.add_argument("--format", choices=FORMATS, default="table")
     p.add_argument("--quiet", action="store_true", help="do not stream the answers")
+    p.add_argument("--repeat", type=int, default=1, metavar="N",
+                   help="ask each side N times, interleaved; the stats show mean ± stddev (default 1)")  # fmt: skip
     p.add_argument("--no-record", action="store_true", help="do not write a session file")
     add_param_arguments(p)
 
@@ -33,7 +36,7 @@ def run(args) -> int:
     stream = not args.quiet and args.format == "table"
     with Duel(args.spec_a, args.spec_b, params, mode=args.mode, record=not args.no_record) as duel:
         try:
-            line = print_events(duel.run(prompt), {"a": args.spec_a, "b": args.spec_b}, stream)
+            line = print_events(duel.run(prompt, repeat=args.repeat), {"a": args.spec_a, "b": args.spec_b}, stream)
         except KeyboardInterrupt:
             duel.cancel()
             raise
@@ -65,13 +68,27 @@ def stats_rows(result: dict) -> list[list[str]]:
         values = [c.get(key) for c in result["contestants"]]
         if key in OPTIONAL_ROWS and all(v is None for v in values):
             continue
-        rows.append([label, *(format_stat(key, v) for v in values)])
-    if any(c.get("server") for c in result["contestants"]):
+        rows.append([label, *(spread_text(key, c["repeats"]) or format_stat(key, v)
+                              for c, v in zip(result["contestants"], values))])  # fmt: skip
+    if any(c["repeats"]["n"] > 1 for c in result["contestants"]):
+        rows.append(["runs", *(str(c["repeats"]["n"]) for c in result["contestants"])])
+    if any(server_text(c.get("server")) for c in result["contestants"]):
         rows.append(["server says", *((server_text(c.get("server")) or "—") for c in result["contestants"])])
+    if any(c.get("memory") for c in result["contestants"]):
+        rows.append(["mem (RSS)", *(memory_text(c.get("memory")) for c in result["contestants"])])
+        if any(buffers_text(c.get("memory")) for c in result["contestants"]):
+            rows.append(["engine buffers", *((buffers_text(c.get("memory")) or "—") for c in result["contestants"])])
+    if any(c.get("engine") or _remote(c) for c in result["contestants"]):
+        rows.append(["engine says", *(engine_text(c.get("engine"), c.get("gen_tok_s"), _remote(c))
+                                      for c in result["contestants"])])  # fmt: skip
     rows.append(["finish", *((c["finish_reason"] or "—") for c in result["contestants"])])
     if any(c["error"] for c in result["contestants"]):
         rows.append(["error", *((c["error"] or "") for c in result["contestants"])])
     return rows
+
+
+def _remote(c: dict) -> bool:
+    return (c.get("spec") or "").startswith("openai:")
 
 
 def _print_table(result: dict) -> None:

@@ -28,6 +28,8 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--compare", metavar="SRC2", help="a second model, side by side")
     p.add_argument("--memory", action="store_true", help="memory needed per format and quantization")
+    p.add_argument("--measure", action="store_true",
+                   help="with --memory: load the model, answer a few tokens, and show its RSS beside the estimate")  # fmt: skip
     p.add_argument("--ctx", type=int, default=4096, help="context length for the KV cache (default 4096)")
     p.add_argument("--batch", type=int, default=1, help="batch size for the KV cache (default 1)")
     p.add_argument("--tree", action="store_true", help="the module tree, identical layers folded as ×N")
@@ -44,10 +46,13 @@ def run(args) -> int:
         return _adapter(a, args.format)
     ram, gpu = machine_memory()
     tables = {}
+    if args.measure and not args.memory:
+        raise SpecError("--measure goes with --memory (it measures what --memory estimates)")
     if args.memory:
         for key, s in (("a", a), ("b", b)):
             if s is not None:
                 tables[key] = memory_table(s, args.ctx, args.batch, ram, gpu)
+    measured = _measure(args) if args.measure else {}
 
     def one(s, key):
         data = s.to_dict()
@@ -55,6 +60,8 @@ def run(args) -> int:
             data.pop("module_tree", None)
         if key in tables:
             data["memory"] = [r.to_dict() for r in tables[key]]
+        if key in measured:
+            data["measured"] = measured[key]
         return data
 
     if args.save:
@@ -76,9 +83,40 @@ def run(args) -> int:
         return 0
     if args.format == "md":
         print(markdown(a, b, tables, args.ctx, args.tree))
+        print("\n".join(line for m in measured.values() for line in measured_lines(m)))
         return 0
     _print(a, b, tables, args.ctx, gpu is not None, args.tree)
+    for m in measured.values():
+        print("\n".join(measured_lines(m)))
     return 0
+
+
+def _measure(args) -> dict:
+    from llmbench.engine.experiments.memory_probe import measure_memory
+
+    out = {}
+    for key, src in (("a", args.src), ("b", args.compare)):
+        if src is not None:
+            print(f"measuring {src}: loading it and answering a few tokens…", file=sys.stderr)
+            out[key] = measure_memory(src, args.ctx)
+    return out
+
+
+def measured_lines(m: dict) -> list[str]:
+    """The measurement under the estimate table: the RSS split, the engine's buffers, and
+    each of Inspect's parts with its error."""
+    from llmbench.engine.experiments.memory_probe import PROBE_TOKENS
+    from llmbench.engine.runtime.memory_split import buffers_text, memory_text
+
+    lines = ["", f"measured: {m['model']} loaded at context {m['n_ctx']:,}, after an answer of {PROBE_TOKENS} tokens "
+                 "(one sample)", f"  RSS {memory_text(m)}"]  # fmt: skip
+    if buffers_text(m):
+        lines.append(f"  engine buffers: {buffers_text(m)}")
+    for part, est, got, err in m.get("parts", []):
+        got_text = "—" if got is None else f"{got:.0f} MiB"
+        err_text = "" if err is None else f" ({err:+.0%})"
+        lines.append(f"  {part:<9} estimate {est:.0f} MiB, measured {got_text}{err_text}")
+    return lines
 
 
 def _adapter(a: AdapterSummary, fmt: str) -> int:

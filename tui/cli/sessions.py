@@ -1,4 +1,4 @@
-"""``llmbench sessions list|show|export|replay|rerun|rm|rename|tag``."""
+"""``llmbench sessions list|show|export|replay|rerun|compare|rm|rename|tag``."""
 
 from __future__ import annotations
 
@@ -59,6 +59,11 @@ def add_parser(sub) -> None:
     sn = ssub.add_parser("rename", help="give a session a name (the file keeps its own)")
     sn.add_argument("session", help=REF)
     sn.add_argument("title")
+    sc = ssub.add_parser("compare", help="two bench runs (or two duels) side by side: the change and whether "
+                         "it is beyond the spread")  # fmt: skip
+    sc.add_argument("a", metavar="A", help=REF)
+    sc.add_argument("b", metavar="B", help=REF)
+    sc.add_argument("--format", choices=("table", "md", "json"), default="table")
     st = ssub.add_parser("tag", help="add or remove tags")
     st.add_argument("session", help=REF)
     st.add_argument("add", nargs="*", metavar="TAG")
@@ -83,8 +88,37 @@ def run(args) -> int:
         "rm": _rm,
         "rename": _rename,
         "tag": _tag,
+        "compare": _compare,
     }
     return actions[args.sessions_command](args)
+
+
+def _compare(args) -> int:
+    from llmbench.engine.sessions.compare import COLUMNS, change_rows, compare
+    from llmbench.engine.util.markdown import table
+
+    a, b = digest(_load(args.a)), digest(_load(args.b))
+    changes = compare(a, b)
+    builds = [(d.matrix or {}).get("build") for d in (a, b)]
+    notes = [f"{k}: {d.short_id} {d.title} ({d.created}{_threads(d)})" for k, d in (("A", a), ("B", b))]
+    if builds[0] and builds[1] and builds[0] != builds[1]:
+        notes.append("builds differ: " + "; ".join(f"{k} {builds[0].get(k)} → {builds[1].get(k)}"
+                                                     for k in builds[0] if builds[0].get(k) != builds[1].get(k)))  # fmt: skip
+    if args.format == "json":
+        dump_json({"a": a.path, "b": b.path, "notes": notes, "changes": [c.to_dict() for c in changes]})
+    elif args.format == "md":
+        print("\n".join([*(f"- {n}" for n in notes), "", *table(COLUMNS, change_rows(changes), "lrrrl")]))
+    else:
+        out = console()
+        for n in notes:
+            out.print(n, highlight=False, markup=False, soft_wrap=True)
+        out.print(rich_table(None, COLUMNS, change_rows(changes), right=("A", "B", "change"), no_wrap=("change",)))
+    return 0
+
+
+def _threads(d) -> str:
+    threads = sorted({r.get("n_threads") for r in (d.matrix or {}).get("rows", []) if r.get("n_threads")})
+    return f", {'/'.join(map(str, threads))} threads" if threads else ""
 
 
 def _rename(args) -> int:

@@ -46,11 +46,12 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         Binding("ctrl+t", "tokens", "Token view"),
     ]
 
-    def __init__(self, spec_a: str, spec_b: str, params: GenParams, mode: str | None = None, **kwargs):
+    def __init__(self, spec_a: str, spec_b: str, params: GenParams, mode: str | None = None, repeat: int = 1, **kwargs):
         super().__init__(**kwargs)
         self.spec_a, self.spec_b = spec_a, spec_b
         self.params = params
         self.mode = mode or default_mode()
+        self.repeat = repeat
         self.duel: Duel | None = None
         self._duel_key: tuple | None = None  # what the loaded duel was made for
         self.running = False
@@ -86,7 +87,9 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         self._pane(side).set_title(event.value.strip() or "(no model)")
 
     def _settings_text(self) -> str:
-        return f"{self.mode} · max {self.params.max_tokens} · T {self.params.temperature:g}"
+        p = self.params
+        extra = (f" · d {p.depth}" if p.depth else "") + (f" · ×{self.repeat}" if self.repeat > 1 else "")
+        return f"{self.mode} · max {p.max_tokens} · T {p.temperature:g}{extra}"
 
     # ------------------------------------------------------------ actions
 
@@ -119,11 +122,11 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         def apply(settings: DuelSettings | None) -> None:
             if settings is None:
                 return
-            self.params, self.mode = settings.params, settings.mode
+            self.params, self.mode, self.repeat = settings.params, settings.mode, settings.repeat
             self.query_one("#settings", Static).update(self._settings_text())
-            self.app.remember(duel_params=self.params.to_dict(), duel_mode=self.mode)
+            self.app.remember(duel_params=self.params.to_dict(), duel_mode=self.mode, duel_repeat=self.repeat)
 
-        self.app.push_screen(ParamsScreen(DuelSettings(self.params, self.mode)), apply)
+        self.app.push_screen(ParamsScreen(DuelSettings(self.params, self.mode, self.repeat)), apply)
 
     @on(Input.Submitted, "#prompt")
     async def submit(self, event: Input.Submitted) -> None:
@@ -143,12 +146,12 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         self.query_one("#verdict", Static).update("")
         self.running = True
         self.last_prompt = prompt
-        self.run_duel(prompt, self.spec_a, self.spec_b, self.params, self.mode)
+        self.run_duel(prompt, self.spec_a, self.spec_b, self.params, self.mode, self.repeat)
 
     # ------------------------------------------------------------ the engine, in a thread
 
     @engine_work("duel")
-    def run_duel(self, prompt: str, spec_a: str, spec_b: str, params: GenParams, mode: str) -> None:
+    def run_duel(self, prompt: str, spec_a: str, spec_b: str, params: GenParams, mode: str, repeat: int) -> None:
         worker = get_current_worker()
         key = (spec_a, spec_b, params, mode)
         if self.duel is not None and self._duel_key != key:
@@ -159,7 +162,7 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
             if self.duel is None:
                 self.duel = Duel(spec_a, spec_b, params, mode=mode, reserve_cores=UI_CORES)
                 self._duel_key = key
-            Bridge(self.post_message).pump(self.duel.run(prompt))
+            Bridge(self.post_message).pump(self.duel.run(prompt, repeat=repeat))
         except LlmbenchError as exc:
             error = str(exc)
         session = self.duel.session_path if self.duel else None

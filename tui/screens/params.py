@@ -14,6 +14,8 @@ from llmbench.engine.errors import ParamError
 from llmbench.engine.runtime.duel import MODES
 from llmbench.engine.runtime.params import GenParams, schema
 
+REPEAT_HELP = "answers per side for each prompt, interleaved after a warmup: the stats show mean ± stddev"
+
 
 def _short(help_text: str) -> str:
     """A check box's label: the help up to its first colon or parenthesis."""
@@ -24,12 +26,13 @@ def _short(help_text: str) -> str:
 class DuelSettings:
     params: GenParams
     mode: str
+    repeat: int = 1  # answers per side per prompt, interleaved (mean ± stddev, a verdict that knows the noise)
 
 
 class ParamsScreen(ModalScreen[DuelSettings | None]):
     DEFAULT_CSS = """
     ParamsScreen { align: center middle; }
-    ParamsScreen > Vertical { width: 64; height: auto; max-height: 100%; border: thick $primary; background: $surface; padding: 0 1; }
+    ParamsScreen > Vertical { width: 64; height: auto; max-height: 100%; border: thick $primary; background: $surface; padding: 0 1; overflow-y: auto; }
     ParamsScreen Grid { grid-size: 2; grid-columns: 18 1fr; grid-rows: 1; height: auto; grid-gutter: 0 1; }
     ParamsScreen Input, ParamsScreen Select { height: 1; border: none; padding: 0 1; }
     ParamsScreen Select > SelectCurrent { border: none; height: 1; padding: 0 1; }
@@ -51,6 +54,8 @@ class ParamsScreen(ModalScreen[DuelSettings | None]):
             with Grid():
                 yield Label("mode")
                 yield Select([(m, m) for m in MODES], value=self.settings.mode, allow_blank=False, id="mode")
+                yield Label("repeat")
+                yield Input(str(self.settings.repeat), id="repeat", tooltip=REPEAT_HELP)
                 for name, param in schema():
                     yield Label(name)
                     if param.kind is bool:
@@ -73,7 +78,10 @@ class ParamsScreen(ModalScreen[DuelSettings | None]):
             else:
                 values[name] = param.parse(name, self.query_one(f"#{name}", Input).value)
         params = GenParams(**values).validate()
-        return DuelSettings(params, str(self.query_one("#mode", Select).value))
+        text = self.query_one("#repeat", Input).value.strip()
+        if not text.isdigit() or int(text) < 1:
+            raise ParamError(f"repeat must be a whole number, at least 1, got {text!r}")
+        return DuelSettings(params, str(self.query_one("#mode", Select).value), int(text))
 
     def action_apply(self) -> None:
         try:

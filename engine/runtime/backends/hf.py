@@ -130,7 +130,12 @@ class HFBackend(Generating):
 
         t_request = now_ns()
         ids, used, max_new = prepare(
-            messages, lambda ms: self.tokenize(ms, params.raw), self.n_ctx, params.max_tokens, self.model.name
+            messages,
+            lambda ms: self.tokenize(ms, params.raw),
+            self.n_ctx,
+            params.max_tokens,
+            self.model.name,
+            params.depth,
         )
         yield Started(prompt_tokens=len(ids), max_tokens=max_new, context_used=used, t_ns=t_request)
         stop_now = threading.Event()

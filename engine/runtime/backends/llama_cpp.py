@@ -12,12 +12,15 @@ from ...models.info import ModelInfo
 from ...models.templates import fallback_for
 from ...util.host import physical_cores
 from ..events import Done, Event, Loaded, Started, Token, now_ns
+from ..memory_split import llama_buffers
 from ..metrics import answer_stats
 from ..params import GenParams
 from ..prompt import cut_at_stop, prepare
 from ..scoring import TextTokens, vocab_digest
 from ..speed import BenchRequest, BenchSample
 from .base import Generating, Message
+from .llama_sampling import captured_log, perf, reset_perf
+from .llama_sampling import generate as sample_tokens
 
 
 class LlamaCppBackend(Generating):
@@ -42,16 +45,19 @@ class LlamaCppBackend(Generating):
 
         threads = self.params.threads or physical_cores()
         t0 = time.perf_counter()
+        log: list[str] = []
         try:
-            self.llm = llama_cpp.Llama(
-                model_path=self.model.path,
-                n_ctx=self.params.n_ctx,
-                n_threads=threads,
-                n_threads_batch=threads,
-                n_gpu_layers=self.params.n_gpu_layers,
-                seed=self.params.seed,
-                verbose=False,
-            )
+            with captured_log(log):
+                self.llm = llama_cpp.Llama(
+                    model_path=self.model.path,
+                    n_ctx=self.params.n_ctx,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    n_gpu_layers=self.params.n_gpu_layers,
+                    seed=self.params.seed,
+                    flash_attn=True,  # what llama-bench's default (auto) picks on CPU and on GPUs that have it
+                    verbose=False,
+                )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelFileError(f"{self.model.path}: llama.cpp could not load it ({exc})") from None
         load_s = time.perf_counter() - t0
@@ -70,7 +76,7 @@ class LlamaCppBackend(Generating):
                 f"{self.model.name} has no chat template in its GGUF: using the {fallback.family} fallback template"
             )
         self._stop_ids = frozenset(self._single_token(s) for s in self._stops) - {None}
-        return Loaded(load_s=load_s, n_ctx=self.n_ctx, threads=threads, note=self.note)
+        return Loaded(load_s=load_s, n_ctx=self.n_ctx, threads=threads, note=self.note, buffers=llama_buffers(log))
 
     @property
     def n_ctx(self) -> int:
@@ -83,22 +89,16 @@ class LlamaCppBackend(Generating):
         ids = self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=True)
         return ids[0] if len(ids) == 1 else None
 
-    def _no_end(self):
-        """A logits processor that never lets an end-of-generation token be chosen
-        (``ignore_eos``, as llama.cpp's ``--ignore-eos`` does)."""
+    def _end_ids(self) -> list[int]:
+        """Every token the vocabulary marks as an end of generation, and the stop tokens:
+        banned while ``ignore_eos`` holds (as llama.cpp's ``--ignore-eos`` does)."""
         import llama_cpp
 
-        if self._eog_ids is None:  # once per model: every token the vocabulary marks as an end
+        if self._eog_ids is None:  # once per model
             vocab = self.llm._model.vocab
             ends = {i for i in range(self.llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, i)}
             self._eog_ids = sorted(ends | self._stop_ids)
-        ids = self._eog_ids
-
-        def no_end(_input_ids, scores):
-            scores[ids] = -float("inf")
-            return scores
-
-        return llama_cpp.LogitsProcessorList([no_end])
+        return self._eog_ids
 
     def _token_text(self, token: int) -> str:
         if token is None or token < 0:
@@ -124,11 +124,15 @@ class LlamaCppBackend(Generating):
     def _generate(self, messages, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
         t_request = now_ns()
         tokens, passages_used, max_new = prepare(
-            messages, lambda ms: self.tokenize(ms, params.raw), self.n_ctx, params.max_tokens, self.model.name
+            messages,
+            lambda ms: self.tokenize(ms, params.raw),
+            self.n_ctx,
+            params.max_tokens,
+            self.model.name,
+            params.depth,
         )
         yield Started(prompt_tokens=len(tokens), max_tokens=max_new, context_used=passages_used, t_ns=t_request)
-        self.llm.reset()  # no prompt cache between runs: every answer pays its own prompt pass
-        self.llm.set_seed(params.seed)
+        reset_perf(self)  # no prompt cache between runs: every answer pays its own prompt pass
         stops = self._stops if not (params.raw or params.ignore_eos) else ()
         times: list[int] = []
         out: list[str] = []
@@ -137,7 +141,7 @@ class LlamaCppBackend(Generating):
             if cancel.is_set()
             else (yield from self._stream(tokens, params, max_new, stops, cancel, times, out))
         )
-        stats = answer_stats(t_request, len(tokens), times, now_ns())
+        stats = answer_stats(t_request, len(tokens), times, now_ns()).replace(engine=perf(self))
         yield Done(text=cut_at_stop("".join(out), stops), stats=stats, finish_reason=finish)
 
     def _stream(
@@ -154,26 +158,17 @@ class LlamaCppBackend(Generating):
         returns why it ended: stop, length or cancelled."""
         import llama_cpp
 
-        llm = self.llm
-        vocab = llm._model.vocab
+        vocab = self.llm._model.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stop_ids = self._stop_ids if not params.raw else frozenset()
-        processor = self._no_end() if params.ignore_eos else None
+        banned = self._end_ids() if params.ignore_eos else []
         finish = "length"
-        for token in llm.generate(
-            tokens,
-            top_k=params.top_k,
-            top_p=params.top_p,
-            temp=params.temperature,
-            repeat_penalty=params.repeat_penalty,
-            reset=True,
-            logits_processor=processor,
-        ):
+        for token, raw in sample_tokens(self, tokens, params, banned):
             t = now_ns()
             if token in stop_ids or llama_cpp.llama_vocab_is_eog(vocab, token):
                 finish = "stop"
                 break
-            piece = decoder.decode(llm.detokenize([token]))
+            piece = decoder.decode(raw)
             times.append(t)
             out.append(piece)
             yield Token(piece, t)

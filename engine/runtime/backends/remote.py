@@ -26,9 +26,9 @@ from ...errors import LlmbenchError, first_line
 from ...models.info import ModelInfo
 from ...models.remote_spec import parse_remote_spec
 from ..events import Done, Event, Loaded, Started, Token, now_ns
-from ..metrics import answer_stats
+from ..metrics import answer_stats, engine_from_server
 from ..params import GenParams
-from ..prompt import fit
+from ..prompt import fit, with_depth
 from ..scoring import PromptLogprobs
 from .base import Generating, Message
 
@@ -37,6 +37,7 @@ CONNECT_TIMEOUT_S = 10.0
 CHARS_PER_TOKEN = 4  # prompt budgeting only: the client has no tokenizer
 MAX_LOGPROBS_BYTES = 256 << 20  # one chunk's prompt logprobs: about 2 KB a token at top-20
 LOGPROB_KEYS = ("tokens", "token_logprobs", "top_logprobs")
+OLLAMA_KEYS = ("prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration")
 
 
 class RemoteError(LlmbenchError):
@@ -157,6 +158,7 @@ class OpenAIBackend(Generating):
         t_request = now_ns()
         budget = lambda ms: sum(len(m["content"]) for m in ms) // CHARS_PER_TOKEN + 4 * len(ms)  # noqa: E731
         messages, used = fit(messages, budget, params.n_ctx, params.max_tokens)
+        messages = with_depth(messages, params.depth, budget)  # by its estimate: the client has no tokenizer
         path, body = self.body(messages, params)
         yield Started(prompt_tokens=None, max_tokens=params.max_tokens, context_used=used, t_ns=t_request)
         resp = self._request(path, body, timeout=self.remote.timeout_s)
@@ -164,22 +166,16 @@ class OpenAIBackend(Generating):
         out: list[str] = []
         finish: str | None = None
         server: dict = {}
+        first_response: int | None = None  # the first chunk of any kind (a server may send empty ones first)
         ended = False
         try:
             for payload in _events(resp):
                 if payload == "[DONE]":
                     ended = True
                     break
+                first_response = first_response or now_ns()
                 chunk = json.loads(payload)
-                if "error" in chunk:
-                    err = chunk["error"]
-                    raise RemoteError(
-                        f"{self.remote.base_url}: the server reported an error mid-answer: "
-                        f"{err.get('message', err) if isinstance(err, dict) else err}"
-                    )
-                for key in ("usage", "timings"):
-                    if chunk.get(key):
-                        server[key] = chunk[key]
+                self._reported(chunk, server)
                 for choice in chunk.get("choices") or []:
                     piece = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
                     if piece:
@@ -209,9 +205,27 @@ class OpenAIBackend(Generating):
         stats = answer_stats(t_request, usage.get("prompt_tokens"), times, now_ns())
         yield Done(
             text="".join(out),
-            stats=stats.replace(server=server or None),
+            stats=stats.replace(
+                server=server or None,
+                engine=engine_from_server(server),
+                ttfr_ms=(first_response - t_request) / 1e6 if first_response else None,
+            ),
             finish_reason={"stop": "stop", "length": "length", "cancelled": "cancelled"}.get(finish, "stop"),
         )
+
+    def _reported(self, chunk: dict, server: dict) -> None:
+        """What a chunk says of the server itself, kept in ``server``; its error raised."""
+        if "error" in chunk:
+            err = chunk["error"]
+            raise RemoteError(
+                f"{self.remote.base_url}: the server reported an error mid-answer: "
+                f"{err.get('message', err) if isinstance(err, dict) else err}"
+            )
+        for key in ("usage", "timings"):
+            if chunk.get(key):
+                server[key] = chunk[key]
+        if chunk.get("eval_duration"):  # Ollama's own counters, where a proxy passes them on
+            server["ollama"] = {k: chunk.get(k) for k in OLLAMA_KEYS}
 
     # ------------------------------------------------------------ prompt logprobs (fidelity)
 
