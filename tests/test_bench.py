@@ -84,7 +84,7 @@ def test_every_output_format(result):
     assert all(ts > 0 for *_, ts in got)
 
 
-def test_the_cli_records_a_session_and_refuses_bad_input(smollm2, tmp_path, capsys):
+def test_the_cli_records_a_session_and_refuses_bad_input(smollm2, tmp_path, capsys, monkeypatch):
     text = tmp_path / "t.txt"
     text.write_text(read_text(None).content[:4000])
     args = ["bench", smollm2, "-p", "16", "-n", "4", "-r", "2", "--warmup", "0", "--text", str(text)]
@@ -105,6 +105,14 @@ def test_the_cli_records_a_session_and_refuses_bad_input(smollm2, tmp_path, caps
     over = (os.cpu_count() or 1) + 1
     assert main([*args, "-t", str(over), "-r", "1", "--no-record", "-o", "csv"]) == 0
     assert f"-t {over} is more threads than this machine's" in capsys.readouterr().err
+    with pytest.raises(SystemExit):  # argparse: exit status 2, its one-line usage error
+        main([*args, "-o", "xml"])
+    assert "invalid choice: 'xml'" in capsys.readouterr().err
+    monkeypatch.setenv("LLMBENCH_MAX_RAM", "50M")  # the memory check, before anything loads
+    assert main([*args, "--no-record"]) == 1
+    out = capsys.readouterr()
+    assert re.search(r"needs about \d+ MiB \(weights .*\) but 50 MiB is free \(LLMBENCH_MAX_RAM\)", out.out + out.err)
+    assert main([*args, "--no-record", "--force", "-r", "1", "--warmup", "0"]) == 0, "--force loads it anyway"
 
 
 @pytest.mark.slow
@@ -118,3 +126,59 @@ def test_an_hf_model_is_benched_on_its_own_cache(registered, tmp_path):
     assert all(r["error"] is None and len(r["samples_ts"]) == 2 for r in rows.values())
     assert {t: r["kv_tokens"] for t, r in rows.items()} == {"pp16": 16, "tg4": 4, "pp16 @ d32": 48, "tg4 @ d32": 36}
     assert rows["pp16"]["backend"] == "transformers" and rows["pp16"]["ttft_ms"] > 0
+
+
+class _Streaming:
+    """A server that sends a role-only chunk first (as llama-server and vLLM do), then
+    four pieces, then its usage and (unless ``timings`` is off) llama-server's timings."""
+
+    timings = True
+
+    @classmethod
+    def handler(cls):
+        import http.server
+        import time
+
+        from tests.test_remote_backend import _LlamaServerLike
+
+        class Handler(_LlamaServerLike):
+            def do_POST(self):
+                json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.end_headers()
+                self._event({"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]})
+                time.sleep(0.03)
+                for piece in ("a", " b", " c", " d"):
+                    self._event({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+                last = {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}],
+                        "usage": {"prompt_tokens": 17, "completion_tokens": 4}}  # fmt: skip
+                if cls.timings:
+                    last["timings"] = {"prompt_n": 17, "prompt_ms": 20.0, "predicted_n": 4, "predicted_ms": 30.0}
+                self._event(last)
+                self.wfile.write(b"data: [DONE]\n\n")
+
+        return http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+
+
+@pytest.mark.slow
+def test_an_openai_server_is_benched_with_its_first_chunk_apart_from_its_first_token(home, capsys):
+    import threading
+
+    httpd = _Streaming.handler()
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    url = f"openai:http://127.0.0.1:{httpd.server_address[1]}/v1#tiny"
+    try:
+        assert main(["bench", url, "-p", "16", "-n", "4", "-r", "2", "-o", "json", "--no-record"]) == 0
+        pp, tg = json.loads(capsys.readouterr().out)
+        _Streaming.timings = False
+        assert main(["bench", url, "-p", "16", "-n", "0", "-r", "1", "--no-record", "--quiet"]) == 0
+        table = capsys.readouterr().out
+    finally:
+        _Streaming.timings = True
+        httpd.shutdown()
+    assert pp["backend"] == "openai" and pp["test"] == "pp16" and len(pp["samples_ts"]) == 2
+    assert pp["ttfr_ms"] < pp["ttft_ms"], "the role-only chunk comes 30 ms before the first content"
+    assert pp["samples_ts"][0] == pytest.approx(17 * 1e9 / pp["samples_ns"][0]), "the server's prompt size"
+    assert tg["engine"]["source"] == "llama-server" and tg["engine"]["gen_n"] == 4
+    assert "server timings: none" in table and "1st chunk" in table

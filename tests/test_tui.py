@@ -1,5 +1,6 @@
 """The TUI driven with Textual's Pilot at 80x24, on the real demo models."""
 
+import re
 import time
 
 import pytest
@@ -73,6 +74,7 @@ async def test_duel_streams_both_answers_with_stats_and_verdict(registered):
             assert pane.stats.gen_tokens == done["stats"]["gen_tokens"]
             shown = visible_text(pane.query_one(StatsView))
             assert "TTFT" in shown and "tok/s" in shown and "MiB" in shown
+            assert re.search(r"mem\s+\d+f\+\d+a\s+est\s+[+-]\d+%", shown), "the RSS split, the estimate's error"
             ram_line = str(pane.query_one(".ram").render())
             assert "RAM" in ram_line and "MiB" in ram_line and "CPU" in ram_line
         title_b = str(app.query_one("#pane-b .title").render())

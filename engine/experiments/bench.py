@@ -24,16 +24,16 @@ from .. import models
 from ..errors import BenchError, LlmbenchError
 from ..models.info import ModelInfo
 from ..rag.collection import Progress
-from ..runtime.events import Loaded
+from ..runtime.events import Done, Loaded
 from ..runtime.fits import check_fits
 from ..runtime.params import GenParams
 from ..runtime.record import save_report
 from ..runtime.scoring import TextTokens
-from ..runtime.speed import BenchRequest, BenchSample, SpeedTest
+from ..runtime.speed import CHARS_PER_TOKEN, BenchRequest, BenchSample, SpeedTest, remote_sample
 from ..runtime.worker import ModelSide, Worker
 from ..util.fmt import MIB
 from ..util.host import host_info
-from ..util.stats import mean_std
+from ..util.stats import mean, mean_std
 from .fidelity import Text
 
 DEFAULT_PROMPT = (512,)
@@ -111,9 +111,6 @@ class Bench:
             except LlmbenchError as exc:
                 side.error = str(exc)
                 continue
-            if side.model.backend == "openai":
-                side.error = f"{side.spec}: bench times the engine's own decode; an openai: server is not run here yet"
-                continue
             if not self.params.force:
                 try:
                     check_fits(side.model, self.params)
@@ -128,6 +125,9 @@ class Bench:
             if loaded is None:
                 continue
             side.load_s, side.threads = loaded.load_s, loaded.threads
+            if side.model.backend == "openai":
+                side.threads = None  # the server's own
+                continue  # no tokenizer here: each run sends text sized by characters (remote_sample)
             tokens = self._ask(side, ("tokenize", self.text.content), TextTokens)
             if tokens is None:
                 continue
@@ -142,6 +142,18 @@ class Bench:
             repeat = (body * (need // len(body) + 1))[:need]
             side.text_ids = ([tokens.bos] if tokens.bos is not None else []) + repeat
 
+    def _sample(self, side: Contestant, test: SpeedTest) -> BenchSample | None:
+        if side.model.backend != "openai":
+            return self._ask(side, ("bench", BenchRequest(test, side.text_ids)), BenchSample)
+        # a server: a raw completion of about n_prompt tokens of the text, n_gen tokens asked
+        # for (end of sequence ruled out), the depth put before it as the Duel does
+        n_chars = max(test.n_prompt, 4) * CHARS_PER_TOKEN
+        prompt = [{"role": "user", "content": self.text.content[:n_chars]}]
+        params = self.params.replace(max_tokens=max(test.n_gen, 1), ignore_eos=True, raw=True, depth=test.depth)
+        side.worker.generate(prompt, params)
+        done = self._ask(side, None, Done)
+        return None if done is None else remote_sample(test, done.stats)
+
     def _live(self) -> list[Contestant]:
         return [s for s in self.sides if s.error is None and s.worker is not None]
 
@@ -155,7 +167,7 @@ class Bench:
                     for side in self._live():
                         if self._cancel.is_set():
                             break
-                        sample = self._ask(side, ("bench", BenchRequest(test, side.text_ids)), BenchSample)
+                        sample = self._sample(side, test)
                         if sample is not None and rep >= self.warmup:
                             side.samples.setdefault(test, []).append(sample)
                         self.done += 1
@@ -181,7 +193,7 @@ class Bench:
 
     def _row(self, side: Contestant, test: SpeedTest, samples: list[BenchSample]) -> dict:
         ns = [s.ns for s in samples]
-        ts = [test.tokens * 1e9 / n for n in ns]
+        ts = [(s.tokens or test.tokens) * 1e9 / s.ns for s in samples]
         avg_ts, std_ts = mean_std(ts)
         avg_ns, std_ns = mean_std(ns)
         ttft, ttft_std = mean_std([s.first_ns / 1e6 for s in samples]) if test.n_prompt else (None, None)
@@ -206,9 +218,12 @@ class Bench:
             "samples_ts": ts,
             "ttft_ms": ttft,
             "ttft_ms_std": ttft_std,
+            "ttfr_ms": mean([s.first_response_ns / 1e6 for s in samples if s.first_response_ns is not None]),
+            "engine": samples[-1].engine if samples else None,
             "kv_tokens": samples[-1].kv_tokens if samples else None,
             "load_s": side.load_s,
             "peak_rss_mib": side.worker.peak_rss / MIB if side.worker and side.worker.peak_rss else None,
+            "peak_vram_mib": side.worker.peak_gpu / MIB if side.worker and side.worker.peak_gpu else None,
             "memory": side.memory,
             **{f"mem_{k}": (side.memory or {}).get(k) for k in MEMORY_FIELDS},
             "error": side.error,

@@ -8,13 +8,14 @@ import io
 import json
 
 from ..runtime.memory_split import buffers_text, memory_text
+from ..runtime.metrics import engine_text
 from ..util.fmt import MIB, size_text
 from ..util.markdown import table
 
 COLUMNS = ("model", "size", "params", "backend", "threads", "test", "t/s", "TTFT", "load", "peak RAM")
 FLAT = ("model", "model_filename", "model_size", "model_n_params", "backend", "n_threads", "test", "n_prompt",
         "n_gen", "n_depth", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "ttft_ms", "kv_tokens", "load_s",
-        "peak_rss_mib", "mem_rss", "mem_file", "mem_anon", "mem_estimate", "mem_estimate_error")  # fmt: skip
+        "peak_rss_mib", "peak_vram_mib", "mem_rss", "mem_file", "mem_anon", "mem_estimate", "mem_estimate_error")  # fmt: skip
 FORMATS = ("table", "md", "csv", "json", "jsonl", "sql")
 
 
@@ -37,6 +38,8 @@ def table_rows(result: dict) -> list[list[str]]:
     out = []
     for r in result["rows"]:
         ttft = "—" if r["ttft_ms"] is None else f"{r['ttft_ms']:.0f} ± {r['ttft_ms_std']:.0f} ms"
+        if r.get("ttfr_ms") is not None:  # a server: its first chunk of any kind, then its first content
+            ttft += f" (1st chunk {r['ttfr_ms']:.0f} ms)"
         out.append([
             r["model"],
             size_text(r["model_size"]) if r["model_size"] else "—",
@@ -47,7 +50,8 @@ def table_rows(result: dict) -> list[list[str]]:
             r["error"] if r["error"] and not r["samples_ts"] else ts_text(r),
             ttft,
             "—" if r["load_s"] is None else f"{r['load_s']:.2f} s",
-            size_text(r["peak_rss_mib"] * MIB) if r["peak_rss_mib"] else "—",
+            (size_text(r["peak_rss_mib"] * MIB) if r["peak_rss_mib"] else "—")
+            + (f" + {size_text(r['peak_vram_mib'] * MIB)} VRAM" if r.get("peak_vram_mib") else ""),
         ])  # fmt: skip
     return out
 
@@ -72,9 +76,20 @@ def memory_lines(result: dict) -> list[str]:
     return out
 
 
+def server_lines(result: dict) -> list[str]:
+    """What each server said of its own speed, beside what llmbench measured (tg rows)."""
+    out = []
+    for r in result["rows"]:
+        if r.get("backend") == "openai" and r["samples_ts"]:
+            gen = r["avg_ts"] if r["n_gen"] and not r["n_prompt"] else None
+            out.append(f"{r['model']} {r['test']}: {engine_text(r.get('engine'), gen, remote=True)}")
+    return out
+
+
 def markdown_report(result: dict) -> str:
     lines = ["# Bench", "", heading(result) + ".", ""]
     lines += table(COLUMNS, table_rows(result), "l" + "r" * 4 + "l" + "r" * 4)
+    lines += ["", *[f"- {line}" for line in server_lines(result)]] if server_lines(result) else []
     mem = memory_lines(result)
     lines += ["", "Memory after the runs (RSS = file-backed + anonymous pages; est: Inspect's estimate):", "",
               *[f"- {line}" for line in mem]] if mem else []  # fmt: skip
@@ -123,7 +138,8 @@ def _sql_value(v) -> str:
 
 def sql(result: dict) -> str:
     """``CREATE TABLE test`` and one INSERT per row, as llama-bench's ``-o sql`` (sqlite3)."""
-    types = {k: "REAL" if k in ("avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "ttft_ms", "load_s", "peak_rss_mib")
+    types = {k: "REAL" if k in ("avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "ttft_ms", "load_s", "peak_rss_mib",
+                                "peak_vram_mib")
              or k.startswith("mem_")
              else "INTEGER" if k.startswith("n_") or k in ("model_size", "model_n_params", "kv_tokens")
              else "TEXT" for k in FLAT}  # fmt: skip

@@ -47,4 +47,33 @@ class BenchSample(Reply):
 
     ns: int
     first_ns: int
-    kv_tokens: int
+    kv_tokens: int | None
+    tokens: int | None = None  # tokens timed, when not the test's own count (a server's usage)
+    first_response_ns: int | None = None  # a server's first chunk of any kind
+    engine: dict | None = None  # the engine's (server's) own timings of the run
+
+
+CHARS_PER_TOKEN = 4  # a prompt sized for a server, which llmbench cannot tokenize for
+
+
+def remote_sample(test: SpeedTest, stats) -> BenchSample:
+    """A run against a server, from its answer's ``Stats``: pp is timed to the first
+    content token, tg from the first token to the last (scaled to all n_gen tokens, as
+    if the first came free), pg to the last token; the prompt's size is the server's."""
+    ttft = int((stats.ttft_ms or 0) * 1e6)
+    gen_ns = int((stats.gen_tokens - 1) * 1e9 / stats.gen_tok_s) if stats.gen_tok_s else 0
+    if test.n_prompt and not test.n_gen:
+        ns, tokens = ttft, stats.prompt_tokens
+    elif test.n_gen and not test.n_prompt:
+        ns = int(gen_ns * stats.gen_tokens / max(stats.gen_tokens - 1, 1))
+        tokens = stats.gen_tokens
+    else:
+        ns, tokens = int(stats.total_s * 1e9), (stats.prompt_tokens or test.n_prompt) + stats.gen_tokens
+    return BenchSample(
+        ns=max(ns, 1),
+        first_ns=ttft,
+        kv_tokens=(stats.prompt_tokens or 0) + stats.gen_tokens if stats.prompt_tokens else None,
+        tokens=tokens,
+        first_response_ns=int(stats.ttfr_ms * 1e6) if stats.ttfr_ms is not None else None,
+        engine=stats.engine,
+    )

@@ -25,12 +25,13 @@ from ..util.childproc import ensure_resource_tracker, last_log_line, log_path, r
 from ..util.fmt import MIB
 from ..util.host import physical_cores
 from . import scoring
-from .events import Done, Error, Event, Loaded, Resources, Stats, now_ns
+from .events import Done, Error, Event, Loaded, Resources, Stats, Token, now_ns
 from .fits import estimate
 from .memory_split import measured, proc_split
 from .params import GenParams
 
 SAMPLE_INTERVAL_S = 0.2
+TOKEN_BATCH_S = 0.05  # the child sends its tokens up at most this often
 CANCEL_GRACE_S = 0.6  # then the process is killed, so Esc always lands within a second
 
 
@@ -77,13 +78,33 @@ def _child_main(conn, model: ModelInfo, params: GenParams, log_file: str) -> Non
         if msg[0] == "close":
             break
         try:
-            for event in _serve(backend, msg, cancel):
-                conn.send(event)
+            _send_batched(conn, _serve(backend, msg, cancel))
         except LlmbenchError as exc:
             conn.send(Error(str(exc), exc.code))
         except Exception as exc:
             conn.send(Error(f"{type(exc).__name__}: {exc}", msg[0]))
     backend.close()
+
+
+def _send_batched(conn, events) -> None:
+    """Send events up the pipe, tokens in batches of up to TOKEN_BATCH_S: each token keeps
+    its own timestamp, and the parent wakes 20 times a second, not once a token (a wakeup
+    on a machine whose cores all run the model's threads stalls them all)."""
+    held: list[Token] = []
+    sent_at = time.monotonic()
+    for event in events:
+        if isinstance(event, Token):
+            held.append(event)
+            if time.monotonic() - sent_at < TOKEN_BATCH_S:
+                continue
+        if held:
+            conn.send(held if len(held) > 1 else held[0])
+            held = []
+            sent_at = time.monotonic()
+        if not isinstance(event, Token):
+            conn.send(event)
+    if held:
+        conn.send(held if len(held) > 1 else held[0])
 
 
 def _serve(backend, msg: tuple, cancel: threading.Event):
@@ -274,6 +295,10 @@ class Worker:
             except Exception as exc:  # unpicklable junk from a dying child
                 self._emit(Error(f"worker sent a broken message: {exc}", "worker"))
                 break
+            if isinstance(event, list):  # a batch of tokens
+                for token in event:
+                    self._emit(token)
+                continue
             if isinstance(event, Loaded):
                 self.loaded = event
                 self._sample_once()

@@ -13,7 +13,7 @@ from .output import CliError, console, rich_table
 
 NAME = "bench"
 WIDE = 120  # below this many columns the table leaves out NARROW_DROP
-NARROW_DROP = ("params", "backend", "threads", "load")
+NARROW_DROP = ("size", "params", "backend", "threads", "load")
 
 
 def _counts(text: str) -> list[int]:
@@ -82,7 +82,14 @@ def run(args) -> int:
 
 
 def _show(result: dict, fmt: str) -> None:
-    from llmbench.engine.experiments.bench_report import COLUMNS, heading, memory_lines, render, table_rows
+    from llmbench.engine.experiments.bench_report import (
+        COLUMNS,
+        heading,
+        memory_lines,
+        render,
+        server_lines,
+        table_rows,
+    )
 
     if fmt != "table":
         print(render(result, fmt), end="")
@@ -94,7 +101,9 @@ def _show(result: dict, fmt: str) -> None:
         keep = [i for i, c in enumerate(columns) if c not in NARROW_DROP]
         columns, rows = [columns[i] for i in keep], [[r[i] for i in keep] for r in rows]
     right = ("size", "params", "threads", "t/s", "TTFT", "load", "peak RAM")
-    out.print(rich_table(None, columns, rows, right=right, no_wrap=("t/s", "TTFT", "test", "size", "load")))
+    out.print(rich_table(None, columns, rows, right=right, no_wrap=("model", "t/s", "TTFT", "test", "size", "load")))
+    for line in server_lines(result):
+        out.print(f"server: {line}", highlight=False, markup=False, soft_wrap=True)
     for line in memory_lines(result):
         out.print(f"memory: {line}", highlight=False, markup=False, soft_wrap=True)
     for spec, why in {r["spec"]: r["error"] for r in result["rows"] if r["error"]}.items():

@@ -184,7 +184,7 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         if isinstance(event, Verdict):
             self.query_one("#verdict", Static).update(event.text)
         elif isinstance(event, Prompt):
-            if event.run > 1:  # a replay's next run (a live run's panes are already empty)
+            if event.run > 1:  # the next run of a replay, or of a live duel's repeats
                 for pane in self.query(ContestantPane):
                     pane.reset()
                 self.query_one("#verdict", Static).update("")

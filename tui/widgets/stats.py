@@ -30,6 +30,10 @@ def stats_table(stats: Stats | None, mode: str | None = None, threads: int | Non
             v1 = f"{values[k1]} tok"
         table.add_row(l1, v1, l2, format_stat(k2, values.get(k2)))
     extra = [("mode", mode or "—"), ("thr", str(threads) if threads else "—")]
+    mem = values.get("memory") or {}
+    if "file" in mem and "anon" in mem:  # after an answer: the RSS split (MiB, file + anon) and the estimate's error
+        est = f"{mem['estimate_error']:+.0%}" if "estimate_error" in mem else "—"
+        extra = [("mem", f"{mem['file']:.0f}f+{mem['anon']:.0f}a"), ("est", f"{est} · thr {threads or '—'}")]
     if values.get("peak_gpu_mib"):
         extra[1] = ("VRAM", format_stat("peak_gpu_mib", values["peak_gpu_mib"]))
     table.add_row(extra[0][0], extra[0][1], extra[1][0], extra[1][1])
