@@ -15,7 +15,8 @@ from ..util.markdown import table
 COLUMNS = ("model", "size", "params", "backend", "threads", "test", "t/s", "TTFT", "load", "peak RAM")
 FLAT = ("model", "model_filename", "model_size", "model_n_params", "backend", "n_threads", "test", "n_prompt",
         "n_gen", "n_depth", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "ttft_ms", "kv_tokens", "load_s",
-        "peak_rss_mib", "peak_vram_mib", "mem_rss", "mem_file", "mem_anon", "mem_estimate", "mem_estimate_error")  # fmt: skip
+        "peak_rss_mib", "peak_vram_mib", "mem_rss", "mem_file", "mem_anon", "mem_estimate",
+        "mem_estimate_error")  # fmt: skip
 FORMATS = ("table", "md", "csv", "json", "jsonl", "sql")
 
 

@@ -154,9 +154,10 @@ class Duel:
         repeat: int = 1,
     ) -> Iterator[tuple[Channel, object]]:
         """One request to every side (``prompt_b``: B's own messages, e.g. its own chat
-        history), ``repeat`` times (after one warmup round when more than once), the order of
-        the sides alternating so drift in machine load hits both alike; ``extra`` goes into each run's ``Prompt`` (a chat's question
-        and passages). One verdict closes it, over every repeat."""
+        history), ``repeat`` times (after one warmup round when more than once), the order
+        of the sides alternating so drift in machine load hits both alike; ``extra`` goes
+        into each run's ``Prompt`` (a chat's question and passages). One verdict closes
+        it, over every repeat."""
         if repeat < 1:
             raise LlmbenchError(f"repeat must be at least 1, got {repeat}")
         messages = _messages(prompt)

@@ -28,8 +28,11 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--compare", metavar="SRC2", help="a second model, side by side")
     p.add_argument("--memory", action="store_true", help="memory needed per format and quantization")
-    p.add_argument("--measure", action="store_true",
-                   help="with --memory: load the model, answer a few tokens, and show its RSS beside the estimate")  # fmt: skip
+    p.add_argument(
+        "--measure",
+        action="store_true",
+        help="with --memory: load the model, answer a few tokens, and show its RSS beside the estimate",
+    )
     p.add_argument("--ctx", type=int, default=4096, help="context length for the KV cache (default 4096)")
     p.add_argument("--batch", type=int, default=1, help="batch size for the KV cache (default 1)")
     p.add_argument("--tree", action="store_true", help="the module tree, identical layers folded as ×N")

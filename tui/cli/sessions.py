@@ -102,8 +102,10 @@ def _compare(args) -> int:
     builds = [(d.matrix or {}).get("build") for d in (a, b)]
     notes = [f"{k}: {d.short_id} {d.title} ({d.created}{_threads(d)})" for k, d in (("A", a), ("B", b))]
     if builds[0] and builds[1] and builds[0] != builds[1]:
-        notes.append("builds differ: " + "; ".join(f"{k} {builds[0].get(k)} → {builds[1].get(k)}"
-                                                     for k in builds[0] if builds[0].get(k) != builds[1].get(k)))  # fmt: skip
+        changed = [
+            f"{k} {builds[0].get(k)} → {builds[1].get(k)}" for k in builds[0] if builds[0].get(k) != builds[1].get(k)
+        ]
+        notes.append("builds differ: " + "; ".join(changed))
     if args.format == "json":
         dump_json({"a": a.path, "b": b.path, "notes": notes, "changes": [c.to_dict() for c in changes]})
     elif args.format == "md":
