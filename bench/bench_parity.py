@@ -32,7 +32,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_speed import GREEDY, SAMPLED, WorkerGen  # noqa: E402
-from llama_tools import tool  # noqa: E402
+from llama_tools import reference  # noqa: E402
 
 LLMBENCH = str(Path(sys.executable).with_name("llmbench"))
 TARGETS = {"pp": 0.95, "tg": 0.95, "gen greedy": 0.95, "gen sampled": 0.92}
@@ -111,9 +111,8 @@ def main() -> int:
     ap.add_argument("-t", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
-    exe = tool("llama-bench")
+    exe = reference("llama-bench", "bench_parity")
     if exe is None:
-        print("bench_parity: SKIP: llama-bench cannot be built here (see above)")
         return 0
     missed = 0
     for name in args.models.split(","):

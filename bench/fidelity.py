@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from llama_tools import tool, tools_dir  # noqa: E402
+from llama_tools import reference, tools_dir  # noqa: E402
 
 LLMBENCH = str(Path(sys.executable).with_name("llmbench"))
 PATTERNS = {
@@ -91,9 +91,8 @@ def main() -> int:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reps", type=int, default=3)
     args = p.parse_args()
-    exe = tool("llama-perplexity")
+    exe = reference("llama-perplexity", "fidelity")
     if exe is None:
-        print("skipped: llama-perplexity could not be built here (see above)")
         return 0
     ref, cand = ladder(args.model, args.quant)
     from llmbench.engine.experiments.fidelity import read_text

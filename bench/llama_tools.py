@@ -48,6 +48,15 @@ def tool(name: str, build: bool = True) -> Path | None:
     return path if path.is_file() else None
 
 
+def reference(name: str, script: str) -> Path | None:
+    """``tool(name)`` for a benchmark: None, after one SKIP line naming ``script``, when
+    the reference cannot be built here (a skip, not a failure: the figures need it)."""
+    path = tool(name)
+    if path is None:
+        print(f"{script}: SKIP: {name} cannot be built here (see above)")
+    return path
+
+
 def _build() -> None:
     """Sources and build tree stay in the cache folder until the tools are copied out, so
     an interrupted build goes on where it stopped."""

@@ -114,3 +114,11 @@ def test_engine_timings_beside_the_wall_clock_flag_a_gap_over_ten_percent():
     ollama = engine_from_server({"ollama": {"eval_count": 50, "eval_duration": 500_000_000}})
     assert ollama["gen_n"] == 50 and ollama["gen_ms"] == 500.0
     assert "⚠ measured 50% slower: time outside decode (network, streaming)" in engine_text(ollama, 50.0, True)
+
+
+def test_samples_note_says_one_sample_or_the_spread_and_which_rows_stay_one_sample():
+    from llmbench.engine.runtime.metrics import samples_note
+
+    assert samples_note([{"n": 1}, None]).startswith("one run each: every figure is one sample")
+    many = samples_note([{"n": 3}, {"n": 3}])
+    assert "stddev over 3 runs" in many and "last run's (one sample)" in many

@@ -7,6 +7,16 @@ import itertools
 COLORS = ("cyan+", "orange+", "green+", "magenta+", "blue+", "red+")
 
 
+def _canvas(width: int, height: int):
+    """plotext itself, cleared and sized, for a chart built as text."""
+    import plotext as plt
+
+    plt.clear_figure()
+    plt.plotsize(width, height)
+    plt.theme("clear")
+    return plt
+
+
 def size_kld_chart(rows: list[dict], width: int, height: int, plt=None) -> str | None:
     """Peak RAM against Mean KLD (log scale), the front marked; drawn on ``plt`` (a
     PlotextPlot's: then "") or built as text. None when fewer than two variants have a KLD."""
@@ -16,12 +26,7 @@ def size_kld_chart(rows: list[dict], width: int, height: int, plt=None) -> str |
     if len(points) < 2:
         return None
     own = plt is None
-    if own:
-        import plotext as plt
-
-        plt.clear_figure()
-        plt.plotsize(width, height)
-        plt.theme("clear")
+    plt = plt or _canvas(width, height)
     for front, marker in ((True, "●"), (False, "○")):
         chosen = [p for p in points if p["front"] == front]
         if chosen:
@@ -55,12 +60,7 @@ def depth_chart(rows: list[dict], width: int, height: int, plt=None) -> str | No
     if not series:
         return None
     own = plt is None
-    if own:
-        import plotext as plt
-
-        plt.clear_figure()
-        plt.plotsize(width, height)
-        plt.theme("clear")
+    plt = plt or _canvas(width, height)
     for (label, points), color in zip(series.items(), itertools.cycle(COLORS)):
         depths = [p[0] for p in points]
         plt.plot(depths, [p[1] for p in points], marker="braille", color=color, label=label)

@@ -74,6 +74,15 @@ def spread_text(key: str, summary: dict | None) -> str | None:
     return value.replace(number, f"{number} ± {std}", 1)
 
 
+def samples_note(repeats: Sequence[dict | None]) -> str:
+    """What a duel's figures are: one sample each, or mean ± stddev over the runs (and
+    which rows stay one sample, the last run's), given each side's ``repeats``."""
+    n = max(((r or {}).get("n") or 1) for r in repeats) if repeats else 1
+    if n < 2:
+        return "one run each: every figure is one sample (--repeat N for mean ± stddev)"
+    return f"± is the stddev over {n} runs; memory and the engine's figures are the last run's (one sample)"
+
+
 @dataclass(frozen=True)
 class SideRuns:
     """One side's finished runs of a prompt, and why it has no verdict if it has none."""

@@ -105,6 +105,6 @@ def _show(result: dict, fmt: str) -> None:
     for line in server_lines(result):
         out.print(f"server: {line}", highlight=False, markup=False, soft_wrap=True)
     for line in memory_lines(result):
-        out.print(f"memory: {line}", highlight=False, markup=False, soft_wrap=True)
+        out.print(f"memory (one sample, after the runs): {line}", highlight=False, markup=False, soft_wrap=True)
     for spec, why in {r["spec"]: r["error"] for r in result["rows"] if r["error"]}.items():
         out.print(f"error: {spec}: {why}", highlight=False, markup=False, soft_wrap=True)

@@ -6,7 +6,15 @@ import sys
 
 from llmbench.engine.runtime.duel import MODES, Duel
 from llmbench.engine.runtime.memory_split import buffers_text, memory_text
-from llmbench.engine.runtime.metrics import OPTIONAL_ROWS, STAT_ROWS, engine_text, format_stat, server_text, spread_text
+from llmbench.engine.runtime.metrics import (
+    OPTIONAL_ROWS,
+    STAT_ROWS,
+    engine_text,
+    format_stat,
+    samples_note,
+    server_text,
+    spread_text,
+)
 from llmbench.engine.util.markdown import table
 
 from .output import FORMATS, dump_json
@@ -87,6 +95,10 @@ def stats_rows(result: dict) -> list[list[str]]:
     return rows
 
 
+def _note(result: dict) -> str:
+    return samples_note([c.get("repeats") for c in result["contestants"]])
+
+
 def _remote(c: dict) -> bool:
     return (c.get("spec") or "").startswith("openai:")
 
@@ -98,6 +110,7 @@ def _print_table(result: dict) -> None:
     console = make_console()
     names = [f"{name} {quant}".strip() for name, quant in _columns(result)]
     console.print(rich_table(f"duel ({result['mode']})", ["", *names], stats_rows(result), right=names))
+    console.print(_note(result), style="dim", highlight=False)
     if result["verdict"]:
         console.print(result["verdict"], style="bold", highlight=False)
     if result["session"]:
@@ -111,6 +124,7 @@ def markdown_report(result: dict) -> str:
         lines += [f"### {c['side'].upper()}: {name} {quant}".rstrip(), ""]
         lines += [c["text"] or f"*{c['error'] or 'no answer'}*", ""]
     lines += table(["", *(f"{n} {q}".strip() for n, q in cols)], stats_rows(result), "lrr")
+    lines += ["", f"*{_note(result)}*"]
     if result["verdict"]:
         lines += ["", f"**{result['verdict']}**"]
     if result["session"]:

@@ -131,7 +131,7 @@ async def apply_event(pane: ContestantPane, event: object, mode: str, notify) ->
         case Resources(rss_bytes=rss, cpu_percent=cpu, gpu_bytes=gpu):
             pane.add_sample(rss, cpu, gpu)
         case Done(stats=stats, finish_reason=reason):
-            pane.status = "done" if reason != "cancelled" else "cancelled"
+            pane.status = "done · each figure one sample" if reason != "cancelled" else "cancelled"
             pane.show_stats(stats, mode)
         case Error(message=text, code=code):
             if code == "cancelled":

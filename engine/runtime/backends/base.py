@@ -10,6 +10,7 @@ from typing import Protocol
 from ...errors import LlmbenchError
 from ..events import Error, Event, Loaded
 from ..params import GenParams
+from ..prompt import prepare
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 
@@ -37,3 +38,9 @@ class Generating:
 
     def _generate(self, messages: Sequence[Message], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
         raise NotImplementedError
+
+    def _prompt(self, messages: Sequence[Message], params: GenParams) -> tuple[list[int], int | None, int]:
+        """The answer's prompt ids, the passages kept and the tokens that may follow
+        (``prompt.prepare`` with this backend's tokenizer, context and depth)."""
+        tokenize = lambda ms: self.tokenize(ms, params.raw)  # noqa: E731
+        return prepare(messages, tokenize, self.n_ctx, params.max_tokens, self.model.name, params.depth)

@@ -20,7 +20,7 @@ from ...util.fmt import MIB
 from ..events import Done, Event, Loaded, Started, Token, now_ns
 from ..metrics import answer_stats
 from ..params import GenParams
-from ..prompt import cut_at_stop, prepare
+from ..prompt import cut_at_stop
 from ..scoring import TextTokens, vocab_digest
 from ..speed import BenchRequest, BenchSample
 from .base import Generating, Message
@@ -129,14 +129,7 @@ class HFBackend(Generating):
         import torch
 
         t_request = now_ns()
-        ids, used, max_new = prepare(
-            messages,
-            lambda ms: self.tokenize(ms, params.raw),
-            self.n_ctx,
-            params.max_tokens,
-            self.model.name,
-            params.depth,
-        )
+        ids, used, max_new = self._prompt(messages, params)
         yield Started(prompt_tokens=len(ids), max_tokens=max_new, context_used=used, t_ns=t_request)
         stop_now = threading.Event()
         streamer = _streamer_class()(self.tokenizer, skip_prompt=True, timeout=None, skip_special_tokens=True)

@@ -15,7 +15,7 @@ from ..events import Done, Event, Loaded, Started, Token, now_ns
 from ..memory_split import llama_buffers
 from ..metrics import answer_stats
 from ..params import GenParams
-from ..prompt import cut_at_stop, prepare
+from ..prompt import cut_at_stop
 from ..scoring import TextTokens, vocab_digest
 from ..speed import BenchRequest, BenchSample
 from .base import Generating, Message
@@ -123,14 +123,7 @@ class LlamaCppBackend(Generating):
 
     def _generate(self, messages, params: GenParams, cancel: threading.Event) -> Iterator[Event]:
         t_request = now_ns()
-        tokens, passages_used, max_new = prepare(
-            messages,
-            lambda ms: self.tokenize(ms, params.raw),
-            self.n_ctx,
-            params.max_tokens,
-            self.model.name,
-            params.depth,
-        )
+        tokens, passages_used, max_new = self._prompt(messages, params)
         yield Started(prompt_tokens=len(tokens), max_tokens=max_new, context_used=passages_used, t_ns=t_request)
         reset_perf(self)  # no prompt cache between runs: every answer pays its own prompt pass
         stops = self._stops if not (params.raw or params.ignore_eos) else ()
