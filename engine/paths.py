@@ -47,6 +47,23 @@ def models_dir() -> Path:
     return data_dir() / "models"
 
 
+def shared_models_dir() -> Path:
+    """Where pulled demo models live, read-only, for every home: the user's cache folder
+    (platformdirs), which ``LLMBENCH_HOME`` does not move, so a test home or a second home
+    finds the files this machine already has."""
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir(APP)) / "demo-models"
+
+
+def default_models_dir() -> Path:
+    """The models folder when ``LLMBENCH_HOME`` is not set (where demo models were pulled
+    before the shared folder existed)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP)) / "models"
+
+
 def sessions_dir() -> Path:
     override = os.environ.get("LLMBENCH_SESSIONS")
     return Path(override).expanduser() if override else data_dir() / "sessions"

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from llmbench.engine import models
+from llmbench.engine import models, paths
 
 # The fast lane (`make test-fast`, `-m "not slow"`) runs the unit and engine tests that need at
 # most SmolLM2. A test that loads Gemma, the Hugging Face stack or the embedder, drives the
@@ -62,6 +62,8 @@ def _user_dirs() -> dict[str, Path]:
 
 
 _USER_DIRS = _user_dirs()
+# where the user's demo files may be: their home's models folder, then the shared one
+_DEMO_DIRS = list(dict.fromkeys([_USER_DIRS["data"] / "models", paths.shared_models_dir(), paths.default_models_dir()]))
 
 
 def _snapshot(folders) -> dict[str, tuple[int, int]]:
@@ -111,19 +113,20 @@ def demo_paths(sandbox) -> dict[str, Path]:
 
     out = {}
     for name, demo in models.DEMO_MODELS.items():
-        installed = _USER_DIRS["data"] / "models" / demo.filename
-        marker = installed.with_name(installed.name + ".sha256")
-        if (
-            installed.is_file()
-            and installed.stat().st_size == demo.size_bytes
-            and (
-                (marker.is_file() and marker.read_text().strip() == demo.sha256)
-                or file_sha256(installed) == demo.sha256
-            )
-        ):
-            out[name] = installed
+        for installed in (d / demo.filename for d in _DEMO_DIRS):
+            marker = installed.with_name(installed.name + ".sha256")
+            if (
+                installed.is_file()
+                and installed.stat().st_size == demo.size_bytes
+                and (
+                    (marker.is_file() and marker.read_text().strip() == demo.sha256)
+                    or file_sha256(installed) == demo.sha256
+                )
+            ):
+                out[name] = installed
+                break
         else:
-            out[name] = models.pull(name).path  # into the sandbox's LLMBENCH_HOME
+            out[name] = models.pull(name).path  # into the sandbox's shared folder
     return out
 
 

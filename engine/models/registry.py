@@ -63,8 +63,19 @@ DEMO_MODELS: dict[str, DemoModel] = {
 }
 
 
+def demo_places(name: str) -> list[Path]:
+    """Where a demo model's file may be, in the order they are tried: this home's models
+    folder, the shared read-only folder, then the default home's."""
+    filename = DEMO_MODELS[name].filename
+    places = [paths.models_dir(), paths.shared_models_dir(), paths.default_models_dir()]
+    return list(dict.fromkeys(d / filename for d in places))
+
+
 def demo_path(name: str) -> Path:
-    return paths.models_dir() / DEMO_MODELS[name].filename
+    """The demo model's file: the first place that has it, else where ``pull`` puts it
+    (the shared folder)."""
+    places = demo_places(name)
+    return next((p for p in places if p.is_file()), places[1] if len(places) > 1 else places[0])
 
 
 def load_registry() -> dict[str, dict]:

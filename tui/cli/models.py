@@ -39,9 +39,11 @@ def run(args) -> int:
         if args.format == "json":
             dump_json([e.__dict__ for e in entries])
             return 0
+        from rich.text import Text
+
         styles = {"ready": "green", "missing": "red"}
         rows = [
-            (e.name, e.kind, f"[{styles.get(e.status, 'yellow')}]{e.status}[/]", size_text(e.size_bytes), e.path)
+            (e.name, e.kind, Text(e.status, style=styles.get(e.status, "yellow")), size_text(e.size_bytes), e.path)
             for e in entries
         ]
         console.print(rich_table("models", ("name", "kind", "status", "size", "path"), rows))

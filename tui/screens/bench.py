@@ -105,7 +105,7 @@ class BenchView(ReportsWorkerErrors, Vertical):
         from llmbench.engine.experiments.bench import Bench, BenchDone
         from llmbench.engine.experiments.fidelity import default_text
 
-        from .duel import UI_CORES
+        from .params import UI_CORES
 
         worker = get_current_worker()
         try:

@@ -30,7 +30,7 @@ from ..widgets.contestant import ContestantPane, apply_event
 from ..widgets.passages import PassagesPanel
 from ..widgets.replay_bar import Replayable, ReplayBar
 from ..workers import ReportsWorkerErrors, engine_work, in_background
-from .duel import UI_CORES
+from .params import UI_CORES
 
 
 def collection_names() -> list[str]:

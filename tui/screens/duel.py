@@ -20,12 +20,7 @@ from ..messages import EngineEvent, ReplayReset, RunFinished, TokenBatch
 from ..widgets.contestant import ContestantPane, apply_event
 from ..widgets.replay_bar import Replayable, ReplayBar
 from ..workers import ReportsWorkerErrors, engine_work, in_background
-from .params import DuelSettings, ParamsScreen
-
-# The UI's own rendering takes most of a core while tokens stream. llama.cpp threads
-# wait for each other, so one that shares a core with the UI slows them all: keep a
-# core for the UI (headless `llmbench duel` uses every core).
-UI_CORES = 1
+from .params import UI_CORES, DuelSettings, ParamsScreen, share_warning
 
 
 class DuelView(ReportsWorkerErrors, Replayable, Vertical):
@@ -125,6 +120,9 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
             self.params, self.mode, self.repeat = settings.params, settings.mode, settings.repeat
             self.query_one("#settings", Static).update(self._settings_text())
             self.app.remember(duel_params=self.params.to_dict(), duel_mode=self.mode, duel_repeat=self.repeat)
+            warning = share_warning(settings)
+            if warning:
+                self.notify(warning, severity="warning", timeout=10)
 
         self.app.push_screen(ParamsScreen(DuelSettings(self.params, self.mode, self.repeat)), apply)
 

@@ -28,7 +28,7 @@ from llmbench.engine.runtime.params import GenParams
 from ..bridge import Bridge
 from ..messages import EngineEvent, Ready
 from ..workers import ReportsWorkerErrors, engine_work
-from .duel import UI_CORES
+from .params import UI_CORES
 
 BAR = 12
 

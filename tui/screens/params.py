@@ -11,10 +11,47 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 
 from llmbench.engine.errors import ParamError
-from llmbench.engine.runtime.duel import MODES
+from llmbench.engine.runtime.duel import MODES, threads_for
 from llmbench.engine.runtime.params import GenParams, schema
+from llmbench.engine.util.host import physical_cores
+
+# The UI's share of the cores: llama.cpp threads wait for each other, so one that
+# shares a core with the UI slows them all. ``auto`` keeps this many for the UI
+# (headless `llmbench duel` uses every core).
+UI_CORES = 1
 
 REPEAT_HELP = "answers per side for each prompt, interleaved after a warmup: the stats show mean ± stddev"
+
+
+def auto_why(mode: str) -> str:
+    """What ``auto`` threads means on this machine, in words."""
+    cores = physical_cores()
+    kept = min(UI_CORES, cores - 1)
+    return f"{cores} cores, {kept} kept for the UI" + (", shared by both models" if mode == "concurrent" else "")
+
+
+def share_warning(settings: DuelSettings) -> str | None:
+    """A warning when the threads asked for leave the UI no core of its own: it still
+    works, but the UI's rendering then takes time from the models it measures."""
+    threads = settings.params.threads
+    if not threads:
+        return None
+    running = threads * (2 if settings.mode == "concurrent" else 1)
+    cores = physical_cores()
+    if running + UI_CORES <= cores:
+        return None
+    return (
+        f"threads {threads}: {running} model threads and the UI share {cores} cores, so the UI's drawing can slow "
+        f"the models; auto keeps {min(UI_CORES, cores - 1)} core for the UI"
+    )
+
+
+class Tick(Checkbox):
+    """A check box that reads on any terminal: ✓ when on, blank when off (not a colour)."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # noqa: N802 (Textual's name)
+        return "✓" if self.value else " "
 
 
 def _short(help_text: str) -> str:
@@ -33,13 +70,13 @@ class ParamsScreen(ModalScreen[DuelSettings | None]):
     DEFAULT_CSS = """
     ParamsScreen { align: center middle; }
     ParamsScreen > Vertical { width: 64; height: auto; max-height: 100%; border: thick $primary; background: $surface; padding: 0 1; overflow-y: auto; }
-    ParamsScreen Grid { grid-size: 2; grid-columns: 18 1fr; grid-rows: 1; height: auto; grid-gutter: 0 1; }
-    ParamsScreen Input, ParamsScreen Select { height: 1; border: none; padding: 0 1; }
-    ParamsScreen Select > SelectCurrent { border: none; height: 1; padding: 0 1; }
-    ParamsScreen Checkbox { border: none; height: 1; padding: 0; }
+    ParamsScreen Grid { grid-size: 2; grid-columns: 16 1fr; grid-rows: 1; height: auto; grid-gutter: 0 1; }
+    ParamsScreen Input { padding: 0 1; }
+    ParamsScreen Input:focus, ParamsScreen Select:focus-within { background: $boost; }
+    ParamsScreen #help { color: $text-muted; height: 2; margin-top: 1; }
     ParamsScreen #error { color: $error; height: auto; }
-    ParamsScreen Horizontal { height: 1; margin-top: 1; align-horizontal: right; }
-    ParamsScreen Button { height: 1; min-width: 10; border: none; margin-left: 1; }
+    ParamsScreen #buttons { height: 1; margin-top: 1; align-horizontal: right; }
+    ParamsScreen Button { margin-left: 1; min-width: 10; }
     """
     BINDINGS = [Binding("escape", "dismiss_none", "Cancel"), Binding("ctrl+s", "apply", "Apply")]
 
@@ -53,28 +90,53 @@ class ParamsScreen(ModalScreen[DuelSettings | None]):
             yield Static("[b]Duel settings[/b]  (Tab moves, Ctrl+S applies, Esc cancels)")
             with Grid():
                 yield Label("mode")
-                yield Select([(m, m) for m in MODES], value=self.settings.mode, allow_blank=False, id="mode")
+                yield Select(
+                    [(m, m) for m in MODES], value=self.settings.mode, allow_blank=False, id="mode", compact=True
+                )
                 yield Label("repeat")
-                yield Input(str(self.settings.repeat), id="repeat", tooltip=REPEAT_HELP)
+                yield Input(str(self.settings.repeat), id="repeat", compact=True, select_on_focus=True)
                 for name, param in schema():
                     yield Label(name)
                     if param.kind is bool:
-                        yield Checkbox(_short(param.help), getattr(p, name), id=name)
+                        yield Tick(_short(param.help), getattr(p, name), id=name, compact=True)
                     else:
-                        yield Input(
-                            param.show(getattr(p, name)), id=name, placeholder=param.metavar or "", tooltip=param.help
-                        )
+                        value = param.show(getattr(p, name))
+                        yield Input(value, id=name, placeholder=param.metavar or "", compact=True, select_on_focus=True)
+            yield Static("", id="help")
             yield Static("", id="error")
-            with Horizontal():
-                yield Button("Apply", variant="primary", id="apply")
-                yield Button("Cancel", id="cancel")
+            with Horizontal(id="buttons"):
+                yield Button("Apply", variant="primary", id="apply", compact=True)
+                yield Button("Cancel", id="cancel", compact=True)
+
+    def help_for(self, name: str | None) -> str:
+        """The focused field's help, for a keyboard user (a tooltip needs a mouse)."""
+        if name == "mode":
+            return "sequential: A answers, then B, each with every core; concurrent: both at once, half each"
+        if name == "repeat":
+            return REPEAT_HELP
+        param = dict(schema()).get(name or "")
+        if param is None:
+            return ""
+        text = f"{name}: {param.help}"
+        if name == "threads":
+            mode = str(self.query_one("#mode", Select).value)
+            text += f"; auto = {threads_for(mode, GenParams(), UI_CORES)} here ({auto_why(mode)}), empty = auto"
+        return text
+
+    def on_descendant_focus(self, event) -> None:
+        widget = event.widget
+        name = widget.id or (widget.parent.id if widget.parent else None)
+        self.query_one("#help", Static).update(self.help_for(name))
+
+    def on_select_changed(self, event: Select.Changed) -> None:
+        self.query_one("#help", Static).update(self.help_for("mode"))
 
     def read(self) -> DuelSettings:
         """The form's values, parsed and checked by the parameter schema (ParamError if not)."""
         values: dict = {}
         for name, param in schema():
             if param.kind is bool:
-                values[name] = self.query_one(f"#{name}", Checkbox).value
+                values[name] = self.query_one(f"#{name}", Tick).value
             else:
                 values[name] = param.parse(name, self.query_one(f"#{name}", Input).value)
         params = GenParams(**values).validate()

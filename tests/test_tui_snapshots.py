@@ -1,0 +1,60 @@
+"""The TUI's layouts at 80x24, as SVG snapshots (pytest-textual-snapshot): a layout that
+regresses (a field that hides what is typed, a button without its label, a tab that
+overflows) fails here. After a deliberate change of layout, look at the report and run
+``pytest tests/test_tui_snapshots.py --snapshot-update``."""
+
+import pytest
+from textual.widgets import Input
+
+from llmbench.tui.app import LlmbenchApp
+
+pytestmark = pytest.mark.slow  # the TUI
+
+SIZE = (80, 24)
+
+
+@pytest.fixture
+def steady(registered, monkeypatch):
+    """What a screen may show of this machine is fixed: 2 cores."""
+    import llmbench.tui.screens.params as params_screen
+
+    monkeypatch.setattr(params_screen, "physical_cores", lambda: 2)
+
+
+def keys(*pressed: str, until=None):
+    """Press ``pressed``, wait for ``until(app)`` if given (seconds, never a fixed
+    sleep), then stop every cursor blinking, so the picture does not depend on when it
+    is taken."""
+
+    async def run_before(pilot) -> None:
+        await pilot.press(*pressed)
+        for _ in range(600 if until else 0):
+            if until(pilot.app):
+                break
+            await pilot.pause(0.1)
+        for field in pilot.app.screen.query(Input):
+            field.cursor_blink = False
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("key", ["f1", "f2", "f4", "f5", "f6"])
+def test_each_tab_at_80x24(snap_compare, steady, key):
+    assert snap_compare(LlmbenchApp(), run_before=keys(key), terminal_size=SIZE)
+
+
+def test_chat_tab_with_its_collection_ready(snap_compare, steady, demo_collection):
+    def ready(app) -> bool:
+        from llmbench.tui.screens.chat import ChatView
+
+        return app.query_one(ChatView).ready is not None
+
+    assert snap_compare(LlmbenchApp(), run_before=keys("f3", until=ready), terminal_size=SIZE)
+
+
+def test_duel_settings_with_a_value_being_typed(snap_compare, steady):
+    """Tab to threads (mode, repeat, then the parameters), type over its value: the
+    field shows what is typed, the help line says what auto means here, and both
+    buttons have their labels."""
+    assert snap_compare(LlmbenchApp(), run_before=keys("ctrl+o", *["tab"] * 10, "3"), terminal_size=SIZE)
