@@ -72,13 +72,18 @@ async def test_duel_streams_both_answers_with_stats_and_verdict(registered):
             assert pane.query_one(Markdown).source.strip() == streamed.strip()
             assert pane.status == "done · each figure one sample"
             assert pane.stats.gen_tokens == done["stats"]["gen_tokens"]
-            shown = visible_text(pane.query_one(StatsView))
-            assert "TTFT" in shown and "tok/s" in shown and "MiB" in shown
-            assert re.search(r"mem\s+\d+f\+\d+a\s+est\s+[+-]\d+%", shown), "the RSS split, the estimate's error"
+            folded = visible_text(pane.query_one(StatsView))  # at 80x24 the answer has the room
+            assert re.search(r"gen [\d.]+ tok/s · TTFT \d+ ms\s*\n RAM \d+ MiB", folded), folded
             ram_line = str(pane.query_one(".ram").render())
             assert "RAM" in ram_line and "MiB" in ram_line and "CPU" in ram_line
         title_b = str(app.query_one("#pane-b .title").render())
-        assert "gemma3-270m" in title_b and "Q4_K_M" in title_b
+        assert "gemma3-270m" in title_b and "Q4_K_M" in title_b and "no template" in title_b
+        await pilot.press("ctrl+s")  # every stat, asked for
+        await pilot.pause()
+        for side in "ab":
+            shown = visible_text(app.query_one(f"#pane-{side} StatsView"))
+            assert "TTFT" in shown and "tok/s" in shown and "MiB" in shown
+            assert re.search(r"mem\s+\d+f\+\d+a\s+est\s+[+-]\d+%", shown), "the RSS split, the estimate's error"
         verdict = str(app.query_one("#verdict").render())
         assert "slower" in verdict or "same speed" in verdict
 
@@ -182,8 +187,8 @@ async def test_settings_modal_by_keyboard_and_remembered(registered):
 
 
 async def test_settings_typed_by_keyboard_show_what_is_typed(registered, monkeypatch):
-    """Keys only: Tab to threads, type `auto` over `2`; space ticks a box and it shows ✓;
-    the help line says what auto means here; asking for every core warns about the UI."""
+    """Keys only: Tab to threads, type `auto` over `3`; space ticks a box and it shows ✓;
+    the help line says what auto means here; more threads than cores gets a warning."""
     import llmbench.tui.screens.params as params_screen
 
     monkeypatch.setattr(params_screen, "physical_cores", lambda: 2)
@@ -192,9 +197,11 @@ async def test_settings_typed_by_keyboard_show_what_is_typed(registered, monkeyp
         await pilot.press("ctrl+o", *["tab"] * 10)
         threads = app.screen.query_one("#threads", Input)
         assert app.screen.focused is threads
-        assert "auto = 1 here (2 cores, 1 kept for the UI)" in str(app.screen.query_one("#help").render())
-        await pilot.press("2")  # the field's text is selected on focus: typing replaces it
-        assert threads.value == "2"
+        assert "auto (or empty) = 2 here: 2 cores; the UI takes ~10% of one" in str(
+            app.screen.query_one("#help").render()
+        )
+        await pilot.press("3")  # the field's text is selected on focus: typing replaces it
+        assert threads.value == "3"
         await pilot.press("tab", "tab")
         box = app.screen.query_one("#ignore_eos", params_screen.Tick)
         assert app.screen.focused is box and "✓" not in str(box.render())
@@ -203,8 +210,8 @@ async def test_settings_typed_by_keyboard_show_what_is_typed(registered, monkeyp
         await pilot.press("ctrl+s")
         await pilot.pause()
         view = app.query_one(DuelView)
-        assert view.params.threads == 2 and view.params.ignore_eos
-        assert any("the UI's drawing can slow the models" in n.message for n in app._notifications)
+        assert view.params.threads == 3 and view.params.ignore_eos
+        assert any("3 model threads on 2 cores" in n.message for n in app._notifications)
         await pilot.press("ctrl+o", *["tab"] * 10, *"auto", "ctrl+s")
         await pilot.pause()
         assert view.params.threads is None

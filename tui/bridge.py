@@ -22,7 +22,7 @@ from llmbench.engine.runtime.events import Token
 
 from .messages import EngineEvent, TokenBatch
 
-BATCH_S = 0.05
+BATCH_S = 0.2
 
 
 class Bridge:

@@ -58,6 +58,7 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
         Binding("ctrl+n", "new_chat", "New chat"),
         Binding("f6", "index", "Index files"),
         Binding("f7", "evaluate", "Evaluate"),
+        Binding("ctrl+s", "stats", "Stats", show=False),
     ]
 
     def __init__(self, params: GenParams, config: dict, **kwargs):
@@ -206,6 +207,11 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
         for pane in self.query(ContestantPane):
             pane.reset()
             pane.status = "new conversation"
+
+    def action_stats(self) -> None:
+        """All the stats, or two lines of them (folded by default below 36 rows)."""
+        for pane in self.query(ContestantPane):
+            pane.toggle_stats()
 
     def action_index(self) -> None:
         from .index_dialog import IndexDialog

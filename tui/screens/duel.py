@@ -39,6 +39,7 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         Binding("ctrl+o", "settings", "Settings"),
         Binding("ctrl+l", "focus_prompt", "Prompt", show=False),
         Binding("ctrl+t", "tokens", "Token view"),
+        Binding("ctrl+s", "stats", "Stats"),
     ]
 
     def __init__(self, spec_a: str, spec_b: str, params: GenParams, mode: str | None = None, repeat: int = 1, **kwargs):
@@ -73,7 +74,7 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         for side, spec in (("a", self.spec_a), ("b", self.spec_b)):
             pane = self._pane(side)
             pane.set_title(spec)
-            pane.status = "ready: type a prompt below and press Enter"
+            pane.status = "ready: a prompt below, then Enter"
         self.query_one("#prompt", Input).focus()
 
     @on(Input.Changed, "#spec-a, #spec-b")
@@ -112,6 +113,11 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         answer = self._pane("a").answer.strip()
         passage = Passage(f"{self.last_prompt}\n\n{answer}".strip(), "the last prompt and A's answer")
         self.app.push_screen(TokenView(self.spec_a, self.spec_b, passage, ctx=512))
+
+    def action_stats(self) -> None:
+        """All the stats, or two lines of them (folded by default below 36 rows)."""
+        for pane in self.query(ContestantPane):
+            pane.toggle_stats()
 
     def action_settings(self) -> None:
         def apply(settings: DuelSettings | None) -> None:

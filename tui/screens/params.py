@@ -15,10 +15,10 @@ from llmbench.engine.runtime.duel import MODES, threads_for
 from llmbench.engine.runtime.params import GenParams, schema
 from llmbench.engine.util.host import physical_cores
 
-# The UI's share of the cores: llama.cpp threads wait for each other, so one that
-# shares a core with the UI slows them all. ``auto`` keeps this many for the UI
-# (headless `llmbench duel` uses every core).
-UI_CORES = 1
+# Cores kept for the UI: none. While tokens stream the UI draws at most 5 times a
+# second and takes about a tenth of one core (bench/tui_overhead.py), so ``auto``
+# gives the models every core, as headless `llmbench duel` does.
+UI_CORES = 0
 
 REPEAT_HELP = "answers per side for each prompt, interleaved after a warmup: the stats show mean ± stddev"
 
@@ -26,13 +26,14 @@ REPEAT_HELP = "answers per side for each prompt, interleaved after a warmup: the
 def auto_why(mode: str) -> str:
     """What ``auto`` threads means on this machine, in words."""
     cores = physical_cores()
-    kept = min(UI_CORES, cores - 1)
-    return f"{cores} cores, {kept} kept for the UI" + (", shared by both models" if mode == "concurrent" else "")
+    kept = f", {UI_CORES} kept for the UI" if UI_CORES else "; the UI takes ~10% of one as tokens stream"
+    return f"{cores} cores" + (", halved: both models run at once" if mode == "concurrent" else "") + kept
 
 
 def share_warning(settings: DuelSettings) -> str | None:
-    """A warning when the threads asked for leave the UI no core of its own: it still
-    works, but the UI's rendering then takes time from the models it measures."""
+    """A warning when the model threads asked for outnumber the cores: llama.cpp's
+    threads wait for each other, so one that shares a core with another thread (the
+    other model's, or the UI's) slows them all."""
     threads = settings.params.threads
     if not threads:
         return None
@@ -41,8 +42,8 @@ def share_warning(settings: DuelSettings) -> str | None:
     if running + UI_CORES <= cores:
         return None
     return (
-        f"threads {threads}: {running} model threads and the UI share {cores} cores, so the UI's drawing can slow "
-        f"the models; auto keeps {min(UI_CORES, cores - 1)} core for the UI"
+        f"threads {threads}: {running} model threads on {cores} cores, and the UI shares them too; the threads "
+        f"wait for each other, so expect lower tok/s than with auto ({threads_for(settings.mode, GenParams(), UI_CORES)})"
     )
 
 
@@ -117,11 +118,11 @@ class ParamsScreen(ModalScreen[DuelSettings | None]):
         param = dict(schema()).get(name or "")
         if param is None:
             return ""
-        text = f"{name}: {param.help}"
         if name == "threads":
             mode = str(self.query_one("#mode", Select).value)
-            text += f"; auto = {threads_for(mode, GenParams(), UI_CORES)} here ({auto_why(mode)}), empty = auto"
-        return text
+            n = threads_for(mode, GenParams(), UI_CORES)
+            return f"threads: CPU threads per model; auto (or empty) = {n} here: {auto_why(mode)}"
+        return f"{name}: {param.help}"
 
     def on_descendant_focus(self, event) -> None:
         widget = event.widget

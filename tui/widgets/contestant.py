@@ -1,20 +1,27 @@
-"""One side of a duel: header, streamed Markdown answer, live RAM sparkline, stats."""
+"""One side of a duel: header, the answer (plain text while it streams, Markdown once
+done), live RAM sparkline, stats."""
 
 from __future__ import annotations
 
+import time
 from collections import deque
 
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.widgets import Markdown, Sparkline, Static
 
 from llmbench.engine.runtime.events import Done, Error, Loaded, Resolved, Resources, Started, Stats
 from llmbench.engine.util.fmt import MIB
 
 from .stats import StatsView
+from .stream_text import StreamText
 
 RAM_POINTS = 120
+# The RAM line and sparkline redraw at most this often, and while tokens stream only
+# with them: every screen update costs the models on a small machine (issue 16).
+SHOW_SAMPLES_S = 0.5
+FOLD_BELOW_ROWS = 36  # below this terminal height the stats fold to two lines, so the answer has the room
 
 
 class ContestantPane(Vertical):
@@ -24,13 +31,16 @@ class ContestantPane(Vertical):
     ContestantPane .title { width: 100%; height: 1; padding: 0 1; background: $boost; text-style: bold; }
     ContestantPane .status { width: 100%; height: 1; padding: 0 1; color: $text-muted; }
     ContestantPane VerticalScroll { height: 1fr; padding: 0 1; }
+    ContestantPane StreamText { display: none; }
+    ContestantPane.-streaming StreamText { display: block; }
+    ContestantPane.-streaming VerticalScroll { display: none; }
     ContestantPane Markdown { margin: 0; padding: 0; }
     ContestantPane .ram { width: 100%; height: 1; padding: 0 1; }
     ContestantPane Sparkline { width: 1fr; height: 1; margin: 0 1; }
-    ContestantPane StatsView { width: 100%; height: 5; }
+    ContestantPane StatsView { width: 100%; }
     """
 
-    status = reactive("idle")
+    status = var("idle")  # shown by its own Static (a repaint of the whole pane would cost every batch)
 
     def __init__(self, side: str, **kwargs):
         super().__init__(id=f"pane-{side}", **kwargs)
@@ -42,25 +52,43 @@ class ContestantPane(Vertical):
         self.stats: Stats | None = None
         self.threads: int | None = None
         self.turn_start = 0  # where the current answer starts in ``text``
+        self._sample: tuple[float, float, float | None] | None = None  # the last one, not yet shown
+        self.title_text = ""
+        self.folded: bool | None = None  # the user's choice (Ctrl+S); None: by the terminal's height
+        self._shown_at = 0.0
 
     def compose(self) -> ComposeResult:
         yield Static(f"{self.side.upper()}", classes="title")
         yield Static("", classes="status")
         with VerticalScroll():
             yield Markdown("")
+        yield StreamText()
         yield Static("RAM —", classes="ram")
         yield Sparkline([], summary_function=max)
         yield StatsView()
+
+    def on_resize(self) -> None:
+        self._fold()
+
+    def toggle_stats(self) -> None:
+        self.folded = not self.query_one(StatsView).compact
+        self._fold()
+
+    def _fold(self) -> None:
+        folded = self.folded if self.folded is not None else self.app.size.height < FOLD_BELOW_ROWS
+        self.query_one(StatsView).set_compact(folded)
 
     def watch_status(self, status: str) -> None:
         self.query_one(".status", Static).update(status, layout=False)  # fixed size: no relayout
 
     def set_title(self, title: str) -> None:
+        self.title_text = title
         self.query_one(".title", Static).update(f"{self.side.upper()} · {title}", layout=False)
 
     def reset(self) -> None:
         self.text, self.tokens, self.stats, self.turn_start = "", 0, None, 0
-        self.remove_class("-error")
+        self.remove_class("-error", "-streaming")
+        self.query_one(StreamText).clear()
         self.query_one(Markdown).update("")
         self.query_one(StatsView).show(None)
         self.status = "waiting…"
@@ -82,29 +110,58 @@ class ContestantPane(Vertical):
         return self.text[self.turn_start :]
 
     async def append(self, text: str, count: int) -> None:
+        """Tokens as they stream: plain text, only the changed lines redrawn (a Markdown
+        document re-laid-out 20 times a second cost the models a fifth of their speed)."""
+        stream = self.query_one(StreamText)
+        if not self.has_class("-streaming"):
+            stream.set_text(self.text)
+            self.add_class("-streaming")
         self.text += text
         self.tokens += count
+        stream.append(text)
+        self._show_due_samples()
+
+    async def settle(self) -> None:
+        """The answer is over (done, failed or cancelled): show it all as Markdown, once."""
+        if not self.has_class("-streaming"):
+            return
         scroll = self.query_one(VerticalScroll)
-        at_end = scroll.is_vertical_scroll_end or scroll.max_scroll_y == 0
-        await self.query_one(Markdown).append(text)
-        if at_end:
-            scroll.scroll_end(animate=False)
+        await self.query_one(Markdown).update(self.text)
+        self.remove_class("-streaming")
+        scroll.scroll_end(animate=False)
 
     def add_sample(self, rss_bytes: int, cpu_percent: float, gpu_bytes: int | None) -> None:
+        """A RAM/CPU sample: kept at once (the peak, the sparkline's points), drawn at most
+        every SHOW_SAMPLES_S."""
         mib = rss_bytes / MIB
         self.peak_mib = max(self.peak_mib, mib)
         self.ram.append(mib)
+        self._sample = (mib, cpu_percent, gpu_bytes / MIB if gpu_bytes else None)
+        if not self.has_class("-streaming"):  # while tokens stream, drawn with them (one screen update)
+            self._show_due_samples()
+
+    def _show_due_samples(self) -> None:
+        if time.monotonic() - self._shown_at >= SHOW_SAMPLES_S:
+            self.show_samples()
+
+    def show_samples(self) -> None:
+        if self._sample is None:
+            return
+        mib, cpu, gpu_mib = self._sample
+        self._sample, self._shown_at = None, time.monotonic()
         self.query_one(Sparkline).data = list(self.ram)
-        line = f"RAM {mib:,.0f} MiB · peak {self.peak_mib:,.0f} · CPU {cpu_percent:.0f}%"
-        if gpu_bytes:
-            line += f" · VRAM {gpu_bytes / MIB:,.0f} MiB"
+        line = f"RAM {mib:,.0f} MiB · peak {self.peak_mib:,.0f} · CPU {cpu:.0f}%"
+        if gpu_mib:
+            line += f" · VRAM {gpu_mib:,.0f} MiB"
         self.query_one(".ram", Static).update(line, layout=False)
 
     def show_stats(self, stats: Stats, mode: str) -> None:
+        self.show_samples()
         self.stats = stats
         self.query_one(StatsView).show(stats, mode, self.threads)
 
     async def show_error(self, message: str) -> None:
+        await self.settle()
         self.add_class("-error")
         self.status = "error"
         sep = "\n\n" if self.text else ""
@@ -120,10 +177,11 @@ async def apply_event(pane: ContestantPane, event: object, mode: str, notify) ->
         case Loaded(load_s=load_s, note=note, threads=threads):
             pane.threads = threads
             pane.status = f"loaded in {load_s:.2f} s"
-            if note:
+            if note and "fallback" in note:  # said in the title, where it stays (a toast hid B's stats)
+                if "no template" not in pane.title_text:  # once, through replays and repeats
+                    pane.set_title(f"{pane.title_text} · no template")
+            elif note:
                 notify(note, title=f"model {pane.side.upper()}", timeout=8)
-                if "fallback" in note:
-                    pane.status = f"loaded in {load_s:.2f} s · fallback chat template"
         case Started(prompt_tokens=n, context_used=used):
             fit = f" · {used} passages fit" if used is not None else ""
             sent = f"prompt {n} tokens" if n is not None else "prompt sent"
@@ -131,10 +189,12 @@ async def apply_event(pane: ContestantPane, event: object, mode: str, notify) ->
         case Resources(rss_bytes=rss, cpu_percent=cpu, gpu_bytes=gpu):
             pane.add_sample(rss, cpu, gpu)
         case Done(stats=stats, finish_reason=reason):
+            await pane.settle()
             pane.status = "done · each figure one sample" if reason != "cancelled" else "cancelled"
             pane.show_stats(stats, mode)
         case Error(message=text, code=code):
             if code == "cancelled":
+                await pane.settle()
                 pane.status = "cancelled"
             else:
                 await pane.show_error(text)

@@ -40,10 +40,44 @@ def stats_table(stats: Stats | None, mode: str | None = None, threads: int | Non
     return table
 
 
+def compact_table(stats: Stats | None) -> Table:
+    """The main stats in two lines, for a small terminal: speed first, then cost."""
+    table = Table.grid(expand=True)
+    table.add_column(no_wrap=True, overflow="ellipsis")
+    if stats is None:
+        table.add_row("[dim]stats when done · Ctrl+S: all[/dim]")
+        return table
+    v = stats.to_dict()
+    f = lambda key: format_stat(key, v.get(key))  # noqa: E731
+    table.add_row(f"[dim]gen[/dim] {f('gen_tok_s')} [dim]· TTFT[/dim] {f('ttft_ms')}")
+    table.add_row(
+        f"[dim]RAM[/dim] {f('peak_rss_mib')} [dim]· load[/dim] {f('load_s')} [dim]·[/dim] {v.get('gen_tokens') or 0} tok"
+    )
+    return table
+
+
 class StatsView(Static):
+    """A pane's stats: five rows, or two when ``compact`` (Ctrl+S in the Duel switches)."""
+
     DEFAULT_CSS = """
     StatsView { height: 5; padding: 0 1; }
+    StatsView.-compact { height: 2; }
     """
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self._shown: tuple = (None, None, None)
+
+    @property
+    def compact(self) -> bool:
+        return self.has_class("-compact")
+
+    def set_compact(self, compact: bool) -> None:
+        if compact != self.compact:
+            self.set_class(compact, "-compact")
+            self.show(*self._shown)
+
     def show(self, stats: Stats | None, mode: str | None = None, threads: int | None = None) -> None:
-        self.update(stats_table(stats, mode, threads), layout=False)  # fixed size: no relayout
+        self._shown = (stats, mode, threads)
+        table = compact_table(stats) if self.compact else stats_table(stats, mode, threads)
+        self.update(table, layout=False)  # fixed size: no relayout

@@ -1,0 +1,247 @@
+#!/usr/bin/env python3
+"""What the TUI costs the model it measures: the app in a real pseudo-terminal beside
+headless ``llmbench duel``, same model, threads and prompt, interleaved.
+
+Each TUI run starts ``llmbench`` in a pty of the given size (TERM=xterm-256color),
+types a raw-completion prompt (the model cannot stop early: end of sequence is
+ruled out) and follows the session file as it is written. It samples the TUI
+process's own CPU time (its model workers are other processes) against the tokens
+streamed so far, and prints:
+
+- the TUI's CPU per 100 tokens around token 100, 500, 1,000 and 2,000 (both sides);
+- the TUI's CPU share of one core while streaming;
+- the TUI's gen tok/s against ``llmbench duel`` with the same threads, and the TUI's
+  default thread policy against the headless default.
+
+Targets (issue 16): the TUI at least 0.9x of headless with the same threads and with
+each one's default; at most 10 % of a core while streaming; the cost per 100 tokens at
+token 2,000 within 1.2x of that at token 100.
+
+    .venv/bin/python bench/tui_overhead.py [--model smollm2] [--tokens 2000] [--rounds 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import pty
+import shutil
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+PROMPT = "The old lighthouse keeper wrote in his logbook every night. On the first night of the storm he wrote"
+CHECKPOINTS = (100, 500, 1000, 2000)
+TARGET_SPEED, TARGET_CPU, TARGET_GROWTH = 0.9, 10.0, 1.2
+LLMBENCH = str(Path(sys.executable).with_name("llmbench"))
+
+
+def _params(tokens: int, threads: int | None) -> dict:
+    return {"max_tokens": tokens, "n_ctx": tokens + 256, "raw": True, "ignore_eos": True, "threads": threads}
+
+
+def headless(model: str, tokens: int, threads: int | None) -> list[float]:
+    """gen tok/s of both sides of ``llmbench duel`` (sequential: each side alone)."""
+    cmd = [LLMBENCH, "duel", "--a", model, "--b", model, "--prompt", PROMPT, "--mode", "sequential",
+           "--max-tokens", str(tokens), "--n-ctx", str(tokens + 256), "--raw", "--ignore-eos",
+           "--format", "json", "--no-record"] + (["--threads", str(threads)] if threads else [])  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
+    if out.returncode:
+        sys.exit(f"tui_overhead: llmbench duel failed: {out.stderr.strip()[-500:]}")
+    return [c["gen_tok_s"] for c in json.loads(out.stdout)["contestants"]]
+
+
+class Pty:
+    """``llmbench`` in a pseudo-terminal of a given size; its output is drained (a
+    terminal that is not read blocks the app) and kept for waiting on a text."""
+
+    def __init__(self, cols: int, rows: int, home: Path):
+        env = {**os.environ, "TERM": "xterm-256color", "LLMBENCH_HOME": str(home), "COLUMNS": str(cols)}
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:  # the child: the app itself
+            os.execvpe(LLMBENCH, [LLMBENCH], env)
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+        self.seen = bytearray()
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.seen += data[-4096:]
+            del self.seen[:-65536]
+
+    def wait_for(self, text: bytes, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        while text not in self.seen:
+            if time.monotonic() > end:
+                sys.exit(f"tui_overhead: the app never showed {text!r}")
+            time.sleep(0.1)
+
+    def type(self, text: str) -> None:
+        for ch in text:
+            os.write(self.fd, ch.encode())
+            time.sleep(0.005)
+
+    def close(self) -> None:
+        self.type("\x11")  # Ctrl+Q
+        for _ in range(100):
+            if os.waitpid(self.pid, os.WNOHANG)[0]:
+                return
+            time.sleep(0.1)
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+
+
+class SessionTail:
+    """The session file as it is written: tokens counted per side, the done events kept.
+    Read from where it stopped, so following it costs little beside the app."""
+
+    def __init__(self, home: Path):
+        self.home, self.offset, self.rest = home, 0, b""
+        self.counts, self.done = {"a": 0, "b": 0}, {}
+
+    def poll(self) -> None:
+        files = sorted((self.home / "sessions").glob("*.jsonl"))
+        if not files:
+            return
+        with files[-1].open("rb") as fh:
+            fh.seek(self.offset)
+            data = self.rest + fh.read()
+            self.offset = fh.tell()
+        *lines, self.rest = data.split(b"\n")
+        for line in lines:
+            if b'"type": "token"' in line:
+                side = json.loads(line).get("side")
+                self.counts[side] = self.counts.get(side, 0) + 1
+            elif b'"type": "done"' in line or b'"type": "error"' in line:
+                record = json.loads(line)
+                if record.get("side") in ("a", "b"):
+                    self.done[record["side"]] = record
+
+
+def tui(model: str, tokens: int, threads: int | None, cols: int, rows: int) -> dict:
+    """One duel typed into the TUI: both sides' gen tok/s, (seconds, TUI CPU seconds,
+    tokens of the side streaming) samples, and the TUI's CPU share while streaming."""
+    home = Path(tempfile.mkdtemp(prefix="llmbench-tui-overhead-"))
+    config = {"duel_a": model, "duel_b": model, "duel_mode": "sequential", "duel_params": _params(tokens, threads)}
+    (home / "config.json").write_text(json.dumps(config))
+    term = Pty(cols, rows, home)
+    try:
+        term.wait_for(b"Ask both models", 120)
+        time.sleep(1.0)
+        proc = psutil.Process(term.pid)
+        term.type(PROMPT + "\r")
+        samples: dict[str, list[tuple[float, float, int]]] = {"a": [], "b": []}
+        tail = SessionTail(home)
+        end = time.monotonic() + 1800
+        while len(tail.done) < 2 and time.monotonic() < end:
+            tail.poll()
+            cpu = sum(proc.cpu_times()[:2])
+            side = "a" if "a" not in tail.done else "b"
+            samples[side].append((time.monotonic(), cpu, tail.counts[side]))
+            time.sleep(0.25)
+        done = tail.done
+        return {"tok_s": [done[s].get("stats", {}).get("gen_tok_s") for s in "ab" if s in done], "samples": samples}
+    finally:
+        term.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _cpu_at(samples: list[tuple[float, float, int]], n: int) -> float | None:
+    """The TUI's CPU seconds when ``n`` tokens had streamed (linear between samples)."""
+    for (_, c0, n0), (_, c1, n1) in zip(samples, samples[1:]):
+        if n0 <= n <= n1 and n1 > n0:
+            return c0 + (c1 - c0) * (n - n0) / (n1 - n0)
+    return None
+
+
+def cost_per_100(samples, at: int) -> float | None:
+    """CPU milliseconds the TUI spent on the 100 tokens that end at ``at`` (or around it)."""
+    lo, hi = max(0, at - 100), at
+    a, b = _cpu_at(samples, lo), _cpu_at(samples, hi)
+    return None if a is None or b is None else (b - a) * 1000
+
+
+def cpu_share(samples) -> float | None:
+    """The TUI's CPU, in % of one core, from the first token to the last."""
+    moving = [s for s in samples if s[2] > 0]
+    if len(moving) < 2 or moving[-1][0] <= moving[0][0]:
+        return None
+    return 100 * (moving[-1][1] - moving[0][1]) / (moving[-1][0] - moving[0][0])
+
+
+def _median(values) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def report(name: str, runs: list[dict], ref: list[float], checkpoints: list[int]) -> list[str]:
+    """Lines for one TUI setting; returns the targets it missed."""
+    missed = []
+    sides = [s for r in runs for s in r["samples"].values() if s]
+    costs = {n: _median(cost_per_100(s, n) for s in sides) for n in checkpoints}
+    share = _median(cpu_share(s) for s in sides)
+    speed = _median(v for r in runs for v in r["tok_s"])
+    ratio = speed / statistics.median(ref) if speed and ref else None
+    shown = " · ".join(f"@{n}: {c:.0f} ms" if c is not None else f"@{n}: —" for n, c in costs.items())
+    print(f"{name}: TUI CPU per 100 tokens {shown}")
+    first, last = costs[checkpoints[0]], costs[checkpoints[-1]]
+    growth = last / first if first and last else None
+    print(f"{name}: TUI CPU while streaming {share:.1f}% of a core" if share is not None else f"{name}: no CPU figure")
+    if growth is not None:
+        print(f"{name}: cost at token {checkpoints[-1]} / at token {checkpoints[0]}: {growth:.2f}x "
+              f"(target ≤ {TARGET_GROWTH}x) {'PASS' if growth <= TARGET_GROWTH else 'MISS'}")  # fmt: skip
+        missed += [] if growth <= TARGET_GROWTH else [f"{name} growth"]
+    if share is not None and share > TARGET_CPU:
+        missed.append(f"{name} CPU")
+    if ratio is not None:
+        word = "PASS" if ratio >= TARGET_SPEED else "MISS"
+        print(f"{name}: gen {speed:.1f} tok/s against headless {statistics.median(ref):.1f}: ratio {ratio:.2f} "
+              f"({len(ref)} headless, {sum(len(r['tok_s']) for r in runs)} TUI answers; target {TARGET_SPEED}) {word}")  # fmt: skip
+        missed += [] if ratio >= TARGET_SPEED else [f"{name} speed"]
+    return missed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="smollm2")
+    ap.add_argument("--tokens", type=int, default=2000)
+    ap.add_argument("--threads", type=int, default=2, help="the same threads for both (default 2)")
+    ap.add_argument("--rounds", type=int, default=1)
+    args = ap.parse_args()
+    checkpoints = [n for n in CHECKPOINTS if n <= args.tokens] or [args.tokens]
+    ref_same, ref_auto = [], []
+    settings = {"80x24": (80, 24, args.threads), "200x60": (200, 60, args.threads), "80x24 auto": (80, 24, None)}
+    runs: dict[str, list[dict]] = {k: [] for k in settings}
+    for i in range(args.rounds):  # interleaved: headless, then each TUI setting, every round
+        ref_same += headless(args.model, args.tokens, args.threads)
+        ref_auto += headless(args.model, args.tokens, None)
+        for name, (cols, rows, threads) in settings.items():
+            runs[name].append(tui(args.model, args.tokens, threads, cols, rows))
+            print(f"round {i + 1}: {name}: {runs[name][-1]['tok_s']} tok/s", flush=True)
+        print(f"round {i + 1}: headless {ref_same[-2:]} (threads {args.threads}), {ref_auto[-2:]} (auto)", flush=True)
+    missed = []
+    for name, got in runs.items():
+        missed += report(name, got, ref_auto if name.endswith("auto") else ref_same, checkpoints)
+    print("all targets met" if not missed else "MISSED: " + ", ".join(missed))
+    return 1 if missed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
