@@ -171,9 +171,12 @@ def _cpu_at(samples: list[tuple[float, float, int]], n: int) -> float | None:
     return None
 
 
-def cost_per_100(samples, at: int) -> float | None:
-    """CPU milliseconds the TUI spent on the 100 tokens that end at ``at`` (or around it)."""
-    lo, hi = max(0, at - 100), at
+def cost_per_100(samples, at: int, last: int) -> float | None:
+    """CPU milliseconds the TUI spent on the 100 tokens that end at ``at``; at the
+    answer's end, the 100 before its last 50, so that the one Markdown render of the
+    whole answer once it is done does not count as streaming."""
+    hi = min(at, last - 50) if at >= last else at
+    lo = max(0, hi - 100)
     a, b = _cpu_at(samples, lo), _cpu_at(samples, hi)
     return None if a is None or b is None else (b - a) * 1000
 
@@ -195,7 +198,7 @@ def report(name: str, runs: list[dict], ref: list[float], checkpoints: list[int]
     """Lines for one TUI setting; returns the targets it missed."""
     missed = []
     sides = [s for r in runs for s in r["samples"].values() if s]
-    costs = {n: _median(cost_per_100(s, n) for s in sides) for n in checkpoints}
+    costs = {n: _median(cost_per_100(s, n, checkpoints[-1]) for s in sides) for n in checkpoints}
     share = _median(cpu_share(s) for s in sides)
     speed = _median(v for r in runs for v in r["tok_s"])
     ratio = speed / statistics.median(ref) if speed and ref else None

@@ -288,6 +288,12 @@ async def test_inspect_tab_summary_compare_and_memory(registered, tmp_path):
         await wait_for(pilot, lambda: view.summary is not None, timeout=20)
         text = visible_text(app.query_one("#inspect-summary"))
         assert "128,256" in text and "151,936" in text
+        memory = visible_text(app.query_one("#inspect-memory"))
+        assert "memory: meta-llama-3-8b" in memory and "memory: qwen2-1.5b" in memory, "both models' memory tables"
+        results = app.query_one("#inspect-results")
+        assert results.scroll_y == 0, "a comparison opens at its top"
+        await pilot.press("pagedown", "pagedown")  # from the model field: type, Enter, read
+        assert results.scroll_y > 0 and app.focused is src
         src.value = str(tmp_path)  # a folder with no config
         await pilot.press("enter")
         await wait_for(pilot, lambda: "no config.json" in str(app.query_one("#inspect-error").render()), timeout=20)
@@ -306,6 +312,7 @@ async def test_inspect_module_tree_of_an_80_layer_config(home):
         assert not tree.has_class("-ready"), "the summary shows before the module tree is built"
         assert "building" in str(app.query_one("#inspect-modules-status").render())
         await wait_for(pilot, lambda: tree.has_class("-ready"), timeout=60)
+        assert tree.cursor_line == 0, "a cursor from the start: Enter after Tab folds a branch"
         labels = [str(node.label) for node in tree.root.children[0].children[0].children]
         assert any("layers" in label for label in labels)
         layers = [n for n in tree.root.children[0].children[0].children if "layers" in str(n.label)][0]

@@ -364,7 +364,9 @@ class Worker:
             return True
         try:
             rss = proc.memory_info().rss
-            cpu = proc.cpu_percent(None)
+            # psutil divides CPU time by a wall interval measured apart from it: on a busy
+            # machine a short interval reads above every core (656 % on 2 cores was seen)
+            cpu = min(proc.cpu_percent(None), 100.0 * (os.cpu_count() or 1))
         except Exception:
             return False
         gpu = self._gpu.used_bytes(proc.pid)

@@ -68,7 +68,7 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
             yield ContestantPane("b")
         yield Static("", id="verdict")
         yield ReplayBar(self, id="replay")
-        yield Input(placeholder="Ask both models… Enter sends, Esc cancels, Ctrl+O settings", id="prompt")
+        yield Input(placeholder="Ask both models (each prompt a fresh conversation) · Enter sends", id="prompt")
 
     def on_mount(self) -> None:
         for side, spec in (("a", self.spec_a), ("b", self.spec_b)):

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from rich.table import Table
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
@@ -33,6 +34,7 @@ class Inspected(Message):
     b: ModelSummary | None
     memory: list[MemoryRow]
     ctx: int
+    memory_b: list[MemoryRow] | None = None  # the model compared, when there is one
 
 
 @dataclass
@@ -66,6 +68,18 @@ class InspectView(ReportsWorkerErrors, Vertical):
     InspectView #inspect-modules.-ready { display: block; }
     InspectView #inspect-modules-status { height: auto; color: $text-muted; }
     """
+    BINDINGS = [
+        Binding("up", "scroll('up')", "Scroll", show=False),
+        Binding("down", "scroll('down')", "Scroll", show=False),
+        Binding("pageup", "scroll('page_up')", "Page up"),
+        Binding("pagedown", "scroll('page_down')", "Page down"),
+    ]
+
+    def action_scroll(self, how: str) -> None:
+        """The results scroll from the model fields too: type, Enter, then read."""
+        results = self.query_one("#inspect-results", VerticalScroll)
+        {"up": results.scroll_up, "down": results.scroll_down,
+         "page_up": results.scroll_page_up, "page_down": results.scroll_page_down}[how](animate=False)  # fmt: skip
 
     def compose(self) -> ComposeResult:
         names = SuggestFromList(self.app.model_names, case_sensitive=False)
@@ -77,10 +91,11 @@ class InspectView(ReportsWorkerErrors, Vertical):
             yield Label("ctx")
             yield Input("4096", id="inspect-ctx", type="integer")
         yield Static("", id="inspect-error")
-        with VerticalScroll():
+        with VerticalScroll(id="inspect-results"):
             yield Static(
                 "Type a model and press Enter: its architecture, projections and memory per format "
-                "appear here. Nothing is loaded: GGUF headers and config.json are read.",
+                "appear here (PageUp/PageDown scroll them). Nothing is loaded: GGUF headers and "
+                "config.json are read.",
                 id="inspect-summary",
                 classes="block",
             )
@@ -127,12 +142,13 @@ class InspectView(ReportsWorkerErrors, Vertical):
                 return
             ram, gpu = machine_memory()
             rows = memory_table(a, ctx, 1, ram, gpu)
+            rows_b = memory_table(b, ctx, 1, ram, gpu) if b is not None else None
         except InspectCancelled:
             return
         except LlmbenchError as exc:
             self.post_message(InspectFailed(str(exc)))
             return
-        self.post_message(Inspected(a, b, rows, ctx))
+        self.post_message(Inspected(a, b, rows, ctx, rows_b))
         trees = []
         for spec, summary in ((src, a), (other, b)):
             if summary is None:
@@ -156,6 +172,8 @@ class InspectView(ReportsWorkerErrors, Vertical):
             self._add_nodes(tree.root.add(node_label(node), data=node, expand=True), node, depth=0)
         tree.root.expand()
         tree.set_class(bool(message.trees), "-ready")
+        if message.trees:
+            tree.cursor_line = 0  # Enter folds at once after Tab, no arrow key first
         status = self.query_one("#inspect-modules-status", Static)
         status.update(
             "modules (Enter or click folds a branch; identical layers are folded as ×N)" if message.trees else ""
@@ -189,13 +207,13 @@ class InspectView(ReportsWorkerErrors, Vertical):
         for t in projections:
             grid.add_row(t)
         self.query_one("#inspect-projections", Static).update(grid)
-        self.query_one("#inspect-memory", Static).update(
-            memory_table_view(
-                message.memory,
-                f"memory: {display_name(message.a)} at context {message.ctx:,}",
-                any(r.fits_gpu is not None for r in message.memory),
-            )
-        )
+        memory = Table.grid(expand=True)
+        for summary, rows in ((message.a, message.memory), (message.b, message.memory_b)):
+            if summary is not None and rows:
+                title = f"memory: {display_name(summary)} at context {message.ctx:,}"
+                memory.add_row(memory_table_view(rows, title, any(r.fits_gpu is not None for r in rows)))
+        self.query_one("#inspect-memory", Static).update(memory)
+        self.query_one("#inspect-results", VerticalScroll).scroll_home(animate=False)  # the top, a comparison too
         self.summary = message.a
 
     def on_inspect_failed(self, message: InspectFailed) -> None:

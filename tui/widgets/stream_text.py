@@ -48,6 +48,14 @@ def wrap(text: str, width: int) -> list[str]:
     return lines
 
 
+def extend(lines: list[str], text: str, width: int) -> None:
+    """Add ``text`` to wrapped ``lines`` in place: only the last line is wrapped again
+    (with the new text), the lines before it never change."""
+    parts = (lines.pop() + text).split("\n")
+    for part in parts:
+        lines.extend(wrap(part, width))
+
+
 class StreamText(Widget):
     """Text that grows at its end, its last lines in view."""
 
@@ -94,10 +102,7 @@ class StreamText(Widget):
         return True
 
     def _extend(self, text: str) -> None:
-        """Wrap ``text`` onto the last line (the only one that can change)."""
-        parts = (self._lines.pop() + text).split("\n")
-        for part in parts:
-            self._lines.extend(wrap(part, self._width or 80))
+        extend(self._lines, text, self._width or 80)
 
     def on_resize(self) -> None:
         width = max(1, self.content_region.width)
