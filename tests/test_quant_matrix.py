@@ -149,3 +149,13 @@ def test_bad_matrix_input_is_one_line(registered, tmp_path, home):
         cli("quant-matrix", "smollm2", "--questions", str(tmp_path / "q.csv"), home=home),
         "q.csv: no such question file",
     )
+
+
+def test_a_cancelled_matrix_reports_itself_partial_and_counts_its_questions():
+    from llmbench.engine.experiments.quant_matrix_report import markdown_body
+
+    one = {"question": "Q?", "answer": "A.", "id": "q1"}
+    result = {"questions": [one], "params": {"temperature": 0, "max_tokens": 8}, "rows": [], "fidelity": None}
+    assert "1 question, greedy" in markdown_body(result) and "PARTIAL" not in markdown_body(result)
+    cut = markdown_body({**result, "questions": [one, {**one, "id": "q2"}], "cancelled": True})
+    assert cut.startswith("**PARTIAL: cancelled.") and "2 questions, greedy" in cut

@@ -75,7 +75,7 @@ async def test_duel_streams_both_answers_with_stats_and_verdict(registered):
             folded = visible_text(pane.query_one(StatsView))  # at 80x24 the answer has the room
             assert re.search(r"gen [\d.]+ tok/s · TTFT \d+ ms\s*\n RAM \d+ MiB", folded), folded
             ram_line = str(pane.query_one(".ram").render())
-            assert "RAM" in ram_line and "MiB" in ram_line and "CPU" in ram_line
+            assert "RAM" in ram_line and "MiB" in ram_line and ram_line.endswith("idle"), "no stale CPU% once done"
         title_b = str(app.query_one("#pane-b .title").render())
         assert "gemma3-270m" in title_b and "Q4_K_M" in title_b and "no template" in title_b
         await pilot.press("ctrl+s")  # every stat, asked for
@@ -86,6 +86,22 @@ async def test_duel_streams_both_answers_with_stats_and_verdict(registered):
             assert re.search(r"mem\s+\d+f\+\d+a\s+est\s+[+-]\d+%", shown), "the RSS split, the estimate's error"
         verdict = str(app.query_one("#verdict").render())
         assert "slower" in verdict or "same speed" in verdict
+
+
+async def test_sequential_b_says_it_waits_for_a_not_that_it_loads(registered):
+    """B's worker starts only once A is done: while A streams, B says so (not "loading…")."""
+    app = LlmbenchApp(spec_a="smollm2", spec_b="smollm2")
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(DuelView)
+        view.mode = "sequential"
+        view.params = view.params.replace(max_tokens=300, temperature=0, ignore_eos=True)  # A streams for seconds
+        await ask(pilot, "Count.")
+        pane_a, pane_b = app.query_one("#pane-a", ContestantPane), app.query_one("#pane-b", ContestantPane)
+        await wait_for(pilot, lambda: pane_a.tokens > 0)
+        assert pane_b.status == "waiting for A…"
+        await wait_for(pilot, lambda: not view.running)
+        assert pane_b.status.startswith("done")
+        assert str(pane_a.query_one(".ram").render()).endswith("idle"), "no CPU% shown for a side that is done"
 
 
 async def test_escape_cancels_within_a_second(registered):
@@ -148,8 +164,15 @@ async def test_a_duel_just_run_is_listed_in_the_sessions_tab_and_replays(registe
         await wait_for(pilot, lambda: bar.active and bar.player.finished, timeout=10)
         await pilot.pause(0.2)
         assert app.query_one("#pane-a", ContestantPane).text == answer
+        view.mode = "concurrent"  # the live setting differs: the replay shows the recorded one
         await pilot.press("escape")
         assert not bar.active
+        await pilot.press("f4", "i")  # the same session again, with the live mode changed
+        await wait_for(pilot, lambda: bar.active and bar.player.finished, timeout=10)
+        assert "replay · sequential, as recorded" in str(view.query_one("#settings").render())
+        assert view.shown_mode == "sequential"
+        await pilot.press("escape")
+        assert "concurrent" in str(view.query_one("#settings").render())
 
 
 async def test_settings_modal_by_keyboard_and_remembered(registered):

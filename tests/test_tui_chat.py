@@ -51,6 +51,7 @@ async def test_chat_shows_passages_and_streams_a_cited_answer(registered, demo_c
         await pilot.press("ctrl+n")
         await pilot.pause()
         assert view.chat.history["a"] == [] and pane.text == ""
+        assert not list(view.query(Passage)), "the old question's passages go too"
 
 
 async def test_index_dialog_indexes_a_pdf_and_selects_it(registered, demo_collection, tmp_path):
@@ -58,7 +59,7 @@ async def test_index_dialog_indexes_a_pdf_and_selects_it(registered, demo_collec
     app = LlmbenchApp()
     async with app.run_test(size=SIZE) as pilot:
         view = await open_chat(pilot)
-        await pilot.press("f6")
+        await pilot.press("f8")
         await pilot.pause()
         dialog = app.screen
         assert isinstance(dialog, IndexDialog)

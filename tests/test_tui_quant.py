@@ -128,3 +128,14 @@ async def test_the_duel_tab_opens_the_token_view_of_b_against_a(registered):
         assert "Name a colour." in "".join(c["text"] for c in tv.view["tokens"])
         assert "against" in visible_text(tv.query_one("#tv-title", Static))
         await pilot.press("escape")
+
+
+async def test_the_quant_tab_starts_from_the_last_base_questions_and_variants(registered):
+    from llmbench.engine.config import save_config
+
+    save_config(quant_base="gemma3-270m", quant_questions="qs.jsonl", quant_variants="fp32,gguf Q8_0")
+    app = LlmbenchApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f5")
+        values = [app.query_one(f"#quant-{k}", Input).value for k in ("base", "questions", "variants")]
+        assert values == ["gemma3-270m", "qs.jsonl", "fp32,gguf Q8_0"]

@@ -350,6 +350,7 @@ class QuantMatrix:
             "reference_variant": REFERENCE_VARIANT,
             "rows": [r.to_dict() for r in self.rows],
             "elapsed_s": elapsed_s,
+            "cancelled": self._cancel.is_set(),  # a partial matrix: the variant in hand was cut short
             "host": host_info(),
         }
 

@@ -108,8 +108,11 @@ def fidelity_lines(result: dict) -> list[str]:
 def markdown_body(result: dict) -> str:
     """The report under its title: how it was run, the table, every answer."""
     p = result.get("params") or {}
+    n = len(result["questions"])
+    partial = ["**PARTIAL: cancelled. The variant in hand was cut short; its figures are not a result.**", ""]
     lines = [
-        f"{len(result['questions'])} questions, greedy (temperature {p.get('temperature')}), "
+        *(partial if result.get("cancelled") else []),
+        f"{n} question{'' if n == 1 else 's'}, greedy (temperature {p.get('temperature')}), "
         f"at most {p.get('max_tokens')} tokens; {host_text(result.get('host') or {})}.",
         "",
         *[line for text in fidelity_lines(result) for line in (text, "")],

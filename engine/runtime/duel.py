@@ -137,6 +137,7 @@ class Duel:
         self.sink: queue.Queue = queue.Queue()
         self.record = record
         self.recorder: SessionWriter | None = None
+        self._model_found = False  # a side's model was found: the session is worth keeping
         self.record_error: str | None = None
         self._cancel = threading.Event()
         self._launching = threading.Lock()  # cancel() and _launch() agree on who ends a side that never began
@@ -260,7 +261,10 @@ class Duel:
                 c.worker = None
         self._hasher.shutdown(wait=False, cancel_futures=True)
         if self.recorder:
-            self.recorder.close()
+            if self._model_found:
+                self.recorder.close()
+            else:  # every attempt failed before a model was found (a bad name): not a session
+                self.recorder.discard()
 
     def __enter__(self) -> Duel:
         return self
@@ -279,7 +283,8 @@ class Duel:
 
     @property
     def session_path(self):
-        return self.recorder.path if self.recorder else None
+        """The session file, once a model of it was found (until then it may yet be discarded)."""
+        return self.recorder.path if self.recorder and self._model_found else None
 
     # ------------------------------------------------------------ steps
 
@@ -293,6 +298,7 @@ class Duel:
             c.error = str(exc)
             yield self._emit(c.side, Error(str(exc), exc.code))
             return
+        self._model_found = True
         if c.model.sha256:
             self._record_model(c, c.model)
         else:

@@ -105,6 +105,13 @@ class SessionWriter:
             self.sync()
             self._fh.close()
 
+    def discard(self) -> None:
+        """Close and remove the file: a run with nothing worth keeping (no model it names
+        could be found), which would only clutter the sessions list."""
+        if not self._fh.closed:
+            self._fh.close()
+        self.path.unlink(missing_ok=True)
+
 
 def save_snapshot(kind: str, title: str, record: dict[str, Any], meta: dict[str, Any]) -> Path:
     """A one-record session: an inspection or a quantization matrix as it was at this moment."""

@@ -56,7 +56,7 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", priority=True),
         Binding("ctrl+n", "new_chat", "New chat"),
-        Binding("f6", "index", "Index files"),
+        Binding("f8", "index", "Index files"),  # F6 is the Bench tab
         Binding("f7", "evaluate", "Evaluate"),
         Binding("ctrl+s", "stats", "Stats", show=False),
     ]
@@ -98,8 +98,7 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
         yield Static("", id="chat-status")
         yield ReplayBar(self, id="replay")
         yield Input(
-            placeholder="Ask about the documents… Enter asks, Esc cancels, Ctrl+N new chat, "
-            "F6 index files, F7 evaluate",
+            placeholder="Ask about the documents · Enter asks · ^N new chat · F8 index · F7 evaluate",
             id="chat-question",
         )
 
@@ -166,11 +165,12 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
             widget.value = wanted
 
     @on(Select.Changed, "#chat-collection")
-    def collection_changed(self, event: Select.Changed) -> None:
+    async def collection_changed(self, event: Select.Changed) -> None:
         if event.value != self.collection and event.value is not Select.BLANK:
             self.collection = str(event.value)
             self.app.remember(chat_collection=self.collection)
             self.ready = None
+            await self.query_one(PassagesPanel).clear()  # another collection's passages are not these
             self.open_collection(self.collection)
 
     @on(Input.Changed, "#chat-b")
@@ -207,6 +207,7 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
         for pane in self.query(ContestantPane):
             pane.reset()
             pane.status = "new conversation"
+        await self.query_one(PassagesPanel).clear()  # the old question's passages go with it
 
     def action_stats(self) -> None:
         """All the stats, or two lines of them (folded by default below 36 rows)."""

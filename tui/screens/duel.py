@@ -12,7 +12,7 @@ from textual.worker import get_current_worker
 
 from llmbench.engine.errors import LlmbenchError
 from llmbench.engine.runtime.duel import Duel, default_mode
-from llmbench.engine.runtime.events import SIDES, Prompt, Verdict
+from llmbench.engine.runtime.events import SIDES, Done, Error, Prompt, Verdict
 from llmbench.engine.runtime.params import GenParams
 
 from ..bridge import Bridge
@@ -50,6 +50,7 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         self.repeat = repeat
         self.duel: Duel | None = None
         self._duel_key: tuple | None = None  # what the loaded duel was made for
+        self.shown_mode = self.mode  # the mode of the run on screen: a replay shows its recorded one
         self.running = False
         self.last_session: str | None = None
         self.last_prompt: str | None = None
@@ -124,6 +125,7 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
             if settings is None:
                 return
             self.params, self.mode, self.repeat = settings.params, settings.mode, settings.repeat
+            self.shown_mode = self.mode
             self.query_one("#settings", Static).update(self._settings_text())
             self.app.remember(duel_params=self.params.to_dict(), duel_mode=self.mode, duel_repeat=self.repeat)
             warning = share_warning(settings)
@@ -145,8 +147,11 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         self.spec_a = self.query_one("#spec-a", Input).value.strip()
         self.spec_b = self.query_one("#spec-b", Input).value.strip()
         self.app.remember(duel_a=self.spec_a, duel_b=self.spec_b)
+        fresh = self._duel_key != (self.spec_a, self.spec_b, self.params, self.mode)
         for pane in self.query(ContestantPane):
             pane.reset()
+            if fresh:  # other models or settings: the old workers' readings go (a bad name leaves none)
+                pane.clear_samples()
         self.query_one("#verdict", Static).update("")
         self.running = True
         self.last_prompt = prompt
@@ -193,8 +198,15 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
                     pane.reset()
                 self.query_one("#verdict", Static).update("")
             self.query_one("#prompt", Input).value = event.prompt
+            self.shown_mode = event.mode or self.mode  # a replay's is the recorded one
+            if self.query_one(ReplayBar).active:
+                self.query_one("#settings", Static).update(f"replay · {self.shown_mode}, as recorded")
         elif message.channel in SIDES:
-            await apply_event(self._pane(message.channel), event, self.mode, self.notify)
+            await apply_event(self._pane(message.channel), event, self.shown_mode, self.notify)
+            if isinstance(event, Done | Error) and message.channel == "a":
+                other = self._pane("b")
+                if other.status.startswith("waiting for A"):  # sequential: B's turn, its worker loads now
+                    other.status = "loading…"
 
     def on_run_finished(self, message: RunFinished) -> None:
         self.running = False
@@ -215,6 +227,8 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         self.query_one("#verdict", Static).update("")
 
     def on_replay_bar_closed(self, message: ReplayBar.Closed) -> None:
+        self.shown_mode = self.mode
+        self.query_one("#settings", Static).update(self._settings_text())
         self.query_one("#prompt", Input).focus()
 
     def on_unmount(self) -> None:

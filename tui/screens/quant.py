@@ -9,6 +9,8 @@ view of it against the reference.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -52,7 +54,7 @@ class QuantView(ReportsWorkerErrors, Vertical):
     QuantView .bar Input { height: 1; border: none; padding: 0 1; margin-right: 1; width: 1fr; }
     QuantView #quant-tokens { width: 6; }
     QuantView #quant-variants { width: 2fr; }
-    QuantView #quant-status { height: 1; padding: 0 1; color: $text-muted; }
+    QuantView #quant-status { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
     QuantView #quant-error { height: auto; padding: 0 1; color: $error; }
     QuantView #quant-table { height: auto; max-height: 40%; }
     QuantView #quant-live { height: auto; max-height: 3; padding: 0 1; }
@@ -76,16 +78,20 @@ class QuantView(ReportsWorkerErrors, Vertical):
         with Horizontal(classes="bar"):
             yield Label("base")
             yield Input(
-                "smollm2",
+                self.app.config.get("quant_base", "smollm2"),
                 id="quant-base",
                 suggester=SuggestFromList(self.app.model_names),
                 placeholder="model folder, .gguf or name",
             )
             yield Label("questions")
-            yield Input(id="quant-questions", placeholder="built-in (6 short questions)")
+            yield Input(
+                self.app.config.get("quant_questions", ""),
+                id="quant-questions",
+                placeholder="built-in (6 short questions)",
+            )
         with Horizontal(classes="bar"):
             yield Label("variants")
-            yield Input(ALL_VARIANTS, id="quant-variants")
+            yield Input(self.app.config.get("quant_variants", ALL_VARIANTS), id="quant-variants")
             yield Label("gguf types")
             yield Input(",".join(DEFAULT_GGUF_TYPES), id="quant-types", placeholder="none")
             yield Label("max tokens")
@@ -123,6 +129,11 @@ class QuantView(ReportsWorkerErrors, Vertical):
             self.query_one("#quant-error", Static).update(str(exc))
             return
         self.running = True
+        self.app.remember(  # the next start of the tab begins from here
+            quant_base=base,
+            quant_questions=questions or "",
+            quant_variants=self.query_one("#quant-variants", Input).value,
+        )
         self.query_one("#quant-error", Static).update("")
         self.query_one("#quant-report", Markdown).update("")
         self.query_one("#quant-table", DataTable).clear()
@@ -174,7 +185,11 @@ class QuantView(ReportsWorkerErrors, Vertical):
         self.result = result
         for row in table_rows(result):
             self._update_row(row[0], row)
-        self.query_one("#quant-status", Static).update(f"done in {result['elapsed_s']:.0f} s · report {files['md']}")
+        ended = "cancelled after" if result.get("cancelled") else "done in"
+        where = str(files["md"]).replace(str(Path.home()), "~", 1)
+        self.query_one("#quant-status", Static).update(
+            f"{ended} {result['elapsed_s']:.0f} s · {'partial ' if result.get('cancelled') else ''}report {where}"
+        )
         self.query_one("#quant-live", Static).update("")
         self.query_one("#quant-report", Markdown).update(markdown_report(result))
         self._draw_chart(result)

@@ -47,7 +47,7 @@ class SessionsView(ReportsWorkerErrors, Vertical):
         Binding("t", "tag", "Tag"),
         Binding("e", "export", "Export"),
         Binding("delete,d", "delete", "Delete"),
-        Binding("f5", "reload", "Reload"),
+        Binding("ctrl+r", "reload", "Reload"),  # F5 is the Quant tab
         Binding("slash", "filter", "Filter", show=False),
     ]
 
@@ -68,7 +68,7 @@ class SessionsView(ReportsWorkerErrors, Vertical):
             with Vertical(id="sessions-preview"):
                 yield Markdown("")
         yield Static(
-            "Enter replays · i opens at once · r rename · t tag · e export · d delete · F5 reload", id="sessions-status"
+            "Enter replays · i at once · r rename · t tag · e export · d delete · ^R reload", id="sessions-status"
         )
 
     def on_mount(self) -> None:

@@ -28,6 +28,8 @@ class ContestantPane(Vertical):
     DEFAULT_CSS = """
     ContestantPane { width: 1fr; height: 1fr; border-left: tall $primary 40%; }
     ContestantPane.-error { border-left: tall $error; }
+    ContestantPane:focus-within { border-left: tall $accent; }
+    ContestantPane VerticalScroll:focus { background: $boost; }
     ContestantPane .title { width: 100%; height: 1; padding: 0 1; background: $boost; text-style: bold; }
     ContestantPane .status { width: 100%; height: 1; padding: 0 1; color: $text-muted; }
     ContestantPane VerticalScroll { height: 1fr; padding: 0 1; }
@@ -52,7 +54,8 @@ class ContestantPane(Vertical):
         self.stats: Stats | None = None
         self.threads: int | None = None
         self.turn_start = 0  # where the current answer starts in ``text``
-        self._sample: tuple[float, float, float | None] | None = None  # the last one, not yet shown
+        self._sample: tuple[float, float, float | None] | None = None  # the last one
+        self._unshown = False  # it came after the last drawing
         self.title_text = ""
         self.folded: bool | None = None  # the user's choice (Ctrl+S); None: by the terminal's height
         self._shown_at = 0.0
@@ -136,32 +139,41 @@ class ContestantPane(Vertical):
         mib = rss_bytes / MIB
         self.peak_mib = max(self.peak_mib, mib)
         self.ram.append(mib)
-        self._sample = (mib, cpu_percent, gpu_bytes / MIB if gpu_bytes else None)
+        self._sample, self._unshown = (mib, cpu_percent, gpu_bytes / MIB if gpu_bytes else None), True
         if not self.has_class("-streaming"):  # while tokens stream, drawn with them (one screen update)
             self._show_due_samples()
 
     def _show_due_samples(self) -> None:
-        if time.monotonic() - self._shown_at >= SHOW_SAMPLES_S:
-            self.show_samples()
+        if self._unshown and time.monotonic() - self._shown_at >= SHOW_SAMPLES_S:
+            self.show_samples(ended=self.stats is not None)  # after its answer: RAM still, CPU "idle"
 
-    def show_samples(self) -> None:
+    def show_samples(self, ended: bool = False) -> None:
+        """The last sample drawn; ``ended``: the answer is over, so its CPU% is not shown
+        as if it were still running."""
         if self._sample is None:
             return
         mib, cpu, gpu_mib = self._sample
-        self._sample, self._shown_at = None, time.monotonic()
+        self._unshown, self._shown_at = False, time.monotonic()
         self.query_one(Sparkline).data = list(self.ram)
-        line = f"RAM {mib:,.0f} MiB · peak {self.peak_mib:,.0f} · CPU {cpu:.0f}%"
+        line = f"RAM {mib:,.0f} MiB · peak {self.peak_mib:,.0f} · " + ("idle" if ended else f"CPU {cpu:.0f}%")
         if gpu_mib:
             line += f" · VRAM {gpu_mib:,.0f} MiB"
         self.query_one(".ram", Static).update(line, layout=False)
 
+    def clear_samples(self) -> None:
+        self.ram.clear()
+        self.peak_mib, self._sample = 0.0, None
+        self.query_one(Sparkline).data = []
+        self.query_one(".ram", Static).update("RAM —", layout=False)
+
     def show_stats(self, stats: Stats, mode: str) -> None:
-        self.show_samples()
+        self.show_samples(ended=True)
         self.stats = stats
         self.query_one(StatsView).show(stats, mode, self.threads)
 
     async def show_error(self, message: str) -> None:
         await self.settle()
+        self.show_samples(ended=True)
         self.add_class("-error")
         self.status = "error"
         sep = "\n\n" if self.text else ""
@@ -172,8 +184,10 @@ async def apply_event(pane: ContestantPane, event: object, mode: str, notify) ->
     """What a contestant pane shows for one engine event (shared by the Duel and Chat tabs)."""
     match event:
         case Resolved(model=model):
+            pane.clear_samples()  # a model (perhaps another): no reading of the one before
             pane.set_title(model.title)
-            pane.status = "loading…"
+            # sequential: B's worker starts only once A is done (DuelView says "loading…" then)
+            pane.status = "waiting for A…" if mode == "sequential" and pane.side == "b" else "loading…"
         case Loaded(load_s=load_s, note=note, threads=threads):
             pane.threads = threads
             pane.status = f"loaded in {load_s:.2f} s"
