@@ -171,14 +171,37 @@ def _cpu_at(samples: list[tuple[float, float, int]], n: int) -> float | None:
     return None
 
 
-def cost_per_100(samples, at: int, last: int) -> float | None:
-    """CPU milliseconds the TUI spent on the 100 tokens that end at ``at``; at the
-    answer's end, the 100 before its last 50, so that the one Markdown render of the
-    whole answer once it is done does not count as streaming."""
+def _clock_at(samples: list[tuple[float, float, int]], n: int) -> float | None:
+    """The wall clock when ``n`` tokens had streamed (linear between samples)."""
+    for (t0, _, n0), (t1, _, n1) in zip(samples, samples[1:]):
+        if n0 <= n <= n1 and n1 > n0:
+            return t0 + (t1 - t0) * (n - n0) / (n1 - n0)
+    return None
+
+
+def _window(at: int, last: int) -> tuple[int, int]:
+    """The 100 tokens that end at ``at``; at the answer's end, the 100 before its last 50,
+    so that the one Markdown render of the whole answer once it is done does not count."""
     hi = min(at, last - 50) if at >= last else at
-    lo = max(0, hi - 100)
+    return max(0, hi - 100), hi
+
+
+def cost_per_100(samples, at: int, last: int) -> float | None:
+    """CPU milliseconds the TUI spent on the 100 tokens that end at ``at``."""
+    lo, hi = _window(at, last)
     a, b = _cpu_at(samples, lo), _cpu_at(samples, hi)
     return None if a is None or b is None else (b - a) * 1000
+
+
+def share_at(samples, at: int, last: int) -> tuple[float, float] | None:
+    """(% of a core, seconds) over the 100 tokens that end at ``at``: whether a growing cost
+    per 100 tokens is the UI's drawing growing, or the model slowing as its context fills
+    (a fixed cost per second then costs more per token)."""
+    lo, hi = _window(at, last)
+    cpu, t = (_cpu_at(samples, lo), _cpu_at(samples, hi)), (_clock_at(samples, lo), _clock_at(samples, hi))
+    if None in cpu or None in t or t[1] <= t[0]:
+        return None
+    return 100 * (cpu[1] - cpu[0]) / (t[1] - t[0]), t[1] - t[0]
 
 
 def cpu_share(samples) -> float | None:
@@ -204,6 +227,10 @@ def report(name: str, runs: list[dict], ref: list[float], checkpoints: list[int]
     ratio = speed / statistics.median(ref) if speed and ref else None
     shown = " · ".join(f"@{n}: {c:.0f} ms" if c is not None else f"@{n}: —" for n, c in costs.items())
     print(f"{name}: TUI CPU per 100 tokens {shown}")
+    windows = {n: [share_at(s, n, checkpoints[-1]) for s in sides] for n in checkpoints}
+    shares = {n: (_median(w[0] for w in ws if w), _median(w[1] for w in ws if w)) for n, ws in windows.items()}
+    print(f"{name}: in those windows, TUI CPU % of a core and seconds per 100 tokens: "
+          + " · ".join(f"@{n}: {c:.1f}% in {t:.1f} s" for n, (c, t) in shares.items() if c is not None and t))  # fmt: skip
     first, last = costs[checkpoints[0]], costs[checkpoints[-1]]
     growth = last / first if first and last else None
     print(f"{name}: TUI CPU while streaming {share:.1f}% of a core" if share is not None else f"{name}: no CPU figure")

@@ -91,9 +91,12 @@ def test_the_bridge_batches_tokens_and_keeps_order(monkeypatch):
     for i in range(100):  # 100 tokens in 0.1 s: two or three batches, not 100 messages
         now[0] = i * 0.001
         b.feed(Channel.A, Token(f"t{i} ", i))
+        if i % 10 == 0:  # RAM samples between them go at once and do not cut a batch short
+            b.feed(Channel.A, Resources(1, 1.0))
     b.feed(Channel.A, Done("", Stats(), "stop", 200))
     batches = [m for m in posted if isinstance(m, TokenBatch)]
     assert len(batches) <= 3 and sum(m.count for m in batches) == 100
+    assert sum(isinstance(m, EngineEvent) and isinstance(m.event, Resources) for m in posted) == 10
     assert "".join(m.text for m in batches) == "".join(f"t{i} " for i in range(100))
     assert isinstance(posted[-1], EngineEvent) and isinstance(posted[-1].event, Done), "tokens come first"
 

@@ -90,8 +90,8 @@ def test_every_variant_answers_and_is_scored_against_references_and_fp32(registe
     assert rows["gguf Q4_1"]["peak_rss_mib"] < rows["fp32"]["peak_rss_mib"]
     assert rows["gguf Q4_1"]["tok_s"] > rows["fp32"]["tok_s"]
     report = markdown_report(result)
-    assert ("| variant | runtime | size | peak RAM | tok/s | Mean KLD | Same top p | PPL ratio | MC flips | cos ref "
-            "| note |") in report  # fmt: skip
+    assert ("| variant | runtime | size MiB | peak RAM MiB | tok/s | Mean KLD | Same top p % | PPL ratio | MC flips "
+            "| cos ref | note |") in report  # fmt: skip
     assert "Size-vs-KLD front" in report
     assert "- **bnb4**" in report and "*Reference:* The capital of France is Paris." in report
     show = cli("sessions", "show", "last", home=home)

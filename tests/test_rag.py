@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -292,6 +293,49 @@ def test_collection_names_and_missing_collections(home, embedder):
         coll.index_add("../escape", ["x"], embedder=embedder)
     with pytest.raises(CollectionError, match="no collection named 'nope'"):
         coll.Collection.load("nope")
+
+
+@pytest.mark.slow
+def test_two_index_runs_on_one_collection_keep_both_runs_files(home, tmp_path, embedder):
+    """The second run waits for the first (it says so), then builds on its version: before,
+    the later swap silently dropped the other run's files."""
+    import threading
+
+    (tmp_path / "a.md").write_text("# Pumps\n\nThe pump warranty lasts two years.\n")
+    (tmp_path / "c.md").write_text("# Filters\n\nReplace the filter every month.\n")
+    second_waits, errors = threading.Event(), []
+
+    def second() -> None:
+        try:
+            coll.index_add("t", [tmp_path / "c.md"], embedder=embedder,
+                           progress=lambda p: p.stage == "wait" and second_waits.set())  # fmt: skip
+        except Exception as exc:  # the test fails on it below
+            errors.append(exc)
+
+    other = threading.Thread(target=second)
+
+    def first_progress(p) -> None:
+        if p.stage == "embed" and not other.is_alive() and not second_waits.is_set():
+            other.start()  # the second run starts while the first one embeds
+            assert second_waits.wait(20), "the second run did not wait for the first"
+
+    coll.index_add("t", [tmp_path / "a.md"], embedder=embedder, progress=first_progress)
+    other.join(60)
+    assert not errors, errors
+    [entry] = coll.list_collections()
+    assert entry["files"] == 2, entry
+    assert {Path(key).name for key in coll.Collection.load("t").manifest["files"]} == {"a.md", "c.md"}
+
+
+@pytest.mark.slow
+def test_one_damaged_manifest_is_listed_as_such_and_the_others_still_are(home, tmp_path, embedder):
+    (tmp_path / "a.md").write_text("# Pumps\n\nThe pump warranty lasts two years.\n")
+    for name in ("good", "bad"):
+        coll.index_add(name, [tmp_path / "a.md"], embedder=embedder)
+    manifest = coll.Collection.load("bad").folder / "manifest.json"
+    manifest.write_text(json.dumps({"files": 3, "n_chunks": "x", "embedder": []}))  # valid JSON, wrong types
+    listed = {c["name"]: c for c in coll.list_collections()}
+    assert listed["bad"] == {"name": "bad", "error": "damaged manifest"} and listed["good"]["files"] == 1
 
 
 @pytest.mark.slow

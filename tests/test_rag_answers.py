@@ -147,3 +147,23 @@ def load_questions_head(n: int) -> list[Question]:
     from llmbench.engine.rag.demo import DEMO_QUESTIONS
 
     return load_questions(DEMO_QUESTIONS)[:n]
+
+
+def test_a_cancel_during_the_retrieval_ends_the_question_before_any_model_loads(pump, smollm2):
+    """Esc while the first retrieval loads the embedder: no answer starts, each side says
+    so, nothing joins the history; the next question is answered."""
+
+    class SlowStart:
+        def search(self, question, **kw):
+            chat.cancel()  # the user's Esc, while the retrieval runs
+            return pump.search(question, **kw)
+
+    with RagChat("pump", smollm2, params=FAST, retriever=SlowStart(), k=2) as chat:
+        events = list(chat.ask("How long is the pump's warranty?"))
+        assert isinstance(events[0][1], Retrieval)
+        assert [(s, type(e).__name__, e.code) for s, e in events[1:]] == [("a", "Error", "cancelled")]
+        assert chat.sides["a"].worker is None and chat.history["a"] == []
+        chat.retriever = pump
+        chat.cancel()  # before the question begins (the TUI: Esc while the collection loaded)
+        assert [type(e).__name__ for s, e in chat.ask("And the filter?")] == ["Error"]
+        assert [e for s, e in chat.ask("And the filter?") if isinstance(e, Done)], "the next one is answered"

@@ -1,5 +1,6 @@
 """The session log: written as it happens, never overwritten, readable after a crash."""
 
+import errno
 import json
 import os
 
@@ -222,3 +223,75 @@ def test_sessions_compare_refuses_two_different_kinds(home):
     bench = sessions.find(_bench_session("smollm2", [100.0, 101.0]))
     with pytest.raises(SessionError, match="compare two of a kind"):
         compare(digest(read_session(w.path)), digest(read_session(bench)))
+
+
+class _FullDisk:
+    """A session file on a disk that fills up after ``room`` bytes (ENOSPC from there)."""
+
+    def __init__(self, real, room: int):
+        self.real, self.room = real, room
+
+    def write(self, text: str) -> int:
+        if len(text) > self.room:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        self.room -= len(text)
+        return self.real.write(text)
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_a_full_disk_at_the_start_leaves_no_file_and_says_so(monkeypatch):
+    from llmbench.engine.runtime import record
+
+    monkeypatch.setattr(record, "open", lambda path, mode, **kw: _FullDisk(open(path, mode, **kw), 0), raising=False)
+    with pytest.raises(SessionError, match="disk full"):
+        SessionWriter("duel", "p", {})
+    assert not list(paths.sessions_dir().glob("*.jsonl")), "no 0-byte session to break the listings"
+
+
+def test_a_full_disk_mid_run_keeps_what_was_written_and_says_so():
+    w = SessionWriter("duel", "p", {})
+    w.event(Channel.A, Token("kept", 1))
+    w._fh = _FullDisk(w._fh, 60)  # room for one more token line, not two
+    for i in range(5):
+        w.event(Channel.A, Token("more", 2 + i))  # no exception: the run goes on
+    w.close()
+    assert w.error and "disk full" in w.error and str(w.path) in w.error
+    log = read_session(w.path)
+    assert [e["text"] for e in log.events] == ["kept", "more"]
+
+
+@pytest.mark.slow
+def test_a_duel_on_a_disk_that_fills_up_answers_and_says_not_recorded(smollm2, monkeypatch):
+    from llmbench.engine.runtime.duel import Duel
+    from llmbench.engine.runtime.events import Done
+    from llmbench.engine.runtime.params import GenParams
+
+    real_event = SessionWriter.event
+
+    def filling(self, channel, event):
+        if isinstance(event, Token) and not isinstance(self._fh, _FullDisk):
+            self._fh = _FullDisk(self._fh, 0)
+        real_event(self, channel, event)
+
+    monkeypatch.setattr(SessionWriter, "event", filling)
+    with Duel(smollm2, smollm2, GenParams(max_tokens=8, temperature=0), mode="sequential") as duel:
+        events = list(duel.run("Name three colours."))
+    assert {s for s, e in events if isinstance(e, Done)} == {"a", "b"}, "both sides answered"
+    assert duel.record_error and "disk full" in duel.record_error
+    assert read_session(duel.session_path).events, "what fitted is kept and readable"
+
+
+def test_one_session_of_wrong_field_types_is_named_and_the_others_listed(home):
+    from llmbench.engine.sessions.digest import load_all
+
+    good = SessionWriter("duel", "a good one", {})
+    good.event(Channel.RUN, Prompt(1, [{"role": "user", "content": "hi"}], "sequential"))
+    good.close()
+    bad = paths.sessions_dir() / "20260101-000000-duel-bad-abcdef.jsonl"
+    bad.write_text(json.dumps({"type": "session", "schema": 2, "kind": "duel", "title": 5, "created": 7,
+                               "contestants": "x", "tags": 3}) + "\n")  # fmt: skip
+    found, problems = load_all()
+    assert good.path.name in {os.path.basename(d.path) for d in found}
+    assert len(problems) == 1 and str(bad) in problems[0] and "\n" not in problems[0]

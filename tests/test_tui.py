@@ -255,6 +255,24 @@ async def test_themes_from_the_themes_folder_are_remembered(registered):
         assert app2.theme == "llmbench-light"
 
 
+async def test_a_16_colour_terminal_gets_the_terminals_own_colours_not_remembered(registered, monkeypatch):
+    """TERM=linux or TERM=xterm: a theme's shades collapse (the prompt's border went black on
+    black); the ANSI theme of the same darkness is used for the run, and the saved one kept."""
+    from llmbench.engine.config import save_config
+
+    save_config(theme="llmbench-light")
+    monkeypatch.setattr(LlmbenchApp, "few_colours", lambda self: True)
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        assert app.theme == "ansi-light"
+        assert any("16 colours" in n.message for n in app._notifications)
+    assert load_config()["theme"] == "llmbench-light"
+    monkeypatch.setattr(LlmbenchApp, "few_colours", lambda self: False)
+    async with LlmbenchApp().run_test(size=SIZE) as pilot:
+        assert pilot.app.theme == "llmbench-light"
+
+
 async def test_theme_switch_from_the_command_palette(registered):
     app = LlmbenchApp()
     async with app.run_test(size=SIZE) as pilot:
@@ -292,6 +310,33 @@ async def test_keyboard_only_change_a_model_and_ask(registered):
         assert "smollm2" in str(app.query_one("#pane-b .title").render())
         assert app.query_one("#pane-b", ContestantPane).status.startswith("done")
     assert load_config()["duel_b"] == "smollm2"
+
+
+async def test_two_paths_in_one_folder_are_told_apart(demo_paths, home, tmp_path):
+    """Pickers show a path's end (its file name) when not being edited; the pane titles show
+    the file names, never a blank title because a path is too long."""
+    folder = tmp_path / "a-data-folder-with-a-long-name" / "models"
+    folder.mkdir(parents=True)
+    paths = {}
+    for name, src in demo_paths.items():
+        paths[name] = folder / src.name
+        paths[name].symlink_to(src)
+    app = LlmbenchApp(spec_a=str(paths["smollm2"]), spec_b=str(paths["gemma3-270m"]))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.3)
+        for side, name in (("a", "smollm2"), ("b", "gemma3-270m")):
+            picker = visible_text(app.query_one(f"#spec-{side}", Input))
+            assert picker.strip().endswith(paths[name].name[-12:]), picker
+            title = visible_text(app.query_one(f"#pane-{side} .title"))
+            assert paths[name].name[:12] in title and "a-data-folder" not in title, title
+        picker = app.query_one("#spec-a", Input)
+        picker.focus()
+        await pilot.press("home")  # being edited: the start, as typed
+        await pilot.pause()
+        assert visible_text(picker).strip().startswith(str(tmp_path)[:8])
+        await pilot.press("tab")
+        await pilot.pause(0.2)
+        assert visible_text(picker).strip().endswith(paths["smollm2"].name[-12:])
 
 
 async def test_inspect_tab_summary_compare_and_memory(registered, tmp_path):

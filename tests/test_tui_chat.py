@@ -54,6 +54,23 @@ async def test_chat_shows_passages_and_streams_a_cited_answer(registered, demo_c
         assert not list(view.query(Passage)), "the old question's passages go too"
 
 
+async def test_esc_right_after_the_first_question_cancels_it(registered, demo_collection):
+    """The first retrieval loads the embedder (seconds): Esc then is not lost."""
+    app = LlmbenchApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = await open_chat(pilot)
+        await pilot.press(*"What is GGUF?", "enter")
+        assert view.running
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not view.running, timeout=30)
+        pane = view.query_one("#pane-a", ContestantPane)
+        assert pane.status == "cancelled", pane.status
+        assert view.chat.history["a"] == [], "a cancelled question is not part of the conversation"
+        await pilot.press(*"What is GGUF?", "enter")  # the next question is answered
+        await wait_for(pilot, lambda: not view.running, timeout=120)
+        assert pane.status.startswith("done") and pane.answer.strip()
+
+
 async def test_index_dialog_indexes_a_pdf_and_selects_it(registered, demo_collection, tmp_path):
     pdf = write_pdf(tmp_path / "manual.pdf", PAGES)
     app = LlmbenchApp()
@@ -82,7 +99,7 @@ async def test_evaluation_screen_runs_the_question_set(registered, demo_collecti
         '{"id": "pypdf", "question": "How to install pypdf with AES?", "answer": "pip install pypdf[crypto]", "source": "pkg:pypdf"}\n'
     )
     app = LlmbenchApp()
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(80, 24)) as pilot:  # no bars there: every figure on screen
         view = await open_chat(pilot)
         view.params = view.params.replace(max_tokens=16, temperature=0.0)
         await pilot.press("f7")
@@ -96,6 +113,8 @@ async def test_evaluation_screen_runs_the_question_set(registered, demo_collecti
         await wait_for(pilot, lambda: not screen.running and screen.result is not None, timeout=180)
         table = screen.query_one(DataTable)
         assert table.row_count == 2
+        shown = visible_text(table)
+        assert " ms " in shown and "hit" in shown and table.max_scroll_x == 0, shown
         summary = visible_text(screen.query_one("#eval-summary"))
         assert "mean cosine" in summary and "retrieval hit rate 100%" in summary
         assert screen.files["csv"].exists()

@@ -134,3 +134,50 @@ async def test_rename_tag_and_delete_with_confirmation():
         await pilot.pause()
         assert isinstance(app.screen.query_one(SessionsView), SessionsView)
         assert sample("duel").path.exists()
+
+
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_at_80x24_the_list_shows_names_and_stats_and_end_goes_to_the_last(size):
+    """Narrow: the list above the preview, each the full width; names and stats readable;
+    the preview's facts are lines (a table's label column was cut to '…'); End is the last row."""
+    app = LlmbenchApp()
+    async with app.run_test(size=size) as pilot:
+        view = await open_tab(pilot)
+        assert view.has_class("-stacked")
+        table = view.query_one(DataTable)
+        await filter_to(pilot, view, "kind:duel")
+        shown = visible_text(table)
+        d = view.selected
+        assert d.first_prompt[:10] in shown, shown
+        assert "tok/s" in shown, "the stats column is on screen"
+        assert table.scroll_x == 0 and table.max_scroll_x == 0, "nothing is off to the side"
+        preview = "".join(w.source for w in view.query("#sessions-preview Markdown"))
+        assert "- **kind** duel" in preview
+        await filter_to(pilot, view, "")
+        await pilot.press("end")
+        assert table.cursor_row == table.row_count - 1 and table.scroll_x == 0
+        await pilot.press("home")
+        assert table.cursor_row == 0
+
+
+async def test_a_rag_duel_at_80_columns_shows_the_passages_on_f9():
+    """Three columns do not fit 80: the two answers get the width, F9 swaps in the passages."""
+    d = digest(sample("eval"))
+    app = LlmbenchApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = await open_tab(pilot)
+        await filter_to(pilot, view, "kind:eval")
+        await pilot.press("i")
+        chat = app.query_one(ChatView)
+        bar = chat.query_one(ReplayBar)
+        await wait_for(pilot, lambda: bar.active and bar.player.finished, timeout=10)
+        await pilot.pause(0.2)
+        passages = chat.query_one("#passages")
+        assert not passages.display and chat.query_one("#pane-b").region.width > 30
+        await pilot.press("f9")
+        await pilot.pause()
+        assert passages.display and passages.region.width > 70 and not chat.query_one("#answers").display
+        assert len(list(chat.query(Passage))) == len(d.turns[-1].retrieval["hits"])
+        await pilot.press("f9")
+        await pilot.pause()
+        assert not passages.display and chat.query_one("#answers").display

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widgets import Footer, TabbedContent, TabPane
@@ -20,6 +22,8 @@ from .screens.quant import QuantView
 from .screens.sessions import SessionsView
 from .themes import DEFAULT_THEME, load_themes
 from .workers import in_background
+
+FEW_COLOURS = ("standard", "windows")  # Rich's names for a 16-colour terminal (TERM=linux, TERM=xterm)
 
 DEMO_A, DEMO_B = "smollm2", "gemma3-270m"
 
@@ -53,6 +57,7 @@ class LlmbenchApp(App):
         repeat = self.config.get("duel_repeat", 1)
         self.repeat = repeat if isinstance(repeat, int) and 1 <= repeat <= 100 else 1
         self.saved_theme = self.config.get("theme")
+        self.forced_theme: str | None = None  # the ANSI theme a 16-colour terminal gets
         try:
             self.model_names = models.known_names()
         except LlmbenchError:
@@ -83,10 +88,23 @@ class LlmbenchApp(App):
         wanted = self.saved_theme if self.saved_theme in self.available_themes else DEFAULT_THEME
         if wanted in self.available_themes:
             self.theme = wanted
+        if self.few_colours():  # a theme's shades collapse to black on black there
+            self.forced_theme = "ansi-dark" if self.current_theme.dark else "ansi-light"
+            self.notify(
+                f"TERM={os.environ.get('TERM', '')} has 16 colours: the terminal's own are used "
+                f"({self.forced_theme}, for this run). COLORTERM=truecolor or TERM=xterm-256color shows {wanted}.",
+                timeout=8,
+            )
+            self.theme = self.forced_theme
         self.theme_changed_signal.subscribe(self, self._remember_theme)
 
+    def few_colours(self) -> bool:
+        """A 16-colour terminal, as Rich detects it from TERM and COLORTERM (headless: no terminal)."""
+        return not self.is_headless and self.console.color_system in FEW_COLOURS
+
     def _remember_theme(self, theme) -> None:
-        self.remember(theme=theme.name)
+        if theme.name != self.forced_theme:  # the 16-colour fallback is not the user's choice
+            self.remember(theme=theme.name)
 
     def remember(self, **changes) -> None:
         """Save settings to config.json, off the event loop (and finished even when the app quits)."""

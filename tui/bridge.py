@@ -4,7 +4,8 @@ Every stream of ``(channel, event)`` pairs a tab shows (a duel, a chat, an
 evaluation, the quantization matrix, an indexing run, a replay) goes through a
 ``Bridge``: tokens of a channel are gathered and posted as one ``TokenBatch``
 every ``BATCH_S``, any other event is posted as an ``EngineEvent`` right after the
-tokens before it, so order is kept. Resource samples and progress reports may be
+tokens before it, so order is kept; resource samples and progress reports go at once
+without flushing the tokens (they are several a second, and each batch is a redraw). Resource samples and progress reports may be
 replaced by a newer one of the same channel while the UI is busy
 (``EngineEvent.can_replace``), so a slow screen never falls behind the engine.
 
@@ -20,7 +21,7 @@ from collections.abc import Callable, Iterable
 
 from llmbench.engine.runtime.events import Token
 
-from .messages import EngineEvent, TokenBatch
+from .messages import REPLACEABLE, EngineEvent, TokenBatch
 
 BATCH_S = 0.2
 
@@ -37,6 +38,8 @@ class Bridge:
         with self._lock:
             if isinstance(event, Token):
                 self._pending.setdefault(channel, []).append(event)
+            elif isinstance(event, REPLACEABLE):  # a sample: no need to flush the tokens (a redraw) for it
+                self.post(EngineEvent(channel, event))
             else:
                 self._flush(channel)
                 self.post(EngineEvent(channel, event))

@@ -18,8 +18,9 @@ def _fmt(value, spec: str, unit: str = "") -> str:
     return "—" if value is None else f"{value:{spec}}{unit}"
 
 
-COLUMNS = ("variant", "runtime", "size", "peak RAM", "tok/s", "Mean KLD", "Same top p", "PPL ratio", "MC flips",
-           "cos ref", "note")  # fmt: skip
+# The units are in the headers, so the cells are numbers (and the table reads at 80 columns).
+COLUMNS = ("variant", "runtime", "size MiB", "peak RAM MiB", "tok/s", "Mean KLD", "Same top p %", "PPL ratio",
+           "MC flips", "cos ref", "note")  # fmt: skip
 ALIGN = "ll" + "r" * 8 + "l"
 
 
@@ -32,7 +33,7 @@ def _fidelity_cells(f: dict | None) -> list[str]:
     flips = f"{mc['flips']} ({mc['flips_lost']}−/{mc['flips_gained']}+)" if "flips" in mc else "—"
     return [
         f"{f['kld_mean']:.3g} ± {f['kld_err']:.2g}",  # significant digits: a near-lossless one keeps its own
-        f"{100 * f['same_top_p']:.1f} ± {100 * f['same_top_p_err']:.1f} %",
+        f"{100 * f['same_top_p']:.1f} ± {100 * f['same_top_p_err']:.1f}",
         f"{ratio:.3f} ± {ratio * (f.get('ln_ppl_ratio_err') or 0):.3f}",
         flips,
     ]
@@ -44,9 +45,9 @@ def table_rows(result: dict) -> list[list[str]]:
     for r in result["rows"]:
         ram = r["peak_rss_mib"]
         if r.get("peak_gpu_mib"):
-            ram_text = f"{_fmt(ram, '.0f', ' MiB')} + {r['peak_gpu_mib']:.0f} MiB GPU"
+            ram_text = f"{_fmt(ram, '.0f')} + {r['peak_gpu_mib']:.0f} GPU"
         else:
-            ram_text = _fmt(ram, ".0f", " MiB")
+            ram_text = _fmt(ram, ".0f")
         note = r["skipped"] and f"skipped: {r['skipped']}" or r["error"] or ""
         errors = sum(1 for a in r["answers"] if a.get("error"))
         if errors and not r["error"]:
@@ -57,7 +58,7 @@ def table_rows(result: dict) -> list[list[str]]:
         rates = [a["tok_s"] for a in r["answers"] if a.get("answer") and a.get("tok_s")]
         avg, std = mean_std(rates)
         tok_s = "—" if avg is None else f"{avg:.1f} (1 sample)" if len(rates) == 1 else f"{avg:.1f} ± {std:.1f}"
-        out.append([r["variant"], r["runtime"], _fmt(r.get("size_mib"), ".0f", " MiB"), ram_text, tok_s,
+        out.append([r["variant"], r["runtime"], _fmt(r.get("size_mib"), ".0f"), ram_text, tok_s,
                     *_fidelity_cells(r.get("fidelity")), _fmt(r["cos_ref"], ".3f"), note])  # fmt: skip
     return out
 

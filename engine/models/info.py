@@ -26,4 +26,4 @@ class ModelInfo:
     @property
     def title(self) -> str:
         """The name, with the quantization when the name does not already say it."""
-        return self.name if not self.quant or self.quant in self.name else f"{self.name} {self.quant}"
+        return self.name if not self.quant or self.quant.lower() in self.name.lower() else f"{self.name} {self.quant}"

@@ -8,11 +8,12 @@ follow-up question sees that model's own earlier answers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from ..runtime.duel import Duel
-from ..runtime.events import Channel
+from ..runtime.events import Channel, Error
 from ..runtime.params import GenParams
 from .prompt import request
 from .retrieve import TOP_K, WEIGHTS, Retrieval
@@ -63,6 +64,8 @@ class RagChat:
         )
         self.history: dict[str, list[dict]] = {side: [] for side in self.duel.sides}
         self.last: Retrieval | None = None
+        self._stop = threading.Event()  # a cancel of this question, from its first moment
+        self._answering = False  # the duel runs: a cancel goes to it too
 
     @property
     def sides(self) -> dict:
@@ -74,15 +77,35 @@ class RagChat:
     def ask(
         self, question: str, remember: bool = True, retrieval: Retrieval | None = None
     ) -> Iterator[tuple[str, object]]:
-        """Retrieve, then answer on every side; ``remember`` adds the turn to each history."""
+        """Retrieve, then answer on every side; ``remember`` adds the turn to each history.
+        A cancel during the retrieval (the first one loads the embedder) ends the question
+        there: each side says it was cancelled before it started."""
+        try:
+            yield from self._ask(question, remember, retrieval)
+        finally:
+            self._stop.clear()
+
+    def _ask(self, question: str, remember: bool, retrieval: Retrieval | None) -> Iterator[tuple[str, object]]:
         question = question.strip()
-        retrieval = retrieval or self.retrieve(question)
-        self.last = retrieval
-        yield Channel.RAG, retrieval
+        if not self._stop.is_set():  # (cancelled before it began: no retrieval either)
+            retrieval = retrieval or self.retrieve(question)
+            self.last = retrieval
+            yield Channel.RAG, retrieval
+        if self._stop.is_set() or retrieval is None:
+            for side in self.duel.sides:
+                yield side, Error("cancelled before it started", "cancelled")
+            return
         found = passages(retrieval)
         msgs = {side: request(self.history[side], question, found) for side in self.duel.sides}
         extra = {"question": question, "retrieval": retrieval.to_dict()}
-        yield from self.duel.run(msgs["a"], msgs.get("b"), extra=extra)
+        self._answering = True
+        try:
+            for n, item in enumerate(self.duel.run(msgs["a"], msgs.get("b"), extra=extra)):
+                if n == 0 and self._stop.is_set():  # asked while the duel was starting: it cleared its own
+                    self.duel.cancel()
+                yield item
+        finally:
+            self._answering = False
         if remember:
             for side, c in self.duel.sides.items():
                 answer = "".join(c.text)
@@ -98,7 +121,9 @@ class RagChat:
             turns.clear()
 
     def cancel(self) -> None:
-        self.duel.cancel()
+        self._stop.set()
+        if self._answering:  # (before: the question ends after its retrieval, no model asked)
+            self.duel.cancel()
 
     def close(self) -> None:
         self.duel.close()

@@ -15,7 +15,6 @@ are read and embedded again.
 from __future__ import annotations
 
 import json
-import os
 import re
 import secrets
 import shutil
@@ -28,7 +27,7 @@ import numpy as np
 
 from .. import paths
 from ..errors import CollectionError, DocumentError, LlmbenchError
-from ..util.files import atomic_write_text, file_sha256
+from ..util.files import atomic_write_text, exclusive, file_sha256, fsync_path
 from .bm25 import BM25, tokenize
 from .chunk import CHUNK_OVERLAP, CHUNK_SIZE, chunk_document
 from .documents import Document, find_files, read_document
@@ -84,32 +83,41 @@ def list_collections() -> list[dict]:
         folder = _current_version(root)
         if folder is None:
             continue
-        try:
+        try:  # one damaged manifest is reported by name; the others are listed
             m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            out.append({"name": root.name, "error": "damaged manifest"})
-            continue
-        size = sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
-        out.append(
-            {
+            entry = {
                 "name": root.name,
                 "files": len(m["files"]),
-                "chunks": m["n_chunks"],
-                "embedder": m["embedder"]["name"],
-                "index": m["index"],
-                "updated": m["updated"],
-                "bytes": size,
+                "chunks": int(m["n_chunks"]),
+                "embedder": str(m["embedder"]["name"]),
+                "index": str(m["index"]),
+                "updated": str(m["updated"]),
+                "bytes": sum(f.stat().st_size for f in folder.iterdir() if f.is_file()),
             }
-        )
+        except (OSError, ValueError, KeyError, TypeError):
+            entry = {"name": root.name, "error": "damaged manifest"}
+        out.append(entry)
     return out
 
 
 def remove_collection(name: str) -> Path:
     root = collections_dir() / check_name(name)
-    if not root.is_dir():
-        raise CollectionError(f"no collection named {name!r}{_known_hint()}")
-    shutil.rmtree(root)
+    with _writing(name):
+        if not root.is_dir():
+            raise CollectionError(f"no collection named {name!r}{_known_hint()}")
+        shutil.rmtree(root)
     return root
+
+
+def _writing(name: str, say: ProgressFn = lambda p: None, cancelled: Callable[[], bool] = lambda: False):
+    """One writer of a collection at a time, across processes: a second ``index add`` waits
+    and then builds on the first one's version (before, the later swap dropped its files)."""
+    return exclusive(
+        collections_dir() / f".{name}.lock",
+        f"collection {name!r}",
+        waiting=lambda text: say(Progress("wait", 0, 0, text)),
+        cancelled=cancelled,
+    )
 
 
 def _known_hint() -> str:
@@ -270,6 +278,11 @@ def index_add(
         report.warnings += notes
     if not sources:
         raise CollectionError(f"nothing to index in {', '.join(map(str, paths_)) or 'the given paths'}")
+    with _writing(name, say, cancelled):  # from reading the live version to swapping in the new one
+        return _index_locked(name, sources, folders, embedder, say, chunk_size, overlap, cancelled, report, t0)
+
+
+def _index_locked(name, sources, folders, embedder, say, chunk_size, overlap, cancelled, report, t0) -> IndexReport:
     old, emb = _previous(name, embedder)
     keep, todo = _plan(sources, old, folders, report)
     fresh = _read(todo, old, chunk_size, overlap, say, cancelled, report)
@@ -452,14 +465,6 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
-def _fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_version(name: str, manifest: dict, chunks: list[dict], embeddings: np.ndarray, bm25: BM25, dense) -> Path:
     """Write a complete new version, then point CURRENT at it; old versions go after."""
     root = paths.ensure(collections_dir() / name)
@@ -478,9 +483,9 @@ def _write_version(name: str, manifest: dict, chunks: list[dict], embeddings: np
             faiss.write_index(dense, str(folder / "dense.faiss"))
         (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
         for f in folder.iterdir():
-            _fsync_file(f)
+            fsync_path(f)
         atomic_write_text(root / "CURRENT", version + "\n")  # the swap: atomic on POSIX
-        _fsync_file(root)
+        fsync_path(root)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

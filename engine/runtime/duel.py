@@ -241,6 +241,8 @@ class Duel:
             self.recorder.event(channel, event)
             if isinstance(event, (Done, Error)):
                 self.recorder.sync()
+            if self.recorder.error and not self.record_error:  # a full disk: the duel goes on, and says so
+                self.record_error = self.recorder.error
         return channel, event
 
     def cancel(self) -> None:

@@ -12,6 +12,8 @@ written (``util.redact``). Reading, listing and replaying are ``sessions``'.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import re
@@ -65,6 +67,7 @@ class SessionWriter:
                 raise SessionError(f"{self.path}: cannot write the session ({exc.strerror})") from None
         else:
             raise SessionError(f"{directory}: no free session name")
+        self.error: str | None = None  # set when a write fails (a full disk): recorded up to there
         header = {
             "type": "session",
             "schema": SCHEMA_VERSION,
@@ -78,6 +81,9 @@ class SessionWriter:
         }
         self._write(header)
         self.sync()
+        if self.error:  # not even the header: no 0-byte or cut file is left to break the listings
+            self.path.unlink(missing_ok=True)
+            raise SessionError(self.error.replace("; recorded up to here", ""))
 
     def event(self, channel: Channel | str | None, event: Any) -> None:
         """Record one event (the codec decides its fields)."""
@@ -92,23 +98,38 @@ class SessionWriter:
             record = {**record, "run": self.run}
         if record["type"] not in _BULK:
             record = redact(record, self._env)
-        self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
-        self._fh.flush()
+        try:
+            self._fh.write(json.dumps(record, ensure_ascii=False, default=str) + "\n")
+            self._fh.flush()
+        except OSError as exc:
+            self._failed(exc)
 
     def sync(self) -> None:
         if not self._fh.closed:
-            self._fh.flush()
-            os.fsync(self._fh.fileno())
+            try:
+                self._fh.flush()
+                os.fsync(self._fh.fileno())
+            except OSError as exc:
+                self._failed(exc)
 
     def close(self) -> None:
         if not self._fh.closed:
             self.sync()
-            self._fh.close()
+            with contextlib.suppress(OSError):
+                self._fh.close()
+
+    def _failed(self, exc: OSError) -> None:
+        """A write failed (ENOSPC, EIO, a quota): stop recording, keep what was written (the
+        last line may be cut, which readers skip), and say so; the run itself goes on."""
+        why = "disk full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror or type(exc).__name__
+        self.error = f"{self.path}: {why}; recorded up to here"
+        with contextlib.suppress(OSError):
+            self._fh.close()  # (its buffer cannot be written either)
 
     def discard(self) -> None:
         """Close and remove the file: a run with nothing worth keeping (no model it names
         could be found), which would only clutter the sessions list."""
-        if not self._fh.closed:
+        with contextlib.suppress(OSError):
             self._fh.close()
         self.path.unlink(missing_ok=True)
 

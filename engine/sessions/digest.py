@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..errors import SessionError
+from ..errors import SessionError, first_line
 from ..models.info import ModelInfo
 from ..runtime.events import (
     SIDES,
@@ -224,10 +224,22 @@ def load_all() -> tuple[list[Digest], list[str]]:
     found, problems = [], []
     for path in session_files():
         try:
-            found.append(digest(read_session(path)))
+            found.append(_listable(digest(read_session(path))))
         except SessionError as exc:
             problems.append(str(exc))
+        except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:  # valid JSON, wrong shapes
+            problems.append(f"{path}: not a session llmbench can list ({type(exc).__name__}: {first_line(exc)})")
     return found, problems
+
+
+def _listable(d: Digest) -> Digest:
+    """``d``, once what a listing shows of it (CLI, JSON or the Sessions tab) has been worked
+    out here, where a field of the wrong type (a hand-edited file) is caught."""
+    " ".join([d.short_id, d.created[:16], d.kind, d.title or "", d.first_prompt, *d.tags, *d.models.values()])
+    for side in d.models:
+        d.side_stats(side)
+    d.key_stats()
+    return d
 
 
 FILTER_FIELDS = ("kind", "model", "tag")

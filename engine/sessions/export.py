@@ -36,9 +36,11 @@ def _fmt(v, digits: int = 1) -> str:
     return str(v)
 
 
-def markdown(d: Digest) -> str:
-    """A report: facts, warnings, any snapshot, the stats per side, then every turn."""
-    lines = [f"# {d.title or d.id}", "", *table(["", ""], _facts(d)), ""]
+def markdown(d: Digest, compact: bool = False) -> str:
+    """A report: facts, warnings, any snapshot, the stats per side, then every turn.
+    ``compact``: the facts and the stats as lines, not tables, for a narrow preview."""
+    facts = [f"- **{k}** {v}" for k, v in _facts(d)] if compact else table(["", ""], _facts(d))
+    lines = [f"# {d.title or d.id}", "", *facts, ""]
     if d.warnings:
         lines += ["**Warnings**", "", *[f"- {w}" for w in d.warnings], ""]
     if d.inspect:
@@ -46,7 +48,7 @@ def markdown(d: Digest) -> str:
     if d.matrix:
         lines += [*matrix_markdown(d.matrix), ""]
     if d.models and d.turns:
-        lines += ["## Stats", "", *_stats_table(d), ""]
+        lines += ["## Stats", "", *_stats_table(d, compact), ""]
     if d.comparison:
         lines += ["## Against the original", "", *comparison_markdown(d.comparison), ""]
     for t in d.turns:
@@ -71,10 +73,10 @@ def _facts(d: Digest) -> list[tuple[str, str]]:
     return facts
 
 
-def _stats_table(d: Digest) -> list[str]:
+def _stats_table(d: Digest, compact: bool = False) -> list[str]:
     evaluation = d.kind == "eval"
     header = ["model", "answers", "load", "TTFT", "tok/s", "mean time", "peak RAM"] + (["mean cosine"] * evaluation)
-    rows = []
+    rows: list[list] = []
     for side, label in d.models.items():
         s = d.side_stats(side)
         row = [
@@ -87,6 +89,8 @@ def _stats_table(d: Digest) -> list[str]:
             f"{_fmt(s['peak_rss_mib'], 0)} MiB",
         ]
         rows.append(row + ([_fmt(s["cosine"], 3)] if evaluation else []))
+    if compact:
+        return [f"- **{row[0]}** " + " · ".join(f"{k} {v}" for k, v in zip(header[1:], row[1:])) for row in rows]
     return table(header, rows, "l" + "r" * (len(header) - 1))
 
 

@@ -3,15 +3,18 @@
 ``atomic_write_text`` writes a temporary file beside the target and renames it over
 the target, so a crash or a full disk never leaves a half-written file.
 ``file_sha256`` reads through ``hashlib.file_digest``; ``cached_sha256`` remembers
-the digest of big files by path, size and modification time.
+the digest of big files by path, size and modification time. ``exclusive`` serialises
+the writers of one thing (a collection) across processes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import secrets
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -34,6 +37,15 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def fsync_path(path: Path) -> None:
+    """A written file (or a folder's entries) on disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -85,3 +97,33 @@ def cached_sha256(path: str | Path) -> str:
     except OSError:
         pass  # a read-only cache only costs speed
     return digest
+
+
+@contextlib.contextmanager
+def exclusive(lock_path: Path, what: str, waiting: Callable[[str], object] = lambda _: None,
+              cancelled: Callable[[], bool] = lambda: False, poll_s: float = 0.2):  # fmt: skip
+    """Hold an exclusive lock on ``lock_path`` (``flock``: released by the kernel when the
+    holder dies, so a crash leaves no stale lock). Another holder: say so once through
+    ``waiting`` and wait for it, unless ``cancelled()`` turns true (``LlmbenchError``)."""
+    import fcntl
+
+    from ..errors import LlmbenchError
+
+    paths.ensure(lock_path.parent)
+    with open(lock_path, "a+b") as fh:
+        said = False
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not said:
+                    waiting(f"waiting for another llmbench run that is writing {what}…")
+                    said = True
+                if cancelled():
+                    raise LlmbenchError(f"{what}: cancelled while another run was writing it") from None
+                time.sleep(poll_s)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

@@ -7,11 +7,12 @@ side (a RAG duel). Retrieval runs in a child process that keeps the embedder loa
 
 from __future__ import annotations
 
+import threading
+
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Select, Static
 from textual.worker import get_current_worker
 
@@ -27,6 +28,7 @@ from llmbench.engine.runtime.params import GenParams
 from ..bridge import Bridge
 from ..messages import EngineEvent, Ready, ReplayReset, RunFinished, TokenBatch
 from ..widgets.contestant import ContestantPane, apply_event
+from ..widgets.model_input import ModelInput
 from ..widgets.passages import PassagesPanel
 from ..widgets.replay_bar import Replayable, ReplayBar
 from ..workers import ReportsWorkerErrors, engine_work, in_background
@@ -36,6 +38,9 @@ from .params import UI_CORES
 def collection_names() -> list[str]:
     names = [c["name"] for c in list_collections() if "error" not in c]
     return names if DEMO_COLLECTION in names else [DEMO_COLLECTION, *names]
+
+
+PASSAGES_BESIDE_COLS = 110  # a RAG duel narrower than this shows the passages on F9
 
 
 class ChatView(ReportsWorkerErrors, Replayable, Vertical):
@@ -52,6 +57,9 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
     ChatView #chat-status { height: 1; padding: 0 1; color: $text-muted; }
     ChatView #chat-question { height: 3; }
     ChatView.-single #pane-b { display: none; }
+    ChatView.-no-passages #passages { display: none; }
+    ChatView.-passages-only #answers { display: none; }
+    ChatView.-passages-only #passages { width: 1fr; border-left: none; }
     """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", priority=True),
@@ -59,6 +67,7 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
         Binding("f8", "index", "Index files"),  # F6 is the Bench tab
         Binding("f7", "evaluate", "Evaluate"),
         Binding("ctrl+s", "stats", "Stats", show=False),
+        Binding("f9", "passages", "Passages"),  # (Ctrl+E is the end of the line in an input)
     ]
 
     def __init__(self, params: GenParams, config: dict, **kwargs):
@@ -72,22 +81,23 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
         self.chat: RagChat | None = None
         self._chat_key: tuple | None = None
         self.running = False
+        self._cancel_asked = threading.Event()  # Esc before the chat exists (loading, first retrieval)
         self.ready: dict | None = None
         self.last_session: str | None = None
         self.last_retrieval: Retrieval | None = None
         self._replay_models: dict[str, str] = {}
+        self.passages_toggled = False  # F9: the other view of the passages than the width's default
 
     def compose(self) -> ComposeResult:
-        model_names = SuggestFromList(self.app.model_names, case_sensitive=False)
         with Horizontal(id="chat-bar"):
             yield Label("Docs")
             yield Select(
                 [(self.collection, self.collection)], value=self.collection, allow_blank=False, id="chat-collection"
             )
             yield Label("A")
-            yield Input(self.spec_a, id="chat-a", suggester=model_names, placeholder="model")
+            yield ModelInput(self.spec_a, id="chat-a", placeholder="model")
             yield Label("B")
-            yield Input(self.spec_b, id="chat-b", suggester=model_names, placeholder="optional: a RAG duel")
+            yield ModelInput(self.spec_b, id="chat-b", placeholder="optional: a RAG duel")
             yield Label("k")
             yield Input(str(self.k), id="chat-k", type="integer")
         with Horizontal(id="chat-main"):
@@ -98,12 +108,12 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
         yield Static("", id="chat-status")
         yield ReplayBar(self, id="replay")
         yield Input(
-            placeholder="Ask about the documents · Enter asks · ^N new chat · F8 index · F7 evaluate",
+            placeholder="Ask about the documents · Enter asks · the chat remembers (^N: new)",
             id="chat-question",
         )
 
     def on_mount(self) -> None:
-        self.set_class(not self.spec_b, "-single")
+        self.single(not self.spec_b)
         for side, spec in (("a", self.spec_a), ("b", self.spec_b)):
             self._pane(side).set_title(spec or "—")
             self._pane(side).status = "ready"
@@ -112,6 +122,26 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
 
     def status(self, text: str) -> None:
         self.query_one("#chat-status", Static).update(text)
+
+    def single(self, single: bool) -> None:
+        """One model (``single``) or a RAG duel: the panes, and where the passages go."""
+        self.set_class(single, "-single")
+        self._place_passages()
+
+    def on_resize(self) -> None:
+        self._place_passages()
+
+    def action_passages(self) -> None:
+        self.passages_toggled = not self.passages_toggled
+        self._place_passages()
+
+    def _place_passages(self) -> None:
+        """Beside the answers; but a RAG duel narrower than PASSAGES_BESIDE_COLS has no room for
+        three columns: the passages are hidden there, and F9 shows them instead of the answers.
+        Wider, F9 hides them and gives the answers the width."""
+        crowded = not self.has_class("-single") and self.size.width < PASSAGES_BESIDE_COLS
+        self.set_class(crowded != self.passages_toggled, "-no-passages")
+        self.set_class(crowded and self.passages_toggled, "-passages-only")
 
     def _pane(self, side: str) -> ContestantPane:
         return self.query_one(f"#pane-{side}", ContestantPane)
@@ -175,7 +205,7 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
 
     @on(Input.Changed, "#chat-b")
     def b_changed(self, event: Input.Changed) -> None:
-        self.set_class(not event.value.strip(), "-single")
+        self.single(not event.value.strip())
         self._pane("b").set_title(event.value.strip() or "—")
 
     @on(Input.Changed, "#chat-a")
@@ -192,8 +222,10 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
     async def action_cancel(self) -> None:
         if await self.close_replay():
             return
-        if self.running and self.chat is not None:
-            self.chat.cancel()
+        if self.running:
+            self._cancel_asked.set()
+            if self.chat is not None:
+                self.chat.cancel()
             for pane in self.query(ContestantPane):
                 if pane.status not in ("done", "error"):
                     pane.status = "cancelling…"
@@ -259,6 +291,9 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
         self.app.remember(chat_a=a, chat_b=b or "", chat_k=k)
         event.input.value = ""
         self.running = True
+        self._cancel_asked.clear()
+        if self.ready is not None and self.ready.get("name") == self.collection:
+            self.status(f"{self.collection}: retrieving… (Esc cancels)")
         self.run_chat(question, self.collection, a, b, k, self.params)
 
     # ------------------------------------------------------------ the engine, in a thread
@@ -285,6 +320,8 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
                     reserve_cores=UI_CORES,
                 )
                 self._chat_key = key
+            if self._cancel_asked.is_set():  # Esc while the collection loaded: the question ends at once
+                self.chat.cancel()
             Bridge(self.post_message).pump(self.chat.ask(question))
         except LlmbenchError as exc:
             error = str(exc)
@@ -355,14 +392,14 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
     # ------------------------------------------------------------ replay of a recorded session
 
     async def on_replay_reset(self, message: ReplayReset) -> None:
-        self.set_class("b" not in self._replay_models, "-single")
+        self.single("b" not in self._replay_models)
         self.reset_replay_panes()
         self.last_retrieval = None
         await self.query_one(PassagesPanel).clear()
 
     def on_replay_bar_closed(self, message: ReplayBar.Closed) -> None:
         b = self.query_one("#chat-b", Input).value.strip()
-        self.set_class(not b, "-single")
+        self.single(not b)
         self.query_one("#chat-question", Input).focus()
 
     def on_unmount(self) -> None:

@@ -11,7 +11,7 @@ from textual.widgets import Button, Input, Label
 
 _CSS = """
 {name} {{ align: center middle; }}
-{name} > Vertical {{ width: 70; height: auto; padding: 1 2; border: thick $accent; background: $surface; }}
+{name} > Vertical {{ width: 70; max-width: 100%; height: auto; padding: 1 2; border: thick $accent; background: $surface; }}
 {name} Label {{ width: 100%; margin-bottom: 1; }}
 {name} Horizontal {{ height: auto; align-horizontal: right; margin-top: 1; }}
 {name} Button {{ margin-left: 1; }}

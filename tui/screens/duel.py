@@ -6,7 +6,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Static
 from textual.worker import get_current_worker
 
@@ -18,6 +17,7 @@ from llmbench.engine.runtime.params import GenParams
 from ..bridge import Bridge
 from ..messages import EngineEvent, ReplayReset, RunFinished, TokenBatch
 from ..widgets.contestant import ContestantPane, apply_event
+from ..widgets.model_input import ModelInput
 from ..widgets.replay_bar import Replayable, ReplayBar
 from ..workers import ReportsWorkerErrors, engine_work, in_background
 from .params import UI_CORES, DuelSettings, ParamsScreen, share_warning
@@ -31,7 +31,7 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
     DuelView #pickers Input { width: 1fr; height: 1; border: none; padding: 0 1; margin-right: 1; }
     DuelView #settings { width: auto; color: $text-muted; }
     DuelView #panes { height: 1fr; }
-    DuelView #verdict { height: 1; padding: 0 1; text-style: bold; color: $accent; }
+    DuelView #verdict { height: auto; min-height: 1; max-height: 2; padding: 0 1; text-style: bold; color: $accent; }
     DuelView #prompt { height: 3; }
     """
     BINDINGS = [
@@ -57,12 +57,11 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         self._replay_models: dict[str, str] = {}
 
     def compose(self) -> ComposeResult:
-        names = SuggestFromList(self.app.model_names, case_sensitive=False)
         with Horizontal(id="pickers"):
             yield Label("A")
-            yield Input(self.spec_a, id="spec-a", suggester=names, placeholder="model A: name or .gguf path")
+            yield ModelInput(self.spec_a, id="spec-a", placeholder="model A: name or .gguf path")
             yield Label("B")
-            yield Input(self.spec_b, id="spec-b", suggester=names, placeholder="model B")
+            yield ModelInput(self.spec_b, id="spec-b", placeholder="model B")
             yield Static(self._settings_text(), id="settings")
         with Horizontal(id="panes"):
             yield ContestantPane("a")

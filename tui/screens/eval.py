@@ -31,6 +31,7 @@ from ..workers import ReportsWorkerErrors, engine_work
 from .params import UI_CORES
 
 BAR = 12
+BARS_FROM_COLS = 110  # narrower: no bar columns, so TTFT, tok/s and the retrieval hit stay on screen
 
 
 def bar(fraction: float | None, style: str) -> Text:
@@ -63,15 +64,19 @@ class EvalScreen(ReportsWorkerErrors, Screen):
         self.max_time = 1e-9
         self.result: dict | None = None
         self.files: dict | None = None
+        self.bars = True  # the cosine and time bars, where the screen is wide enough
 
     def compose(self) -> ComposeResult:
         models = self.spec_a + (f" vs {self.spec_b}" if self.spec_b else "")
-        default = str(DEMO_QUESTIONS) if self.collection == DEMO_COLLECTION else ""
+        demo = self.collection == DEMO_COLLECTION
         with Vertical():
             yield Static(f"Evaluation · collection {self.collection} · k={self.k} · {escape(models)}", id="eval-head")
             with Horizontal(id="eval-file"):
                 yield Label("Questions (JSONL or CSV)")
-                yield Input(default, id="eval-questions", placeholder="path to questions.jsonl")
+                yield Input(
+                    id="eval-questions",
+                    placeholder="empty: the demo's questions" if demo else "path to questions.jsonl",
+                )
             yield DataTable(id="eval-table", zebra_stripes=True, cursor_type="row")
             yield Static("", id="eval-summary")
             yield Static("Enter runs the evaluation · Esc cancels or goes back", id="eval-status")
@@ -79,8 +84,10 @@ class EvalScreen(ReportsWorkerErrors, Screen):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
+        self.bars = self.app.size.width >= BARS_FROM_COLS
         for col in ("id", "model", "cosine", "", "time", "", "TTFT", "tok/s", "retrieval"):
-            table.add_column(col)
+            if col or self.bars:
+                table.add_column(col)
         self.query_one("#eval-questions", Input).focus()
 
     def _status(self, text: str) -> None:
@@ -101,6 +108,10 @@ class EvalScreen(ReportsWorkerErrors, Screen):
         worker = get_current_worker()
         bridge = Bridge(self.post_message)
         try:
+            if not questions_file and self.collection == DEMO_COLLECTION:
+                questions_file = str(DEMO_QUESTIONS)
+            elif not questions_file:
+                raise LlmbenchError("give a questions file (JSONL or CSV: question, answer, optional source)")
             questions = load_questions(questions_file)
             self.post_message(Ready("status", f"loading {self.collection} and the embedder…"))
             self.client.open(self.collection)
@@ -147,17 +158,18 @@ class EvalScreen(ReportsWorkerErrors, Screen):
             if r.resp_time:
                 self.max_time = max(self.max_time, r.resp_time)
             hit = {True: Text("hit", style="green"), False: Text("miss", style="red"), None: Text("—")}[r.retrieval_hit]
-            table.add_row(
+            cells = [
                 r.id,
                 r.model,
                 f"{r.cosine:.3f}" if r.cosine is not None else (r.error or "—")[:30],
-                bar(r.cosine, "green"),
+                bar(r.cosine, "green") if self.bars else None,
                 f"{r.resp_time:.2f} s" if r.resp_time is not None else "—",
-                bar(r.resp_time / self.max_time if r.resp_time else None, "yellow"),
+                bar(r.resp_time / self.max_time if r.resp_time else None, "yellow") if self.bars else None,
                 f"{r.ttft_ms:.0f} ms" if r.ttft_ms is not None else "—",
                 f"{r.tok_s:.1f}" if r.tok_s is not None else "—",
                 hit,
-            )
+            ]
+            table.add_row(*(c for c in cells if c is not None))
         table.move_cursor(row=table.row_count - 1)
 
     def _finished(self) -> None:

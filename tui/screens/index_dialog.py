@@ -24,9 +24,13 @@ from ..workers import ReportsWorkerErrors, engine_work
 class IndexDialog(ReportsWorkerErrors, ModalScreen[str | None]):
     DEFAULT_CSS = """
     IndexDialog { align: center middle; }
-    IndexDialog > Vertical { width: 90; height: auto; padding: 1 2; border: thick $primary; background: $surface; }
+    IndexDialog > Vertical {
+        width: 90; max-width: 100%; height: auto; max-height: 100%; padding: 1 2; border: thick $primary;
+        background: $surface; overflow-y: auto;
+    }
     IndexDialog Label { margin-top: 1; color: $text-muted; }
-    IndexDialog ProgressBar { margin-top: 1; }
+    IndexDialog ProgressBar { margin-top: 1; display: none; }
+    IndexDialog.-running ProgressBar { display: block; }
     IndexDialog #index-status { margin-top: 1; height: auto; }
     """
     BINDINGS = [Binding("escape", "cancel", "Cancel / close")]
@@ -64,6 +68,7 @@ class IndexDialog(ReportsWorkerErrors, ModalScreen[str | None]):
             self._say("[red]a collection name and at least one file or folder[/red]")
             return
         self.running, self._cancel = True, False
+        self.add_class("-running")  # the bar shows from here (idle, it would sweep for nothing)
         self._say("starting…")
         self.index(name, paths)
 

@@ -10,7 +10,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.suggester import SuggestFromList
 from textual.widgets import Input, Label, Static, Tree
 from textual.worker import get_current_worker
 
@@ -25,6 +24,7 @@ from llmbench.engine.inspect.modules import ModuleNode
 from llmbench.engine.inspect.report import display_name
 
 from ..inspect_tables import memory_table_view, node_label, pairs_table, projection_table, summary_table
+from ..widgets.model_input import ModelInput
 from ..workers import ReportsWorkerErrors, engine_work
 
 
@@ -82,12 +82,11 @@ class InspectView(ReportsWorkerErrors, Vertical):
          "page_up": results.scroll_page_up, "page_down": results.scroll_page_down}[how](animate=False)  # fmt: skip
 
     def compose(self) -> ComposeResult:
-        names = SuggestFromList(self.app.model_names, case_sensitive=False)
         with Horizontal(id="inspect-bar"):
             yield Label("model")
-            yield Input(id="inspect-src", suggester=names, placeholder="name, .gguf, folder or config.json")
+            yield ModelInput(id="inspect-src", placeholder="name, .gguf, folder or config.json")
             yield Label("vs")
-            yield Input(id="inspect-compare", suggester=names, placeholder="(optional)")
+            yield ModelInput(id="inspect-compare", placeholder="(optional)")
             yield Label("ctx")
             yield Input("4096", id="inspect-ctx", type="integer")
         yield Static("", id="inspect-error")

@@ -70,7 +70,7 @@ class DuelSettings:
 class ParamsScreen(ModalScreen[DuelSettings | None]):
     DEFAULT_CSS = """
     ParamsScreen { align: center middle; }
-    ParamsScreen > Vertical { width: 64; height: auto; max-height: 100%; border: thick $primary; background: $surface; padding: 0 1; overflow-y: auto; }
+    ParamsScreen > Vertical { width: 64; max-width: 100%; height: auto; max-height: 100%; border: thick $primary; background: $surface; padding: 0 1; overflow-y: auto; }
     ParamsScreen Grid { grid-size: 2; grid-columns: 16 1fr; grid-rows: 1; height: auto; grid-gutter: 0 1; }
     ParamsScreen Input { padding: 0 1; }
     ParamsScreen Input:focus, ParamsScreen Select:focus-within { background: $boost; }

@@ -15,7 +15,6 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.suggester import SuggestFromList
 from textual.widgets import DataTable, Input, Label, Markdown, Static, TabbedContent, TabPane
 from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
@@ -40,6 +39,7 @@ from llmbench.engine.runtime.params import parse_param
 from ..bridge import Bridge
 from ..charts import size_kld_chart
 from ..messages import EngineEvent, Ready, TokenBatch
+from ..widgets.model_input import ModelInput
 from ..workers import ReportsWorkerErrors, engine_work
 from .token_view import TokenView
 
@@ -77,10 +77,9 @@ class QuantView(ReportsWorkerErrors, Vertical):
     def compose(self) -> ComposeResult:
         with Horizontal(classes="bar"):
             yield Label("base")
-            yield Input(
+            yield ModelInput(
                 self.app.config.get("quant_base", "smollm2"),
                 id="quant-base",
-                suggester=SuggestFromList(self.app.model_names),
                 placeholder="model folder, .gguf or name",
             )
             yield Label("questions")

@@ -22,6 +22,36 @@ from ..messages import Ready
 from ..workers import ReportsWorkerErrors, engine_work
 
 PREVIEW_CHARS = 6000
+STACK_BELOW_COLS = 140  # narrower: the list above the preview, each the full width
+COMPACT_PREVIEW_COLS = 70  # narrower preview (or a stacked one): facts and stats as lines, not tables
+
+
+class SessionTable(DataTable):
+    """The list: Home and End go to the first and last session (not sideways)."""
+
+    BINDINGS = [
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+    ]
+
+    def action_first(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        self.move_cursor(row=max(0, self.row_count - 1))
+
+
+def columns_for(width: int) -> list[tuple[str, int]]:
+    """The list's columns and their widths for a table ``width`` cells wide: id, kind, name and
+    stats always (name and stats share what is left); the date, models and runs where they fit."""
+    cols = [("id", 7), ("kind", 12)]
+    if width >= 90:
+        cols.insert(1, ("date", 16))
+    if width >= 130:
+        cols += [("models", 30), ("runs", 4)]
+    rest = max(20, width - 2 - sum(w + 2 for _, w in cols) - 4)  # scrollbar; two cells' padding each
+    name = rest * 2 // 5
+    return [*cols[:3], ("name / first prompt", name), *cols[3:], ("stats", rest - name)]
 
 
 def _short(text: str, n: int) -> str:
@@ -37,7 +67,12 @@ class SessionsView(ReportsWorkerErrors, Vertical):
     SessionsView #sessions-count { width: auto; color: $text-muted; padding: 0 1; }
     SessionsView #sessions-main { height: 1fr; }
     SessionsView DataTable { width: 2fr; height: 1fr; }
-    SessionsView #sessions-preview { width: 1fr; min-width: 36; height: 1fr; border-left: tall $primary 40%; padding: 0 1; overflow-y: auto; }
+    SessionsView #sessions-preview {
+        width: 1fr; min-width: 36; height: 1fr; border-left: tall $primary 40%; padding: 0 1; overflow-y: auto;
+    }
+    SessionsView.-stacked #sessions-main { layout: vertical; }
+    SessionsView.-stacked DataTable { width: 100%; height: 1fr; }
+    SessionsView.-stacked #sessions-preview { width: 100%; height: 1fr; border-left: none; border-top: tall $primary 40%; }
     SessionsView #sessions-status { height: 1; padding: 0 1; color: $text-muted; }
     """
     BINDINGS = [
@@ -56,24 +91,28 @@ class SessionsView(ReportsWorkerErrors, Vertical):
         self.digests: list[Digest] = []
         self.shown: list[Digest] = []
         self._loaded_at = 0.0
+        self._columns: list[tuple[str, int]] = []
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="sessions-bar"):
-            yield Input(
-                placeholder="Filter: words, kind:duel, model:smol, tag:NAME  (/ to focus)", id="sessions-filter"
-            )
+            yield Input(placeholder="filter (/): words, kind:duel, model:smol, tag:NAME", id="sessions-filter")
             yield Static("", id="sessions-count")
         with Horizontal(id="sessions-main"):
-            yield DataTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
+            yield SessionTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
             with Vertical(id="sessions-preview"):
                 yield Markdown("")
-        yield Static(
-            "Enter replays · i at once · r rename · t tag · e export · d delete · ^R reload", id="sessions-status"
-        )
+        yield Static("Enter replays · i opens at once · / filters (the keys below do the rest)", id="sessions-status")
 
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
-        table.add_columns("id", "date", "kind", "name / first prompt", "models", "runs", "stats")
+    def on_resize(self, event) -> None:
+        stacked = event.size.width < STACK_BELOW_COLS
+        self.set_class(stacked, "-stacked")
+        width = event.size.width if stacked else event.size.width * 2 // 3
+        if columns_for(width) != self._columns:
+            self._columns = columns_for(width)
+            self.query_one(DataTable).clear(columns=True)
+            for label, w in self._columns:
+                self.query_one(DataTable).add_column(label, width=w)
+            self._fill()
 
     def status(self, text: str) -> None:
         self.query_one("#sessions-status", Static).update(text)
@@ -125,21 +164,22 @@ class SessionsView(ReportsWorkerErrors, Vertical):
         selected = self.selected
         table.clear()
         self.shown = [d for d in self.digests if matches(d, **query)]
+        name_w = dict(self._columns).get("name / first prompt", 40)
         for d in self.shown:
             title = d.title if d.title and d.title != d.first_prompt else d.first_prompt
             extra = f" [{', '.join(d.tags)}]" if d.tags else ""
             if d.warnings:
                 extra += " ⚠"
-            table.add_row(
-                d.short_id + ("*" if d.sample else ""),
-                d.created[:16].replace("T", " "),
-                d.kind,
-                _short(title, 40) + extra,
-                _short(" vs ".join(d.models.values()), 34),
-                str(len(d.turns)),
-                d.key_stats(),
-                key=d.path,
-            )
+            cells = {
+                "id": d.short_id + ("*" if d.sample else ""),
+                "date": d.created[:16].replace("T", " "),
+                "kind": d.kind,
+                "name / first prompt": _short(title, max(8, name_w - len(extra))) + extra,  # the tags stay
+                "models": " vs ".join(d.models.values()),
+                "runs": str(len(d.turns)),
+                "stats": d.key_stats(),
+            }
+            table.add_row(*(_short(cells[label], w) for label, w in self._columns), key=d.path)
         samples = sum(d.sample for d in self.shown)
         self.query_one("#sessions-count", Static).update(
             f"{len(self.shown)} of {len(self.digests)}" + (f" · * {samples} sample(s)" if samples else "")
@@ -161,8 +201,10 @@ class SessionsView(ReportsWorkerErrors, Vertical):
 
     def _preview(self) -> None:
         d = self.selected
+        preview = self.query_one("#sessions-preview")
+        compact = self.has_class("-stacked") or preview.size.width < COMPACT_PREVIEW_COLS
         text = (
-            markdown(d)
+            markdown(d, compact)
             if d
             else (
                 "No sessions match."

@@ -14,6 +14,7 @@ from textual.widgets import Markdown, Sparkline, Static
 from llmbench.engine.runtime.events import Done, Error, Loaded, Resolved, Resources, Started, Stats
 from llmbench.engine.util.fmt import MIB
 
+from .model_input import short_spec
 from .stats import StatsView
 from .stream_text import StreamText
 
@@ -30,7 +31,10 @@ class ContestantPane(Vertical):
     ContestantPane.-error { border-left: tall $error; }
     ContestantPane:focus-within { border-left: tall $accent; }
     ContestantPane VerticalScroll:focus { background: $boost; }
-    ContestantPane .title { width: 100%; height: 1; padding: 0 1; background: $boost; text-style: bold; }
+    ContestantPane .title {
+        width: 100%; height: 1; padding: 0 1; background: $boost; text-style: bold;
+        text-wrap: nowrap; text-overflow: ellipsis;
+    }
     ContestantPane .status { width: 100%; height: 1; padding: 0 1; color: $text-muted; }
     ContestantPane VerticalScroll { height: 1fr; padding: 0 1; }
     ContestantPane StreamText { display: none; }
@@ -57,6 +61,7 @@ class ContestantPane(Vertical):
         self._sample: tuple[float, float, float | None] | None = None  # the last one
         self._unshown = False  # it came after the last drawing
         self.title_text = ""
+        self.title_note = ""
         self.folded: bool | None = None  # the user's choice (Ctrl+S); None: by the terminal's height
         self._shown_at = 0.0
 
@@ -84,9 +89,12 @@ class ContestantPane(Vertical):
     def watch_status(self, status: str) -> None:
         self.query_one(".status", Static).update(status, layout=False)  # fixed size: no relayout
 
-    def set_title(self, title: str) -> None:
-        self.title_text = title
-        self.query_one(".title", Static).update(f"{self.side.upper()} · {title}", layout=False)
+    def set_title(self, title: str, note: str = "") -> None:
+        """The model's name, or a path's file name, cut at the end with … where it does not fit;
+        a note (``no template``) goes before the name, so it is never the part cut off."""
+        self.title_text, self.title_note = title, note
+        head = f"{self.side.upper()} · {note} · " if note else f"{self.side.upper()} · "
+        self.query_one(".title", Static).update(head + short_spec(title), layout=False)
 
     def reset(self) -> None:
         self.text, self.tokens, self.stats, self.turn_start = "", 0, None, 0
@@ -191,9 +199,8 @@ async def apply_event(pane: ContestantPane, event: object, mode: str, notify) ->
         case Loaded(load_s=load_s, note=note, threads=threads):
             pane.threads = threads
             pane.status = f"loaded in {load_s:.2f} s"
-            if note and "fallback" in note:  # said in the title, where it stays (a toast hid B's stats)
-                if "no template" not in pane.title_text:  # once, through replays and repeats
-                    pane.set_title(f"{pane.title_text} · no template")
+            if note and "fallback" in note:  # said in the title, once, where it stays (a toast hid B's stats)
+                pane.set_title(pane.title_text, "no template")
             elif note:
                 notify(note, title=f"model {pane.side.upper()}", timeout=8)
         case Started(prompt_tokens=n, context_used=used):
