@@ -408,3 +408,14 @@ def test_inspect_memory_measure_sets_the_rss_beside_the_estimate(smollm2):
     assert parts["KV cache"][1] == pytest.approx(parts["KV cache"][2], rel=0.05), "the KV estimate is exact"
     assert parts["total"][2] == m["rss"]
     one_line_error(cli("inspect", smollm2, "--measure"), "--measure goes with --memory")
+
+
+@pytest.mark.parametrize("data, says", [(b"a\xffb", "not UTF-8 text (byte 0xff at offset 1)"),
+                                        (b"ab\x00c", "a NUL byte at offset 2")])  # fmt: skip
+def test_a_binary_prompt_on_stdin_is_one_line_and_no_session(home, data, says):
+    for args in (["duel", "--a", "smollm2", "--b", "smollm2", "--prompt", "-"], ["chat", "-"]):
+        proc = subprocess.run([LLMBENCH, *args], input=data, capture_output=True, timeout=60,
+                              env={**os.environ, "LLMBENCH_HOME": str(home)})  # fmt: skip
+        proc.stderr = proc.stderr.decode()
+        one_line_error(proc, "standard input", says)
+    assert not (home / "sessions").exists() or not list((home / "sessions").iterdir())

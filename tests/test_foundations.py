@@ -132,6 +132,25 @@ def test_atomic_writes_leave_the_old_file_when_they_fail(tmp_path, monkeypatch):
     assert target.read_text() == "old" and [p.name for p in folder.iterdir()] == ["config.json"]
 
 
+@pytest.mark.parametrize("damaged", [b'{"api_key": "sk-x", "theme": ', b"[1, 2]", b"\xff\xfe"])
+def test_a_damaged_config_is_kept_aside_not_overwritten(home, damaged):
+    """Saving a setting over a config.json that cannot be parsed used to drop every other
+    setting in it (an API key among them): it is now copied aside first, and named."""
+    from llmbench.engine import paths
+    from llmbench.engine.config import load_config, read_config, save_config
+
+    path = paths.ensure(paths.config_path().parent) / paths.config_path().name
+    path.write_bytes(damaged)
+    settings, problem = read_config()
+    assert settings == {} and str(path) in problem and "defaults are used" in problem
+    save_config(theme="llmbench-light")
+    [kept] = path.parent.glob("config.json.damaged-*")
+    assert kept.read_bytes() == damaged and load_config() == {"theme": "llmbench-light"}
+    save_config(duel_a="smollm2")  # a sound file: merged, nothing more kept aside
+    assert load_config() == {"theme": "llmbench-light", "duel_a": "smollm2"}
+    assert len(list(path.parent.glob("config.json.damaged-*"))) == 1
+
+
 def test_file_digest_with_progress(tmp_path):
     data = os.urandom(3 << 20)
     path = tmp_path / "blob"

@@ -75,3 +75,76 @@ def test_unknown_value_type_is_reported(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match="unknown metadata value type 99"):
         read_header(path)
+
+
+def _header_bytes(tmp_path) -> bytearray:
+    return bytearray(write_gguf(tmp_path / "seed.gguf", chat_template="{{ x }}", file_type=1).read_bytes())
+
+
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda b: b"GGUF", "truncated GGUF"),  # 4 bytes: was a BufferError that aborted a whole duel
+        (lambda b: b[:4] + (0).to_bytes(4, "little") + b[8:], "version 0 is too old"),
+        (lambda b: b[:4] + (1).to_bytes(4, "little") + b[8:], "version 1 is too old"),
+        (lambda b: b[:8] + (2**40).to_bytes(8, "little") + b[16:], "cannot fit"),  # tensor count
+        (lambda b: b[:16] + (2**50).to_bytes(8, "little") + b[24:], "cannot fit"),  # metadata key count
+    ],
+)
+def test_tiny_and_odd_headers_are_one_clear_error(tmp_path, make, says):
+    path = tmp_path / "odd.gguf"
+    path.write_bytes(bytes(make(_header_bytes(tmp_path))))
+    with pytest.raises(ModelFileError, match=f"odd.gguf: .*{says}"):
+        read_header(path)
+
+
+def test_a_tensor_with_absurd_dimensions_is_refused_at_once(tmp_path):
+    data = _header_bytes(tmp_path)
+    at = data.index(b"token_embd.weight") + len(b"token_embd.weight")
+    data[at : at + 4] = (0xFFFFFFFF).to_bytes(4, "little")  # its number of dimensions
+    path = tmp_path / "dims.gguf"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="4,294,967,295 dimensions"):
+        read_header(path)
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+
+    fifo = tmp_path / "x.gguf"
+    os.mkfifo(fifo)
+    with pytest.raises(ModelFileError, match="not a regular file"):
+        read_header(fifo)  # an open() would wait for a writer forever
+
+
+def test_mutated_headers_give_a_header_or_one_clear_error(tmp_path):
+    """A corpus of 400 mutations of a real header (gguf-py's), seeded so a failure is
+    reproducible: overwritten bytes, big counts and lengths, cuts. Every one gives a header
+    or a ModelFileError naming the file, quickly, never another exception."""
+    import random
+    import struct
+    import time
+
+    seed = _header_bytes(tmp_path)
+    rng = random.Random(16)
+    path = tmp_path / "m.gguf"
+    for case in range(400):
+        data = bytearray(seed)
+        for _ in range(rng.randint(1, 4)):
+            at = rng.randrange(4, len(data) - 8)
+            kind = rng.random()
+            if kind < 0.4:
+                data[at] = rng.randrange(256)
+            elif kind < 0.8:  # a length or count field made huge, small or odd
+                value = rng.choice([0, 1, 2**31, 2**32 - 1, 2**63, rng.randrange(2**64)])
+                data[at : at + 8] = struct.pack("<Q", value)
+            else:
+                del data[at:]
+                break
+        path.write_bytes(bytes(data))
+        start = time.perf_counter()
+        try:
+            read_header(path)
+        except ModelFileError as exc:
+            assert str(exc).startswith(str(path)) and "\n" not in str(exc), (case, exc)
+        assert time.perf_counter() - start < 2, f"case {case} took too long"

@@ -146,3 +146,72 @@ def test_truncated_gguf_is_a_clear_error(tmp_path, demo_paths):
     cut.write_bytes(demo_paths["smollm2"].read_bytes()[:1000])
     with pytest.raises(ModelFileError, match=r"cut\.gguf: truncated GGUF"):
         inspect_source(str(cut))
+
+
+def _llama(**changes) -> str:
+    return json.dumps({**json.loads((CONFIGS / "mistral-7b-v0.1.json").read_text()), **changes})
+
+
+@pytest.mark.parametrize(
+    "changes, says",
+    [
+        ({"num_hidden_layers": 1e9}, "num_hidden_layers = 1000000000.0: expected a whole number 1-10,000"),
+        ({"num_hidden_layers": 10**9}, "num_hidden_layers = 1000000000: expected a whole number 1-10,000"),
+        ({"hidden_size": -4096}, "hidden_size = -4096"),
+        ({"hidden_size": "4096"}, "hidden_size = '4096'"),
+        ({"num_attention_heads": 0}, "num_attention_heads = 0"),
+        ({"vocab_size": True}, "vocab_size = True"),
+        ({"quantization_config": "gptq"}, "config.json's quantization_config is not an object"),
+    ],
+)
+def test_absurd_configs_are_one_line_naming_the_field(tmp_path, changes, says):
+    """1e9 layers hung the memory table and grew the module tree to 3.2 GB; a negative width
+    gave negative parameter counts; a zero or a string ended in a traceback."""
+    path = tmp_path / "config.json"
+    path.write_text(_llama(**changes))
+    said = says if says.startswith("config.json's") else f"config.json has {says}"
+    with pytest.raises(ModelFileError, match=f"config.json: {said}"):
+        inspect_source(str(path))
+
+
+def test_a_string_modules_to_not_convert_is_one_module(tmp_path):
+    path = tmp_path / "config.json"
+    quant = {"quant_method": "gptq", "bits": 4, "group_size": 128, "modules_to_not_convert": "down_proj"}
+    path.write_text(_llama(quantization_config=quant))
+    s = inspect_source(str(path))
+    assert 0.5 < s.quantized_share < 1, "every projection but down_proj is quantized (was 0 %)"
+    assert {p.name: p.cls for p in s.projections}["down_proj"] == "Linear"
+
+
+def test_mutated_configs_give_a_summary_or_one_clear_error(tmp_path):
+    """A seeded corpus of 300 configs with fields replaced by odd values (huge, negative,
+    zero, strings, lists, null, objects): each gives a summary or one line naming the
+    file, quickly; never a traceback, a hang or an allocation out of proportion."""
+    import random
+    import time
+
+    from llmbench.engine.errors import LlmbenchError
+
+    base = json.loads(_llama())
+    odd = [None, 0, -1, 1, 2**31, 2**63, 1e9, 1e308, float("nan"), "x", "", [], [1], {}, {"a": 1}, True]
+    rng = random.Random(17)
+    path = tmp_path / "config.json"
+    for case in range(300):
+        cfg = dict(base)
+        for key in rng.sample(sorted(base), rng.randint(1, 4)):
+            cfg[key] = rng.choice(odd)
+        path.write_text(json.dumps(cfg))
+        start = time.perf_counter()
+        try:  # (meta=False: an unknown family is refused, not built by transformers, whose import is seconds)
+            s = inspect_source(str(path), meta=False)
+            assert s.params_total >= 0, (case, cfg)
+        except LlmbenchError as exc:
+            assert str(path) in str(exc) and "\n" not in str(exc), (case, exc)
+        assert time.perf_counter() - start < 2, f"case {case} took too long"
+
+
+def test_an_unknown_family_of_absurd_sizes_is_refused_before_transformers_builds_it(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"model_type": "newfamily", "num_hidden_layers": 10**9, "hidden_size": 64}))
+    with pytest.raises(ModelFileError, match="num_hidden_layers = 1000000000"):
+        inspect_source(str(path), tree=True)

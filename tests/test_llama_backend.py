@@ -133,6 +133,9 @@ def test_unloadable_file_is_one_line_naming_it(tmp_path):
     backend = LlamaCppBackend(models.resolve(f"gguf:{path}"), GenParams())
     with pytest.raises(ModelFileError, match=r"tiny\.gguf: llama\.cpp could not load it"):
         backend.load()
+    odd = write_gguf(tmp_path / "odd.gguf", arch="nosucharch")  # the cause was only in the worker's log
+    with pytest.raises(ModelFileError, match="could not load it: error loading model: unknown model architecture"):
+        LlamaCppBackend(models.resolve(f"gguf:{odd}"), GenParams()).load()
 
 
 def _reference_chain(backend, params):

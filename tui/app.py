@@ -10,7 +10,7 @@ from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker
 
 from llmbench.engine import models
-from llmbench.engine.config import load_config, save_config
+from llmbench.engine.config import read_config, save_config
 from llmbench.engine.errors import LlmbenchError, ParamError, first_line
 from llmbench.engine.runtime.params import GenParams
 
@@ -46,7 +46,7 @@ class LlmbenchApp(App):
     def __init__(self, spec_a: str | None = None, spec_b: str | None = None):
         super().__init__()
         # Read here, before the event loop runs: the tabs never read files on it.
-        self.config = load_config()
+        self.config, self.config_problem = read_config()  # damaged: defaults, and a warning once shown
         self.spec_a = spec_a or self.config.get("duel_a") or DEMO_A
         self.spec_b = spec_b or self.config.get("duel_b") or DEMO_B
         try:
@@ -83,8 +83,8 @@ class LlmbenchApp(App):
     def on_mount(self) -> None:
         for theme in self.themes:
             self.register_theme(theme)
-        for problem in self.theme_problems:
-            self.notify(problem, severity="warning", timeout=8)
+        for problem in self.theme_problems + [p for p in (self.config_problem, models.read_registry()[1]) if p]:
+            self.notify(problem, severity="warning", timeout=10)
         wanted = self.saved_theme if self.saved_theme in self.available_themes else DEFAULT_THEME
         if wanted in self.available_themes:
             self.theme = wanted

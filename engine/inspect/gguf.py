@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..models.gguf_file import GGUFHeader, read_header, type_bits
 from .modules import ModuleNode, fold_siblings
-from .summary import ModelSummary, Projection
+from .summary import ModelSummary, Projection, checked_size
 
 # GGUF tensor names in a block -> the Hugging Face projection names
 _PROJECTIONS = {
@@ -33,22 +33,25 @@ def summarise(h: GGUFHeader) -> ModelSummary:
     def key(name: str):
         return md.get(f"{arch}.{name}")
 
+    def size(name: str, kind: str) -> int | None:
+        """A size key (the first of a per-layer list), checked against SIZE_LIMITS; absent: None."""
+        value = key(name)
+        value = value[0] if isinstance(value, list) and value else value
+        return None if value is None else checked_size(value, kind, f"{h.path}: {arch}.{name}")
+
     tensors = {t.name: t for t in h.tensors}
     embd = tensors.get("token_embd.weight")
-    heads = key("attention.head_count")
-    kv_heads = key("attention.head_count_kv")
-    heads = heads[0] if isinstance(heads, list) else heads  # per-layer lists in some archs
-    kv_heads = kv_heads[0] if isinstance(kv_heads, list) else (kv_heads or heads)
-    hidden = key("embedding_length")
-    head_dim = key("attention.key_length") or (hidden // heads if hidden and heads else None)
-    vocab = key("vocab_size") or (embd.shape[1] if embd is not None and len(embd.shape) > 1 else None)
+    heads = size("attention.head_count", "num_attention_heads")  # (per-layer lists in some archs)
+    kv_heads = size("attention.head_count_kv", "num_key_value_heads") or heads
+    hidden = size("embedding_length", "hidden_size")
+    head_dim = size("attention.key_length", "head_dim") or (hidden // heads if hidden and heads else None)
+    vocab = size("vocab_size", "vocab_size") or (embd.shape[1] if embd is not None and len(embd.shape) > 1 else None)
     tokens = md.get("tokenizer.ggml.tokens")
     if vocab is None and tokens is not None:
         vocab = getattr(tokens, "count", None) or len(tokens)
     rms = key("attention.layer_norm_rms_epsilon")
     eps = rms if rms is not None else key("attention.layer_norm_epsilon")
-    ffn = key("feed_forward_length")
-    ffn = ffn[0] if isinstance(ffn, list) else ffn
+    ffn = size("feed_forward_length", "intermediate_size")
 
     total = sum(t.n_elements for t in h.tensors)
     bits = sum(t.n_bytes for t in h.tensors) * 8 / total if total else None
@@ -84,7 +87,7 @@ def summarise(h: GGUFHeader) -> ModelSummary:
         model_type=arch or None,
         vocab_size=vocab,
         hidden_size=hidden,
-        num_layers=key("block_count"),
+        num_layers=size("block_count", "num_hidden_layers"),
         num_heads=heads,
         num_kv_heads=kv_heads,
         head_dim=head_dim,

@@ -12,8 +12,8 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelFileError, SpecError
-from .summary import ModelSummary, Projection
+from ..errors import ModelFileError, SpecError, first_line
+from .summary import SIZE_LIMITS, ModelSummary, Projection, checked_size
 
 # families whose decoder layers are "attention + gated MLP" with these projection names
 _FAMILIES = {
@@ -124,22 +124,48 @@ def safetensors_entries(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
     return entries
 
 
-def _need(cfg: dict, source: str, *names: str) -> Any:
-    for name in names:
-        if cfg.get(name) is not None:
-            return cfg[name]
-    raise ModelFileError(f"{source}: config.json is missing {names[0]}")
+def check_sizes(cfg: dict, source: str) -> None:
+    """Every size field a config has (its text_config's too) within SIZE_LIMITS, and a
+    model_type that is a name: a config of absurd sizes is refused by name."""
+    for part in (cfg, cfg.get("text_config") if isinstance(cfg.get("text_config"), dict) else {}):
+        for name in SIZE_LIMITS:
+            if part.get(name) is not None:
+                _count(part, source, name)
+        if part.get("model_type") is not None and not isinstance(part["model_type"], str):
+            raise ModelFileError(f"{source}: config.json has model_type = {part['model_type']!r}: expected a name")
+
+
+def _count(cfg: dict, source: str, name: str, default: Any = None) -> int:
+    """``cfg[name]``: a whole number in its SIZE_LIMITS range, or ``default`` when it is
+    absent; else one line naming the field, the value and the range."""
+    value = cfg.get(name)
+    if value is None:
+        if default is None:
+            raise ModelFileError(f"{source}: config.json is missing {name}")
+        return default
+    return checked_size(value, name, f"{source}: config.json has {name}")
+
+
+def summarise_config(cfg: dict, source: str, kind: str) -> ModelSummary:
+    """The summary of a config; a field of the wrong type (past the sizes, which are checked
+    one by one) is one line naming the file, never a traceback."""
+    try:
+        return _summarise(cfg, source, kind)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, OverflowError, ZeroDivisionError) as exc:
+        raise ModelFileError(f"{source}: config.json has a field of the wrong type ({type(exc).__name__}: "
+                             f"{first_line(exc)})") from None  # fmt: skip
 
 
 # long: one line per field of the summary, read from the source in display order; splitting it
 # would scatter the one mapping a reader checks against the file format.
-def summarise_config(cfg: dict, source: str, kind: str) -> ModelSummary:
+def _summarise(cfg: dict, source: str, kind: str) -> ModelSummary:
     if "text_config" in cfg and "hidden_size" not in cfg:  # multimodal wrappers: the language model
         cfg = {
             **cfg["text_config"],
             "quantization_config": cfg.get("quantization_config"),
             "architectures": cfg.get("architectures"),
         }
+    check_sizes(cfg, source)
     model_type = cfg.get("model_type")
     if model_type not in _FAMILIES:
         known = ", ".join(sorted(_FAMILIES))
@@ -148,15 +174,15 @@ def summarise_config(cfg: dict, source: str, kind: str) -> ModelSummary:
             "and transformers is not installed to build it"
         )
     fam = _FAMILIES[model_type]
-    hidden = _need(cfg, source, "hidden_size")
-    layers = _need(cfg, source, "num_hidden_layers")
-    heads = _need(cfg, source, "num_attention_heads")
-    kv = cfg.get("num_key_value_heads") or heads
-    head_dim = cfg.get("head_dim") or hidden // heads
-    inter = _need(cfg, source, "intermediate_size")
-    vocab = _need(cfg, source, "vocab_size")
+    hidden = _count(cfg, source, "hidden_size")
+    layers = _count(cfg, source, "num_hidden_layers")
+    heads = _count(cfg, source, "num_attention_heads")
+    kv = _count(cfg, source, "num_key_value_heads", heads)
+    head_dim = _count(cfg, source, "head_dim", max(1, hidden // heads))
+    inter = _count(cfg, source, "intermediate_size")
+    vocab = _count(cfg, source, "vocab_size")
     tied = cfg.get("tie_word_embeddings", fam.get("tied", False))
-    experts = cfg.get("num_local_experts", 1) if fam.get("moe") else 1
+    experts = _count(cfg, source, "num_local_experts", 1) if fam.get("moe") else 1
 
     q_out, kv_out = heads * head_dim, kv * head_dim
     attn_bias = cfg.get("attention_bias", fam.get("qkv_bias", False))
@@ -196,6 +222,8 @@ def summarise_config(cfg: dict, source: str, kind: str) -> ModelSummary:
     total = embed + layers * per_layer + hidden + (0 if tied else embed)
 
     quant = cfg.get("quantization_config") or None
+    if quant is not None and not isinstance(quant, dict):
+        raise ModelFileError(f"{source}: config.json's quantization_config is not an object")
     projections, linear_modules, quant_info, share = _classify(quant, shapes, layers, experts, tied, source)
     rope = cfg.get("rope_scaling")
     act = cfg.get("hidden_act") or cfg.get("hidden_activation")
@@ -250,7 +278,9 @@ def _classify(quant: dict | None, shapes, layers: int, experts: int, tied: bool,
         four = quant.get("load_in_4bit") or quant.get("_load_in_4bit")
         method, bits = ("bitsandbytes_4bit", 4) if four else ("bitsandbytes_8bit", 8)
     group = quant.get("group_size") or quant.get("q_group_size")
-    skip = list(quant.get("modules_to_not_convert") or [])
+    skip = quant.get("modules_to_not_convert") or []
+    skip = [skip] if isinstance(skip, str) else [str(m) for m in skip] if isinstance(skip, list) else []
+    # (a string is one module name: list() of it made every character a module, and 0 % quantized)
     if "lm_head" not in skip:
         skip.append("lm_head")  # every method here leaves the output head in 16 bits
     cls = _QUANT_CLASS.get(method, f"{method} linear")

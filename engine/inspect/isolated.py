@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 
 from ..errors import LlmbenchError
-from ..util.childproc import ensure_resource_tracker, last_log_line, log_path, redirect_output
+from ..util.childproc import child_setup, ensure_resource_tracker, last_log_line, log_path
 
 POLL_S = 0.1
 
@@ -23,7 +23,7 @@ class InspectCancelled(LlmbenchError):
 
 
 def _child(conn, src: str, tree: bool, log_file: str) -> None:
-    redirect_output(log_file)  # transformers' progress bars and import noise: not on the TUI
+    child_setup(log_file)  # transformers' progress bars and import noise: not on the TUI
     from .source import inspect_source
 
     try:

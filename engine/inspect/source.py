@@ -55,7 +55,7 @@ def inspect_source(src: str, tree: bool = False, meta: bool = True) -> ModelSumm
 
 def _with_modules(read, path: Path, tree: bool, meta: bool) -> ModelSummary:
     """The config summary; with the meta-device module tree when asked, or when the family is unknown."""
-    from .hf import UnknownFamily, _load_json
+    from .hf import UnknownFamily, _load_json, check_sizes
 
     try:
         summary = read(path)
@@ -70,8 +70,10 @@ def _with_modules(read, path: Path, tree: bool, meta: bool) -> ModelSummary:
     from .modules import build_on_meta, module_tree, summarise_model
 
     config = path / "config.json" if path.is_dir() else path
+    cfg = _load_json(config)
+    check_sizes(cfg, str(config))  # before transformers builds a module per layer of them
     try:
-        model = build_on_meta(_load_json(config), str(config))
+        model = build_on_meta(cfg, str(config))
     except BackendUnavailable as exc:
         raise (unknown or exc) from None
     kind = "hf-folder" if path.is_dir() else "config"

@@ -65,3 +65,29 @@ class ModelSummary:
         if data["module_tree"] is None:
             del data["module_tree"]
         return data
+
+
+# The sane range of each size a model's files give: a value outside it (a typo, a damaged or
+# fuzzed file) is refused by name before it drives a loop or an allocation (a config of 1e9
+# layers hung the memory table; a negative width gave negative parameter counts).
+SIZE_LIMITS = {
+    "hidden_size": (1, 1 << 20),
+    "num_hidden_layers": (1, 10_000),
+    "num_attention_heads": (1, 1 << 16),
+    "num_key_value_heads": (1, 1 << 16),
+    "head_dim": (1, 1 << 16),
+    "intermediate_size": (1, 1 << 22),
+    "vocab_size": (1, 1 << 24),
+    "num_local_experts": (1, 4096),
+}
+
+
+def checked_size(value, kind: str, said: str) -> int:
+    """``value`` when it is a whole number in SIZE_LIMITS[kind]; else a ModelFileError that
+    starts with ``said`` (the file and the field) and gives the range."""
+    from ..errors import ModelFileError
+
+    lo, hi = SIZE_LIMITS[kind]
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ModelFileError(f"{said} = {value!r}: expected a whole number {lo}-{hi:,}")
+    return value

@@ -16,6 +16,7 @@ from .registry import (
     known_names,
     list_models,
     load_registry,
+    read_registry,
     remove_model,
 )
 from .spec import describe_gguf, parse_spec, resolve, with_sha256
@@ -32,6 +33,7 @@ __all__ = [
     "known_names",
     "list_models",
     "load_registry",
+    "read_registry",
     "parse_spec",
     "pull",
     "remove_model",

@@ -20,6 +20,9 @@ from ..errors import ModelFileError
 GGUF_MAGIC = b"GGUF"
 DEFAULT_ALIGNMENT = 32
 ARRAY_KEEP = 64  # arrays up to this many elements are kept whole
+MAX_DIMS = 4  # GGML_MAX_DIMS: a tensor of more dimensions is a corrupt header
+MIN_KV_BYTES = 8 + 4 + 1  # the smallest metadata entry: key length, type, a one-byte value
+MIN_TENSOR_BYTES = 8 + 4 + 4 + 8  # the smallest tensor entry: name length, dims, type, offset
 
 # GGUF metadata value types -> struct format (None: string, array)
 _SCALAR = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
@@ -126,6 +129,11 @@ class _Cursor:
             return self.string()
         if vtype == _ARRAY:
             etype, count = self.take("I"), self.take("Q")
+            least = struct.calcsize(_SCALAR[etype]) if etype in _SCALAR else 8 if etype == _STRING else 12
+            if count * least > len(self.buf) - self.pos:  # refused before a loop of that length
+                raise ModelFileError(
+                    f"{self.path}: corrupt GGUF: an array of {count:,} elements cannot fit in the file"
+                )
             if count <= ARRAY_KEEP:
                 return [self.value(etype) for _ in range(count)]
             if etype in _SCALAR:  # skip without parsing
@@ -137,7 +145,7 @@ class _Cursor:
                 try:
                     for _ in range(count):
                         pos += 8 + unpack(fmt, buf, pos)[0]
-                except struct.error:
+                except (struct.error, OverflowError):  # a length past the end, or past any offset
                     pos = len(buf) + 1
                 if pos > len(buf):
                     raise ModelFileError(f"{self.path}: truncated GGUF: an array runs past the end of the file")
@@ -194,6 +202,8 @@ def read_header(path: str | Path) -> GGUFHeader:
         raise ModelFileError(f"{p}: no such file")
     if p.is_dir():
         raise ModelFileError(f"{p}: is a folder, not a GGUF file")
+    if not p.is_file():  # a FIFO would block the open forever, a device read without end
+        raise ModelFileError(f"{p}: not a regular file (a pipe, socket or device), so not a GGUF file")
     size = p.stat().st_size
     with p.open("rb") as fh:
         magic = fh.read(4)
@@ -207,14 +217,20 @@ def read_header(path: str | Path) -> GGUFHeader:
 def _parse(buf, p: Path, size: int) -> GGUFHeader:
     cur = _Cursor(buf, p)
     cur.pos = 4
-    version = cur.take("I")
-    if version > 0xFFFF:  # a big-endian file
-        cur.e, cur.pos = ">", 4
+    try:  # the view is released however the header ends (else closing the map raises BufferError)
         version = cur.take("I")
-    if version < 2:
-        raise ModelFileError(f"{p}: GGUF version {version} is too old (2 or newer is supported)")
-    try:
+        if version > 0xFFFF:  # a big-endian file
+            cur.e, cur.pos = ">", 4
+            version = cur.take("I")
+        if version < 2:
+            raise ModelFileError(f"{p}: GGUF version {version} is too old (2 or newer is supported)")
         n_tensors, n_kv = cur.take("Q"), cur.take("Q")
+        room = size - cur.pos  # each entry takes bytes: a count the file cannot hold is refused at once
+        if n_kv * MIN_KV_BYTES > room or n_tensors * MIN_TENSOR_BYTES > room:
+            raise ModelFileError(
+                f"{p}: truncated GGUF (or a corrupt count): {n_kv:,} metadata keys and {n_tensors:,} tensors "
+                f"cannot fit in {size:,} bytes"
+            )
         metadata: dict[str, Any] = {}
         for _ in range(n_kv):
             key = cur.string()
@@ -223,6 +239,10 @@ def _parse(buf, p: Path, size: int) -> GGUFHeader:
         for _ in range(n_tensors):
             name = cur.string()
             n_dims = cur.take("I")
+            if n_dims > MAX_DIMS:
+                raise ModelFileError(
+                    f"{p}: corrupt GGUF: tensor {name!r} has {n_dims:,} dimensions (at most {MAX_DIMS})"
+                )
             shape = tuple(cur.take("Q") for _ in range(n_dims))
             ggml_type, offset = cur.take("I"), cur.take("Q")
             n = 1

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import QuantizeError
-from ..util.childproc import ensure_resource_tracker, last_log_line, log_path, redirect_output
+from ..util.childproc import child_setup, ensure_resource_tracker, last_log_line, log_path
 from .gguf_file import read_header
 
 # name -> llama_ftype (llama.h). The i-quants and Q2_K_S need an importance matrix: not offered.
@@ -77,7 +77,7 @@ def default_out(src: Path, type_name: str, source_quant: str | None) -> Path:
 
 
 def _child(src: str, tmp: str, ftype: int, threads: int, requantize: bool, log_file: str) -> None:
-    redirect_output(log_file)
+    child_setup(log_file)
     import llama_cpp
 
     params = llama_cpp.llama_model_quantize_default_params()

@@ -3,14 +3,13 @@ added with ``llmbench models add NAME PATH`` (``registry.json`` in the data fold
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import paths
 from ..errors import SpecError
-from ..util.files import atomic_write_json
+from ..util.files import atomic_write_json, keep_aside, read_json_file
 from .gguf_file import GGUFHeader, read_header
 
 
@@ -78,19 +77,31 @@ def demo_path(name: str) -> Path:
     return next((p for p in places if p.is_file()), places[1] if len(places) > 1 else places[0])
 
 
-def load_registry() -> dict[str, dict]:
+def read_registry() -> tuple[dict[str, dict], str | None]:
+    """The registered models that are well formed, and one line on what is wrong with the
+    file (``None`` when nothing is). A damaged registry never hides the demo models."""
     path = paths.registry_path()
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except ValueError as exc:
-        raise SpecError(f"{path}: the model registry is not valid JSON ({exc})") from None
-    return data.get("models", {}) if isinstance(data, dict) else {}
+    data, problem = read_json_file(path, "the model registry is")
+    if problem or data is None:
+        return {}, problem and f"{problem}; registered names are unavailable"
+    models = data.get("models") if isinstance(data, dict) else None
+    if not isinstance(models, dict):
+        return {}, f'{path}: the model registry has no "models" table; registered names are unavailable'
+    good = {n: e for n, e in models.items() if isinstance(e, dict) and isinstance(e.get("path"), str)}
+    bad = [str(n) for n in models if n not in good]
+    return good, (f"{path}: entries without a path were skipped: {', '.join(bad[:5])}" if bad else None)
 
 
-def save_registry(models: dict[str, dict]) -> None:
+def load_registry() -> dict[str, dict]:
+    return read_registry()[0]
+
+
+def save_registry(models: dict[str, dict]) -> str | None:
+    """Write the registry; a damaged file is first kept aside (never silently dropped):
+    returns a line saying where, or ``None``."""
+    kept = keep_aside(paths.registry_path()) if read_registry()[1] else None
     atomic_write_json(paths.registry_path(), {"models": models})
+    return f"the damaged registry was kept as {kept}" if kept else None
 
 
 def _check_name(name: str) -> None:
@@ -100,8 +111,9 @@ def _check_name(name: str) -> None:
         raise SpecError(f"{name!r} would read as a path: choose a name without .gguf")
 
 
-def add_model(name: str, path: str | Path) -> GGUFHeader:
-    """Register a GGUF under ``name`` (the file is validated first); returns its header."""
+def add_model(name: str, path: str | Path) -> tuple[GGUFHeader, str | None]:
+    """Register a GGUF under ``name`` (the file is validated first); returns its header, and
+    a line when a damaged registry had to be kept aside."""
     _check_name(name)
     if name in DEMO_MODELS:
         raise SpecError(f"{name} is a built-in demo model name; choose another name")
@@ -109,8 +121,7 @@ def add_model(name: str, path: str | Path) -> GGUFHeader:
     header = read_header(p)
     models = load_registry()
     models[name] = {"path": str(p), "added": time.strftime("%Y-%m-%dT%H:%M:%S")}
-    save_registry(models)
-    return header
+    return header, save_registry(models)
 
 
 def remove_model(name: str) -> str:
@@ -118,8 +129,8 @@ def remove_model(name: str) -> str:
     models = load_registry()
     if name in models:
         del models[name]
-        save_registry(models)
-        return f"removed {name} from the registry (the file itself is kept)"
+        note = save_registry(models)
+        return f"removed {name} from the registry (the file itself is kept)" + (f"; {note}" if note else "")
     if name in DEMO_MODELS:
         path = demo_path(name)
         if not path.exists():
@@ -172,7 +183,7 @@ def named_gguf(name: str) -> tuple[Path, DemoModel | None]:
     SpecError when the name is unknown or not pulled, ModelFileError when its file is gone."""
     from ..errors import ModelFileError
 
-    registry = load_registry()
+    registry, problem = read_registry()
     if name in registry:
         path = Path(registry[name].get("path", ""))
         if not path.is_file():
@@ -185,4 +196,5 @@ def named_gguf(name: str) -> tuple[Path, DemoModel | None]:
         return path, DEMO_MODELS[name]
     close = [n for n in known_names() if n.startswith(name[:3])]
     hint = f"; did you mean {', '.join(close)}?" if close else " (see `llmbench models list`)"
+    hint += f" [{problem}]" if problem else ""
     raise SpecError(f"unknown model {name!r}: not a registered name and not a .gguf path{hint}")

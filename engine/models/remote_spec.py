@@ -12,6 +12,7 @@ from ..errors import SpecError
 from .info import ModelInfo
 
 READ_TIMEOUT_S = 120.0  # the longest silence between two chunks (a big prompt's first token)
+MAX_TIMEOUT_S = 86400.0
 _OPTIONS = {"strict", "timeout"}
 
 
@@ -36,7 +37,11 @@ def parse_remote_spec(spec: str) -> RemoteSpec:
     model, _, query = rest.partition("?")
     if "?" in url:  # options given before the #model part
         url, _, query = url.partition("?")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (a bad port raises here, not at the first request)
+    except ValueError as exc:  # "Invalid IPv6 URL", a port out of range
+        raise SpecError(f"{spec!r}: not a URL ({exc}); expected openai:http://HOST:PORT/v1#MODEL") from None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise SpecError(f"{spec!r}: expected openai:http://HOST:PORT/v1#MODEL")
     opts = dict(parse_qsl(query, keep_blank_values=True))
@@ -47,6 +52,8 @@ def parse_remote_spec(spec: str) -> RemoteSpec:
         timeout = float(opts.get("timeout", READ_TIMEOUT_S))
     except ValueError:
         raise SpecError(f"{spec!r}: timeout must be a number of seconds") from None
+    if not 0 < timeout <= MAX_TIMEOUT_S:  # (nan and inf fail this too)
+        raise SpecError(f"{spec!r}: timeout must be more than 0 and at most {MAX_TIMEOUT_S:.0f} seconds")
     strict = opts.get("strict", "").lower() in ("1", "true", "yes")
     return RemoteSpec(url.rstrip("/"), model or None, strict, timeout, spec)
 

@@ -36,6 +36,7 @@ from .embed import DEFAULT_EMBEDDER, Embedder
 SCHEMA = 1
 HNSW_THRESHOLD = 20_000  # chunks: exact inner product below, HNSW graph above
 HNSW_M, HNSW_EF_CONSTRUCTION = 32, 80
+STAMP = "%Y-%m-%dT%H:%M:%S%z"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -110,8 +111,7 @@ def remove_collection(name: str) -> Path:
 
 
 def _writing(name: str, say: ProgressFn = lambda p: None, cancelled: Callable[[], bool] = lambda: False):
-    """One writer of a collection at a time, across processes: a second ``index add`` waits
-    and then builds on the first one's version (before, the later swap dropped its files)."""
+    """One writer of a collection at a time: a second ``index add`` waits, then builds on the first's version."""
     return exclusive(
         collections_dir() / f".{name}.lock",
         f"collection {name!r}",
@@ -283,7 +283,7 @@ def index_add(
 
 
 def _index_locked(name, sources, folders, embedder, say, chunk_size, overlap, cancelled, report, t0) -> IndexReport:
-    old, emb = _previous(name, embedder)
+    old, emb = _previous(name, embedder, report)
     keep, todo = _plan(sources, old, folders, report)
     fresh = _read(todo, old, chunk_size, overlap, say, cancelled, report)
     if not fresh and not keep:
@@ -299,8 +299,8 @@ def _index_locked(name, sources, folders, embedder, say, chunk_size, overlap, ca
     manifest = {
         "schema": SCHEMA,
         "name": name,
-        "created": old.manifest["created"] if old else _now(),
-        "updated": _now(),
+        "created": old.manifest["created"] if old else time.strftime(STAMP),
+        "updated": time.strftime(STAMP),
         "embedder": {"name": emb.name, "path": str(emb.path), "dim": int(embeddings.shape[1])},
         "chunking": {"size": chunk_size, "overlap": overlap},
         "index": report.index,
@@ -320,9 +320,13 @@ Kept = dict[str, tuple[dict, list[dict], np.ndarray]]  # key -> (file info, chun
 Fresh = dict[str, tuple[dict, list[dict]]]  # key -> (file info, chunks) read now
 
 
-def _previous(name: str, embedder: str | Embedder | None) -> tuple[Collection | None, Embedder]:
-    """The collection's current version (None when new) and the embedder it must keep."""
-    old = Collection.load(name) if _current_version(collections_dir() / name) is not None else None
+def _previous(name: str, embedder, report: IndexReport) -> tuple[Collection | None, Embedder]:
+    """The current version (None when new, or damaged: "index it again" works) and its embedder."""
+    try:
+        old = Collection.load(name) if _current_version(collections_dir() / name) is not None else None
+    except CollectionError as exc:
+        old = None
+        report.warnings.append(f"{exc}: rebuilt from the files given now")
     emb = embedder if isinstance(embedder, Embedder) else Embedder(embedder or (old.embedder_spec if old else None))
     if old is not None and old.manifest["embedder"]["name"] != emb.name:
         raise CollectionError(
@@ -461,17 +465,13 @@ def _is_under(key: str, folder: Path) -> bool:
         return False
 
 
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
-
 def _write_version(name: str, manifest: dict, chunks: list[dict], embeddings: np.ndarray, bm25: BM25, dense) -> Path:
     """Write a complete new version, then point CURRENT at it; old versions go after."""
     root = paths.ensure(collections_dir() / name)
     version = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     folder = root / version
-    folder.mkdir()
     try:
+        folder.mkdir()
         with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
             for c in chunks:
                 fh.write(json.dumps(c, ensure_ascii=False) + "\n")
@@ -486,8 +486,10 @@ def _write_version(name: str, manifest: dict, chunks: list[dict], embeddings: np
             fsync_path(f)
         atomic_write_text(root / "CURRENT", version + "\n")  # the swap: atomic on POSIX
         fsync_path(root)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(folder, ignore_errors=True)
+        if isinstance(exc, OSError):  # a full disk: the new version goes, the live one stays
+            raise CollectionError(f"{folder}: cannot write it ({exc.strerror}); the collection is unchanged") from None
         raise
     for other in root.iterdir():  # earlier versions, and leftovers of interrupted runs
         if other.name != version and (other.name.startswith("v-") or other.name.endswith(".tmp")):

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..errors import LlmbenchError, WorkerDied
 from ..models.info import ModelInfo
-from ..util.childproc import ensure_resource_tracker, last_log_line, log_path, redirect_output
+from ..util.childproc import child_setup, ensure_resource_tracker, last_log_line, log_path
 from ..util.fmt import MIB
 from ..util.host import physical_cores
 from . import scoring
@@ -33,6 +33,8 @@ from .params import GenParams
 SAMPLE_INTERVAL_S = 0.2
 TOKEN_BATCH_S = 0.05  # the child sends its tokens up at most this often
 CANCEL_GRACE_S = 0.6  # then the process is killed, so Esc always lands within a second
+STOPPED_S = 3.0  # a worker stopped this long (SIGSTOP, a debugger) while it answers is failed
+STALLED_S = 180.0  # no event and no CPU time this long while answering: stuck (a local model)
 
 
 # ---------------------------------------------------------------- child side
@@ -41,7 +43,7 @@ CANCEL_GRACE_S = 0.6  # then the process is killed, so Esc always lands within a
 def _child_main(conn, model: ModelInfo, params: GenParams, log_file: str) -> None:
     """Entry point of the worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent
-    redirect_output(log_file)
+    child_setup(log_file)
     from .backends import create
 
     try:
@@ -186,6 +188,10 @@ class Worker:
         self._send_lock = threading.Lock()
         self._cancel_timer: threading.Timer | None = None
         self._estimate: int | None = None  # bytes Inspect expects; 0 when it cannot tell
+        self._stall: str | None = None  # why the watchdog gave up on it
+        self._stopped_since: float | None = None
+        self._last_event = self._cpu_moved = time.monotonic()
+        self._cpu_time = 0.0
 
     @property
     def pid(self) -> int | None:
@@ -217,6 +223,7 @@ class Worker:
     def request(self, msg: tuple) -> None:
         """Send a request (generate, tokenize, score); its events come to the sink."""
         self._cpu.clear()
+        self._last_event = time.monotonic()
         self.busy = True
         self.sampling.set()
         self._send(msg)
@@ -295,6 +302,7 @@ class Worker:
             except Exception as exc:  # unpicklable junk from a dying child
                 self._emit(Error(f"worker sent a broken message: {exc}", "worker"))
                 break
+            self._last_event = time.monotonic()
             if isinstance(event, list):  # a batch of tokens
                 for token in event:
                     self._emit(token)
@@ -325,6 +333,11 @@ class Worker:
         if not was_busy:
             return
         code = self.process.exitcode if self.process else None
+        if self._stall:
+            self._emit(
+                Error(f"{self.model.name}: its worker stopped answering ({self._stall}); it was killed", "worker")
+            )
+            return
         if self._killed_on_purpose:
             self._emit(Error("cancelled: the worker was stopped", "cancelled"))
             return
@@ -375,8 +388,33 @@ class Worker:
             self.peak_gpu = max(self.peak_gpu or 0, gpu)
         if self.busy:
             self._cpu.append(cpu)
+            self._watch(proc)
         self._emit(Resources(rss_bytes=rss, cpu_percent=cpu, gpu_bytes=gpu, t_ns=now_ns()))
         return True
+
+    def _watch(self, proc) -> None:
+        """The watchdog, at each sample while a request is in flight: a worker stopped for
+        STOPPED_S, or without an event or a tick of CPU for STALLED_S (a local model: a server
+        has its own deadlines), is killed, and its side fails with the reason."""
+        import psutil
+
+        now = time.monotonic()
+        try:
+            stopped = proc.status() == psutil.STATUS_STOPPED
+            cpu_time = sum(proc.cpu_times()[:2])
+        except psutil.Error:
+            return
+        self._stopped_since = (self._stopped_since or now) if stopped else None
+        if cpu_time != self._cpu_time:
+            self._cpu_time, self._cpu_moved = cpu_time, now
+        if self._stopped_since is not None and now - self._stopped_since > STOPPED_S:
+            self._give_up(f"its process was stopped for {STOPPED_S:.0f} s: SIGSTOP or a debugger?")
+        elif self.model.backend != "openai" and now - max(self._cpu_moved, self._last_event) > STALLED_S:
+            self._give_up(f"no event and no CPU time for {STALLED_S:.0f} s: stuck in a native call?")
+
+    def _give_up(self, why: str) -> None:
+        self._stall = why
+        self.kill()  # (SIGKILL ends a stopped process too; the reader then reports it)
 
     def _complete(self, stats: Stats) -> Stats:
         remote = self.model.backend == "openai"  # the worker is only the client: the model's RAM is the server's

@@ -1,10 +1,13 @@
-"""What every child process of llmbench needs: a log file for its output, the
-resource tracker started safely, and the last words of one that died."""
+"""What every child process of llmbench needs: a log file for its output, an end when
+its parent ends, the resource tracker started safely, and the last words of one that
+died."""
 
 from __future__ import annotations
 
 import os
 import sys
+import threading
+import time
 from pathlib import Path
 
 from .. import paths
@@ -12,6 +15,27 @@ from .. import paths
 
 def log_path(label: str) -> Path:
     return paths.cache_dir() / "logs" / f"worker-{label}.log"
+
+
+PARENT_POLL_S = 0.25
+
+
+def child_setup(log_file: str) -> None:
+    """The first call of every child: its output to ``log_file``, and its end when the
+    parent ends, however that ends (SIGKILL, SIGHUP of an SSH drop, a crash): a child
+    busy in a long native call never outlives its parent by more than PARENT_POLL_S."""
+    import multiprocessing
+
+    redirect_output(log_file)
+    known = multiprocessing.parent_process()  # the spawner: it may be gone before this line runs
+    parent = known.pid if known is not None else os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:  # a dead parent's children are handed to another
+            time.sleep(PARENT_POLL_S)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def redirect_output(log_file: str) -> None:

@@ -39,6 +39,30 @@ def atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
+def read_json_file(path: Path, what: str) -> tuple[Any, str | None]:
+    """``(data, None)``; ``(None, None)`` when there is no file; ``(None, why)`` when it cannot
+    be read or parsed, ``why`` one line naming the file and ``what`` it holds."""
+    from ..errors import first_line
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8")), None
+    except FileNotFoundError:
+        return None, None
+    except (OSError, ValueError) as exc:  # (UnicodeDecodeError is a ValueError)
+        why = exc.strerror if isinstance(exc, OSError) else f"not valid JSON: {first_line(exc)}"
+        return None, f"{path}: {what} unreadable ({why})"
+
+
+def keep_aside(path: Path) -> Path:
+    """Copy a file that is about to be replaced because it could not be parsed to
+    ``NAME.damaged-STAMP`` beside it, so no setting in it is lost; returns the copy."""
+    import shutil
+
+    target = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(2)}")
+    shutil.copy2(path, target)
+    return target
+
+
 def fsync_path(path: Path) -> None:
     """A written file (or a folder's entries) on disk."""
     fd = os.open(path, os.O_RDONLY)

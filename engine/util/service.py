@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import LlmbenchError
-from .childproc import ensure_resource_tracker, last_log_line, log_path, redirect_output
+from .childproc import child_setup, ensure_resource_tracker, last_log_line, log_path
 
 POLL_S = 0.1
 
@@ -24,7 +24,7 @@ class ServiceCancelled(LlmbenchError):
 
 
 def _child(conn, factory: Callable[[], Any], log_file: str) -> None:
-    redirect_output(log_file)
+    child_setup(log_file)
     obj = factory()
     while True:
         try:

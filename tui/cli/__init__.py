@@ -8,6 +8,7 @@ Every command lives in its own module here, with an ``add_parser(sub)`` and a
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -37,15 +38,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(signum, frame) -> None:
+    raise KeyboardInterrupt  # the Ctrl-C path: workers closed, sessions synced, exit 130
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command not in (None, "tui"):  # SIGTERM, and SIGHUP (an SSH drop), end a command as Ctrl-C does
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, _interrupted)
     try:
         if args.command in (None, "tui"):
             return _tui(args)
         return COMMANDS[args.command].run(args)
     except (LlmbenchError, CliError) as exc:
         print(f"llmbench: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the last net: a full disk, a vanished folder... one line naming the file
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"llmbench: error: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("llmbench: interrupted", file=sys.stderr)

@@ -11,7 +11,7 @@ from llmbench.engine.runtime.metrics import format_stat
 
 from .documents import add_collection_arguments, check_collection_arguments, open_retriever, print_passages, weights
 from .output import dump_json
-from .params import add_param_arguments, params_from_args
+from .params import add_param_arguments, params_from_args, prompt_text
 from .stream import print_events
 
 NAME = "chat"
@@ -38,8 +38,8 @@ def run(args) -> int:
     check_collection_arguments(args)
     params = params_from_args(args)
 
+    question = prompt_text(args.question, "the question")  # before the minute an unindexed demo takes
     retriever = open_retriever(args.collection, args.format == "json")
-    question = sys.stdin.read() if args.question == "-" else args.question
     stream = args.format == "table" and not args.quiet
     with RagChat(
         args.collection,

@@ -18,7 +18,7 @@ from llmbench.engine.runtime.metrics import (
 from llmbench.engine.util.markdown import table
 
 from .output import FORMATS, dump_json
-from .params import add_param_arguments, params_from_args
+from .params import add_param_arguments, params_from_args, prompt_text
 from .stream import print_events
 
 NAME = "duel"
@@ -40,7 +40,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     params = params_from_args(args)
-    prompt = sys.stdin.read() if args.prompt == "-" else args.prompt
+    prompt = prompt_text(args.prompt)
     stream = not args.quiet and args.format == "table"
     with Duel(args.spec_a, args.spec_b, params, mode=args.mode, record=not args.no_record) as duel:
         try:

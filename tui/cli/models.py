@@ -36,6 +36,9 @@ def run(args) -> int:
     action = args.models_command
     if action == "list":
         entries = models.list_models()
+        problem = models.read_registry()[1]
+        if problem:  # the demo models and the good entries are still listed
+            err.print(f"llmbench: warning: {problem}", markup=False, highlight=False, soft_wrap=True)
         if args.format == "json":
             dump_json([e.__dict__ for e in entries])
             return 0
@@ -58,20 +61,24 @@ def run(args) -> int:
                 failed += 1
                 continue
             if name.startswith("hf:") and pulled.path.stem not in models.DEMO_MODELS:
-                models.add_model(pulled.path.stem, pulled.path)
+                _, note = models.add_model(pulled.path.stem, pulled.path)
                 console.print(f"{name}: registered as {pulled.path.stem}", highlight=False, soft_wrap=True)
+                if note:
+                    err.print(f"llmbench: {note}", markup=False, highlight=False, soft_wrap=True)
             if pulled.fetched:
                 console.print(f"{name}: pulled to {pulled.path} (sha256 verified)", highlight=False, soft_wrap=True)
             elif not args.quiet_if_present:
                 console.print(f"{name}: already present at {pulled.path}", highlight=False, soft_wrap=True)
         return 1 if failed else 0
     if action == "add":
-        info = models.add_model(args.name, args.path)
+        info, note = models.add_model(args.name, args.path)
         console.print(
             f"added {args.name}: {info.path} ({info.arch or '?'}, {info.quant or '?'}, {size_text(info.size_bytes)})",
             highlight=False,
             soft_wrap=True,
         )
+        if note:
+            err.print(f"llmbench: {note}", markup=False, highlight=False, soft_wrap=True)
         return 0
     if action == "rm":
         console.print(models.remove_model(args.name), highlight=False, soft_wrap=True)

@@ -59,3 +59,28 @@ def params_from_args(args: argparse.Namespace, base: GenParams | None = None) ->
     base = base or GenParams()
     given = {name: getattr(args, name) for name, _ in schema() if getattr(args, name, None) is not None}
     return base.replace(**given).validate()
+
+
+MAX_PROMPT_BYTES = 64 << 20  # a prompt (or question) larger than this is not a prompt
+
+
+def prompt_text(value: str, what: str = "the prompt") -> str:
+    """``value``, or standard input for ``-``, as text a model can take: UTF-8 without NUL
+    bytes, else one line saying where the bad byte is (a binary file piped in by mistake)."""
+    import sys
+
+    if value == "-":
+        raw = sys.stdin.buffer.read(MAX_PROMPT_BYTES + 1)
+        source = "standard input"
+        if len(raw) > MAX_PROMPT_BYTES:
+            raise LlmbenchError(f"{source}: more than {MAX_PROMPT_BYTES >> 20} MiB, too long for {what}")
+    else:
+        raw = value.encode("utf-8", errors="surrogateescape")  # (argv's undecodable bytes come back)
+        source = what
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise LlmbenchError(f"{source}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start:,})") from None
+    if "\x00" in text:
+        raise LlmbenchError(f"{source}: a NUL byte at offset {text.index(chr(0)):,}: binary data, not text")
+    return text

@@ -59,7 +59,8 @@ class LlamaCppBackend(Generating):
                     verbose=False,
                 )
         except (ValueError, RuntimeError, OSError) as exc:
-            raise ModelFileError(f"{self.model.path}: llama.cpp could not load it ({exc})") from None
+            cause = _load_error(log)  # llama.cpp says why in its log, not in the exception
+            raise ModelFileError(f"{self.model.path}: llama.cpp could not load it: {cause or exc}") from None
         load_s = time.perf_counter() - t0
         meta = self.llm.metadata or {}
         template = meta.get("tokenizer.chat_template")
@@ -290,3 +291,14 @@ class LlamaCppBackend(Generating):
         if self.llm is not None:
             self.llm.close()
             self.llm = None
+
+
+def _load_error(log: list[str]) -> str | None:
+    """The cause llama.cpp logged for a failed load (``error loading model: unknown model
+    architecture: 'x'``), without its function-name prefix."""
+    lines = [line.strip() for line in "".join(log).splitlines()]
+    found = [line for line in lines if "error" in line.lower()] or [line for line in lines if "failed" in line.lower()]
+    if not found:
+        return None
+    line = found[0]  # the first says the cause; the later ones that the load failed
+    return line.split(": ", 1)[1] if line.startswith(("llama_", "gguf_")) and ": " in line else line

@@ -13,9 +13,11 @@ ever holds it. Only the standard library is used (``urllib``).
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import socket
 import threading
 import time
 import urllib.error
@@ -35,6 +37,8 @@ from .base import Generating, Message
 KEY_VARIABLES = ("LLMBENCH_API_KEY", "OPENAI_API_KEY")
 CONNECT_TIMEOUT_S = 10.0
 CHARS_PER_TOKEN = 4  # prompt budgeting only: the client has no tokenizer
+MAX_LINE_BYTES = 4 << 20  # one server-sent line (a chunk): far more than any token
+SECONDS_PER_TOKEN = 2.0  # the total deadline of an answer, per token asked for, beyond the first wait
 MAX_LOGPROBS_BYTES = 256 << 20  # one chunk's prompt logprobs: about 2 KB a token at top-20
 LOGPROB_KEYS = ("tokens", "token_logprobs", "top_logprobs")
 OLLAMA_KEYS = ("prompt_eval_count", "prompt_eval_duration", "eval_count", "eval_duration")
@@ -115,7 +119,10 @@ class OpenAIBackend(Generating):
         t0 = time.perf_counter()
         try:
             with self._request("/models") as resp:
-                listed = [m.get("id") for m in json.load(resp).get("data", []) if isinstance(m, dict)]
+                raw = resp.read(MAX_LINE_BYTES + 1)  # (a model list, not an unbounded download)
+            data = json.loads(raw) if len(raw) <= MAX_LINE_BYTES else {}
+            data = data.get("data") if isinstance(data, dict) else None
+            listed = [m.get("id") for m in data if isinstance(m, dict)] if isinstance(data, list) else []
         except RemoteError as exc:
             if "404 Not Found" not in str(exc):
                 raise
@@ -164,43 +171,43 @@ class OpenAIBackend(Generating):
         resp = self._request(path, body, timeout=self.remote.timeout_s)
         times: list[int] = []
         out: list[str] = []
-        finish: str | None = None
         server: dict = {}
+        finish: str | None = None
         first_response: int | None = None  # the first chunk of any kind (a server may send empty ones first)
         ended = False
-        try:
-            for payload in _events(resp):
-                if payload == "[DONE]":
-                    ended = True
-                    break
-                first_response = first_response or now_ns()
-                chunk = json.loads(payload)
-                self._reported(chunk, server)
-                for choice in chunk.get("choices") or []:
-                    piece = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
-                    if piece:
-                        t = now_ns()
-                        times.append(t)
-                        out.append(piece)
-                        yield Token(piece, t)
-                    finish = choice.get("finish_reason") or finish
-                if cancel.is_set():
-                    finish = "cancelled"
-                    break
-        except (TimeoutError, OSError, http.client.HTTPException) as exc:
-            raise RemoteError(
-                f"{self.remote.base_url}: the server broke off the answer after {len(times)} "
-                f"tokens ({type(exc).__name__}: {first_line(exc)})"
-            ) from None
-        except ValueError as exc:
-            raise RemoteError(f"{self.remote.base_url}: the server sent a chunk that is not JSON ({exc})") from None
-        finally:
-            resp.close()
+        # A total deadline beside the per-read timeout (a server trickling a byte a second never
+        # trips that one): the first chunk's wait, then a generous second per token asked for.
+        with _cut_at(resp, self.remote.timeout_s + params.max_tokens * SECONDS_PER_TOKEN) as deadline:
+            try:
+                for payload in _events(resp, self.remote.base_url, deadline):
+                    if payload == "[DONE]":
+                        ended = True
+                        break
+                    first_response = first_response or now_ns()
+                    chunk = json.loads(payload)
+                    self._reported(chunk, server)
+                    for choice in chunk.get("choices") or []:
+                        piece = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
+                        if piece:
+                            times.append(now_ns())
+                            out.append(piece)
+                            yield Token(piece, times[-1])
+                        finish = choice.get("finish_reason") or finish
+                    if cancel.is_set() or params.max_tokens and len(times) >= params.max_tokens and finish is None:
+                        finish = "cancelled" if cancel.is_set() else "length"  # (length: max_tokens ignored)
+                        break
+            except (TimeoutError, OSError, http.client.HTTPException) as exc:
+                raise RemoteError(
+                    f"{self.remote.base_url}: the server broke off the answer after {len(times)} "
+                    f"tokens ({type(exc).__name__}: {first_line(exc)})"
+                ) from None
+            except ValueError as exc:
+                raise RemoteError(f"{self.remote.base_url}: the server sent a chunk that is not JSON ({exc})") from None
+            finally:
+                resp.close()
         if not ended and finish is None:
-            raise RemoteError(
-                f"{self.remote.base_url}: the server closed the stream after {len(times)} tokens, "
-                f"before the answer ended"
-            )
+            raise RemoteError(f"{self.remote.base_url}: the server closed the stream after {len(times)} tokens, "
+                              "before the answer ended")  # fmt: skip
         usage = server.get("usage") or {}
         stats = answer_stats(t_request, usage.get("prompt_tokens"), times, now_ns())
         yield Done(
@@ -280,10 +287,16 @@ class OpenAIBackend(Generating):
         pass
 
 
-def _events(resp) -> Iterator[str]:
-    """The ``data:`` payloads of a server-sent event stream."""
+def _events(resp, url: str = "", deadline: float = float("inf")) -> Iterator[str]:
+    """The ``data:`` payloads of a server-sent event stream; a line longer than MAX_LINE_BYTES
+    or a stream past ``deadline`` (``time.monotonic``) ends it with a RemoteError."""
     data: list[str] = []
-    for raw in resp:
+    late = RemoteError(f"{url}: the answer was still streaming at its deadline; the server is too slow")
+    while raw := resp.readline(MAX_LINE_BYTES + 1):
+        if len(raw) > MAX_LINE_BYTES:
+            raise RemoteError(f"{url}: the server sent a line longer than {MAX_LINE_BYTES >> 20} MiB")
+        if time.monotonic() > deadline:
+            raise late
         line = raw.decode("utf-8", "replace").rstrip("\r\n")
         if not line:
             if data:
@@ -292,5 +305,38 @@ def _events(resp) -> Iterator[str]:
             continue
         if line.startswith("data:"):
             data.append(line[5:].lstrip())
-    if data:
+    if time.monotonic() > deadline:  # (the stream ended because _cut shut it)
+        raise late
+    if data and _complete("\n".join(data)):  # an event cut by the end of the stream is dropped
         yield "\n".join(data)
+
+
+def _complete(payload: str) -> bool:
+    if payload == "[DONE]":
+        return True
+    try:
+        json.loads(payload)
+    except ValueError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def _cut_at(resp, seconds: float):
+    """The deadline (``time.monotonic``) ``seconds`` from now; at it the response's socket is
+    shut, so a read blocked inside one line ends too."""
+    timer = threading.Timer(seconds, _cut, (resp,))
+    timer.daemon = True
+    timer.start()
+    try:
+        yield time.monotonic() + seconds
+    finally:
+        timer.cancel()
+
+
+def _cut(resp) -> None:
+    """Shut the response's socket from the deadline's timer: a blocked read returns at once."""
+    sock = getattr(getattr(getattr(resp, "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
