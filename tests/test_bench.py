@@ -130,7 +130,7 @@ def test_an_hf_model_is_benched_on_its_own_cache(registered, tmp_path):
 
 class _Streaming:
     """A server that sends a role-only chunk first (as llama-server and vLLM do), then
-    four pieces, then its usage and (unless ``timings`` is off) llama-server's timings."""
+    up to four pieces (max_tokens), then its usage and (unless ``timings`` is off) llama-server's timings."""
 
     timings = True
 
@@ -143,13 +143,15 @@ class _Streaming:
 
         class Handler(_LlamaServerLike):
             def do_POST(self):
-                json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                asked = json.loads(self.rfile.read(int(self.headers["Content-Length"])))["max_tokens"]
                 self.send_response(200)
                 self.send_header("Content-Type", "text/event-stream")
                 self.end_headers()
                 self._event({"choices": [{"index": 0, "delta": {"role": "assistant"}, "finish_reason": None}]})
                 time.sleep(0.03)
-                for piece in ("a", " b", " c", " d"):
+                for piece in ("a", " b", " c", " d")[
+                    :asked
+                ]:  # as llama-server: max_tokens (llmbench stops there anyway)
                     self._event({"choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
                 last = {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}],
                         "usage": {"prompt_tokens": 17, "completion_tokens": 4}}  # fmt: skip

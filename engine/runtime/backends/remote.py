@@ -184,17 +184,14 @@ class OpenAIBackend(Generating):
                         ended = True
                         break
                     first_response = first_response or now_ns()
-                    chunk = json.loads(payload)
-                    self._reported(chunk, server)
-                    for choice in chunk.get("choices") or []:
-                        piece = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
-                        if piece:
-                            times.append(now_ns())
-                            out.append(piece)
-                            yield Token(piece, times[-1])
-                        finish = choice.get("finish_reason") or finish
-                    if cancel.is_set() or params.max_tokens and len(times) >= params.max_tokens and finish is None:
-                        finish = "cancelled" if cancel.is_set() else "length"  # (length: max_tokens ignored)
+                    pieces, finish = self._chunk(json.loads(payload), server, finish)
+                    overrun = params.max_tokens and len(times) + len(pieces) > params.max_tokens
+                    for piece in pieces[: params.max_tokens - len(times)] if overrun else pieces:
+                        times.append(now_ns())
+                        out.append(piece)
+                        yield Token(piece, times[-1])
+                    if cancel.is_set() or overrun:  # past max_tokens: the server ignores it, the client stops
+                        finish = "cancelled" if cancel.is_set() else "length"
                         break
             except (TimeoutError, OSError, http.client.HTTPException) as exc:
                 raise RemoteError(
@@ -219,6 +216,17 @@ class OpenAIBackend(Generating):
             ),
             finish_reason={"stop": "stop", "length": "length", "cancelled": "cancelled"}.get(finish, "stop"),
         )
+
+    def _chunk(self, chunk: dict, server: dict, finish: str | None) -> tuple[list[str], str | None]:
+        """A chunk's text pieces and the finish reason so far; what it says of the server, kept."""
+        self._reported(chunk, server)
+        pieces = []
+        for choice in chunk.get("choices") or []:
+            piece = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
+            if piece:
+                pieces.append(piece)
+            finish = choice.get("finish_reason") or finish
+        return pieces, finish
 
     def _reported(self, chunk: dict, server: dict) -> None:
         """What a chunk says of the server itself, kept in ``server``; its error raised."""
