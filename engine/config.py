@@ -23,8 +23,33 @@ def read_config() -> tuple[dict[str, Any], str | None]:
     return data or {}, None
 
 
+# The settings llmbench reads, with their types: a hand-edited value of another type is
+# ignored (its default is used, and the file keeps it) rather than reaching a widget.
+TYPES: dict[str, type | tuple[type, ...]] = {
+    **dict.fromkeys(("duel_a", "duel_b", "duel_mode", "theme", "chat_collection", "chat_a", "chat_b"), str),
+    **dict.fromkeys(("quant_base", "quant_questions", "quant_variants", "openai_api_key"), str),
+    "duel_params": dict,
+    "duel_repeat": int,
+    "chat_k": int,
+}
+
+
+def read_settings() -> tuple[dict[str, Any], str | None]:
+    """``read_config`` with every known setting of the right type (bool is not an int
+    here); the others are left out and named in the problem line."""
+    data, problem = read_config()
+    wrong = sorted(k for k, t in TYPES.items() if k in data and not _typed(data[k], t))
+    if wrong and not problem:
+        problem = f"{paths.config_path()}: settings of the wrong type ignored: {', '.join(wrong)}"
+    return {k: v for k, v in data.items() if k not in wrong}, problem
+
+
+def _typed(value: Any, kind: type | tuple[type, ...]) -> bool:
+    return isinstance(value, kind) and not (isinstance(value, bool) and kind is int)
+
+
 def load_config() -> dict[str, Any]:
-    return read_config()[0]
+    return read_settings()[0]
 
 
 def save_config(**changes: Any) -> None:

@@ -335,7 +335,7 @@ def test_one_damaged_manifest_is_listed_as_such_and_the_others_still_are(home, t
     manifest = coll.Collection.load("bad").folder / "manifest.json"
     manifest.write_text(json.dumps({"files": 3, "n_chunks": "x", "embedder": []}))  # valid JSON, wrong types
     listed = {c["name"]: c for c in coll.list_collections()}
-    assert listed["bad"] == {"name": "bad", "error": "damaged manifest"} and listed["good"]["files"] == 1
+    assert listed["bad"]["error"].startswith("damaged manifest (") and listed["good"]["files"] == 1
 
 
 @pytest.mark.slow

@@ -27,6 +27,7 @@ LAYERS = {
         "rag": 4,
         "sessions": 5,
         "experiments": 6,
+        "doctor": 6,
     },
     "tui": {
         "": 0,

@@ -57,6 +57,12 @@ def visible_text(widget) -> str:
     return "\n".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
 
 
+async def wait_shown(pilot, widget, text: str, timeout=10.0) -> None:
+    """Until ``text`` is on screen in ``widget``: a widget whose content just changed
+    is laid out again on a later refresh, so its old height may still cut the new text."""
+    await wait_for(pilot, lambda: text in visible_text(widget), timeout=timeout)
+
+
 async def test_duel_streams_both_answers_with_stats_and_verdict(registered):
     app = LlmbenchApp()
     async with app.run_test(size=SIZE) as pilot:
@@ -367,10 +373,11 @@ async def test_inspect_tab_summary_compare_and_memory(registered, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         view = await inspect_in_tab(pilot, "smollm2")
         src = app.query_one("#inspect-src", Input)
+        await wait_shown(pilot, app.query_one("#inspect-summary"), "RMSNorm")
         summary = visible_text(app.query_one("#inspect-summary"))
         assert "49,152" in summary and "576" in summary and "RMSNorm" in summary
-        assert "k_proj" in visible_text(app.query_one("#inspect-projections"))
-        assert "Q4_K_M" in visible_text(app.query_one("#inspect-memory"))
+        await wait_shown(pilot, app.query_one("#inspect-projections"), "k_proj")
+        await wait_shown(pilot, app.query_one("#inspect-memory"), "Q4_K_M")
         view.summary = None
         src.value = str(configs / "meta-llama-3-8b.json")
         app.query_one("#inspect-compare", Input).value = str(configs / "qwen2-1.5b-instruct-gptq-int8.json")

@@ -13,7 +13,7 @@ from llmbench.tui.widgets.passages import Passage
 
 from .conftest import write_pdf
 from .test_rag import PAGES
-from .test_tui import visible_text, wait_for
+from .test_tui import visible_text, wait_for, wait_shown
 
 pytestmark = pytest.mark.slow  # the TUI, the embedder and the models
 
@@ -41,7 +41,8 @@ async def test_chat_shows_passages_and_streams_a_cited_answer(registered, demo_c
         await wait_for(pilot, lambda: not view.running, timeout=120)
         passages = list(view.query(Passage))
         assert len(passages) == 4
-        assert "pkg:pypdf" in visible_text(passages[0]) and "bm25 #" in visible_text(passages[0])
+        await wait_shown(pilot, passages[0], "pkg:pypdf")
+        assert "bm25 #" in visible_text(passages[0])
         pane = view.query_one("#pane-a", ContestantPane)
         assert pane.status.startswith("done") and pane.answer.strip()
         assert "**You:** How do I install pypdf with AES support?" in pane.text
@@ -86,7 +87,7 @@ async def test_index_dialog_indexes_a_pdf_and_selects_it(registered, demo_collec
         paths.focus()
         await pilot.press("enter")
         await wait_for(pilot, lambda: getattr(dialog, "indexed", None) == "pump", timeout=60)
-        assert "5 chunks" in visible_text(dialog.query_one("#index-status"))
+        await wait_shown(pilot, dialog.query_one("#index-status"), "5 chunks")
         await pilot.press("escape")
         await wait_for(pilot, lambda: view.ready is not None and view.ready["name"] == "pump", timeout=60)
         assert [c["name"] for c in coll.list_collections()] == ["demo", "pump"]

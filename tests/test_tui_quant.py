@@ -9,7 +9,7 @@ from llmbench.engine.experiments.quant_fidelity import pareto
 from llmbench.tui.app import LlmbenchApp
 from llmbench.tui.screens.quant import QuantView
 from llmbench.tui.screens.token_view import TokenView
-from tests.test_tui import visible_text, wait_for
+from tests.test_tui import visible_text, wait_for, wait_shown
 
 
 async def wait_for_screen(pilot, app, kind, timeout: float = 10):
@@ -77,7 +77,7 @@ async def test_the_quant_tab_fills_its_table_as_variants_finish(registered, tmp_
         assert cursor["kld"] >= 0.1, "n-style start: the first token of large KLD"
         spans = [s for s in tv.render_text().spans if "reverse" in str(s.style)]
         assert len(spans) == 1
-        assert "reference's top" in visible_text(tv.query_one("#tv-detail", Static))
+        await wait_shown(pilot, tv.query_one("#tv-detail", Static), "reference's top")
         before = tv.cursor
         await pilot.press("right")
         assert tv.cursor == before + 1
@@ -126,7 +126,7 @@ async def test_the_duel_tab_opens_the_token_view_of_b_against_a(registered):
         await wait_for(pilot, lambda: tv.view is not None, timeout=120)
         assert tv.view["kld_mean"] == 0 and tv.view["same_top_p"] == 1.0
         assert "Name a colour." in "".join(c["text"] for c in tv.view["tokens"])
-        assert "against" in visible_text(tv.query_one("#tv-title", Static))
+        await wait_shown(pilot, tv.query_one("#tv-title", Static), "against")
         await pilot.press("escape")
 
 

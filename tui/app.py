@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
+import threading
 
-from textual.app import App, ComposeResult
+from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.widgets import Footer, TabbedContent, TabPane
 from textual.worker import Worker
 
 from llmbench.engine import models
-from llmbench.engine.config import read_config, save_config
+from llmbench.engine.config import read_settings, save_config
 from llmbench.engine.errors import LlmbenchError, ParamError, first_line
+from llmbench.engine.runtime.duel import MODES
 from llmbench.engine.runtime.params import GenParams
 
 from .screens.bench import BenchView
 from .screens.chat import ChatView
+from .screens.doctor import DoctorScreen
 from .screens.duel import DuelView
 from .screens.inspect import InspectView
 from .screens.quant import QuantView
@@ -24,6 +29,7 @@ from .themes import DEFAULT_THEME, load_themes
 from .workers import in_background
 
 FEW_COLOURS = ("standard", "windows")  # Rich's names for a 16-colour terminal (TERM=linux, TERM=xterm)
+EXIT_GRACE_S = 5.0  # after SIGTERM or SIGHUP: the orderly exit, then the process ends anyway
 
 DEMO_A, DEMO_B = "smollm2", "gemma3-270m"
 
@@ -46,14 +52,14 @@ class LlmbenchApp(App):
     def __init__(self, spec_a: str | None = None, spec_b: str | None = None):
         super().__init__()
         # Read here, before the event loop runs: the tabs never read files on it.
-        self.config, self.config_problem = read_config()  # damaged: defaults, and a warning once shown
+        self.config, self.config_problem = read_settings()  # damaged: defaults, and a warning once shown
         self.spec_a = spec_a or self.config.get("duel_a") or DEMO_A
         self.spec_b = spec_b or self.config.get("duel_b") or DEMO_B
         try:
             self.params = GenParams.from_dict(self.config.get("duel_params", {})).validate()
         except (TypeError, ParamError):  # a hand-edited config with bad values: defaults, not a crash
             self.params = GenParams()
-        self.mode = self.config.get("duel_mode")
+        self.mode = self.config.get("duel_mode") if self.config.get("duel_mode") in MODES else None
         repeat = self.config.get("duel_repeat", 1)
         self.repeat = repeat if isinstance(repeat, int) and 1 <= repeat <= 100 else 1
         self.saved_theme = self.config.get("theme")
@@ -81,6 +87,8 @@ class LlmbenchApp(App):
         yield Footer()
 
     def on_mount(self) -> None:
+        if not self.is_headless:
+            self._exit_on_signals()
         for theme in self.themes:
             self.register_theme(theme)
         for problem in self.theme_problems + [p for p in (self.config_problem, models.read_registry()[1]) if p]:
@@ -97,6 +105,31 @@ class LlmbenchApp(App):
             )
             self.theme = self.forced_theme
         self.theme_changed_signal.subscribe(self, self._remember_theme)
+
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(
+            "Doctor", "What this machine can run: llama.cpp's build, torch, GPUs, memory", self.action_doctor
+        )
+
+    def action_doctor(self) -> None:
+        self.push_screen(DoctorScreen())
+
+    def _exit_on_signals(self) -> None:
+        """SIGTERM, and SIGHUP (an SSH drop), end the app as Ctrl+Q does: the duel's
+        workers closed, the session written, the terminal restored. Should that take over
+        EXIT_GRACE_S (a terminal that is gone), the process ends anyway, and its workers
+        with it (they watch their parent)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            loop.add_signal_handler(sig, self._signalled, sig)
+
+    def _signalled(self, sig: int) -> None:
+        code = 128 + sig
+        timer = threading.Timer(EXIT_GRACE_S, os._exit, (code,))
+        timer.daemon = True
+        timer.start()
+        self.exit(return_code=code)
 
     def few_colours(self) -> bool:
         """A 16-colour terminal, as Rich detects it from TERM and COLORTERM (headless: no terminal)."""

@@ -32,6 +32,7 @@ from .. import models
 from ..errors import FidelityError, LlmbenchError
 from ..models.info import ModelInfo
 from ..runtime.scoring import Reference, Stored, TextTokens
+from ..util.files import loads_json
 
 MAGIC = b"_logits_"
 TRAILER_MAGIC = b"llmbench"
@@ -200,7 +201,7 @@ def _trailer(path: Path, data_end: int, size: int) -> dict:
             if fh.read(8) != TRAILER_MAGIC or data_end + length + 12 != size:
                 return {}
             fh.seek(data_end)
-            meta = json.loads(fh.read(length).decode("utf-8"))
+            meta = loads_json(fh.read(length).decode("utf-8"))
     except (OSError, ValueError, UnicodeDecodeError, struct.error):
         raise FidelityError(f"{path}: its llmbench trailer is damaged") from None
     complete = (

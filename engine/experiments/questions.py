@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import QuestionsError
+from ..util.files import loads_json
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ def read_records(path: str | Path, required: str = "an 'answer' column") -> list
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads_json(line)
         except ValueError as exc:
             raise QuestionsError(f"{p}:{i}: not valid JSON ({exc.msg})") from None
         if not isinstance(obj, dict):

@@ -7,12 +7,12 @@ qwen2/3, gemma 1-3, phi3, ...). Quantized checkpoints are classified from their
 
 from __future__ import annotations
 
-import json
 import struct
 from pathlib import Path
 from typing import Any
 
 from ..errors import ModelFileError, SpecError, first_line
+from ..util.files import loads_json
 from .summary import SIZE_LIMITS, ModelSummary, Projection, checked_size
 
 # families whose decoder layers are "attention + gated MLP" with these projection names
@@ -49,7 +49,7 @@ class UnknownFamily(SpecError):
 
 def _load_json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = loads_json(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such file") from None
     except (ValueError, UnicodeDecodeError) as exc:
@@ -100,7 +100,7 @@ def safetensors_entries(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
         if n > size - 8 or n > 100 * 2**20:
             raise ModelFileError(f"{path}: safetensors header claims {n:,} bytes but the file has {size:,}")
         try:
-            header = json.loads(fh.read(n))
+            header = loads_json(fh.read(n))
         except ValueError:
             raise ModelFileError(f"{path}: safetensors header is not valid JSON") from None
     if not isinstance(header, dict):
@@ -112,10 +112,13 @@ def safetensors_entries(path: Path) -> dict[str, tuple[str, tuple[int, ...]]]:
             continue
         try:
             begin, end = info["data_offsets"]
-            dtype = info["dtype"]
-            shape = tuple(int(x) for x in info["shape"])
+            dtype, shape = info["dtype"], tuple(info["shape"])
         except (KeyError, TypeError, ValueError):
-            raise ModelFileError(f"{path}: tensor {name!r} has a malformed header entry") from None
+            begin = end = dtype = shape = None
+        numbers = (begin, end, *shape) if shape is not None else (None,)
+        whole = all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in numbers)
+        if not whole or not isinstance(dtype, str) or len(shape) > 8:
+            raise ModelFileError(f"{path}: tensor {name[:80]!r} has a malformed header entry")
         if end > data_size or begin > end:
             raise ModelFileError(
                 f"{path}: tensor {name!r} claims bytes {begin:,}-{end:,} but the data is {data_size:,} bytes long"

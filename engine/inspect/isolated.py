@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable
 
 from ..errors import LlmbenchError
-from ..util.childproc import child_setup, ensure_resource_tracker, last_log_line, log_path
+from ..util.childproc import StopWatch, child_setup, ensure_resource_tracker, last_log_line, log_path
 
 POLL_S = 0.1
 
@@ -45,10 +45,13 @@ def inspect_isolated(src: str, tree: bool = False, cancelled: Callable[[], bool]
     proc.start()
     child.close()
     answered = False
+    watch = StopWatch(proc.pid)
     try:
         while not parent.poll(POLL_S):
             if cancelled():
                 raise InspectCancelled(f"{src}: inspection cancelled")
+            if stopped := watch.why():
+                raise LlmbenchError(f"{src}: the inspecting process was given up ({stopped})")
             if not proc.is_alive() and not parent.poll(0):
                 why = last_log_line(log) or f"exit code {proc.exitcode}"
                 raise LlmbenchError(f"{src}: the inspecting process died ({why})")

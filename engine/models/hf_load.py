@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl
 
 from .. import paths
 from ..errors import BackendUnavailable, ModelFileError, SpecError, first_line
-from ..util.files import cached_sha256
+from ..util.files import cached_sha256, loads_json
 from .quant_methods import DTYPES, QUANTS, missing_library
 
 DEVICE_MAPS = ("cpu", "cuda", "auto")
@@ -159,10 +159,9 @@ PREQUANTIZED = {"gptq": "gptqmodel", "awq": "awq"}  # quant_method -> the librar
 
 def checkpoint_quant(folder: Path) -> str | None:
     """The quant_method of a pre-quantized checkpoint (gptq, awq, ...), from its config.json."""
-    import json
 
     try:
-        config = json.loads((folder / "config.json").read_text())
+        config = loads_json((folder / "config.json").read_text())
     except (OSError, ValueError):
         return None
     method = (config.get("quantization_config") or {}).get("quant_method")
@@ -192,10 +191,8 @@ def check_runnable(spec: HFSpec) -> None:
         if importlib.util.find_spec(lib) is None:
             raise BackendUnavailable(f"{spec.path}: a {method.upper()} checkpoint needs {lib}, which is not installed")
     if spec.path.is_dir() and not spec.trust_remote_code:
-        import json
-
         try:
-            auto_map = json.loads((spec.path / "config.json").read_text()).get("auto_map")
+            auto_map = loads_json((spec.path / "config.json").read_text()).get("auto_map")
         except (OSError, ValueError):
             auto_map = None
         if auto_map:

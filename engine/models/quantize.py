@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import QuantizeError
-from ..util.childproc import child_setup, ensure_resource_tracker, last_log_line, log_path
+from ..util.childproc import StopWatch, child_setup, ensure_resource_tracker, last_log_line, log_path
 from .gguf_file import read_header
 
 # name -> llama_ftype (llama.h). The i-quants and Q2_K_S need an importance matrix: not offered.
@@ -119,10 +119,13 @@ def quantize_gguf(
     proc.start()
     try:
         expected = _expected_bytes(header, t)
+        watch = StopWatch(proc.pid)
         while proc.is_alive():
             proc.join(0.2)
             if progress is not None:
                 progress(tmp.stat().st_size if tmp.exists() else 0, expected)
+            if stopped := watch.why():
+                raise QuantizeError(f"{source}: the quantizing process was given up ({stopped})")
     except BaseException:
         proc.kill()
         proc.join()

@@ -12,11 +12,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
 from ..errors import ModelFileError, SpecError
-from ..util.files import cached_sha256
+from ..util.files import cached_sha256, loads_json
 from .gguf_file import read_header
 from .info import ModelInfo
 from .registry import named_gguf
@@ -67,7 +66,7 @@ def describe_hf(spec: str) -> ModelInfo:
         sha = DEMO_MODELS[hf.base].sha256 if hf.base in DEMO_MODELS else None
     elif hf.path.is_dir():
         try:
-            config = json.loads((hf.path / "config.json").read_text())
+            config = loads_json((hf.path / "config.json").read_text())
         except (OSError, ValueError) as exc:
             raise ModelFileError(f"{hf.path / 'config.json'}: missing or not JSON ({exc})") from None
         arch = config.get("model_type")
@@ -93,7 +92,7 @@ def describe_hf(spec: str) -> ModelInfo:
 
 def _read_json(path: Path) -> dict:
     try:
-        data = json.loads(path.read_text())
+        data = loads_json(path.read_text())
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

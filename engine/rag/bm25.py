@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..util.files import loads_json
+
 K1, B, EPSILON = 1.5, 0.75, 0.25  # rank_bm25's defaults
 
 _WORD = re.compile(r"[^\W_]+")
@@ -96,8 +98,23 @@ class BM25:
 
     @classmethod
     def load(cls, folder: Path) -> BM25:
-        data = np.load(folder / "bm25.npz")
-        terms = json.loads((folder / "bm25_vocab.json").read_text(encoding="utf-8"))
-        return cls(
-            {t: i for i, t in enumerate(terms)}, data["indptr"], data["docs"], data["weights"], int(data["n_docs"][0])
-        )
+        """The stored index, checked (ValueError says what does not fit) so that a damaged
+        file cannot index past an array while scoring."""
+        with np.load(folder / "bm25.npz") as data:
+            indptr, docs, weights, n_docs = (data[k] for k in ("indptr", "docs", "weights", "n_docs"))
+        terms = loads_json((folder / "bm25_vocab.json").read_text(encoding="utf-8"))
+        if not isinstance(terms, list) or not all(isinstance(t, str) for t in terms):
+            raise ValueError("bm25_vocab.json is not a list of words")
+        whole = all(np.issubdtype(a.dtype, np.integer) for a in (indptr, docs, n_docs))
+        if not whole or n_docs.shape != (1,) or indptr.shape != (len(terms) + 1,) or docs.ndim != 1:
+            raise ValueError("bm25.npz does not match its vocabulary")
+        n = int(n_docs[0])
+        if (
+            weights.shape != docs.shape
+            or indptr[0] != 0
+            or indptr[-1] != len(docs)
+            or np.any(np.diff(indptr) < 0)
+            or (len(docs) and (docs.min() < 0 or docs.max() >= n))
+        ):
+            raise ValueError("bm25.npz's postings are out of range")
+        return cls({t: i for i, t in enumerate(terms)}, indptr, docs, weights.astype(np.float32), n)

@@ -7,16 +7,15 @@ Layout of ``<data>/collections/NAME/``::
                          bm25_vocab.json, and dense.faiss when the index is HNSW
 
 Indexing writes a whole new version folder, fsyncs it, then swaps ``CURRENT``: an
-interrupted or failed run never damages the collection that was there. A file whose
+interrupted or failed run never damages the collection that was there (``stored``
+writes a version and reads one back checked). A file whose
 SHA-256 has not changed keeps its chunks and embeddings; only new and changed files
 are read and embedded again.
 """
 
 from __future__ import annotations
 
-import json
 import re
-import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterable
@@ -26,14 +25,14 @@ from pathlib import Path
 import numpy as np
 
 from .. import paths
-from ..errors import CollectionError, DocumentError, LlmbenchError
-from ..util.files import atomic_write_text, exclusive, file_sha256, fsync_path
+from ..errors import CollectionError, DocumentError, LlmbenchError, first_line
+from ..util.files import exclusive, file_sha256
 from .bm25 import BM25, tokenize
 from .chunk import CHUNK_OVERLAP, CHUNK_SIZE, chunk_document
 from .documents import Document, find_files, read_document
 from .embed import DEFAULT_EMBEDDER, Embedder
+from .stored import SCHEMA, current_version, read_manifest, read_version, write_version
 
-SCHEMA = 1
 HNSW_THRESHOLD = 20_000  # chunks: exact inner product below, HNSW graph above
 HNSW_M, HNSW_EF_CONSTRUCTION = 32, 80
 STAMP = "%Y-%m-%dT%H:%M:%S%z"
@@ -66,37 +65,28 @@ def check_name(name: str) -> str:
     return name
 
 
-def _current_version(root: Path) -> Path | None:
-    try:
-        version = (root / "CURRENT").read_text(encoding="utf-8").strip()
-    except OSError:
-        return None
-    folder = root / version
-    return folder if version.startswith("v-") and folder.is_dir() else None
-
-
 def list_collections() -> list[dict]:
     out = []
     base = collections_dir()
     if not base.is_dir():
         return out
     for root in sorted(p for p in base.iterdir() if p.is_dir()):
-        folder = _current_version(root)
+        folder = current_version(root)
         if folder is None:
             continue
         try:  # one damaged manifest is reported by name; the others are listed
-            m = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            m = read_manifest(folder)
             entry = {
                 "name": root.name,
                 "files": len(m["files"]),
-                "chunks": int(m["n_chunks"]),
-                "embedder": str(m["embedder"]["name"]),
-                "index": str(m["index"]),
-                "updated": str(m["updated"]),
+                "chunks": m["n_chunks"],
+                "embedder": m["embedder"]["name"],
+                "index": m["index"],
+                "updated": m["updated"],
                 "bytes": sum(f.stat().st_size for f in folder.iterdir() if f.is_file()),
             }
-        except (OSError, ValueError, KeyError, TypeError):
-            entry = {"name": root.name, "error": "damaged manifest"}
+        except (OSError, ValueError, CollectionError) as exc:
+            entry = {"name": root.name, "error": f"damaged manifest ({first_line(exc)})"}
         out.append(entry)
     return out
 
@@ -141,22 +131,10 @@ class Collection:
     @classmethod
     def load(cls, name: str) -> Collection:
         root = collections_dir() / check_name(name)
-        folder = _current_version(root)
+        folder = current_version(root)
         if folder is None:
             raise CollectionError(f"no collection named {name!r}{_known_hint()}")
-        try:
-            manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
-            with open(folder / "chunks.jsonl", encoding="utf-8") as fh:
-                chunks = [json.loads(line) for line in fh]
-            embeddings = np.load(folder / "embeddings.npy")
-            bm25 = BM25.load(folder)
-        except (OSError, ValueError, KeyError) as exc:
-            raise CollectionError(f"{folder}: the collection is damaged ({exc}); index it again") from None
-        if manifest.get("schema", 0) > SCHEMA:
-            raise CollectionError(f"{folder}: made by a newer llmbench (schema {manifest.get('schema')})")
-        if len(chunks) != len(embeddings) or len(chunks) != bm25.n_docs:
-            raise CollectionError(f"{folder}: chunks, embeddings and BM25 disagree in size; index it again")
-        return cls(name, folder, manifest, chunks, embeddings, bm25)
+        return cls(name, folder, *read_version(folder))
 
     def __len__(self) -> int:
         return len(self.chunks)
@@ -173,7 +151,13 @@ class Collection:
             import faiss
 
             if self.manifest["index"] == "hnsw":
-                self._dense = faiss.read_index(str(self.folder / "dense.faiss"))
+                index = self.folder / "dense.faiss"
+                try:  # faiss reports a damaged or missing file as a RuntimeError
+                    self._dense = faiss.read_index(str(index))
+                except RuntimeError:
+                    raise CollectionError(f"{index}: missing or damaged; index it again") from None
+                if (self._dense.ntotal, self._dense.d) != self.embeddings.shape:
+                    raise CollectionError(f"{index}: does not match the embeddings; index it again")
             else:
                 self._dense = build_dense(self.embeddings, "flat")
         return self._dense
@@ -308,7 +292,9 @@ def _index_locked(name, sources, folders, embedder, say, chunk_size, overlap, ca
         "files": files,
     }
     say(Progress("write", 0, 1, "writing the new version"))
-    report.folder = str(_write_version(name, manifest, chunks, embeddings, bm25, dense))
+    report.folder = str(
+        write_version(paths.ensure(collections_dir()) / name, manifest, chunks, embeddings, bm25, dense)
+    )
     report.chunks = len(chunks)
     report.total_s = time.perf_counter() - t0
     say(Progress("write", 1, 1, "done"))
@@ -323,7 +309,7 @@ Fresh = dict[str, tuple[dict, list[dict]]]  # key -> (file info, chunks) read no
 def _previous(name: str, embedder, report: IndexReport) -> tuple[Collection | None, Embedder]:
     """The current version (None when new, or damaged: "index it again" works) and its embedder."""
     try:
-        old = Collection.load(name) if _current_version(collections_dir() / name) is not None else None
+        old = Collection.load(name) if current_version(collections_dir() / name) is not None else None
     except CollectionError as exc:
         old = None
         report.warnings.append(f"{exc}: rebuilt from the files given now")
@@ -463,38 +449,3 @@ def _is_under(key: str, folder: Path) -> bool:
         return True
     except ValueError:
         return False
-
-
-def _write_version(name: str, manifest: dict, chunks: list[dict], embeddings: np.ndarray, bm25: BM25, dense) -> Path:
-    """Write a complete new version, then point CURRENT at it; old versions go after."""
-    root = paths.ensure(collections_dir() / name)
-    version = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-    folder = root / version
-    try:
-        folder.mkdir()
-        with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
-            for c in chunks:
-                fh.write(json.dumps(c, ensure_ascii=False) + "\n")
-        np.save(folder / "embeddings.npy", embeddings.astype(np.float32))
-        bm25.save(folder)
-        if dense is not None:
-            import faiss
-
-            faiss.write_index(dense, str(folder / "dense.faiss"))
-        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
-        for f in folder.iterdir():
-            fsync_path(f)
-        atomic_write_text(root / "CURRENT", version + "\n")  # the swap: atomic on POSIX
-        fsync_path(root)
-    except BaseException as exc:
-        shutil.rmtree(folder, ignore_errors=True)
-        if isinstance(exc, OSError):  # a full disk: the new version goes, the live one stays
-            raise CollectionError(f"{folder}: cannot write it ({exc.strerror}); the collection is unchanged") from None
-        raise
-    for other in root.iterdir():  # earlier versions, and leftovers of interrupted runs
-        if other.name != version and (other.name.startswith("v-") or other.name.endswith(".tmp")):
-            if other.is_dir():
-                shutil.rmtree(other, ignore_errors=True)
-            else:
-                other.unlink(missing_ok=True)
-    return folder

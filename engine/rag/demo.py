@@ -12,8 +12,9 @@ import hashlib
 from pathlib import Path
 
 from ..util.readmes import package_readme
-from .collection import Collection, ProgressFn, Source, _current_version, collections_dir, index_add
+from .collection import Collection, ProgressFn, Source, collections_dir, index_add
 from .documents import document_from_text
+from .stored import current_version
 
 DEMO_COLLECTION = "demo"
 DEMO_QUESTIONS = Path(__file__).parent / "data" / "demo_questions.jsonl"
@@ -67,7 +68,7 @@ def demo_sources() -> list[Source]:
 
 
 def demo_is_current() -> bool:
-    if _current_version(collections_dir() / DEMO_COLLECTION) is None:
+    if current_version(collections_dir() / DEMO_COLLECTION) is None:
         return False
     try:
         files = Collection.load(DEMO_COLLECTION).manifest["files"]

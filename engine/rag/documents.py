@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
@@ -23,6 +24,7 @@ MARKDOWN = (".md", ".markdown", ".mdx")
 HTML = (".html", ".htm", ".xhtml")
 TEXT = (".txt", ".text", ".rst", ".log", ".csv", ".tsv", ".json", ".yaml", ".yml", ".toml", ".ini", ".cfg")
 SUPPORTED = PDF + MARKDOWN + HTML + TEXT
+MAX_BYTES = 1024 * 2**20  # one document: read whole into memory (a PDF by pypdf too)
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -68,6 +70,8 @@ def find_files(paths: list[str | Path]) -> tuple[list[Path], list[str]]:
         if p.is_file():
             files.append(p.resolve())
             continue
+        if not p.is_dir():  # a FIFO or a device: reading it would block or never end
+            raise DocumentError(f"{p}: not a regular file or a folder")
         skipped = 0
         for f in sorted(p.rglob("*")):
             rel = f.relative_to(p)
@@ -88,7 +92,13 @@ def read_document(path: str | Path, progress: Progress = _no_progress) -> Docume
     """Read one file into sections; raises ``DocumentError`` with a one-line reason."""
     p = Path(path).expanduser()
     try:
-        size = p.stat().st_size
+        st = p.stat()
+        size = st.st_size
+        if not stat.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end
+            raise DocumentError(f"{p}: not a regular file")
+        if size > MAX_BYTES:
+            raise DocumentError(f"{p}: {size / 2**20:,.0f} MiB is more than llmbench reads as one document "
+                                f"({MAX_BYTES // 2**20} MiB); split it first")  # fmt: skip
         with open(p, "rb") as fh:
             head = fh.read(8192)
     except FileNotFoundError:
@@ -270,7 +280,8 @@ def _read_pdf(p: Path, size: int, progress: Progress) -> Document:
         raise DocumentError(
             f"{p}: the PDF is encrypted with a password; decrypt it first (e.g. qpdf --decrypt)"
         ) from None
-    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError) as exc:
+    except (PdfReadError, ValueError, KeyError, TypeError, AttributeError, IndexError, AssertionError,
+            RecursionError) as exc:  # fmt: skip
         raise DocumentError(f"{p}: not a readable PDF, corrupt or truncated ({first_line(exc)})") from None
     if n == 0:
         raise DocumentError(f"{p}: the PDF has no pages")

@@ -67,6 +67,8 @@ class Stats:
     server: dict | None = None  # what a remote server reported itself (usage, timings)
     engine: dict | None = None  # the engine's own timings: prompt_ms, prompt_n, gen_ms, gen_n, source
     memory: dict | None = None  # the worker's RSS split, the engine's buffers, the estimate (memory_split)
+    placement: str | None = None  # where the layers went, by the engine's report ("GPU 31/31 layers", "CPU")
+    vram_source: str | None = None  # whose figure peak VRAM is: NVML, llama.cpp buffers or torch
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -120,6 +122,7 @@ class Loaded:
     note: str | None = None  # e.g. "no chat template: using the gemma fallback"
     t_ns: int = field(default_factory=now_ns)
     buffers: dict | None = None  # MiB per buffer the engine says it allocated (llama.cpp's load log)
+    placement: str | None = None  # where the engine put the layers, by its own report ("GPU 31/31 layers")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pathlib import Path
 from ..errors import LlmbenchError, SpecError
 from ..models.info import ModelInfo
 from ..models.quant_methods import PRECISIONS
+from ..util.files import loads_json
 from ..util.fmt import GIB, MIB, size_text
 from .params import GenParams
 
@@ -59,7 +60,7 @@ def available_ram() -> tuple[int, str]:
     import psutil
 
     free, why = psutil.virtual_memory().available, "available RAM"
-    cgroup = _cgroup_room()
+    cgroup = cgroup_room()
     if cgroup is not None and cgroup < free:
         free, why = cgroup, "room left under the container's memory limit"
     if os.environ.get("LLMBENCH_MAX_RAM"):
@@ -69,7 +70,7 @@ def available_ram() -> tuple[int, str]:
     return free, why
 
 
-def _cgroup_room() -> int | None:
+def cgroup_room() -> int | None:
     root = Path("/sys/fs/cgroup")
     try:
         limit = (root / "memory.max").read_text().strip()
@@ -110,10 +111,9 @@ def estimate(model: ModelInfo, params: GenParams) -> Estimate | None:
 
 
 def _checkpoint_dtype(folder: Path) -> str | None:
-    import json
 
     try:
-        config = json.loads((folder / "config.json").read_text())
+        config = loads_json((folder / "config.json").read_text())
     except (OSError, ValueError):
         return None
     return config.get("torch_dtype") or config.get("dtype")

@@ -19,6 +19,8 @@ STATUS_KEYS = {"VmRSS": "rss", "RssAnon": "anon", "RssFile": "file", "RssShmem":
 # llama.cpp's load log: "load_tensors:   CPU_Mapped model buffer size =   235.16 MiB",
 # "llama_kv_cache:        CPU KV buffer size =     6.00 MiB", "... compute buffer size = 514.50 MiB"
 _BUFFER = re.compile(r"(\S+)\s+(model|KV|compute|output) buffer size\s*=\s*([\d.]+) MiB")
+# "load_tensors: offloaded 31/31 layers to GPU": a build with GPU support says where the layers went
+_OFFLOADED = re.compile(r"offloaded (\d+)/(\d+) layers to GPU")
 
 
 def proc_split(pid: int) -> dict[str, int] | None:
@@ -56,6 +58,22 @@ def llama_buffers(log_lines: Iterable[str]) -> dict[str, float]:
                 key += " (GPU)" if _gpu(device) else ""
             out[key] = round(out.get(key, 0.0) + float(mib), 2)
     return out
+
+
+def llama_placement(log_lines: Iterable[str]) -> str:
+    """Where llama.cpp put the model's layers, from its own load report: ``GPU 31/31
+    layers``, ``CPU (0/31 layers on the GPU)``, or ``CPU`` from a build without GPU support."""
+    for line in log_lines:
+        if m := _OFFLOADED.search(line):
+            on_gpu, layers = int(m[1]), int(m[2])
+            return f"GPU {on_gpu}/{layers} layers" if on_gpu else f"CPU (0/{layers} layers on the GPU)"
+    return "CPU"
+
+
+def gpu_buffers_mib(buffers: dict[str, float] | None) -> float | None:
+    """The VRAM llama.cpp says it allocated (its buffers on a GPU), or None when none."""
+    on_gpu = [mib for key, mib in (buffers or {}).items() if "GPU" in key]
+    return sum(on_gpu) if on_gpu else None
 
 
 def _gpu(device: str) -> bool:

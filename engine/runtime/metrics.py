@@ -143,7 +143,9 @@ STAT_ROWS: tuple[tuple[str, str, str], ...] = (
     ("gen_tok_s", "gen speed", "{:.1f} tok/s"),
     ("total_s", "total", "{:.2f} s"),
     ("peak_rss_mib", "peak RAM", "{:.0f} MiB"),
+    ("placement", "placement", "{}"),
     ("peak_gpu_mib", "peak VRAM", "{:.0f} MiB"),
+    ("vram_source", "VRAM from", "{}"),
     ("cuda_max_alloc_mib", "CUDA alloc", "{:.0f} MiB"),
     ("mean_cpu_percent", "mean CPU", "{:.0f}%"),
 )
@@ -158,7 +160,13 @@ def format_stat(key: str, value) -> str:
     return str(value)
 
 
-OPTIONAL_ROWS = ("ttfr_ms", "peak_gpu_mib", "cuda_max_alloc_mib")  # shown only when some contestant has them
+OPTIONAL_ROWS = (
+    "ttfr_ms",
+    "placement",
+    "peak_gpu_mib",
+    "vram_source",
+    "cuda_max_alloc_mib",
+)  # shown only when some contestant has them
 
 
 def server_text(server: dict | None) -> str | None:

@@ -21,19 +21,19 @@ from typing import Any
 
 from ..errors import LlmbenchError, WorkerDied
 from ..models.info import ModelInfo
-from ..util.childproc import child_setup, ensure_resource_tracker, last_log_line, log_path
+from ..util.childproc import StopWatch, child_setup, ensure_resource_tracker, last_log_line, log_path
 from ..util.fmt import MIB
+from ..util.gpu import Nvml
 from ..util.host import physical_cores
 from . import scoring
 from .events import Done, Error, Event, Loaded, Resources, Stats, Token, now_ns
 from .fits import estimate
-from .memory_split import measured, proc_split
+from .memory_split import gpu_buffers_mib, measured, proc_split
 from .params import GenParams
 
 SAMPLE_INTERVAL_S = 0.2
 TOKEN_BATCH_S = 0.05  # the child sends its tokens up at most this often
 CANCEL_GRACE_S = 0.6  # then the process is killed, so Esc always lands within a second
-STOPPED_S = 3.0  # a worker stopped this long (SIGSTOP, a debugger) while it answers is failed
 STALLED_S = 180.0  # no event and no CPU time this long while answering: stuck (a local model)
 
 
@@ -139,36 +139,6 @@ def _serve(backend, msg: tuple, cancel: threading.Event):
 # ---------------------------------------------------------------- parent side
 
 
-class _GpuProbe:
-    """GPU memory of one PID through NVML, or None when there is no NVIDIA GPU."""
-
-    def __init__(self) -> None:
-        self.nvml = None
-        try:
-            import pynvml
-
-            pynvml.nvmlInit()
-            self.nvml = pynvml
-            self.handles = [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
-        except Exception:
-            self.nvml = None
-
-    def used_bytes(self, pid: int) -> int | None:
-        if self.nvml is None:
-            return None
-        total, found = 0, False
-        for handle in self.handles:
-            try:
-                procs = self.nvml.nvmlDeviceGetComputeRunningProcesses(handle)
-            except Exception:
-                continue
-            for p in procs:
-                if p.pid == pid and p.usedGpuMemory is not None:
-                    total += p.usedGpuMemory
-                    found = True
-        return total if found else None
-
-
 class Worker:
     """A backend in a child process. Events go to ``sink`` as ``(label, event)``."""
 
@@ -189,7 +159,7 @@ class Worker:
         self._cancel_timer: threading.Timer | None = None
         self._estimate: int | None = None  # bytes Inspect expects; 0 when it cannot tell
         self._stall: str | None = None  # why the watchdog gave up on it
-        self._stopped_since: float | None = None
+        self._stop_watch = StopWatch(None)
         self._last_event = self._cpu_moved = time.monotonic()
         self._cpu_time = 0.0
 
@@ -363,8 +333,9 @@ class Worker:
             proc.cpu_percent(None)
         except psutil.Error:
             return
-        self._gpu = _GpuProbe()
+        self._gpu = Nvml()
         self._proc = proc
+        self._stop_watch = StopWatch(proc.pid)
         while not self.dead:
             if self.sampling.wait(0.5) and not self.dead:
                 if not self._sample_once():
@@ -400,15 +371,13 @@ class Worker:
 
         now = time.monotonic()
         try:
-            stopped = proc.status() == psutil.STATUS_STOPPED
             cpu_time = sum(proc.cpu_times()[:2])
         except psutil.Error:
             return
-        self._stopped_since = (self._stopped_since or now) if stopped else None
         if cpu_time != self._cpu_time:
             self._cpu_time, self._cpu_moved = cpu_time, now
-        if self._stopped_since is not None and now - self._stopped_since > STOPPED_S:
-            self._give_up(f"its process was stopped for {STOPPED_S:.0f} s: SIGSTOP or a debugger?")
+        if stopped := self._stop_watch.why():
+            self._give_up(stopped)
         elif self.model.backend != "openai" and now - max(self._cpu_moved, self._last_event) > STALLED_S:
             self._give_up(f"no event and no CPU time for {STALLED_S:.0f} s: stuck in a native call?")
 
@@ -418,13 +387,28 @@ class Worker:
 
     def _complete(self, stats: Stats) -> Stats:
         remote = self.model.backend == "openai"  # the worker is only the client: the model's RAM is the server's
+        vram, source = self._vram(stats)
         return stats.replace(
             memory=None if remote else self.memory(),
             load_s=self.loaded.load_s if self.loaded else None,
             peak_rss_mib=self.peak_rss / MIB if self.peak_rss and not remote else None,
-            peak_gpu_mib=self.peak_gpu / MIB if self.peak_gpu else stats.peak_gpu_mib,
+            peak_gpu_mib=vram,
+            vram_source=source,
+            placement=self.loaded.placement if self.loaded else None,
             mean_cpu_percent=sum(self._cpu) / len(self._cpu) if self._cpu else None,
         )
+
+    def _vram(self, stats: Stats) -> tuple[float | None, str | None]:
+        """Peak VRAM and whose figure it is: NVML by the worker's PID where it lists it, else
+        the engine's own (llama.cpp's GPU buffers, torch's max allocated), else none."""
+        if self.peak_gpu:
+            return self.peak_gpu / MIB, "NVML"
+        buffers = gpu_buffers_mib(self.loaded.buffers if self.loaded else None)
+        if buffers:
+            return buffers, "llama.cpp buffers"
+        if stats.cuda_max_alloc_mib:
+            return stats.cuda_max_alloc_mib, "torch max allocated"
+        return stats.peak_gpu_mib, None
 
     def memory(self) -> dict | None:
         """The worker's RSS now, split (file-backed, anonymous), its engine's buffers and

@@ -8,7 +8,6 @@ Only a missing, unreadable or header-less file is an error.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Any
 from ..errors import SessionError
 from ..runtime.events import Decoded, decode
 from ..runtime.record import SCHEMA_VERSION
+from ..util.files import loads_json
 
 
 @dataclass
@@ -91,7 +91,7 @@ def read_session(path: str | Path) -> SessionLog:
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = loads_json(line)
         except ValueError:
             obj = None
         if not isinstance(obj, dict):

@@ -13,7 +13,7 @@ from typing import Any
 from .. import paths
 from ..errors import SessionError
 from ..runtime.record import SUFFIX, slug
-from ..util.files import atomic_write_text
+from ..util.files import atomic_write_text, loads_json
 
 
 def samples_dir() -> Path | None:
@@ -30,7 +30,7 @@ def _meta_path(path: Path) -> Path:
 def read_meta(path: Path) -> dict[str, Any]:
     """The name and tags given to a session after it was recorded ({} when none)."""
     try:
-        data = json.loads(_meta_path(path).read_text(encoding="utf-8"))
+        data = loads_json(_meta_path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

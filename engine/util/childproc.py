@@ -1,6 +1,6 @@
 """What every child process of llmbench needs: a log file for its output, an end when
-its parent ends, the resource tracker started safely, and the last words of one that
-died."""
+its parent ends, the resource tracker started safely, the last words of one that died,
+and a parent that notices one stopped (``StopWatch``) instead of waiting forever."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ def log_path(label: str) -> Path:
 
 
 PARENT_POLL_S = 0.25
+STOPPED_S = 3.0  # a child stopped this long (SIGSTOP, a debugger) while the parent waits on it is failed
 
 
 def child_setup(log_file: str) -> None:
@@ -76,3 +77,27 @@ def ensure_resource_tracker() -> None:
         resource_tracker.ensure_running()
     finally:
         sys.stderr = swapped
+
+
+class StopWatch:
+    """For a parent waiting on a child: ``why()`` at each poll is the reason to give up
+    once the child has been stopped (SIGSTOP, a debugger) for STOPPED_S, else None."""
+
+    def __init__(self, pid: int | None):
+        self.pid = pid
+        self.since: float | None = None
+        self._proc = None
+
+    def why(self) -> str | None:
+        import psutil
+
+        try:
+            self._proc = self._proc or psutil.Process(self.pid)
+            stopped = self._proc.status() == psutil.STATUS_STOPPED
+        except (psutil.Error, ValueError):
+            return None
+        now = time.monotonic()
+        self.since = (self.since or now) if stopped else None
+        if self.since is not None and now - self.since > STOPPED_S:
+            return f"its process was stopped for {STOPPED_S:.0f} s: SIGSTOP or a debugger?"
+        return None

@@ -2,6 +2,8 @@
 
 ``atomic_write_text`` writes a temporary file beside the target and renames it over
 the target, so a crash or a full disk never leaves a half-written file.
+``loads_json`` parses JSON from a file or a server: every way it can fail, nesting too
+deep for Python's stack included, is a ValueError.
 ``file_sha256`` reads through ``hashlib.file_digest``; ``cached_sha256`` remembers
 the digest of big files by path, size and modification time. ``exclusive`` serialises
 the writers of one thing (a collection) across processes.
@@ -34,9 +36,20 @@ def atomic_write_text(path: Path, text: str) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:  # a write's error names no file: this one
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
+
+
+def loads_json(text: str | bytes) -> Any:
+    """``json.loads``, where JSON nested too deep to parse (``[[[[…``) is a ValueError
+    like any other malformed JSON, not a RecursionError."""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
 
 
 def read_json_file(path: Path, what: str) -> tuple[Any, str | None]:
@@ -45,7 +58,7 @@ def read_json_file(path: Path, what: str) -> tuple[Any, str | None]:
     from ..errors import first_line
 
     try:
-        return json.loads(path.read_text(encoding="utf-8")), None
+        return loads_json(path.read_text(encoding="utf-8")), None
     except FileNotFoundError:
         return None, None
     except (OSError, ValueError) as exc:  # (UnicodeDecodeError is a ValueError)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import LlmbenchError
-from .childproc import child_setup, ensure_resource_tracker, last_log_line, log_path
+from .childproc import StopWatch, child_setup, ensure_resource_tracker, last_log_line, log_path
 
 POLL_S = 0.1
 
@@ -79,15 +79,17 @@ class Service:
             if not self.alive:
                 self._start()
             self.conn.send((method, args, kwargs, progress is not None))
+            watch = StopWatch(self.proc.pid)
             while True:
                 if cancelled():
                     self.stop()
                     raise ServiceCancelled(f"{method} cancelled")
                 if not self.conn.poll(POLL_S):
-                    if not self.proc.is_alive():
-                        why = last_log_line(self.log) or f"exit code {self.proc.exitcode}"
+                    stopped = watch.why()
+                    if stopped or not self.proc.is_alive():
+                        why = stopped or last_log_line(self.log) or f"exit code {self.proc.exitcode}"
                         self.stop()
-                        raise LlmbenchError(f"the {self.name} process died ({why})")
+                        raise LlmbenchError(f"the {self.name} process {'was given up' if stopped else 'died'} ({why})")
                     continue
                 try:
                     kind, value = self.conn.recv()

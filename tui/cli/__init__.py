@@ -8,6 +8,7 @@ Every command lives in its own module here, with an ``add_parser(sub)`` and a
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 from collections.abc import Sequence
@@ -15,12 +16,40 @@ from collections.abc import Sequence
 from llmbench.engine import __version__
 from llmbench.engine.errors import LlmbenchError
 
-from . import bench, chat, duel, eval, fidelity, index, inspect, models, quant_matrix, quantize, retrieve, sessions
+from . import (
+    bench,
+    chat,
+    doctor,
+    duel,
+    eval,
+    fidelity,
+    index,
+    inspect,
+    models,
+    quant_matrix,
+    quantize,
+    retrieve,
+    sessions,
+)
 from .output import CliError
 
 COMMANDS = {
     m.NAME: m
-    for m in (models, duel, bench, inspect, index, retrieve, chat, eval, fidelity, quantize, quant_matrix, sessions)
+    for m in (
+        models,
+        duel,
+        bench,
+        inspect,
+        index,
+        retrieve,
+        chat,
+        eval,
+        fidelity,
+        quantize,
+        quant_matrix,
+        sessions,
+        doctor,
+    )
 }
 
 
@@ -55,6 +84,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (LlmbenchError, CliError) as exc:
         print(f"llmbench: error: {exc}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `llmbench … | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # (no second error at exit)
+        return 0
     except OSError as exc:  # the last net: a full disk, a vanished folder... one line naming the file
         where = f"{exc.filename}: " if exc.filename else ""
         print(f"llmbench: error: {where}{exc.strerror or exc}", file=sys.stderr)
@@ -67,8 +99,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _tui(args) -> int:
     from ..app import LlmbenchApp  # the one upward step: the entry point opens the app
 
-    LlmbenchApp(spec_a=getattr(args, "spec_a", None), spec_b=getattr(args, "spec_b", None)).run()
-    return 0
+    app = LlmbenchApp(spec_a=getattr(args, "spec_a", None), spec_b=getattr(args, "spec_b", None))
+    app.run()
+    return app.return_code or 0  # 128 + the signal after SIGTERM or SIGHUP
 
 
 if __name__ == "__main__":

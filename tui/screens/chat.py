@@ -75,7 +75,7 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
         self.collection = config.get("chat_collection") or DEMO_COLLECTION
         self.spec_a = config.get("chat_a") or "smollm2"
         self.spec_b = config.get("chat_b") or ""
-        self.k = int(config.get("chat_k") or 4)
+        self.k = max(1, min(50, config.get("chat_k") or 4))  # as the field allows
         self.params = params
         self.client = None  # RagClient, started on first use
         self.chat: RagChat | None = None

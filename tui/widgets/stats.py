@@ -34,8 +34,11 @@ def stats_table(stats: Stats | None, mode: str | None = None, threads: int | Non
     if "file" in mem and "anon" in mem:  # after an answer: the RSS split (MiB, file + anon) and the estimate's error
         est = f"{mem['estimate_error']:+.0%}" if "estimate_error" in mem else "—"
         extra = [("mem", f"{mem['file']:.0f}f+{mem['anon']:.0f}a"), ("est", f"{est} · thr {threads or '—'}")]
+    if values.get("placement"):  # where the engine put the layers, by its own report
+        extra[0] = ("on", values["placement"])
     if values.get("peak_gpu_mib"):
-        extra[1] = ("VRAM", format_stat("peak_gpu_mib", values["peak_gpu_mib"]))
+        source = f" · {values['vram_source'].split()[0]}" if values.get("vram_source") else ""
+        extra[1] = ("VRAM", format_stat("peak_gpu_mib", values["peak_gpu_mib"]) + source)
     table.add_row(extra[0][0], extra[0][1], extra[1][0], extra[1][1])
     return table
 

@@ -12,7 +12,7 @@ from ...models.info import ModelInfo
 from ...models.templates import fallback_for
 from ...util.host import physical_cores
 from ..events import Done, Event, Loaded, Started, Token, now_ns
-from ..memory_split import llama_buffers
+from ..memory_split import llama_buffers, llama_placement
 from ..metrics import answer_stats
 from ..params import GenParams
 from ..prompt import cut_at_stop
@@ -43,6 +43,8 @@ class LlamaCppBackend(Generating):
             raise BackendUnavailable(f"llama-cpp-python is not installed ({exc}); run `make setup`") from None
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
+        if self.params.n_gpu_layers != 0 and not llama_cpp.llama_supports_gpu_offload():
+            raise BackendUnavailable(no_gpu_offload(self.model.name, self.params.n_gpu_layers))
         threads = self.params.threads or physical_cores()
         t0 = time.perf_counter()
         log: list[str] = []
@@ -77,7 +79,8 @@ class LlamaCppBackend(Generating):
                 f"{self.model.name} has no chat template in its GGUF: using the {fallback.family} fallback template"
             )
         self._stop_ids = frozenset(self._single_token(s) for s in self._stops) - {None}
-        return Loaded(load_s=load_s, n_ctx=self.n_ctx, threads=threads, note=self.note, buffers=llama_buffers(log))
+        return Loaded(load_s=load_s, n_ctx=self.n_ctx, threads=threads, note=self.note, buffers=llama_buffers(log),
+                      placement=llama_placement(log) if llama_cpp.llama_supports_gpu_offload() else None)  # fmt: skip
 
     @property
     def n_ctx(self) -> int:
@@ -291,6 +294,17 @@ class LlamaCppBackend(Generating):
         if self.llm is not None:
             self.llm.close()
             self.llm = None
+
+
+CUDA_REBUILD = 'CMAKE_ARGS="-DGGML_CUDA=on" make demo (README: Building for a GPU)'
+
+
+def no_gpu_offload(name: str, n_gpu_layers: int) -> str:
+    """Why a request for GPU layers is refused on a build without GPU support (it would
+    otherwise run on the CPU without a word)."""
+    asked = "all" if n_gpu_layers == -1 else str(n_gpu_layers)
+    return (f"{name}: --n-gpu-layers {asked} asks for the GPU, but this llama.cpp build has no GPU support "
+            f"(see llmbench doctor): rebuild with {CUDA_REBUILD}, or use --n-gpu-layers none")  # fmt: skip
 
 
 def _load_error(log: list[str]) -> str | None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import math
 import os
 import socket
 import threading
@@ -27,6 +28,7 @@ from collections.abc import Iterator, Sequence
 from ...errors import LlmbenchError, first_line
 from ...models.info import ModelInfo
 from ...models.remote_spec import parse_remote_spec
+from ...util.files import loads_json
 from ..events import Done, Event, Loaded, Started, Token, now_ns
 from ..metrics import answer_stats, engine_from_server
 from ..params import GenParams
@@ -93,7 +95,7 @@ class OpenAIBackend(Generating):
     def _http_message(self, url: str, exc: urllib.error.HTTPError) -> str:
         try:
             detail = exc.read().decode("utf-8", "replace")
-            detail = json.loads(detail).get("error", detail) if detail.startswith("{") else detail
+            detail = loads_json(detail).get("error", detail) if detail.startswith("{") else detail
             if isinstance(detail, dict):
                 detail = detail.get("message") or json.dumps(detail)
         except (OSError, ValueError):
@@ -120,7 +122,7 @@ class OpenAIBackend(Generating):
         try:
             with self._request("/models") as resp:
                 raw = resp.read(MAX_LINE_BYTES + 1)  # (a model list, not an unbounded download)
-            data = json.loads(raw) if len(raw) <= MAX_LINE_BYTES else {}
+            data = loads_json(raw) if len(raw) <= MAX_LINE_BYTES else {}
             data = data.get("data") if isinstance(data, dict) else None
             listed = [m.get("id") for m in data if isinstance(m, dict)] if isinstance(data, list) else []
         except RemoteError as exc:
@@ -184,7 +186,7 @@ class OpenAIBackend(Generating):
                         ended = True
                         break
                     first_response = first_response or now_ns()
-                    pieces, finish = self._chunk(json.loads(payload), server, finish)
+                    pieces, finish = self._chunk(loads_json(payload), server, finish)
                     overrun = params.max_tokens and len(times) + len(pieces) > params.max_tokens
                     for piece in pieces[: params.max_tokens - len(times)] if overrun else pieces:
                         times.append(now_ns())
@@ -199,7 +201,8 @@ class OpenAIBackend(Generating):
                     f"tokens ({type(exc).__name__}: {first_line(exc)})"
                 ) from None
             except ValueError as exc:
-                raise RemoteError(f"{self.remote.base_url}: the server sent a chunk that is not JSON ({exc})") from None
+                what = "of another shape than OpenAI's" if isinstance(exc, BadShape) else "that is not JSON"
+                raise RemoteError(f"{self.remote.base_url}: the server sent a chunk {what} ({exc})") from None
             finally:
                 resp.close()
         if not ended and finish is None:
@@ -217,15 +220,24 @@ class OpenAIBackend(Generating):
             finish_reason={"stop": "stop", "length": "length", "cancelled": "cancelled"}.get(finish, "stop"),
         )
 
-    def _chunk(self, chunk: dict, server: dict, finish: str | None) -> tuple[list[str], str | None]:
-        """A chunk's text pieces and the finish reason so far; what it says of the server, kept."""
+    def _chunk(self, chunk: object, server: dict, finish: str | None) -> tuple[list[str], str | None]:
+        """A chunk's text pieces and the finish reason so far; what it says of the server, kept.
+        A chunk of another shape than OpenAI's is a ``BadShape``, never a TypeError later on."""
+        _shape(isinstance(chunk, dict), "not a JSON object")
         self._reported(chunk, server)
+        choices = chunk.get("choices") or []
+        _shape(isinstance(choices, list), "its choices are not a list")
         pieces = []
-        for choice in chunk.get("choices") or []:
-            piece = (choice.get("delta") or {}).get("content") or choice.get("text") or ""
+        for choice in choices:
+            _shape(isinstance(choice, dict), "a choice is not an object")
+            delta = choice.get("delta") or {}
+            piece = (delta.get("content") if isinstance(delta, dict) else None) or choice.get("text") or ""
+            reason = choice.get("finish_reason")
+            _shape(isinstance(piece, str), f"its text is a {type(piece).__name__}")
+            _shape(reason is None or isinstance(reason, str), f"its finish_reason is {str(reason)[:40]}")
             if piece:
                 pieces.append(piece)
-            finish = choice.get("finish_reason") or finish
+            finish = reason or finish
         return pieces, finish
 
     def _reported(self, chunk: dict, server: dict) -> None:
@@ -236,11 +248,11 @@ class OpenAIBackend(Generating):
                 f"{self.remote.base_url}: the server reported an error mid-answer: "
                 f"{err.get('message', err) if isinstance(err, dict) else err}"
             )
-        for key in ("usage", "timings"):
-            if chunk.get(key):
-                server[key] = chunk[key]
+        for key in ("usage", "timings"):  # counts and times: only finite numbers are kept
+            if isinstance(chunk.get(key), dict) and _numbers(chunk[key]):
+                server[key] = _numbers(chunk[key])
         if chunk.get("eval_duration"):  # Ollama's own counters, where a proxy passes them on
-            server["ollama"] = {k: chunk.get(k) for k in OLLAMA_KEYS}
+            server["ollama"] = _numbers({k: chunk.get(k) for k in OLLAMA_KEYS})
 
     # ------------------------------------------------------------ prompt logprobs (fidelity)
 
@@ -274,10 +286,13 @@ class OpenAIBackend(Generating):
         if len(raw) > MAX_LOGPROBS_BYTES:
             raise RemoteError(f"{self.remote.base_url}: the logprobs answer is over {MAX_LOGPROBS_BYTES >> 20} MiB")
         try:
-            choice = (json.loads(raw).get("choices") or [{}])[0]
-        except (ValueError, AttributeError, IndexError):
-            raise RemoteError(f"{self.remote.base_url}: the logprobs answer is not the JSON of a completion") from None
-        lp = choice.get("logprobs") if isinstance(choice, dict) else None
+            answer = loads_json(raw)
+        except ValueError:
+            answer = None
+        choices = answer.get("choices") if isinstance(answer, dict) else None
+        if not isinstance(choices, list):
+            raise RemoteError(f"{self.remote.base_url}: the logprobs answer is not the JSON of a completion")
+        lp = choices[0].get("logprobs") if choices and isinstance(choices[0], dict) else None
         if not isinstance(lp, dict) or not all(isinstance(lp.get(k), list) for k in LOGPROB_KEYS):
             raise RemoteError(
                 f"{self.remote.base_url}: the server returned no logprobs for the prompt (a fidelity candidate "
@@ -289,16 +304,46 @@ class OpenAIBackend(Generating):
             n = min(n, n_ids)  # the generated token comes after the prompt's
         elif isinstance(offsets, list) and len(offsets) == n:
             n = sum(1 for o in offsets if isinstance(o, int) and o < len(prompt))
-        return PromptLogprobs(lp["tokens"][:n], lp["token_logprobs"][:n], lp["top_logprobs"][:n])
+        tokens, logprobs, top = lp["tokens"][:n], lp["token_logprobs"][:n], lp["top_logprobs"][:n]
+        if not (
+            len(tokens) == len(logprobs) == len(top)
+            and all(isinstance(t, str) for t in tokens)
+            and all(x is None or _real(x) for x in logprobs)
+            and all(x is None or (isinstance(x, dict) and all(map(_real, x.values()))) for x in top)
+        ):
+            raise RemoteError(
+                f"{self.remote.base_url}: the logprobs answer holds values that are not tokens or numbers"
+            )
+        return PromptLogprobs(tokens, logprobs, top)
 
     def close(self) -> None:
         pass
+
+
+class BadShape(ValueError):
+    """Valid JSON, but not the shape of an OpenAI chunk."""
+
+
+def _shape(ok: bool, why: str) -> None:
+    if not ok:
+        raise BadShape(why)
+
+
+def _real(x: object) -> bool:
+    """A number that is not a bool (a log-probability may be -inf)."""
+    return isinstance(x, int | float) and not isinstance(x, bool) and not math.isnan(x)
+
+
+def _numbers(fields: dict) -> dict:
+    """The fields of a server's report that are finite numbers of at least 0 (no bools)."""
+    return {k: v for k, v in fields.items() if _real(v) and math.isfinite(v) and v >= 0}
 
 
 def _events(resp, url: str = "", deadline: float = float("inf")) -> Iterator[str]:
     """The ``data:`` payloads of a server-sent event stream; a line longer than MAX_LINE_BYTES
     or a stream past ``deadline`` (``time.monotonic``) ends it with a RemoteError."""
     data: list[str] = []
+    size = 0  # the event's data lines so far: together they are capped as one line is
     late = RemoteError(f"{url}: the answer was still streaming at its deadline; the server is too slow")
     while raw := resp.readline(MAX_LINE_BYTES + 1):
         if len(raw) > MAX_LINE_BYTES:
@@ -310,8 +355,12 @@ def _events(resp, url: str = "", deadline: float = float("inf")) -> Iterator[str
             if data:
                 yield "\n".join(data)
                 data = []
+            size = 0
             continue
         if line.startswith("data:"):
+            size += len(raw)
+            if size > MAX_LINE_BYTES:
+                raise RemoteError(f"{url}: the server sent an event longer than {MAX_LINE_BYTES >> 20} MiB")
             data.append(line[5:].lstrip())
     if time.monotonic() > deadline:  # (the stream ended because _cut shut it)
         raise late
@@ -323,7 +372,7 @@ def _complete(payload: str) -> bool:
     if payload == "[DONE]":
         return True
     try:
-        json.loads(payload)
+        loads_json(payload)
     except ValueError:
         return False
     return True

@@ -1,0 +1,31 @@
+"""``llmbench doctor``: what this machine and install can run, one line each, with a
+verdict and a fix where something is off (the same page as the TUI's Doctor, from the
+command palette). Exits 1 when a check fails."""
+
+from __future__ import annotations
+
+from llmbench.engine.doctor import FAIL, as_dict, diagnose
+from llmbench.engine.util.markdown import table as md_table
+
+from ..widgets.doctor_table import doctor_table
+from .output import console as make_console
+from .output import dump_json
+
+NAME = "doctor"
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(NAME, help="what this machine can run: llama.cpp's build, torch, GPUs, memory, paths")
+    p.add_argument("--format", choices=("table", "json", "md"), default="table")
+
+
+def run(args) -> int:
+    facts, checks = diagnose()
+    if args.format == "json":
+        dump_json(as_dict(facts, checks))
+    elif args.format == "md":
+        rows = [(c.area, c.verdict, c.found, c.fix or "") for c in checks]
+        print("\n".join(md_table(("area", "verdict", "found", "fix"), rows)))
+    else:
+        make_console().print(doctor_table(checks))
+    return 1 if any(c.verdict == FAIL for c in checks) else 0
