@@ -208,3 +208,16 @@ async def test_the_doctor_page_opens_from_the_command_palette_at_80x24(registere
         await wait_shown(pilot, screen.query_one("#doctor-table"), "llama.cpp")
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, DoctorScreen), timeout=5)
+
+
+def test_an_hf_models_placement_is_its_weights_by_device():
+    import torch
+
+    from llmbench.engine.runtime.backends.hf import hf_placement
+
+    model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 12))
+    assert hf_placement(model) == "CPU"
+    model[1].to("meta")  # a second device, as a device_map split gives (meta: any machine has it)
+    assert hf_placement(model) == "meta 75% · cpu 25%"
+    model[0].to("meta")
+    assert hf_placement(model) == "GPU (meta)"

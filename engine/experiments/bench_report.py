@@ -15,7 +15,7 @@ from ..util.markdown import table
 COLUMNS = ("model", "size", "params", "backend", "threads", "test", "t/s", "TTFT", "load", "peak RAM")
 FLAT = ("model", "model_filename", "model_size", "model_n_params", "backend", "n_threads", "test", "n_prompt",
         "n_gen", "n_depth", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "ttft_ms", "kv_tokens", "load_s",
-        "peak_rss_mib", "peak_vram_mib", "mem_rss", "mem_file", "mem_anon", "mem_estimate",
+        "peak_rss_mib", "peak_vram_mib", "vram_source", "placement", "mem_rss", "mem_file", "mem_anon", "mem_estimate",
         "mem_estimate_error")  # fmt: skip
 FORMATS = ("table", "md", "csv", "json", "jsonl", "sql")
 
@@ -52,7 +52,8 @@ def table_rows(result: dict) -> list[list[str]]:
             ttft,
             "—" if r["load_s"] is None else f"{r['load_s']:.2f} s",
             (size_text(r["peak_rss_mib"] * MIB) if r["peak_rss_mib"] else "—")
-            + (f" + {size_text(r['peak_vram_mib'] * MIB)} VRAM" if r.get("peak_vram_mib") else ""),
+            + (f" + {size_text(r['peak_vram_mib'] * MIB)} VRAM ({r.get('vram_source')})" if r.get("peak_vram_mib") else "")
+            + (f", {r['placement']}" if r.get("placement") else ""),
         ])  # fmt: skip
     return out
 
@@ -122,7 +123,7 @@ def render(result: dict, fmt: str) -> str:
         w = csv.writer(buf)
         w.writerow(FLAT)
         for r in result["rows"]:
-            w.writerow(["" if r[k] is None else r[k] for k in FLAT])
+            w.writerow(["" if r.get(k) is None else r[k] for k in FLAT])
         return buf.getvalue()
     if fmt == "sql":
         return sql(result)
@@ -146,6 +147,6 @@ def sql(result: dict) -> str:
              else "TEXT" for k in FLAT}  # fmt: skip
     out = ["CREATE TABLE IF NOT EXISTS test (", ",\n".join(f"  {k} {t}" for k, t in types.items()), ");"]
     for r in result["rows"]:
-        values = ", ".join(_sql_value(r[k]) for k in FLAT)
+        values = ", ".join(_sql_value(r.get(k)) for k in FLAT)
         out.append(f"INSERT INTO test ({', '.join(FLAT)}) VALUES ({values});")
     return "\n".join(out) + "\n"

@@ -387,28 +387,28 @@ class Worker:
 
     def _complete(self, stats: Stats) -> Stats:
         remote = self.model.backend == "openai"  # the worker is only the client: the model's RAM is the server's
-        vram, source = self._vram(stats)
+        vram, source = self.vram(stats.cuda_max_alloc_mib)
         return stats.replace(
             memory=None if remote else self.memory(),
             load_s=self.loaded.load_s if self.loaded else None,
             peak_rss_mib=self.peak_rss / MIB if self.peak_rss and not remote else None,
-            peak_gpu_mib=vram,
+            peak_gpu_mib=vram if source else stats.peak_gpu_mib,
             vram_source=source,
             placement=self.loaded.placement if self.loaded else None,
             mean_cpu_percent=sum(self._cpu) / len(self._cpu) if self._cpu else None,
         )
 
-    def _vram(self, stats: Stats) -> tuple[float | None, str | None]:
-        """Peak VRAM and whose figure it is: NVML by the worker's PID where it lists it, else
-        the engine's own (llama.cpp's GPU buffers, torch's max allocated), else none."""
+    def vram(self, torch_alloc_mib: float | None = None) -> tuple[float | None, str | None]:
+        """Peak VRAM (MiB) and whose figure it is: NVML by the worker's PID where it lists it,
+        else the engine's own (llama.cpp's GPU buffers, torch's max allocated), else none."""
         if self.peak_gpu:
             return self.peak_gpu / MIB, "NVML"
         buffers = gpu_buffers_mib(self.loaded.buffers if self.loaded else None)
         if buffers:
             return buffers, "llama.cpp buffers"
-        if stats.cuda_max_alloc_mib:
-            return stats.cuda_max_alloc_mib, "torch max allocated"
-        return stats.peak_gpu_mib, None
+        if torch_alloc_mib:
+            return torch_alloc_mib, "torch max allocated"
+        return None, None
 
     def memory(self) -> dict | None:
         """The worker's RSS now, split (file-backed, anonymous), its engine's buffers and

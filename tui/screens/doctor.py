@@ -7,7 +7,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from llmbench.engine.doctor import FAIL, WARN, Doctor
@@ -17,16 +16,11 @@ from llmbench.engine.util.service import Service
 from ..messages import Ready
 from ..widgets.doctor_table import doctor_table
 from ..workers import ReportsWorkerErrors, engine_work
+from .page import PageScreen
 
 
-class DoctorScreen(ReportsWorkerErrors, ModalScreen[None]):
-    DEFAULT_CSS = """
-    DoctorScreen { align: center middle; }
-    DoctorScreen > Vertical { width: 100%; height: 100%; border: thick $accent; background: $surface; }
-    DoctorScreen #doctor-status { height: auto; padding: 0 1; color: $text-muted; }
-    DoctorScreen #doctor-scroll { height: 1fr; padding: 0 1; }
-    """
-    BINDINGS = [Binding("escape,q", "dismiss(None)", "Close"), Binding("r", "check", "Check again")]
+class DoctorScreen(ReportsWorkerErrors, PageScreen):
+    BINDINGS = [Binding("r", "check", "Check again")]
 
     def __init__(self) -> None:
         super().__init__()
@@ -34,8 +28,10 @@ class DoctorScreen(ReportsWorkerErrors, ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static("checking llama.cpp, torch, the GPUs, memory and paths…", id="doctor-status")
-            with VerticalScroll(id="doctor-scroll"):
+            yield Static(
+                "checking llama.cpp, torch, the GPUs, memory and paths…", id="doctor-status", classes="page-status"
+            )
+            with VerticalScroll(id="doctor-scroll", classes="page-body"):
                 yield Static("", id="doctor-table")
         yield Footer()
 

@@ -13,7 +13,6 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from llmbench.engine.errors import LlmbenchError
@@ -22,6 +21,7 @@ from llmbench.engine.experiments.fidelity_tokens import token_view
 
 from ..messages import Ready
 from ..workers import ReportsWorkerErrors, engine_work
+from .page import PageScreen
 
 # KLD (nats) -> background: what a person reads as fine, doubtful, wrong
 SHADES = ((0.01, None), (0.1, "#5f5f00"), (0.5, "#875f00"), (1.0, "#af5f00"), (float("inf"), "#af0000"))
@@ -37,16 +37,11 @@ def visible(piece: str) -> str:
     return piece.replace("\n", "⏎\n").replace("\t", "→")
 
 
-class TokenView(ReportsWorkerErrors, ModalScreen[None]):
+class TokenView(ReportsWorkerErrors, PageScreen):
     DEFAULT_CSS = """
-    TokenView { align: center middle; }
-    TokenView > Vertical { width: 100%; height: 100%; border: thick $accent; background: $surface; }
-    TokenView #tv-title { height: auto; padding: 0 1; color: $text-muted; }
-    TokenView #tv-scroll { height: 1fr; padding: 0 1; }
     TokenView #tv-detail { height: auto; max-height: 9; padding: 0 1; border-top: solid $primary-darken-2; }
     """
     BINDINGS = [
-        Binding("escape,q", "dismiss(None)", "Close"),
         Binding("right,l", "move(1)", "Next token"),
         Binding("left,h", "move(-1)", "Previous"),
         Binding("n", "worst(1)", "Next large KLD"),
@@ -61,8 +56,9 @@ class TokenView(ReportsWorkerErrors, ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(f"{self.candidate} against {self.reference}: running both models…", id="tv-title")
-            with VerticalScroll(id="tv-scroll"):
+            yield Static(f"{self.candidate} against {self.reference}: running both models…", id="tv-title",
+                         classes="page-status")  # fmt: skip
+            with VerticalScroll(id="tv-scroll", classes="page-body"):
                 yield Static("", id="tv-text")
             yield Static("", id="tv-detail")
         yield Footer()

@@ -104,7 +104,8 @@ class HFBackend(Generating):
             self._template, self._stops = fallback.template, fallback.stop
             notes.append(f"{self.model.name} has no chat template: using the {fallback.family} fallback template")
         self.note = "; ".join(notes) or None
-        return Loaded(load_s=load_s, n_ctx=self.n_ctx, threads=threads, note=self.note)
+        placement = hf_placement(self.hf) if spec.device_map != "cpu" else None  # asked for a GPU, or auto
+        return Loaded(load_s=load_s, n_ctx=self.n_ctx, threads=threads, note=self.note, placement=placement)
 
     @property
     def n_ctx(self) -> int:
@@ -305,3 +306,16 @@ def _stream(
             finish = "stop"
             stop_now.set()
     return finish
+
+
+def hf_placement(model) -> str:
+    """Where a transformers model's weights are, by share of parameters: ``GPU (cuda:0)``,
+    ``CPU``, or ``cuda:0 82% · cpu 18%`` when device_map split it."""
+    sizes: dict[str, int] = {}
+    for param in model.parameters():
+        sizes[str(param.device)] = sizes.get(str(param.device), 0) + param.numel()
+    if len(sizes) == 1:
+        (device,) = sizes
+        return "CPU" if device == "cpu" else f"GPU ({device})"
+    total = sum(sizes.values()) or 1
+    return " · ".join(f"{d} {n / total:.0%}" for d, n in sorted(sizes.items(), key=lambda kv: -kv[1]))
