@@ -11,7 +11,8 @@ streamed so far, and prints:
 - the TUI's CPU per 100 tokens around token 100, 500, 1,000 and 2,000 (both sides);
 - the TUI's CPU share of one core while streaming;
 - the TUI's gen tok/s against ``llmbench duel`` with the same threads, and the TUI's
-  default thread policy against the headless default.
+  default thread policy against the headless default; each TUI setting runs right
+  beside its own headless run, first or second by turns from round to round.
 
 Targets (issue 16): the TUI at least 0.9x of headless with the same threads and with
 each one's default; at most 10 % of a core while streaming; the cost per 100 tokens at
@@ -212,6 +213,10 @@ def cpu_share(samples) -> float | None:
     return 100 * (moving[-1][1] - moving[0][1]) / (moving[-1][0] - moving[0][0])
 
 
+def _rounded(values) -> list[float]:
+    return [round(v, 1) for v in values if v is not None]
+
+
 def _median(values) -> float | None:
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else None
@@ -256,19 +261,24 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1)
     args = ap.parse_args()
     checkpoints = [n for n in CHECKPOINTS if n <= args.tokens] or [args.tokens]
-    ref_same, ref_auto = [], []
     settings = {"80x24": (80, 24, args.threads), "200x60": (200, 60, args.threads), "80x24 auto": (80, 24, None)}
     runs: dict[str, list[dict]] = {k: [] for k in settings}
-    for i in range(args.rounds):  # interleaved: headless, then each TUI setting, every round
-        ref_same += headless(args.model, args.tokens, args.threads)
-        ref_auto += headless(args.model, args.tokens, None)
+    refs: dict[str, list[float]] = {k: [] for k in settings}
+    for i in range(args.rounds):
+        # each setting beside its own headless run, the order flipped every round, so a
+        # machine that drifts over the minutes of a round weighs on both sides alike
         for name, (cols, rows, threads) in settings.items():
-            runs[name].append(tui(args.model, args.tokens, threads, cols, rows))
-            print(f"round {i + 1}: {name}: {runs[name][-1]['tok_s']} tok/s", flush=True)
-        print(f"round {i + 1}: headless {ref_same[-2:]} (threads {args.threads}), {ref_auto[-2:]} (auto)", flush=True)
+            pair = ("headless", "tui") if i % 2 == 0 else ("tui", "headless")
+            for side in pair:
+                if side == "headless":
+                    refs[name] += headless(args.model, args.tokens, threads)
+                else:
+                    runs[name].append(tui(args.model, args.tokens, threads, cols, rows))
+            print(f"round {i + 1}: {name}: TUI {_rounded(runs[name][-1]['tok_s'])}, "
+                  f"headless {_rounded(refs[name][-2:])} tok/s", flush=True)  # fmt: skip
     missed = []
     for name, got in runs.items():
-        missed += report(name, got, ref_auto if name.endswith("auto") else ref_same, checkpoints)
+        missed += report(name, got, refs[name], checkpoints)
     print("all targets met" if not missed else "MISSED: " + ", ".join(missed))
     return 1 if missed else 0
 

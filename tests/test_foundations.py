@@ -101,7 +101,30 @@ def test_the_bridge_batches_tokens_and_keeps_order(monkeypatch):
     assert isinstance(posted[-1], EngineEvent) and isinstance(posted[-1].event, Done), "tokens come first"
 
 
-def test_resource_samples_give_way_to_newer_ones_only():
+@pytest.mark.parametrize(
+    ("gap_s", "sizes"),
+    [
+        (0.01, {25}),  # 100 tok/s: a batch every 0.25 s
+        (0.025, {16}),  # 40 tok/s: 0.25 s brings 10 tokens, so the batch waits for 16 (0.4 s)
+        (0.1, {5}),  # 10 tok/s: 16 tokens would take 1.6 s, so a batch every 0.5 s with what came
+    ],
+)
+def test_the_bridge_draws_per_tokens_as_a_model_slows(monkeypatch, gap_s, sizes):
+    """A model slows down as its context fills: the UI draws as often per token, not per
+    second, so what it costs per token stays flat, and it waits at most 0.5 s."""
+    from llmbench.tui import bridge as bridge_module
+    from llmbench.tui.bridge import Bridge
+    from llmbench.tui.messages import TokenBatch
+
+    now = [0.0]
+    monkeypatch.setattr(bridge_module.time, "monotonic", lambda: now[0])
+    posted = []
+    b = Bridge(posted.append)
+    for i in range(1, 201):
+        now[0] = round(i * gap_s, 6)
+        b.feed(Channel.A, Token("x", i))
+    counts = [m.count for m in posted if isinstance(m, TokenBatch)]
+    assert set(counts[:-1]) == sizes and sum(counts) <= 200
     from llmbench.tui.messages import EngineEvent
 
     older, newer = EngineEvent(Channel.A, Resources(1, 1.0)), EngineEvent(Channel.A, Resources(2, 2.0))

@@ -107,8 +107,12 @@ async def test_sequential_b_says_it_waits_for_a_not_that_it_loads(registered):
         pane_a, pane_b = app.query_one("#pane-a", ContestantPane), app.query_one("#pane-b", ContestantPane)
         await wait_for(pilot, lambda: pane_a.tokens > 0)
         assert pane_b.status == "waiting for A…"
+        assert pane_a.status.startswith("streaming · ")
+        prompt = app.query_one("#prompt", Input)
+        assert not prompt.cursor_blink, "the cursor holds still while models run: each blink is a screen update"
         await wait_for(pilot, lambda: not view.running)
         assert pane_b.status.startswith("done")
+        assert prompt.cursor_blink
         assert "· idle" in str(pane_a.query_one(".ram").render()), "no CPU% shown for a side that is done"
 
 
@@ -228,7 +232,7 @@ async def test_settings_typed_by_keyboard_show_what_is_typed(registered, monkeyp
         await pilot.press("ctrl+o", *["tab"] * 10)
         threads = app.screen.query_one("#threads", Input)
         assert app.screen.focused is threads
-        assert "auto (or empty) = 2 here: 2 cores; the UI takes ~10% of one" in str(
+        assert "auto (or empty) = 2 here: 2 cores; the UI takes ~6% of one" in str(
             app.screen.query_one("#help").render()
         )
         await pilot.press("3")  # the field's text is selected on focus: typing replaces it

@@ -2,12 +2,15 @@
 
 Every stream of ``(channel, event)`` pairs a tab shows (a duel, a chat, an
 evaluation, the quantization matrix, an indexing run, a replay) goes through a
-``Bridge``: tokens of a channel are gathered and posted as one ``TokenBatch``
-every ``BATCH_S``, any other event is posted as an ``EngineEvent`` right after the
-tokens before it, so order is kept; resource samples and progress reports go at once
-without flushing the tokens (they are several a second, and each batch is a redraw). Resource samples and progress reports may be
-replaced by a newer one of the same channel while the UI is busy
-(``EngineEvent.can_replace``), so a slow screen never falls behind the engine.
+``Bridge``. Tokens of a channel are gathered and posted as one ``TokenBatch``: every
+``BATCH_S`` once ``BATCH_TOKENS`` have come, else every ``2 * BATCH_S``. Each batch
+is a screen update, so a model that slows down as its context fills is drawn less
+often, and what the UI costs per token stays flat. Any other event is posted as an
+``EngineEvent`` right after the tokens before it, so order is kept. Resource samples
+and progress reports go at once without flushing the tokens (they are several a
+second, and each batch is a redraw), and may be replaced by a newer one of the same
+channel while the UI is busy (``EngineEvent.can_replace``), so a slow screen never
+falls behind the engine.
 
 ``pump`` runs in a thread worker; ``feed``/``flush`` serve producers that call back
 (indexing progress) and the replay timer.
@@ -23,12 +26,13 @@ from llmbench.engine.runtime.events import Token
 
 from .messages import REPLACEABLE, EngineEvent, TokenBatch
 
-BATCH_S = 0.2
+BATCH_S = 0.25  # at most 4 batches (screen updates) a second
+BATCH_TOKENS = 16  # and fewer when fewer tokens came, down to one batch every 2 * BATCH_S
 
 
 class Bridge:
-    def __init__(self, post: Callable[[object], object], batch_s: float = BATCH_S):
-        self.post, self.batch_s = post, batch_s
+    def __init__(self, post: Callable[[object], object], batch_s: float = BATCH_S, batch_tokens: int = BATCH_TOKENS):
+        self.post, self.batch_s, self.batch_tokens = post, batch_s, batch_tokens
         self._pending: dict[str, list[Token]] = {}
         self._last_flush = time.monotonic()
         self._lock = threading.Lock()
@@ -43,8 +47,12 @@ class Bridge:
             else:
                 self._flush(channel)
                 self.post(EngineEvent(channel, event))
-            if time.monotonic() - self._last_flush >= self.batch_s:
+            waited = time.monotonic() - self._last_flush
+            if waited >= self.batch_s and (waited >= 2 * self.batch_s or self._pending_count() >= self.batch_tokens):
                 self._flush()
+
+    def _pending_count(self) -> int:
+        return sum(len(tokens) for tokens in self._pending.values())
 
     def flush(self) -> None:
         with self._lock:

@@ -7,6 +7,8 @@ import threading
 from collections.abc import Callable
 
 from textual import work
+from textual.reactive import var
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 
@@ -25,6 +27,18 @@ class ReportsWorkerErrors:
 
     def worker_failed(self, worker: Worker) -> None:
         """Override to tidy up after a failed worker."""
+
+
+class RunsModels:
+    """A tab that streams models' answers. While it runs, its fields' cursors hold still:
+    a blinking cursor is two screen updates a second, and on a small machine each update
+    takes CPU from the models being measured (issue 16)."""
+
+    running = var(False)
+
+    def watch_running(self, running: bool) -> None:
+        for field in self.query(Input):
+            field.cursor_blink = not running
 
 
 def in_background(task: Callable[[], object], name: str) -> None:

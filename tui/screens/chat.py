@@ -31,7 +31,7 @@ from ..widgets.contestant import ContestantPane, apply_event
 from ..widgets.model_input import ModelInput
 from ..widgets.passages import PassagesPanel
 from ..widgets.replay_bar import Replayable, ReplayBar
-from ..workers import ReportsWorkerErrors, engine_work, in_background
+from ..workers import ReportsWorkerErrors, RunsModels, engine_work, in_background
 from .params import UI_CORES
 
 
@@ -43,7 +43,7 @@ def collection_names() -> list[str]:
 PASSAGES_BESIDE_COLS = 110  # a RAG duel narrower than this shows the passages on F9
 
 
-class ChatView(ReportsWorkerErrors, Replayable, Vertical):
+class ChatView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
     DEFAULT_CSS = """
     ChatView { height: 1fr; }
     ChatView #chat-bar { height: 1; padding: 0 1; }
@@ -80,7 +80,6 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
         self.client = None  # RagClient, started on first use
         self.chat: RagChat | None = None
         self._chat_key: tuple | None = None
-        self.running = False
         self._cancel_asked = threading.Event()  # Esc before the chat exists (loading, first retrieval)
         self.ready: dict | None = None
         self.last_session: str | None = None
@@ -332,9 +331,7 @@ class ChatView(ReportsWorkerErrors, Replayable, Vertical):
     # ------------------------------------------------------------ messages from the bridge
 
     async def on_token_batch(self, message: TokenBatch) -> None:
-        pane = self._pane(message.channel)
-        pane.status = f"streaming · {pane.tokens + message.count} tokens"
-        await pane.append(message.text, message.count)
+        await self._pane(message.channel).append(message.text, message.count)
 
     async def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event

@@ -19,11 +19,11 @@ from ..messages import EngineEvent, ReplayReset, RunFinished, TokenBatch
 from ..widgets.contestant import ContestantPane, apply_event
 from ..widgets.model_input import ModelInput
 from ..widgets.replay_bar import Replayable, ReplayBar
-from ..workers import ReportsWorkerErrors, engine_work, in_background
+from ..workers import ReportsWorkerErrors, RunsModels, engine_work, in_background
 from .params import UI_CORES, DuelSettings, ParamsScreen, share_warning
 
 
-class DuelView(ReportsWorkerErrors, Replayable, Vertical):
+class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
     DEFAULT_CSS = """
     DuelView { height: 1fr; }
     DuelView #pickers { height: 1; padding: 0 1; }
@@ -51,7 +51,6 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         self.duel: Duel | None = None
         self._duel_key: tuple | None = None  # what the loaded duel was made for
         self.shown_mode = self.mode  # the mode of the run on screen: a replay shows its recorded one
-        self.running = False
         self.last_session: str | None = None
         self.last_prompt: str | None = None
         self._replay_models: dict[str, str] = {}
@@ -183,9 +182,7 @@ class DuelView(ReportsWorkerErrors, Replayable, Vertical):
         return self.query_one(f"#pane-{side}", ContestantPane)
 
     async def on_token_batch(self, message: TokenBatch) -> None:
-        pane = self._pane(message.channel)
-        pane.status = f"streaming · {pane.tokens + message.count} tokens"
-        await pane.append(message.text, message.count)
+        await self._pane(message.channel).append(message.text, message.count)
 
     async def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event

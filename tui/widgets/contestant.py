@@ -19,9 +19,11 @@ from .stats import StatsView
 from .stream_text import StreamText
 
 RAM_POINTS = 120
-# The RAM line and sparkline redraw at most this often, and while tokens stream only
-# with them: every screen update costs the models on a small machine (issue 16).
-SHOW_SAMPLES_S = 0.5
+# The live figures (the token count, the RAM line and its sparkline) redraw at most this
+# often, and while tokens stream only with them. Each screen update costs the models on a
+# small machine (issue 16), and one that changes the status line at the pane's top and the
+# answer's last line below it redraws every line between them.
+SHOW_LIVE_S = 1.0
 FOLD_BELOW_ROWS = 36  # below this terminal height the stats fold to two lines, so the answer has the room
 
 
@@ -130,7 +132,9 @@ class ContestantPane(Vertical):
         self.text += text
         self.tokens += count
         stream.append(text)
-        self._show_due_samples()
+        if not self.status.startswith("streaming") or self._live_due():
+            self.status = f"streaming · {self.tokens} tokens"
+            self.show_samples()
 
     async def settle(self) -> None:
         """The answer is over (done, failed or cancelled): show it all as Markdown, once."""
@@ -143,25 +147,25 @@ class ContestantPane(Vertical):
 
     def add_sample(self, rss_bytes: int, cpu_percent: float, gpu_bytes: int | None) -> None:
         """A RAM/CPU sample: kept at once (the peak, the sparkline's points), drawn at most
-        every SHOW_SAMPLES_S."""
+        every SHOW_LIVE_S."""
         mib = rss_bytes / MIB
         self.peak_mib = max(self.peak_mib, mib)
         self.ram.append(mib)
         self._sample, self._unshown = (mib, cpu_percent, gpu_bytes / MIB if gpu_bytes else None), True
-        if not self.has_class("-streaming"):  # while tokens stream, drawn with them (one screen update)
-            self._show_due_samples()
-
-    def _show_due_samples(self) -> None:
-        if self._unshown and time.monotonic() - self._shown_at >= SHOW_SAMPLES_S:
+        if not self.has_class("-streaming") and self._live_due():  # while tokens stream, drawn with them
             self.show_samples(ended=self.stats is not None)  # after its answer: RAM still, CPU "idle"
+
+    def _live_due(self) -> bool:
+        return time.monotonic() - self._shown_at >= SHOW_LIVE_S
 
     def show_samples(self, ended: bool = False) -> None:
         """The last sample drawn; ``ended``: the answer is over, so its CPU% is not shown
         as if it were still running."""
-        if self._sample is None:
+        self._shown_at = time.monotonic()
+        if self._sample is None or not (self._unshown or ended):
             return
         mib, cpu, gpu_mib = self._sample
-        self._unshown, self._shown_at = False, time.monotonic()
+        self._unshown = False
         self.query_one(Sparkline).data = list(self.ram)
         line = f"RAM {mib:,.0f} MiB · peak {self.peak_mib:,.0f} · " + ("idle" if ended else f"CPU {cpu:.0f}%")
         if gpu_mib:
