@@ -1,7 +1,7 @@
 """The Chat tab and the evaluation screen, driven with Pilot on the demo corpus and SmolLM2."""
 
 import pytest
-from textual.widgets import DataTable, Input, TabbedContent
+from textual.widgets import DataTable, Input, Markdown, TabbedContent
 
 from llmbench.engine.rag import collection as coll
 from llmbench.tui.app import LlmbenchApp
@@ -45,6 +45,8 @@ async def test_chat_shows_passages_and_streams_a_cited_answer(registered, demo_c
         assert "bm25 #" in visible_text(passages[0])
         pane = view.query_one("#pane-a", ContestantPane)
         assert pane.status.startswith("done") and pane.answer.strip()
+        assert not pane.has_class("-streaming"), "the answer is shown as Markdown, its sources added to it"
+        assert pane.query_one(Markdown).source == pane.text
         assert "**You:** How do I install pypdf with AES support?" in pane.text
         assert "retrieved 4 passages" in str(view.query_one("#chat-status").render())
         assert view.last_session and view.chat.history["a"]

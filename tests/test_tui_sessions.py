@@ -73,8 +73,9 @@ async def test_list_filter_and_replay_a_duel_at_recorded_pace_then_instantly():
         assert str(duel.query_one("#verdict", Static).render()) == last.verdict
         assert duel.query_one("#prompt", Input).value == last.prompt
         assert "replay" in str(bar.render()) and "■" in str(bar.render())
-        await pilot.press("home")  # restart from the beginning
-        assert not bar.player.finished and a.tokens == 0
+        whole = a.tokens
+        await pilot.press("home")  # restart from the beginning, at 1x: seconds from the end again
+        assert not bar.player.finished and a.tokens < whole / 2
         await pilot.press("escape")
         assert not bar.active and app.focused is duel.query_one("#prompt", Input)
         assert duel.duel is None  # no model was loaded

@@ -124,7 +124,13 @@ class ContestantPane(Vertical):
 
     async def append(self, text: str, count: int) -> None:
         """Tokens as they stream: plain text, only the changed lines redrawn (a Markdown
-        document re-laid-out 20 times a second cost the models a fifth of their speed)."""
+        document re-laid-out 20 times a second cost the models a fifth of their speed).
+        Text of no tokens once the answer is done (its sources, a score) goes to the
+        Markdown, and the status stays."""
+        if not count and not self.has_class("-streaming"):  # a note after the answer (its sources)
+            self.text += text
+            await self.query_one(Markdown).append(text)
+            return
         stream = self.query_one(StreamText)
         if not self.has_class("-streaming"):
             stream.set_text(self.text)
@@ -132,7 +138,7 @@ class ContestantPane(Vertical):
         self.text += text
         self.tokens += count
         stream.append(text)
-        if not self.status.startswith("streaming") or self._live_due():
+        if count and (not self.status.startswith("streaming") or self._live_due()):
             self.status = f"streaming · {self.tokens} tokens"
             self.show_samples()
 
