@@ -130,6 +130,7 @@ class ContestantPane(Vertical):
         if not count and not self.has_class("-streaming"):  # a note after the answer (its sources)
             self.text += text
             await self.query_one(Markdown).append(text)
+            self.query_one(VerticalScroll).scroll_end(animate=False)
             return
         stream = self.query_one(StreamText)
         if not self.has_class("-streaming"):
