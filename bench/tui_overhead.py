@@ -249,6 +249,10 @@ def report(name: str, runs: list[dict], ref: list[float], checkpoints: list[int]
         word = "PASS" if ratio >= TARGET_SPEED else "MISS"
         print(f"{name}: gen {speed:.1f} tok/s against headless {statistics.median(ref):.1f}: ratio {ratio:.2f} "
               f"({len(ref)} headless, {sum(len(r['tok_s']) for r in runs)} TUI answers; target {TARGET_SPEED}) {word}")  # fmt: skip
+        pairs = [_median(r["tok_s"]) / _median(ref[2 * i : 2 * i + 2]) for i, r in enumerate(runs) if r["tok_s"]]
+        if len(pairs) > 1:  # the spread: each round's TUI run against the headless run beside it
+            print(f"{name}: ratio per round {', '.join(f'{p:.2f}' for p in pairs)} "
+                  f"(range {min(pairs):.2f} to {max(pairs):.2f})")  # fmt: skip
         missed += [] if ratio >= TARGET_SPEED else [f"{name} speed"]
     return missed
 

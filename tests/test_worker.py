@@ -72,6 +72,31 @@ def test_rss_is_the_workers_own(worker):
     assert events[-1].stats.mean_cpu_percent is None or events[-1].stats.mean_cpu_percent >= 0
 
 
+def test_a_waiting_worker_is_sampled_seldom_and_a_request_at_once(worker):
+    """Loaded and idle (a duel's side that is done), the RAM is read every IDLE_SAMPLE_S,
+    not at the busy rate: each sample is a message the UI handles. A request wakes it."""
+    import time
+
+    from llmbench.engine.runtime.worker import IDLE_SAMPLE_S, SAMPLE_INTERVAL_S
+
+    w, sink = worker
+    while not sink.empty():
+        sink.get_nowait()
+    watch = 3 * IDLE_SAMPLE_S
+    time.sleep(watch)
+    idle = sum(isinstance(e, Resources) for _, e in list(sink.queue))
+    assert 1 <= idle <= watch / IDLE_SAMPLE_S + 1, f"{idle} samples in {watch} s idle"
+    assert idle < watch / SAMPLE_INTERVAL_S / 3, "the busy rate is not the idle one"
+    with sink.mutex:
+        sink.queue.clear()
+    while not isinstance(sink.get(timeout=2 * IDLE_SAMPLE_S)[1], Resources):
+        pass  # an idle sample just taken: the next is IDLE_SAMPLE_S away unless the request wakes it
+    w.generate(LONG, GenParams(max_tokens=4, threads=1, temperature=0, ignore_eos=True))
+    events = events_until_done(sink)
+    # one as the request goes (the sampler woken), one at its end; a sleeping sampler gives one
+    assert sum(isinstance(e, Resources) for e in events) >= 2, [type(e).__name__ for e in events]
+
+
 def test_the_memory_split_adds_up_to_the_rss_beside_the_engines_buffers_and_the_estimate(worker):
     w, sink = worker
     w.generate(LONG, GenParams(max_tokens=8, threads=1))

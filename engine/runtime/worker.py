@@ -31,7 +31,8 @@ from .fits import estimate
 from .memory_split import gpu_buffers_mib, measured, proc_split
 from .params import GenParams
 
-SAMPLE_INTERVAL_S = 0.2
+SAMPLE_INTERVAL_S = 0.2  # while the model loads or answers
+IDLE_SAMPLE_S = 2.0  # loaded and waiting (a duel's side that is done): its RAM still shown, at a tenth the cost
 TOKEN_BATCH_S = 0.05  # the child sends its tokens up at most this often
 CANCEL_GRACE_S = 0.6  # then the process is killed, so Esc always lands within a second
 STALLED_S = 180.0  # no event and no CPU time this long while answering: stuck (a local model)
@@ -150,6 +151,7 @@ class Worker:
         self.busy = False  # a request is in flight
         self.dead = False
         self.sampling = threading.Event()
+        self._wake = threading.Event()  # a request: sample at once, then at the busy rate
         self.peak_rss = 0
         self.peak_gpu: int | None = None
         self._cpu: list[float] = []
@@ -196,6 +198,7 @@ class Worker:
         self._last_event = time.monotonic()
         self.busy = True
         self.sampling.set()
+        self._wake.set()
         self._send(msg)
 
     def reply(self, kind: type, timeout_s: float) -> tuple[object | None, str | None]:
@@ -300,6 +303,7 @@ class Worker:
             self.process.join(2)
         self.dead = True
         self.busy = False
+        self._wake.set()  # the sampler ends now, not at its next idle sample
         if not was_busy:
             return
         code = self.process.exitcode if self.process else None
@@ -340,7 +344,9 @@ class Worker:
             if self.sampling.wait(0.5) and not self.dead:
                 if not self._sample_once():
                     return
-                threading.Event().wait(SAMPLE_INTERVAL_S)
+                active = self.busy or self.loaded is None
+                self._wake.wait(SAMPLE_INTERVAL_S if active else IDLE_SAMPLE_S)
+                self._wake.clear()
 
     def _sample_once(self) -> bool:
         proc = getattr(self, "_proc", None)
