@@ -232,7 +232,7 @@ async def test_settings_typed_by_keyboard_show_what_is_typed(registered, monkeyp
         await pilot.press("ctrl+o", *["tab"] * 10)
         threads = app.screen.query_one("#threads", Input)
         assert app.screen.focused is threads
-        assert "auto (or empty) = 2 here: 2 cores; the UI takes ~6% of one" in str(
+        assert "auto (or empty) = 2 here: 2 cores; the UI takes 5–6% of one" in str(
             app.screen.query_one("#help").render()
         )
         await pilot.press("3")  # the field's text is selected on focus: typing replaces it

@@ -1,13 +1,14 @@
 """One worker process on its own: events, RAM samples, cancel without a kill."""
 
 import queue
+import time
 
 import pytest
 
 from llmbench.engine import models
 from llmbench.engine.runtime.events import Done, Error, Loaded, Resources, Started
 from llmbench.engine.runtime.params import GenParams
-from llmbench.engine.runtime.worker import Worker
+from llmbench.engine.runtime.worker import IDLE_SAMPLE_S, SAMPLE_INTERVAL_S, Worker
 
 LONG = [{"role": "user", "content": "Write a very long story about the sea."}]
 
@@ -75,10 +76,6 @@ def test_rss_is_the_workers_own(worker):
 def test_a_waiting_worker_is_sampled_seldom_and_a_request_at_once(worker):
     """Loaded and idle (a duel's side that is done), the RAM is read every IDLE_SAMPLE_S,
     not at the busy rate: each sample is a message the UI handles. A request wakes it."""
-    import time
-
-    from llmbench.engine.runtime.worker import IDLE_SAMPLE_S, SAMPLE_INTERVAL_S
-
     w, sink = worker
     while not sink.empty():
         sink.get_nowait()

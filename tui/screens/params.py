@@ -16,7 +16,7 @@ from llmbench.engine.runtime.params import GenParams, schema
 from llmbench.engine.util.host import physical_cores
 
 # Cores kept for the UI: none. While tokens stream the UI draws at most 4 times a
-# second and takes about 6 % of one core (bench/tui_overhead.py), so ``auto`` gives
+# second and takes 5 to 6 % of one core (bench/tui_overhead.py), so ``auto`` gives
 # the models every core, as headless `llmbench duel` does.
 UI_CORES = 0
 
@@ -26,7 +26,7 @@ REPEAT_HELP = "answers per side for each prompt, interleaved after a warmup: the
 def auto_why(mode: str) -> str:
     """What ``auto`` threads means on this machine, in words."""
     cores = physical_cores()
-    kept = f", {UI_CORES} kept for the UI" if UI_CORES else "; the UI takes ~6% of one as tokens stream"
+    kept = f", {UI_CORES} kept for the UI" if UI_CORES else "; the UI takes 5–6% of one as tokens stream"
     return f"{cores} cores" + (", halved: both models run at once" if mode == "concurrent" else "") + kept
 
 
