@@ -22,7 +22,7 @@ from pathlib import Path
 from llmbench.engine import models
 from llmbench.engine.runtime.backends.llama_cpp import LlamaCppBackend
 from llmbench.engine.runtime.params import GenParams
-from llmbench.engine.util.host import physical_cores as default_threads
+from llmbench.engine.util.cpus import usable_cpus as default_threads
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gen_speed import GREEDY, PROMPT, WorkerGen  # noqa: E402

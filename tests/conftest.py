@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -195,6 +196,22 @@ def write_gguf(
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+@pytest.fixture
+def busy_core():
+    """A busy loop pinned to the last CPU this process may use, for as long as the test
+    runs: the machine a shared server or a laptop with a browser open is."""
+    import subprocess
+    import sys
+
+    cpu = max(os.sched_getaffinity(0))
+    code = f"import os; os.sched_setaffinity(0, {{{cpu}}})\nwhile True: pass"
+    loop = subprocess.Popen([sys.executable, "-c", code])
+    time.sleep(0.3)
+    yield cpu
+    loop.kill()
+    loop.wait()
 
 
 @pytest.fixture

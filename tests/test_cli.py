@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import is_one_run_verdict
+
 LLMBENCH = shutil.which("llmbench", path=str(Path(sys.executable).parent)) or "llmbench"
 
 
@@ -66,7 +68,7 @@ def test_duel_json_has_the_documented_fields(home, registered):
     assert [c["model"] for c in data["contestants"]] == ["smollm2", "gemma3-270m"]
     session = Path(data["session"])
     assert session.exists() and session.parent == home / "sessions"
-    assert "slower" in data["verdict"] or "same speed" in data["verdict"]
+    assert is_one_run_verdict(data["verdict"]), data["verdict"]
 
 
 def test_duel_table_streams_both_answers_then_stats(home, registered):

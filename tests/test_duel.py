@@ -12,6 +12,8 @@ from llmbench.engine.runtime.duel import Duel, default_mode
 from llmbench.engine.runtime.events import Done, Error, Loaded, Prompt, Resolved, Resources, Started, Token, Verdict
 from llmbench.engine.runtime.params import GenParams
 from llmbench.engine.sessions import SCHEMA_VERSION, read_session
+from llmbench.engine.util.cpus import usable_cpus
+from tests.helpers import is_one_run_verdict
 
 FAST = GenParams(max_tokens=24, temperature=0)
 QUESTION = "Name three colours."
@@ -53,20 +55,21 @@ def test_sequential_duel_of_the_two_demo_models(smollm2, gemma):
         assert c["load_s"] > 0 and c["total_s"] > 0
         assert 50 < c["peak_rss_mib"] < 4000, "the worker's own RSS, model included"
     assert isinstance(events[-1][1], Verdict)
-    assert "slower" in result["verdict"] or "same speed" in result["verdict"]
+    assert is_one_run_verdict(result["verdict"]), result["verdict"]
 
 
 def test_concurrent_duel_with_the_same_spec_twice(smollm2):
     with Duel(smollm2, smollm2, FAST, mode="concurrent") as duel:
         events = collect(duel)
         pids = {duel.sides[s].worker.pid for s in "ab"}
-        threads = {duel.sides[s].params.threads for s in "ab"}
         result = duel.result()
     assert len(pids) == 2 and os.getpid() not in pids, "each contestant has its own process"
-    assert threads == {max(1, (os.cpu_count() or 2) // 2)} or threads == {1}
+    half = max(1, usable_cpus() // 2)
+    for c in result["contestants"]:  # auto: half the usable CPUs each (fewer while others keep cores busy)
+        assert 1 <= int(c["threads"].split("-")[-1]) <= half, c["threads"]
     a, b = result["contestants"]
     assert a["text"] == b["text"], "same model, same seed, temperature 0"
-    assert events[-1][1].text.startswith(a["model"])
+    assert is_one_run_verdict(events[-1][1].text) and f'{a["model"]} (A)' in events[-1][1].text
 
 
 def test_second_prompt_reuses_loaded_workers(smollm2):
@@ -105,10 +108,11 @@ def test_killing_one_worker_leaves_the_other_running(smollm2, sig, says):
     assert not of(events, "a", Error)
 
 
-def test_cancel_stops_both_sides_within_a_second(smollm2):
+def test_cancel_stops_both_sides_at_their_next_tokens(smollm2):
     """Neither side can finish on its own (2,000 tokens, end-of-sequence ruled out), so
-    both end as cancelled; how long that took is read from the workers' own clock
-    (CLOCK_MONOTONIC, shared by all processes), not from this test's polling."""
+    both end as cancelled, within a few tokens of the cancel by the workers' own clock
+    (CLOCK_MONOTONIC, shared by all processes): a count, not a time, so a busy machine
+    cannot fail it."""
     params = GenParams(max_tokens=2000, temperature=0, ignore_eos=True)
     seen: dict = {}
 
@@ -122,11 +126,14 @@ def test_cancel_stops_both_sides_within_a_second(smollm2):
                     duel.cancel()
 
         events = collect(duel, "Write the numbers from 1 to 500, one per line.", cancel_when_both_stream)
+        alive = {side: not duel.sides[side].worker.dead for side in "ab"}
+    assert alive == {"a": True, "b": True}, "cancel ended the answers, not the workers"
     for side in "ab":
         done = of(events, side, Done)
         assert len(done) == 1 and done[0].finish_reason == "cancelled"
         assert done[0].stats.gen_tokens < 2000
-        assert (done[0].t_ns - seen["at_ns"]) / 1e9 < 1.0, "the answer ended within a second of the cancel"
+        after = [e for s, e in events if s == side and isinstance(e, Token) and e.t_ns > seen["at_ns"]]
+        assert len(after) <= 3, f"{len(after)} tokens came after the cancel"
     line = events[-1][1].text
     assert line.startswith("no verdict: ") and "(A) was cancelled; " in line and line.endswith("(B) was cancelled")
 
@@ -223,3 +230,27 @@ def test_a_duel_of_names_that_are_not_models_leaves_no_session(home):
         assert duel.session_path is None and duel.result()["session"] is None
     assert len(of(events, "a", Error)) == 1 and len(of(events, "b", Error)) == 1
     assert not list(paths.sessions_dir().glob("*.jsonl"))
+
+
+def test_cancel_on_a_busy_machine_keeps_a_slow_worker(smollm2, busy_core):
+    """Two threads forced beside a busy loop: every token waits on the core the loop holds,
+    so the answer crawls (the old rule killed a worker that took 0.6 s to stop). Cancel
+    still ends the answer as cancelled, and the same worker answers the next prompt."""
+    params = GenParams(max_tokens=2000, temperature=0, ignore_eos=True, threads=2)
+    with Duel(smollm2, None, params) as duel:
+        seen = {}
+
+        def cancel_at_the_second_token(side, event):
+            if isinstance(event, Token):
+                seen["n"] = seen.get("n", 0) + 1
+                if seen["n"] == 2:
+                    duel.cancel()
+
+        events = collect(duel, "Count to a thousand.", cancel_at_the_second_token)
+        worker = duel.sides["a"].worker
+        assert worker is not None and not worker.dead, "a slow worker was killed"
+        pid = worker.pid
+        (done,) = of(events, "a", Done)
+        assert done.finish_reason == "cancelled" and not of(events, "a", Error)
+        again = collect(duel, "Say hi.", lambda side, e: isinstance(e, Token) and duel.cancel())
+        assert duel.sides["a"].worker.pid == pid and of(again, "a", Token) and of(again, "a", Done)

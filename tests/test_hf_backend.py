@@ -81,13 +81,14 @@ def test_hf_full_precision_duels_llama_cpp_with_the_same_events_and_stats(regist
 @pytest.mark.slow
 def test_cancel_stops_hf_generation_through_its_stopping_criteria(registered):
     """The answer cannot end on its own (end-of-sequence suppressed until 400 tokens), so
-    the cancel ends it: within a second by the worker's own clock, the worker kept."""
+    the cancel ends it within a few tokens (by the worker's own clock), the worker kept."""
     params = GenParams(temperature=0, max_tokens=400, n_ctx=1024, ignore_eos=True)
     with Duel("hf:smollm2?dtype=fp32", None, params, record=False) as duel:
-        tokens, done, t_cancel = 0, None, None
+        tokens, done, t_cancel, after = 0, None, None, 0
         for _side, event in duel.run("Write a long story about a dragon and a castle."):
             if isinstance(event, Token):
                 tokens += 1
+                after += t_cancel is not None and event.t_ns > t_cancel
                 if tokens == 3:
                     t_cancel = time.monotonic_ns()
                     duel.cancel()
@@ -96,8 +97,7 @@ def test_cancel_stops_hf_generation_through_its_stopping_criteria(registered):
         worker = duel.sides["a"].worker
         assert worker is not None and not worker.dead, "cancel ended the answer, not the worker"
     assert done is not None and done.finish_reason == "cancelled"
-    assert (done.t_ns - t_cancel) / 1e9 < 1.0
-    assert done.stats.gen_tokens < 20
+    assert after <= 3, f"{after} tokens came after the cancel"
 
 
 @pytest.mark.slow

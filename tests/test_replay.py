@@ -314,3 +314,14 @@ def test_a_killed_duel_leaves_a_session_that_replays(registered, home):
     assert len(d.turns) == 1 and len(d.turns[0].answers["a"].text) > 20  # kept from the streamed tokens
     tl = Timeline.from_log(log)
     assert sum(isinstance(c.event, Token) for c in tl.cues) >= 20
+
+
+def test_a_speed_no_one_can_mean_is_refused_in_one_line():
+    from llmbench.engine.errors import SessionError
+    from llmbench.engine.sessions.replay import check_speed
+
+    assert check_speed(0.0) == 0.0 and check_speed(0.05) == 0.05 and check_speed(8.0) == 8.0
+    for bad in (0.0000001, float("nan"), float("inf"), -1.0):
+        with pytest.raises(SessionError) as err:
+            check_speed(bad)
+        assert "\n" not in str(err.value) and "give 0 (instant)" in str(err.value)

@@ -6,6 +6,7 @@ overflows) fails here. After a deliberate change of layout, look at the report a
 import pytest
 from textual.widgets import Input
 
+from llmbench.engine.util.cpus import CpuBudget
 from llmbench.tui.app import LlmbenchApp
 
 pytestmark = pytest.mark.slow  # the TUI
@@ -18,7 +19,8 @@ def steady(registered, monkeypatch):
     """What a screen may show of this machine is fixed: 2 cores."""
     import llmbench.tui.screens.params as params_screen
 
-    monkeypatch.setattr(params_screen, "physical_cores", lambda: 2)
+    monkeypatch.setattr(params_screen, "cpu_budget", lambda: CpuBudget(2, 2, None, 2, 2, (0, 1)))
+    monkeypatch.setattr(params_screen, "usable_cpus", lambda: 2)
 
 
 def keys(*pressed: str, until=None, then: tuple[str, ...] = ()):

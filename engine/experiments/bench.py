@@ -30,7 +30,9 @@ from ..runtime.params import GenParams
 from ..runtime.record import save_report
 from ..runtime.scoring import TextTokens
 from ..runtime.speed import CHARS_PER_TOKEN, BenchRequest, BenchSample, SpeedTest, remote_sample
+from ..runtime.threads import ThreadPolicy
 from ..runtime.worker import ModelSide, Worker
+from ..util.cpus import HostLoad, worst
 from ..util.fmt import MIB
 from ..util.host import host_info
 from ..util.stats import mean, mean_std
@@ -78,7 +80,7 @@ class Bench:
 
     def __init__(self, specs: Sequence[str], tests: Sequence[SpeedTest], text: Text, *, reps: int = DEFAULT_REPS,
                  warmup: int = DEFAULT_WARMUP, threads: int | None = None, record: bool = True,
-                 force: bool = False):  # fmt: skip
+                 force: bool = False, reserve_cores: int = 0):  # fmt: skip
         if not specs:
             raise BenchError("give at least one model to bench")
         if reps < 1:
@@ -89,6 +91,7 @@ class Bench:
         need = max(t.context for t in self.tests)
         self.params = GenParams(n_ctx=max(512, need + 1), threads=threads, temperature=0, force=force)
         self.sides = [Contestant(spec) for spec in specs]
+        self.policy = ThreadPolicy(threads, 1, reserve_cores)  # auto follows the host's load, run by run
         self.record = record
         self.session_path = None
         self.record_error: str | None = None
@@ -117,7 +120,7 @@ class Bench:
                 except LlmbenchError as exc:  # its numbers, before anything loads
                     side.error = str(exc)
                     continue
-            side.worker = Worker(f"bench-{side.spec}", side.model, self.params, side.sink)
+            side.worker = Worker(f"bench-{side.spec}", side.model, self.params, side.sink, self.policy)
             side.worker.start()
         need = max(t.context for t in self.tests)
         for side in self._live():
@@ -198,6 +201,7 @@ class Bench:
         avg_ns, std_ns = mean_std(ns)
         ttft, ttft_std = mean_std([s.first_ns / 1e6 for s in samples]) if test.n_prompt else (None, None)
         m = side.model
+        host = worst(HostLoad.from_dict(s.host) for s in samples)
         return {
             "spec": side.spec,
             "model": m.title if m else side.spec,
@@ -205,7 +209,7 @@ class Bench:
             "model_size": m.size_bytes if m else None,
             "model_n_params": _params(m),
             "backend": _backend(m),
-            "n_threads": side.threads,
+            "n_threads": _threads(samples) or side.threads,
             "test": test.name,
             "n_prompt": test.n_prompt,
             "n_gen": test.n_gen,
@@ -227,6 +231,9 @@ class Bench:
             "placement": side.worker.loaded.placement if side.worker and side.worker.loaded else None,
             "memory": side.memory,
             **{f"mem_{k}": (side.memory or {}).get(k) for k in MEMORY_FIELDS},
+            "host": host.to_dict() if host else None,  # the busiest run's
+            "host_busy": host.busy if host else None,
+            "host_others_cpus": host.others_cpus if host else None,
             "error": side.error,
         }
 
@@ -264,6 +271,18 @@ class Bench:
         for side in self.sides:
             if side.worker is not None:
                 side.worker.close()
+
+
+def _threads(samples: list[BenchSample]) -> int | str | None:
+    """The threads the runs used: one count, or ``1-2`` when auto changed it between them."""
+    counts = set()
+    for s in samples:
+        for part in (s.threads or "").split("-"):
+            if part.isdigit():
+                counts.add(int(part))
+    if not counts:
+        return None
+    return min(counts) if len(counts) == 1 else f"{min(counts)}-{max(counts)}"
 
 
 def _backend(m: ModelInfo | None) -> str | None:

@@ -9,6 +9,7 @@ import json
 
 from ..runtime.memory_split import buffers_text, memory_text
 from ..runtime.metrics import engine_text
+from ..util.cpus import HostLoad, worst
 from ..util.fmt import MIB, size_text
 from ..util.markdown import table
 
@@ -16,7 +17,7 @@ COLUMNS = ("model", "size", "params", "backend", "threads", "test", "t/s", "TTFT
 FLAT = ("model", "model_filename", "model_size", "model_n_params", "backend", "n_threads", "test", "n_prompt",
         "n_gen", "n_depth", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "ttft_ms", "kv_tokens", "load_s",
         "peak_rss_mib", "peak_vram_mib", "vram_source", "placement", "mem_rss", "mem_file", "mem_anon", "mem_estimate",
-        "mem_estimate_error")  # fmt: skip
+        "mem_estimate_error", "host_busy", "host_others_cpus")  # fmt: skip
 FORMATS = ("table", "md", "csv", "json", "jsonl", "sql")
 
 
@@ -30,9 +31,10 @@ def ts_text(row: dict) -> str:
     n = len(row["samples_ts"])
     if row["avg_ts"] is None:
         return "—"
+    busy = " (host busy)" if row.get("host_busy") else ""
     if n == 1:
-        return f"{row['avg_ts']:.2f} (1 sample)"
-    return f"{row['avg_ts']:.2f} ± {row['stddev_ts']:.2f}"
+        return f"{row['avg_ts']:.2f} (1 sample){busy}"
+    return f"{row['avg_ts']:.2f} ± {row['stddev_ts']:.2f}{busy}"
 
 
 def table_rows(result: dict) -> list[list[str]]:
@@ -62,7 +64,16 @@ def heading(result: dict) -> str:
     partial = " PARTIAL: stopped early;" if result["partial"] else ""
     return (f"{result['reps']} repetitions after {result['warmup']} warmup, interleaved across models and tests;"
             f"{partial} t/s and TTFT are avg ± stddev of the repetitions, load one sample per model; "
-            f"the cache filled from {result['text']}")  # fmt: skip
+            f"the cache filled from {result['text']}{busy_note(result['rows'])}")  # fmt: skip
+
+
+def busy_note(rows: list[dict]) -> str:
+    """``; host busy during 2 of 4 tests (marked): up to 0.98 of 2 CPUs used by others``."""
+    busy = [r for r in rows if r.get("host_busy")]
+    if not busy:
+        return ""
+    top = worst(HostLoad.from_dict(r.get("host")) for r in busy)
+    return f"; host busy during {len(busy)} of {len(rows)} tests (marked): up to {top.text().split(': ', 1)[1]}"
 
 
 def memory_lines(result: dict) -> list[str]:
@@ -133,6 +144,8 @@ def render(result: dict, fmt: str) -> str:
 def _sql_value(v) -> str:
     if v is None:
         return "NULL"
+    if isinstance(v, bool):
+        return str(int(v))
     if isinstance(v, (int, float)):
         return repr(v)
     return "'" + str(v).replace("'", "''") + "'"
@@ -143,7 +156,8 @@ def sql(result: dict) -> str:
     types = {k: "REAL" if k in ("avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "ttft_ms", "load_s", "peak_rss_mib",
                                 "peak_vram_mib")
              or k.startswith("mem_")
-             else "INTEGER" if k.startswith("n_") or k in ("model_size", "model_n_params", "kv_tokens")
+             or k == "host_others_cpus"
+             else "INTEGER" if k.startswith("n_") or k in ("model_size", "model_n_params", "kv_tokens", "host_busy")
              else "TEXT" for k in FLAT}  # fmt: skip
     out = ["CREATE TABLE IF NOT EXISTS test (", ",\n".join(f"  {k} {t}" for k, t in types.items()), ");"]
     for r in result["rows"]:

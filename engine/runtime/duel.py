@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from .. import models
 from ..errors import LlmbenchError, SessionError
 from ..models.info import ModelInfo
-from ..util.host import physical_cores
 from .events import Channel, Done, Error, Loaded, Prompt, Resolved, Started, Stats, Token, Verdict
 from .fits import check_fits
 from .metrics import SideRuns, summarize_runs, verdict
 from .params import GenParams
 from .record import SessionWriter
+from .threads import ThreadPolicy
 from .worker import Worker
 
 MODES = ("sequential", "concurrent")
@@ -38,13 +38,17 @@ def default_mode(cores: int | None = None) -> str:
     return "concurrent" if cores >= 4 else "sequential"
 
 
+def thread_policy(mode: str, params: GenParams, reserve_cores: int = 0, sides: int = 2) -> ThreadPolicy:
+    """How a contestant's threads are chosen: the user's count, or auto over the CPUs this
+    process may use, split between the sides that run at once (concurrent), less
+    ``reserve_cores`` kept for a UI; auto follows the host's load, request by request."""
+    share = sides if mode == "concurrent" else 1
+    return ThreadPolicy(params.threads, share, reserve_cores)
+
+
 def threads_for(mode: str, params: GenParams, reserve_cores: int = 0) -> int:
-    """CPU threads per contestant: every physical core in turn (sequential), or half
-    each at once (concurrent), less ``reserve_cores`` kept for a UI."""
-    if params.threads:
-        return params.threads
-    cores = max(1, physical_cores() - reserve_cores)
-    return cores if mode == "sequential" else max(1, cores // 2)
+    """The threads a contestant would start with now (what ``auto`` means, for a help line)."""
+    return thread_policy(mode, params, reserve_cores).first()
 
 
 @dataclass
@@ -124,15 +128,10 @@ class Duel:
         params_b = (params_b or params).validate()
         if spec_b is None:
             self.mode = "sequential"  # one model has every core
-        self.sides = {
-            Channel.A: Contestant(
-                Channel.A, spec_a, params.replace(threads=threads_for(self.mode, params, reserve_cores))
-            )
-        }
+        self.sides = {Channel.A: Contestant(Channel.A, spec_a, params)}
         if spec_b is not None:
-            self.sides[Channel.B] = Contestant(
-                Channel.B, spec_b, params_b.replace(threads=threads_for(self.mode, params_b, reserve_cores))
-            )
+            self.sides[Channel.B] = Contestant(Channel.B, spec_b, params_b)
+        self.reserve_cores = reserve_cores
         self.kind, self.meta = kind, meta or {}
         self.sink: queue.Queue = queue.Queue()
         self.record = record
@@ -226,7 +225,7 @@ class Duel:
                 self._flush_hashes()
                 continue
             c = self.sides[side]
-            if isinstance(event, Loaded) and not c.requested and not c.finished:
+            if isinstance(event, Loaded) and not c.requested and not c.finished and not self._cancel.is_set():
                 self._request(c)
             self._track(c, event)
             yield self._emit(c.side, event)
@@ -246,13 +245,17 @@ class Duel:
         return channel, event
 
     def cancel(self) -> None:
-        """Stop both sides: each finishes its answer as cancelled within a second."""
+        """Stop every side: one answering stops at its next token (its worker is kept, however
+        slow), one not yet asked ends now. A worker still loading goes on loading, for the
+        next prompt."""
         self._cancel.set()
         with self._launching:
             for c in self.sides.values():
-                if c.worker is not None:
-                    c.worker.cancel()  # (a loaded worker with no request yet: _launch ends it)
-                elif not c.finished and not c.launched:
+                if c.finished:
+                    continue
+                if c.worker is not None and c.requested and not c.worker.dead:
+                    c.worker.cancel()
+                elif not c.requested and (c.launched or c.worker is None):
                     c.launched = True  # it never starts: this one Error ends its answer
                     self.sink.put((c.side, Error("cancelled before it started", "cancelled")))
 
@@ -326,7 +329,8 @@ class Duel:
                 except LlmbenchError as exc:  # the run loop reads it and finishes this side
                     self.sink.put((c.side, Error(str(exc), exc.code)))
                     return
-            c.worker = Worker(c.side, c.model, c.params, self.sink)
+            policy = thread_policy(self.mode, c.params, self.reserve_cores, len(self.sides))
+            c.worker = Worker(c.side, c.model, c.params, self.sink, policy)
             c.worker.start()
         else:
             self._request(c)
@@ -347,7 +351,7 @@ class Duel:
             c.text = [event.text]  # the final text, stop strings removed
         elif isinstance(event, Error):
             c.error, c.finished = event.message, True
-            if c.worker is not None and c.worker.loaded is None:
+            if c.worker is not None and c.worker.loaded is None and event.code != "cancelled":
                 c.worker.close()  # a failed load: the next run starts a new worker
                 c.worker = None
 

@@ -69,6 +69,8 @@ class Stats:
     memory: dict | None = None  # the worker's RSS split, the engine's buffers, the estimate (memory_split)
     placement: str | None = None  # where the layers went, by the engine's report ("GPU 31/31 layers", "CPU")
     vram_source: str | None = None  # whose figure peak VRAM is: NVML, llama.cpp buffers or torch
+    threads: str | None = None  # the threads it ran with: "2", or "1-2" when auto changed them mid-answer
+    host: dict | None = None  # how busy others kept the CPUs meanwhile (util.cpus.HostLoad.to_dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..util.stats import mean_std
+from ..util.cpus import HostLoad, differ, worst
+from ..util.stats import mean_std, ratio_ci
 from .events import Stats
 
 NS = 1_000_000_000
@@ -91,14 +91,23 @@ class SideRuns:
     runs: Sequence[Stats] = ()
     problem: str | None = None  # "was cancelled", "failed": no verdict on it
 
+    @property
+    def host(self) -> HostLoad | None:
+        """The busiest host any of its runs saw."""
+        return worst(HostLoad.from_dict(r.host) for r in self.runs)
+
+
+SAME_WITHIN = 1.05  # an interval inside 1/1.05 .. 1.05 is "the same speed"
+
 
 def verdict(a: SideRuns, b: SideRuns) -> str:
     """One line on generation speed (and RAM) that knows its noise.
 
-    With repeats: the ratio of the mean tok/s only when it is further from 1 than the
-    spread (the two relative stddevs combined), e.g. ``gemma3-270m: 1.52x slower than
-    smollm2 (±0.06, 3 runs each), 1.8x RAM``; else ``same speed within noise (±7%)``.
-    With one run each it says so. A cancelled or failed side gets no verdict."""
+    A ratio is stated only when its 95 % interval (Welch's t on log tok/s) excludes 1:
+    ``gemma3-270m: 1.75x slower than smollm2 (95% CI 1.55-1.98x, 3 runs each), 1.8x RAM``;
+    an interval inside ±5 % is the same speed; a wider one says it cannot tell. One run
+    a side has no interval and says so. A cancelled or failed side gets no verdict, and
+    nor do two sides of which one ran on a busy host and the other on a quiet one."""
     if a.name == b.name:
         a, b = SideRuns(f"{a.name} (A)", a.runs, a.problem), SideRuns(f"{b.name} (B)", b.runs, b.problem)
     problems = [f"{s.name} {s.problem}" for s in (a, b) if s.problem]
@@ -107,29 +116,36 @@ def verdict(a: SideRuns, b: SideRuns) -> str:
     speeds = {s.name: [r.gen_tok_s for r in s.runs if r.gen_tok_s] for s in (a, b)}
     if not all(speeds.values()):
         return "no verdict: an answer had fewer than two tokens"
-    (ma, sa), (mb, sb) = mean_std(speeds[a.name]), mean_std(speeds[b.name])
-    slow, fast = (a, b) if ma < mb else (b, a)
-    ratio = max(ma, mb) / min(ma, mb)
-    n = min(len(v) for v in speeds.values())
-    if n == 1:
-        speed = (
-            f"{a.name} and {b.name}: same speed within 5% (one run each)"
-            if ratio < 1.05
-            else f"{slow.name}: {ratio_text(ratio)} slower than {fast.name} (one run each: no spread; --repeat N)"
-        )
-    else:
-        spread = math.hypot(sa / ma, sb / mb)
-        runs = f"{n} runs each"
-        speed = (
-            f"{slow.name}: {ratio:.2f}x slower than {fast.name} (±{ratio * spread:.2f}, {runs})"
-            if ratio - 1 > spread
-            else f"{a.name} and {b.name}: same speed within noise (±{spread:.0%}, {runs})"
-        )
-    parts = [speed]
+    hosts = a.host, b.host
+    if differ(*hosts):
+        busy, quiet = (a, b) if hosts[0].busy else (b, a)
+        return f"no verdict: {busy.name} ran on a busy host ({busy.host.text()}), {quiet.name} on a quiet one"
+    parts = [_speed_line(a, b, speeds)]
     ram = {s.name: max((r.peak_rss_mib or 0) for r in s.runs) for s in (a, b)}
-    if ram[slow.name] and ram[fast.name]:
-        parts.append(f"{ratio_text(ram[slow.name] / ram[fast.name])} RAM")
+    if ram[a.name] and ram[b.name]:
+        heavy, light = (a, b) if ram[a.name] >= ram[b.name] else (b, a)
+        more = ram[heavy.name] / ram[light.name]
+        parts.append(f"{heavy.name} {ratio_text(more)} RAM" if more >= SAME_WITHIN else "RAM within 5%")
+    busy = worst(hosts)
+    if busy is not None and busy.busy:
+        parts.append(busy.text())
     return ", ".join(parts)
+
+
+def _speed_line(a: SideRuns, b: SideRuns, speeds: dict) -> str:
+    ci = ratio_ci(speeds[a.name], speeds[b.name])
+    if ci is None:
+        means = " vs ".join(f"{s.name} {mean_std(speeds[s.name])[0]:.1f}" for s in (a, b))
+        return f"one run each, no interval: {means} tok/s (--repeat 3 or more for a verdict)"
+    if ci.excludes_one:
+        slow, fast, ci = (b, a, ci) if ci.ratio > 1 else (a, b, ci.inverse())
+        return f"{slow.name}: {ci.ratio:.2f}x slower than {fast.name} ({ci.interval_text()}, {ci.runs_text()})"
+    if ci.low >= 1 / SAME_WITHIN and ci.high <= SAME_WITHIN:
+        return f"{a.name} and {b.name}: same speed within 5% ({ci.interval_text()}, {ci.runs_text()})"
+    means = " vs ".join(f"{s.name} {mean_std(speeds[s.name])[0]:.1f}" for s in (a, b))
+    return (
+        f"cannot tell which is faster: {means} tok/s (A/B {ci.interval_text()}, {ci.runs_text()}; more runs narrow it)"
+    )
 
 
 # The stats table, shared by the CLI and the TUI: (key, label, format).

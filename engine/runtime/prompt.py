@@ -126,9 +126,42 @@ def prepare(
     return ids, used, min(max_tokens, n_ctx - len(ids))
 
 
-def cut_at_stop(text: str, stops: Sequence[str]) -> str:
-    """The answer up to the first stop string a template's turn ends with."""
-    for s in stops:
-        if s in text:
-            text = text[: text.index(s)]
-    return text
+class StopFilter:
+    """An answer's text as it streams, with the stop strings a template's turn ends with held
+    back in one place: ``feed(piece)`` returns what may be shown now, never a character of a
+    stop string, even one split across tokens; text that could still begin one waits for the
+    next piece. ``text`` is the answer kept (up to the first stop string); ``stopped`` says a
+    stop string ended it. Without stop strings every piece passes as it is."""
+
+    def __init__(self, stops: Sequence[str] = ()):
+        self.stops = tuple(s for s in stops if s)
+        self.stopped = False
+        self._shown: list[str] = []
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        if self.stopped:
+            return ""
+        text = self._held + piece
+        ends = [text.find(s) for s in self.stops if s in text]
+        if ends:
+            self.stopped, self._held = True, ""
+            out = text[: min(ends)]
+        else:
+            keep = self._pending(text)
+            out, self._held = text[: len(text) - keep], text[len(text) - keep :]
+        self._shown.append(out)
+        return out
+
+    def _pending(self, text: str) -> int:
+        """The length of the longest end of ``text`` that a stop string begins with."""
+        for n in range(min(len(text), max((len(s) for s in self.stops), default=1) - 1), 0, -1):
+            tail = text[-n:]
+            if any(s.startswith(tail) for s in self.stops):
+                return n
+        return 0
+
+    @property
+    def text(self) -> str:
+        """The answer: what was shown, and the held end when no stop string came after it."""
+        return "".join(self._shown) + self._held

@@ -173,6 +173,8 @@ class Scored(Reply):
     chunk: int
     reference: Reference | None = None
     rows: Rows | None = None
+    threads: str | None = None  # the threads the worker scored it with
+    host: dict | None = None  # how busy others kept the CPUs meanwhile (util.cpus.HostLoad)
 
 
 def _blocks(n: int) -> list[slice]:

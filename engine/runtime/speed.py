@@ -51,6 +51,8 @@ class BenchSample(Reply):
     tokens: int | None = None  # tokens timed, when not the test's own count (a server's usage)
     first_response_ns: int | None = None  # a server's first chunk of any kind
     engine: dict | None = None  # the engine's (server's) own timings of the run
+    threads: str | None = None  # the threads the worker ran it with
+    host: dict | None = None  # how busy others kept the CPUs meanwhile (util.cpus.HostLoad)
 
 
 CHARS_PER_TOKEN = 4  # a prompt sized for a server, which llmbench cannot tokenize for

@@ -24,31 +24,33 @@ from ..models.info import ModelInfo
 from ..util.childproc import StopWatch, child_setup, ensure_resource_tracker, last_log_line, log_path
 from ..util.fmt import MIB
 from ..util.gpu import Nvml
-from ..util.host import physical_cores
 from . import scoring
 from .events import Done, Error, Event, Loaded, Resources, Stats, Token, now_ns
 from .fits import estimate
 from .memory_split import gpu_buffers_mib, measured, proc_split
 from .params import GenParams
+from .threads import RETUNE_S, Conditions, ThreadPolicy
 
 SAMPLE_INTERVAL_S = 0.2  # while the model loads or answers
 IDLE_SAMPLE_S = 2.0  # loaded and waiting (a duel's side that is done): its RAM still shown, at a tenth the cost
 TOKEN_BATCH_S = 0.05  # the child sends its tokens up at most this often
-CANCEL_GRACE_S = 0.6  # then the process is killed, so Esc always lands within a second
 STALLED_S = 180.0  # no event and no CPU time this long while answering: stuck (a local model)
+CANCELLED_STALL_S = 20.0  # the same after a cancel: a healthy worker, however slow, uses CPU until it stops
 
 
 # ---------------------------------------------------------------- child side
 
 
-def _child_main(conn, model: ModelInfo, params: GenParams, log_file: str) -> None:
+def _child_main(conn, model: ModelInfo, params: GenParams, log_file: str, policy: ThreadPolicy) -> None:
     """Entry point of the worker process."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C belongs to the parent
     child_setup(log_file)
     from .backends import create
 
+    remote = model.backend == "openai"  # its threads and load are the server's
+    conditions = None if remote else Conditions(policy)
     try:
-        backend = create(model, params)
+        backend = create(model, params if remote else params.replace(threads=policy.first()))
         conn.send(backend.load())
     except LlmbenchError as exc:
         conn.send(Error(str(exc), exc.code))
@@ -81,7 +83,7 @@ def _child_main(conn, model: ModelInfo, params: GenParams, log_file: str) -> Non
         if msg[0] == "close":
             break
         try:
-            _send_batched(conn, _serve(backend, msg, cancel))
+            _send_batched(conn, _measured(backend, conditions, _serve(backend, msg, cancel)))
         except LlmbenchError as exc:
             conn.send(Error(str(exc), exc.code))
         except Exception as exc:
@@ -110,6 +112,37 @@ def _send_batched(conn, events) -> None:
         conn.send(held if len(held) > 1 else held[0])
 
 
+def _measured(backend, conditions: Conditions | None, events):
+    """A request's events, run with the threads the policy chooses (again every RETUNE_S
+    while tokens flow, where the backend can change them mid-answer), its last event
+    marked with those threads and with the host's load over the request."""
+    if conditions is None:
+        yield from events
+        return
+    threads = conditions.begin()
+    backend.set_threads(threads)
+    used = {threads}
+    retuned = time.monotonic()
+    for event in events:
+        if isinstance(event, Token) and backend.RETUNES and time.monotonic() - retuned >= RETUNE_S:
+            retuned = time.monotonic()
+            if (n := conditions.retune()) != threads:
+                threads = n
+                backend.set_threads(n)
+                used.add(n)
+        if isinstance(event, Done) or hasattr(event, "host"):
+            event = _marked(event, conditions.end(), used)
+        yield event
+
+
+def _marked(event, load, used: set[int]):
+    host = load.to_dict() if load else None
+    threads = f"{min(used)}-{max(used)}" if len(used) > 1 else str(min(used))
+    if isinstance(event, Done):
+        return replace(event, stats=event.stats.replace(host=host, threads=threads))
+    return replace(event, host=host, threads=threads)
+
+
 def _serve(backend, msg: tuple, cancel: threading.Event):
     """The events of one request: an answer (generate), how the model's tokenizer reads a
     text (tokenize), one chunk of a text scored from the logits (score), the
@@ -122,7 +155,7 @@ def _serve(backend, msg: tuple, cancel: threading.Event):
     elif kind == "tokenize":
         yield backend.text_tokens(msg[1])
     elif kind == "score":
-        yield scoring.serve(backend, msg[1], backend.params.threads or physical_cores())
+        yield scoring.serve(backend, msg[1], backend.threads)
     elif kind == "choices":
         yield scoring.likelihoods(backend, msg[1])
     elif kind == "pieces":
@@ -143,8 +176,11 @@ def _serve(backend, msg: tuple, cancel: threading.Event):
 class Worker:
     """A backend in a child process. Events go to ``sink`` as ``(label, event)``."""
 
-    def __init__(self, label: str, model: ModelInfo, params: GenParams, sink: queue.Queue):
+    def __init__(
+        self, label: str, model: ModelInfo, params: GenParams, sink: queue.Queue, policy: ThreadPolicy | None = None
+    ):
         self.label, self.model, self.params, self.sink = label, model, params, sink
+        self.policy = policy or ThreadPolicy(params.threads)
         self.process: mp.process.BaseProcess | None = None
         self.conn = None
         self.loaded: Loaded | None = None
@@ -158,7 +194,7 @@ class Worker:
         self._killed_on_purpose = False
         self._load_failed = False
         self._send_lock = threading.Lock()
-        self._cancel_timer: threading.Timer | None = None
+        self._cancelled_at: float | None = None  # a cancel is pending (the watchdog is stricter)
         self._estimate: int | None = None  # bytes Inspect expects; 0 when it cannot tell
         self._stall: str | None = None  # why the watchdog gave up on it
         self._stop_watch = StopWatch(None)
@@ -177,7 +213,7 @@ class Worker:
         self.log_file = log_path(f"{self.label}-{os.getpid()}")
         self.process = ctx.Process(
             target=_child_main,
-            args=(child, self.model, self.params, str(self.log_file)),
+            args=(child, self.model, self.params, str(self.log_file), self.policy),
             name=f"llmbench-{self.label}",
             daemon=True,
         )
@@ -196,6 +232,7 @@ class Worker:
         """Send a request (generate, tokenize, score); its events come to the sink."""
         self._cpu.clear()
         self._last_event = time.monotonic()
+        self._cancelled_at = None
         self.busy = True
         self.sampling.set()
         self._wake.set()
@@ -220,26 +257,20 @@ class Worker:
         return None, f"{self.model.spec}: no answer from its worker in {timeout_s:.0f} s"
 
     def cancel(self) -> None:
-        """Ask the child to stop; kill it if it has not within CANCEL_GRACE_S."""
-        if self.dead or not self.busy and self.loaded is not None:
+        """Ask the child to stop its request. It stops at its next token (or the next
+        operation of a long prompt pass); it is never killed for being slow: only the
+        watchdog ends one that has stopped or no longer uses any CPU (CANCELLED_STALL_S).
+        A worker still loading finishes its load and waits for the next request."""
+        if self.dead or not self.busy:
             return
+        self._cancelled_at = time.monotonic()
         self._send(("cancel",))
-        self._cancel_timer = threading.Timer(CANCEL_GRACE_S, self._kill_if_busy)
-        self._cancel_timer.daemon = True
-        self._cancel_timer.start()
-
-    def _kill_if_busy(self) -> None:
-        if not self.dead and (self.busy or self.loaded is None):
-            self._killed_on_purpose = True
-            self.kill()
 
     def kill(self) -> None:
         if self.process and self.process.is_alive():
             self.process.kill()
 
     def close(self, timeout: float = 2.0) -> None:
-        if self._cancel_timer:
-            self._cancel_timer.cancel()
         if self.process is None:
             return
         crashed = not self.process.is_alive() and not self._killed_on_purpose and self.process.exitcode not in (0, None)
@@ -285,8 +316,7 @@ class Worker:
                 self._sample_once()
             elif isinstance(event, (Done, Error, scoring.Reply)):
                 self.busy = False
-                if self._cancel_timer:
-                    self._cancel_timer.cancel()
+                self._cancelled_at = None
                 self._sample_once()
                 if isinstance(event, Done):
                     event = replace(event, stats=self._complete(event.stats))
@@ -382,10 +412,11 @@ class Worker:
             return
         if cpu_time != self._cpu_time:
             self._cpu_time, self._cpu_moved = cpu_time, now
+        limit = STALLED_S if self._cancelled_at is None else CANCELLED_STALL_S
         if stopped := self._stop_watch.why():
             self._give_up(stopped)
-        elif self.model.backend != "openai" and now - max(self._cpu_moved, self._last_event) > STALLED_S:
-            self._give_up(f"no event and no CPU time for {STALLED_S:.0f} s: stuck in a native call?")
+        elif self.model.backend != "openai" and now - max(self._cpu_moved, self._last_event) > limit:
+            self._give_up(f"no event and no CPU time for {limit:.0f} s: stuck in a native call?")
 
     def _give_up(self, why: str) -> None:
         self._stall = why

@@ -1,19 +1,17 @@
 """``sessions compare A B``: two bench runs (or two duels) side by side, with the change
-in % and whether it is larger than the spread: did the new build or quantization get
-faster?
+in % and whether the runs show it: did the new build or quantization get faster?
 
-A change counts only when it is further from 0 than the two runs' relative standard
-deviations combined (the same rule as the Duel's verdict); with one sample on a side
-there is no spread, and the line says so.
+A change counts only when the 95 % interval of B over A (Welch's t on the logarithms,
+from each run's mean, stddev and count: the Duel's verdict's rule) excludes 1; with one
+sample on a side there is no interval, and the line says so.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 
 from ..errors import SessionError
-from ..util.stats import mean_std
+from ..util.stats import RatioCI, mean_std, ratio_ci_from_stats
 from .digest import Digest
 
 KINDS = ("bench", "duel")
@@ -44,26 +42,28 @@ class Change:
         return self.b_mean / self.a_mean - 1
 
     @property
-    def spread(self) -> float | None:
-        """The two relative standard deviations combined; None with one sample on a side."""
-        if self.a_n < 2 or self.b_n < 2 or not self.a_mean or not self.b_mean:
+    def interval(self) -> RatioCI | None:
+        """B over A with its 95 % interval; None with one sample on a side."""
+        if self.a_mean is None or self.b_mean is None:
             return None
-        return math.hypot(self.a_std / self.a_mean, self.b_std / self.b_mean)
+        return ratio_ci_from_stats(self.b_mean, self.b_std or 0.0, self.b_n, self.a_mean, self.a_std or 0.0, self.a_n)
 
     @property
     def verdict(self) -> str:
-        change, spread = self.change, self.spread
-        if change is None:
+        if self.change is None:
             return "not in both"
-        if spread is None:
-            return "one sample: no spread"
-        if abs(change) <= spread:
-            return f"within noise (±{spread:.0%})"
-        better = (change > 0) == self.higher_is_better
-        return f"{'better' if better else 'worse'}: beyond the ±{spread:.0%} spread"
+        ci = self.interval
+        if ci is None:
+            return "one sample: no interval"
+        if not ci.excludes_one:
+            return f"no change shown ({ci.interval_text()})"
+        better = (ci.ratio > 1) == self.higher_is_better
+        return f"{'better' if better else 'worse'}: {ci.ratio:.2f}x ({ci.interval_text()})"
 
     def to_dict(self) -> dict:
-        return asdict(self) | {"change": self.change, "spread": self.spread, "verdict": self.verdict}
+        ci = self.interval
+        bounds = [ci.low, ci.high] if ci else None
+        return asdict(self) | {"change": self.change, "ratio_ci95": bounds, "verdict": self.verdict}
 
 
 def compare(a: Digest, b: Digest) -> list[Change]:

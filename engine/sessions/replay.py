@@ -11,11 +11,13 @@ at 1x, 2x, 4x or instantly, with pause, resume and seek; ``play`` does it headle
 from __future__ import annotations
 
 import bisect
+import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import SessionError
 from ..runtime.events import Channel, Comparison, EvalSummary, Prompt, Resolved, Snapshot
 from .log import SessionLog
 
@@ -165,6 +167,18 @@ class Player:
         if playing:
             self.play()
         return restart, self.due()
+
+
+MIN_SPEED = 0.05  # slower than 20x the recorded pace is a typo, not a wish: a minute would take 20
+
+
+def check_speed(speed: float) -> float:
+    """A replay speed: 0 (all at once) or a finite pace of at least MIN_SPEED; else a
+    ``SessionError`` with one line."""
+    if not math.isfinite(speed) or speed < 0 or 0 < speed < MIN_SPEED:
+        wait = f": a 1-minute session would take {1 / speed / 60:,.0f} hours" if 0 < speed < MIN_SPEED else ""
+        raise SessionError(f"--speed {speed:g}{wait}; give 0 (instant) or a pace of {MIN_SPEED:g} or more")
+    return speed
 
 
 def play(

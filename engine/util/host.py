@@ -7,15 +7,6 @@ import platform
 from typing import Any
 
 
-def physical_cores() -> int:
-    try:
-        import psutil
-
-        return psutil.cpu_count(logical=False) or os.cpu_count() or 1
-    except ImportError:
-        return os.cpu_count() or 1
-
-
 def host_info() -> dict[str, Any]:
     import psutil
 

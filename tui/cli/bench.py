@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 from llmbench.engine.experiments.bench import DEFAULT_GEN, DEFAULT_PROMPT, DEFAULT_REPS, DEFAULT_WARMUP
@@ -50,7 +49,15 @@ def add_parser(sub) -> None:
                    help=f"timed repetitions of each test (default {DEFAULT_REPS})")  # fmt: skip
     p.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, metavar="N",
                    help=f"rounds run first and not counted (default {DEFAULT_WARMUP})")  # fmt: skip
-    p.add_argument("-t", "--threads", type=int, default=None, metavar="N", help="threads per model (default: cores)")
+    p.add_argument(
+        "-t",
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help="threads per model, obeyed as given (default: auto, the CPUs this process may use less "
+        "those others keep busy, chosen again each run)",
+    )
     p.add_argument("--text", default=None, metavar="FILE", help="text that fills the cache (default: demo corpus)")
     p.add_argument("-o", "--output", choices=FORMATS, default="table", help="table, md, csv, json, jsonl or sql")
     p.add_argument("--force", action="store_true", help="load even when the memory estimate exceeds the free RAM")
@@ -62,15 +69,13 @@ def run(args) -> int:
     from llmbench.engine.errors import BenchError
     from llmbench.engine.experiments.bench import Bench, BenchDone, plan
     from llmbench.engine.experiments.fidelity import read_text
-    from llmbench.engine.util.host import physical_cores
+    from llmbench.engine.util.cpus import cpu_budget
 
     tests = plan(args.n_prompt, args.n_gen, args.pg, args.n_depth)
     if args.threads is not None and args.threads < 1:
-        raise BenchError(f"-t {args.threads}: at least 1 thread")
-    if args.threads and args.threads > (os.cpu_count() or 1):
-        print(f"llmbench: warning: -t {args.threads} is more threads than this machine's {os.cpu_count()} "
-              f"logical cores ({physical_cores()} physical): the threads will wait for each other",
-              file=sys.stderr)  # fmt: skip
+        raise BenchError(f"-t {args.threads}: at least 1 thread (leave -t out for auto)")
+    if args.threads and (warning := cpu_budget().warning(args.threads)):
+        print(f"llmbench: warning: -t {warning}", file=sys.stderr)
     bench = Bench(args.specs, tests, read_text(args.text), reps=args.repetitions, warmup=args.warmup,
                   threads=args.threads, record=not args.no_record, force=args.force)  # fmt: skip
     result = drive(bench, BenchDone, not args.quiet and args.output == "table", "the finished runs")

@@ -39,7 +39,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    from llmbench.engine.util.cpus import cpu_budget
+
     params = params_from_args(args)
+    if params.threads and (warning := cpu_budget().warning(params.threads * (2 if args.mode == "concurrent" else 1))):
+        print(f"llmbench: warning: --threads {params.threads}: {warning}", file=sys.stderr)
     prompt = prompt_text(args.prompt)
     stream = not args.quiet and args.format == "table"
     with Duel(args.spec_a, args.spec_b, params, mode=args.mode, record=not args.no_record) as duel:

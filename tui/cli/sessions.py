@@ -60,7 +60,7 @@ def add_parser(sub) -> None:
     sn.add_argument("session", help=REF)
     sn.add_argument("title")
     sc = ssub.add_parser("compare", help="two bench runs (or two duels) side by side: the change and whether "
-                         "it is beyond the spread")  # fmt: skip
+                         "its 95% interval excludes no change")  # fmt: skip
     sc.add_argument("a", metavar="A", help=REF)
     sc.add_argument("b", metavar="B", help=REF)
     sc.add_argument("--format", choices=("table", "md", "json"), default="table")
@@ -238,9 +238,9 @@ def _speed(value: str) -> float:
         speed = float(v)
     except ValueError:
         raise SessionError(f"--speed must be a number (1, 2, 4) or 0 for instant, got {value!r}") from None
-    if speed < 0:
-        raise SessionError(f"--speed must be 0 (instant) or more, got {value!r}")
-    return speed
+    from llmbench.engine.sessions.replay import check_speed
+
+    return check_speed(speed)
 
 
 def _replay(args) -> int:

@@ -109,8 +109,7 @@ class BenchView(ReportsWorkerErrors, Vertical):
 
         worker = get_current_worker()
         try:
-            threads = max(1, _cores() - UI_CORES)
-            self.bench = bench = Bench(specs, tests, default_text(), reps=reps, threads=threads)
+            self.bench = bench = Bench(specs, tests, default_text(), reps=reps, reserve_cores=UI_CORES)
         except LlmbenchError as exc:
             self.post_message(Ready("bench", error=str(exc)))
             return
@@ -160,9 +159,3 @@ class BenchView(ReportsWorkerErrors, Vertical):
         if self.bench is not None:
             self.bench.cancel()
             self.query_one("#bench-status", Static).update("stopping after the run in hand…")
-
-
-def _cores() -> int:
-    from llmbench.engine.util.host import physical_cores
-
-    return physical_cores()

@@ -13,7 +13,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Select, Static
 from llmbench.engine.errors import ParamError
 from llmbench.engine.runtime.duel import MODES, threads_for
 from llmbench.engine.runtime.params import GenParams, schema
-from llmbench.engine.util.host import physical_cores
+from llmbench.engine.util.cpus import cpu_budget, usable_cpus
 
 # Cores kept for the UI: none. While tokens stream the UI draws at most 4 times a
 # second and takes 5 to 6 % of one core (bench/tui_overhead.py), so ``auto`` gives
@@ -25,9 +25,9 @@ REPEAT_HELP = "answers per side for each prompt, interleaved after a warmup: the
 
 def auto_why(mode: str) -> str:
     """What ``auto`` threads means on this machine, in words."""
-    cores = physical_cores()
     kept = f", {UI_CORES} kept for the UI" if UI_CORES else "; the UI takes 5–6% of one as tokens stream"
-    return f"{cores} cores" + (", halved: both models run at once" if mode == "concurrent" else "") + kept
+    halved = ", halved: both models run at once" if mode == "concurrent" else ""
+    return f"{cpu_budget().source}{halved}, fewer while other programs keep cores busy{kept}"
 
 
 def share_warning(settings: DuelSettings) -> str | None:
@@ -38,11 +38,11 @@ def share_warning(settings: DuelSettings) -> str | None:
     if not threads:
         return None
     running = threads * (2 if settings.mode == "concurrent" else 1)
-    cores = physical_cores()
+    cores = usable_cpus()
     if running + UI_CORES <= cores:
         return None
     return (
-        f"threads {threads}: {running} model threads on {cores} cores, and the UI shares them too; the threads "
+        f"threads {threads}: {running} model threads on {cores} usable CPUs, and the UI shares them too; the threads "
         f"wait for each other, so expect lower tok/s than with auto ({threads_for(settings.mode, GenParams(), UI_CORES)})"
     )
 

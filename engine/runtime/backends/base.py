@@ -28,7 +28,15 @@ class Backend(Protocol):
 
 class Generating:
     """``generate`` for a backend that writes ``_generate``: the parameters checked, and
-    an LlmbenchError raised along the way turned into the answer's one Error event."""
+    an LlmbenchError raised along the way turned into the answer's one Error event; the
+    thread count the worker chooses per request (``set_threads``; ``RETUNES``: it can
+    change between two tokens of an answer)."""
+
+    RETUNES = False
+    threads = 1
+
+    def set_threads(self, n: int) -> None:
+        self.threads = n
 
     def generate(self, messages: Sequence[Message], params: GenParams, cancel: threading.Event) -> Iterator[Event]:
         try:

@@ -20,7 +20,7 @@ from ...util.fmt import MIB
 from ..events import Done, Event, Loaded, Started, Token, now_ns
 from ..metrics import answer_stats
 from ..params import GenParams
-from ..prompt import cut_at_stop
+from ..prompt import StopFilter
 from ..scoring import TextTokens, vocab_digest
 from ..speed import BenchRequest, BenchSample
 from .base import Generating, Message
@@ -84,7 +84,7 @@ class HFBackend(Generating):
         tf = transformers()
         import torch
 
-        threads = self.params.threads or torch.get_num_threads()
+        threads = self.threads = self.params.threads or torch.get_num_threads()
         torch.set_num_threads(threads)
         check_runnable(spec)
         t0 = time.perf_counter()
@@ -106,6 +106,14 @@ class HFBackend(Generating):
         self.note = "; ".join(notes) or None
         placement = hf_placement(self.hf) if spec.device_map != "cpu" else None  # asked for a GPU, or auto
         return Loaded(load_s=load_s, n_ctx=self.n_ctx, threads=threads, note=self.note, placement=placement)
+
+    def set_threads(self, n: int) -> None:
+        """Before a request (torch's pool is not resized while generate runs in its thread)."""
+        import torch
+
+        if n != self.threads:
+            torch.set_num_threads(n)
+            self.threads = n
 
     @property
     def n_ctx(self) -> int:
@@ -151,9 +159,8 @@ class HFBackend(Generating):
         worker = threading.Thread(target=run, name="hf-generate", daemon=True)
         worker.start()
         times: list[int] = []
-        out: list[str] = []
-        stops = self._stops if not (params.raw or params.ignore_eos) else ()
-        finish = yield from _stream(streamer, stops, stop_now, times, out)
+        out = StopFilter(self._stops if not (params.raw or params.ignore_eos) else ())
+        finish = yield from _stream(streamer, stop_now, times, out)
         worker.join()
         if failure:
             exc = failure[0]
@@ -165,7 +172,7 @@ class HFBackend(Generating):
         stats = answer_stats(t_request, len(ids), times, now_ns())
         if self.device.startswith("cuda"):
             stats = stats.replace(cuda_max_alloc_mib=torch.cuda.max_memory_allocated() / MIB)
-        yield Done(text=cut_at_stop("".join(out), stops), stats=stats, finish_reason=finish)
+        yield Done(text=out.text, stats=stats, finish_reason=finish)
 
     def _generate_kwargs(self, ids: list[int], params: GenParams, max_new: int, streamer, stop) -> dict:
         """``model.generate``'s arguments: sampling (greedy at temperature 0), the streamer,
@@ -286,23 +293,21 @@ class HFBackend(Generating):
         self.tokenizer = None
 
 
-def _stream(
-    streamer, stops: tuple[str, ...], stop_now: threading.Event, times: list[int], out: list[str]
-) -> Generator[Token, None, str]:
-    """The streamer's pieces as Token events (their times and texts go to ``times`` and
-    ``out``) until generation ends; "stop" when a stop string ended it, else "length"."""
+def _stream(streamer, stop_now: threading.Event, times: list[int], out: StopFilter) -> Generator[Token, None, str]:
+    """The streamer's pieces as Token events (their times go to ``times``, their texts through
+    ``out``, which holds back the stop strings) until generation ends; "stop" when a stop
+    string ended it, else "length"."""
     finish = "length"
     while (item := streamer.text_queue.get()) is not _END:
         if stop_now.is_set():
             continue  # drain what the last step still produced
         piece, t = item
         if t is None:  # the decoder's last characters, no new token
-            out.append(piece)
+            out.feed(piece)
             continue
         times.append(t)
-        out.append(piece)
-        yield Token(piece, t)
-        if stops and any(s in "".join(out[-4:]) for s in stops):
+        yield Token(out.feed(piece), t)
+        if out.stopped:
             finish = "stop"
             stop_now.set()
     return finish

@@ -10,12 +10,11 @@ from collections.abc import Generator, Iterator, Sequence
 from ...errors import BackendUnavailable, BenchError, FidelityError, ModelFileError
 from ...models.info import ModelInfo
 from ...models.templates import fallback_for
-from ...util.host import physical_cores
 from ..events import Done, Event, Loaded, Started, Token, now_ns
 from ..memory_split import llama_buffers, llama_placement
 from ..metrics import answer_stats
 from ..params import GenParams
-from ..prompt import cut_at_stop
+from ..prompt import StopFilter
 from ..scoring import TextTokens, vocab_digest
 from ..speed import BenchRequest, BenchSample
 from .base import Generating, Message
@@ -45,7 +44,7 @@ class LlamaCppBackend(Generating):
 
         if self.params.n_gpu_layers != 0 and not llama_cpp.llama_supports_gpu_offload():
             raise BackendUnavailable(no_gpu_offload(self.model.name, self.params.n_gpu_layers))
-        threads = self.params.threads or physical_cores()
+        threads = self.threads = self.params.threads or 1
         t0 = time.perf_counter()
         log: list[str] = []
         try:
@@ -81,6 +80,15 @@ class LlamaCppBackend(Generating):
         self._stop_ids = frozenset(self._single_token(s) for s in self._stops) - {None}
         return Loaded(load_s=load_s, n_ctx=self.n_ctx, threads=threads, note=self.note, buffers=llama_buffers(log),
                       placement=llama_placement(log) if llama_cpp.llama_supports_gpu_offload() else None)  # fmt: skip
+
+    RETUNES = True  # llama.cpp takes a new count between two decodes
+
+    def set_threads(self, n: int) -> None:
+        import llama_cpp
+
+        if n != self.threads:
+            llama_cpp.llama_set_n_threads(self.llm._ctx.ctx, n, n)
+            self.threads = n
 
     @property
     def n_ctx(self) -> int:
@@ -130,29 +138,26 @@ class LlamaCppBackend(Generating):
         tokens, passages_used, max_new = self._prompt(messages, params)
         yield Started(prompt_tokens=len(tokens), max_tokens=max_new, context_used=passages_used, t_ns=t_request)
         reset_perf(self)  # no prompt cache between runs: every answer pays its own prompt pass
-        stops = self._stops if not (params.raw or params.ignore_eos) else ()
+        out = StopFilter(self._stops if not (params.raw or params.ignore_eos) else ())
         times: list[int] = []
-        out: list[str] = []
         finish = (
-            "cancelled"
-            if cancel.is_set()
-            else (yield from self._stream(tokens, params, max_new, stops, cancel, times, out))
+            "cancelled" if cancel.is_set() else (yield from self._stream(tokens, params, max_new, cancel, times, out))
         )
         stats = answer_stats(t_request, len(tokens), times, now_ns()).replace(engine=perf(self))
-        yield Done(text=cut_at_stop("".join(out), stops), stats=stats, finish_reason=finish)
+        yield Done(text=out.text, stats=stats, finish_reason=finish)
 
     def _stream(
         self,
         tokens: list[int],
         params: GenParams,
         max_new: int,
-        stops: tuple[str, ...],
         cancel: threading.Event,
         times: list[int],
-        out: list[str],
+        out: StopFilter,
     ) -> Generator[Token, None, str]:
-        """Generate, yielding a Token per token (its time and text go to ``times`` and ``out``);
-        returns why it ended: stop, length or cancelled."""
+        """Generate, yielding a Token per token (its time goes to ``times``, its text through
+        ``out``, which holds back the stop strings); returns why it ended: stop, length or
+        cancelled."""
         import llama_cpp
 
         vocab = self.llm._model.vocab
@@ -165,11 +170,9 @@ class LlamaCppBackend(Generating):
             if token in stop_ids or llama_cpp.llama_vocab_is_eog(vocab, token):
                 finish = "stop"
                 break
-            piece = decoder.decode(raw)
             times.append(t)
-            out.append(piece)
-            yield Token(piece, t)
-            if stops and any(s in piece or s in "".join(out[-4:]) for s in stops):
+            yield Token(out.feed(decoder.decode(raw)), t)
+            if out.stopped:
                 finish = "stop"
                 break
             if len(times) >= max_new:
@@ -177,7 +180,7 @@ class LlamaCppBackend(Generating):
             if cancel.is_set():
                 finish = "cancelled"
                 break
-        out.append(decoder.decode(b"", final=True))
+        out.feed(decoder.decode(b"", final=True))
         return finish
 
     # ------------------------------------------------------------ logits (fidelity)
