@@ -87,16 +87,24 @@ def busy_loop(cpu: int):
         loop.wait()
 
 
+def recorded_home(model: str, tokens: int = 1500) -> Path:
+    """A home holding one long recorded duel (both sides ``tokens`` long), made once."""
+    home = Path(tempfile.gettempdir()) / f"llmbench-contention-{model}-{tokens}"
+    if not any((home / "sessions").glob("*.jsonl")):
+        env = {**os.environ, "LLMBENCH_HOME": str(home)}
+        cmd = [LLMBENCH, "duel", "--a", model, "--b", model, "--prompt", "Once upon a time", "--raw", "--ignore-eos",
+               "--max-tokens", str(tokens), "--n-ctx", str(tokens + 64), "--quiet", "--threads", "1"]  # fmt: skip
+        subprocess.run(cmd, env=env, capture_output=True, check=True, timeout=1800)
+    return home
+
+
 class ReplayingTui:
     """The TUI in a pty replaying a long recorded duel answer; ``restart`` plays it again
     from the start (before each measured run, so the UI is streaming throughout)."""
 
-    def __init__(self, model: str, tokens: int = 3000):
+    def __init__(self, model: str):
         self.home = Path(tempfile.mkdtemp(prefix="llmbench-contention-"))
-        env = {**os.environ, "LLMBENCH_HOME": str(self.home)}
-        cmd = [LLMBENCH, "duel", "--a", model, "--b", model, "--prompt", "Once upon a time", "--raw",
-               "--ignore-eos", "--max-tokens", str(tokens), "--n-ctx", str(tokens + 64), "--quiet", "--threads", "1"]  # fmt: skip
-        subprocess.run(cmd, env=env, capture_output=True, check=True, timeout=1800)
+        shutil.copytree(recorded_home(model) / "sessions", self.home / "sessions")
         self.term = Pty(80, 24, self.home)
         self.term.wait_for(b"Ask both models", 120)
         self.term.type("\x1bOS")  # F4: Sessions

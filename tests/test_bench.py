@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import re
 import sqlite3
 import statistics
@@ -18,6 +17,7 @@ from llmbench.engine.experiments.bench import Bench, BenchDone, plan
 from llmbench.engine.experiments.bench_report import render
 from llmbench.engine.experiments.fidelity import read_text
 from llmbench.engine.runtime.speed import SpeedTest
+from llmbench.engine.util.cpus import usable_cpus
 from llmbench.engine.util.stats import mean_std
 from llmbench.tui.cli import main
 
@@ -102,9 +102,9 @@ def test_the_cli_records_a_session_and_refuses_bad_input(smollm2, tmp_path, caps
         assert main([*args, *extra, "--no-record"]) == 1
         out = capsys.readouterr()
         assert re.search(says, out.err + out.out), (extra, out)
-    over = (os.cpu_count() or 1) + 1
+    over = usable_cpus() + 1
     assert main([*args, "-t", str(over), "-r", "1", "--no-record", "-o", "csv"]) == 0
-    assert f"-t {over} is more threads than this machine's" in capsys.readouterr().err
+    assert f"-t {over}: {over} threads is more than the {usable_cpus()} CPU" in capsys.readouterr().err
     with pytest.raises(SystemExit):  # argparse: exit status 2, its one-line usage error
         main([*args, "-o", "xml"])
     assert "invalid choice: 'xml'" in capsys.readouterr().err

@@ -64,7 +64,7 @@ def test_budget_starts_from_affinity_then_quota_then_cores(tmp_path, monkeypatch
     assert limited.usable == 4 and limited.source == "4 CPUs (cgroup quota 4 CPUs)"
     tiny = _cgroup(tmp_path / "tiny", "0::/c\n", {"c/cpu.max": "50000 100000\n"})
     assert cpu_budget(tiny, affinity=tuple(range(64))).usable == 1, "a quota below one CPU still runs one thread"
-    assert limited.warning(8).startswith("8 threads asked, but this process may use 4 CPUs (cgroup quota 4 CPUs)")
+    assert limited.warning(8).startswith("8 threads is more than the 4 CPUs (cgroup quota 4 CPUs) this process may use")
     assert limited.warning(4) is None
 
 

@@ -118,9 +118,10 @@ async def test_sequential_b_says_it_waits_for_a_not_that_it_loads(registered):
         assert "· idle" in str(pane_a.query_one(".ram").render()), "no CPU% shown for a side that is done"
 
 
-async def test_escape_cancels_within_a_second(registered):
-    """A cannot finish on its own (end-of-sequence ruled out), so Esc is what ends it; the
-    second is measured from the Esc to the worker's own Done (one clock for every process)."""
+async def test_escape_cancels_at_the_next_tokens(registered):
+    """A cannot finish on its own (end-of-sequence ruled out), so Esc is what ends it, a few
+    tokens after the key by the worker's own clock (one clock for every process): a count,
+    not a time, so a busy machine cannot fail it."""
     app = LlmbenchApp(spec_a="smollm2", spec_b="smollm2")
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(DuelView)
@@ -135,9 +136,28 @@ async def test_escape_cancels_within_a_second(registered):
         log = read_session(view.last_session)
     done = next(e for e in log.events if e["type"] == "done" and e["side"] == "a")
     assert done["finish_reason"] == "cancelled" and done["stats"]["gen_tokens"] < 2000
-    assert (done["t_ns"] - pressed_ns) / 1e9 < 1.0
+    after = [e for e in log.events if e["type"] == "token" and e.get("side") == "a" and e["t_ns"] > pressed_ns]
+    assert len(after) <= 25, f"{len(after)} tokens after Esc"
     b_end = [e for e in log.events if e.get("side") == "b" and e["type"] in ("done", "error")]
     assert len(b_end) == 1 and "cancelled" in (b_end[0].get("code"), b_end[0].get("finish_reason"))
+
+
+async def test_escape_while_only_b_answers_leaves_a_done(registered):
+    """Sequential: A is done and B streams when Esc comes; A keeps its 'done' (it said
+    'cancelling…' for good), B ends cancelled."""
+    app = LlmbenchApp(spec_a="smollm2", spec_b="smollm2")
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(DuelView)
+        view.mode = "sequential"
+        view.params = view.params.replace(max_tokens=200, temperature=0, ignore_eos=True)
+        await ask(pilot, "Tell a story.")
+        pane_a, pane_b = app.query_one("#pane-a", ContestantPane), app.query_one("#pane-b", ContestantPane)
+        await wait_for(pilot, lambda: pane_b.tokens > 0)
+        assert pane_a.status == "done · each figure one sample"
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not view.running, timeout=30)
+        assert pane_a.status == "done · each figure one sample" and pane_a.stats is not None
+        assert pane_b.status == "cancelled" and pane_b.tokens < 200
 
 
 async def test_a_bad_model_shows_its_error_and_the_other_side_answers(registered, tmp_path):

@@ -54,7 +54,7 @@ class CpuBudget:
         """A line when ``threads`` asks for more than this process may use."""
         if threads <= self.usable:
             return None
-        return (f"{threads} threads asked, but this process may use {self.source}: the threads will share "
+        return (f"{threads} threads is more than the {self.source} this process may use: the threads will share "
                 f"cores and wait for each other (llama.cpp's threads meet at every operation)")  # fmt: skip
 
 

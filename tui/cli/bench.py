@@ -75,7 +75,7 @@ def run(args) -> int:
     if args.threads is not None and args.threads < 1:
         raise BenchError(f"-t {args.threads}: at least 1 thread (leave -t out for auto)")
     if args.threads and (warning := cpu_budget().warning(args.threads)):
-        print(f"llmbench: warning: -t {warning}", file=sys.stderr)
+        print(f"llmbench: warning: -t {args.threads}: {warning}", file=sys.stderr)
     bench = Bench(args.specs, tests, read_text(args.text), reps=args.repetitions, warmup=args.warmup,
                   threads=args.threads, record=not args.no_record, force=args.force)  # fmt: skip
     result = drive(bench, BenchDone, not args.quiet and args.output == "table", "the finished runs")

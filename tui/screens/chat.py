@@ -226,7 +226,7 @@ class ChatView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
             if self.chat is not None:
                 self.chat.cancel()
             for pane in self.query(ContestantPane):
-                if pane.status not in ("done", "error"):
+                if not pane.finished:  # a side already done keeps its answer and its status
                     pane.status = "cancelling…"
 
     async def action_new_chat(self) -> None:

@@ -54,6 +54,8 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         self.last_session: str | None = None
         self.last_prompt: str | None = None
         self._replay_models: dict[str, str] = {}
+        self._rounds = 0  # runs of the prompt in hand (the first of several is the warmup)
+        self._repeats: dict[str, list] = {"a": [], "b": []}  # each side's counted runs' stats
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="pickers"):
@@ -97,7 +99,7 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         if self.running and self.duel is not None:
             self.duel.cancel()
             for pane in self.query(ContestantPane):
-                if pane.status not in ("done", "error"):
+                if not pane.finished:  # a side already done keeps its answer and its status
                     pane.status = "cancelling…"
 
     def action_tokens(self) -> None:
@@ -152,6 +154,7 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
                 pane.clear_samples()
         self.query_one("#verdict", Static).update("")
         self.running = True
+        self._rounds, self._repeats = 0, {"a": [], "b": []}
         self.last_prompt = prompt
         self.run_duel(prompt, self.spec_a, self.spec_b, self.params, self.mode, self.repeat)
 
@@ -188,7 +191,11 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         event = message.event
         if isinstance(event, Verdict):
             self.query_one("#verdict", Static).update(event.text)
+            self._show_repeats()
         elif isinstance(event, Prompt):
+            self._rounds += 1
+            for pane in self.query(ContestantPane):  # with repeats: which run is on screen
+                pane.run_label = self._run_label() if self._live_repeats() else ""
             if event.run > 1:  # the next run of a replay, or of a live duel's repeats
                 for pane in self.query(ContestantPane):
                     pane.reset()
@@ -198,11 +205,35 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
             if self.query_one(ReplayBar).active:
                 self.query_one("#settings", Static).update(f"replay · {self.shown_mode}, as recorded")
         elif message.channel in SIDES:
-            await apply_event(self._pane(message.channel), event, self.shown_mode, self.notify)
+            pane = self._pane(message.channel)
+            await apply_event(pane, event, self.shown_mode, self.notify)
+            if self._live_repeats() and isinstance(event, Done) and self._rounds > 1:
+                if event.finish_reason != "cancelled":  # a counted run (the first is the warmup)
+                    self._repeats[pane.side].append(event.stats)
             if isinstance(event, Done | Error) and message.channel == "a":
                 other = self._pane("b")
                 if other.status.startswith("waiting for A"):  # sequential: B's turn, its worker loads now
                     other.status = "loading…"
+
+    def _live_repeats(self) -> bool:
+        return self.running and self.repeat > 1 and not self.query_one(ReplayBar).active
+
+    def _run_label(self) -> str:
+        """``warmup``, ``run 2/3``: which of the prompt's runs is on screen."""
+        return "warmup" if self._rounds <= 1 else f"run {self._rounds - 1}/{self.repeat}"
+
+    def _show_repeats(self) -> None:
+        """At the verdict: each side's figures as mean ± stddev over its counted runs."""
+        from llmbench.engine.runtime.metrics import summarize_runs
+
+        if not self._live_repeats():
+            return
+        for side, runs in self._repeats.items():
+            pane = self._pane(side)
+            if len(runs) > 1 and pane.stats is not None:
+                pane.run_label = ""
+                pane.show_stats(pane.stats, self.shown_mode, summarize_runs(runs))
+                pane.status = f"done · mean ± sd of {len(runs)} runs"
 
     def on_run_finished(self, message: RunFinished) -> None:
         self.running = False

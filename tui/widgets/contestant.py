@@ -49,6 +49,7 @@ class ContestantPane(Vertical):
     """
 
     status = var("idle")  # shown by its own Static (a repaint of the whole pane would cost every batch)
+    run_label = var("")  # with repeats: "warmup", "run 2/3", shown before the status
 
     def __init__(self, side: str, **kwargs):
         super().__init__(id=f"pane-{side}", **kwargs)
@@ -60,6 +61,7 @@ class ContestantPane(Vertical):
         self.stats: Stats | None = None
         self.threads: int | None = None
         self.turn_start = 0  # where the current answer starts in ``text``
+        self._finished = False
         self._sample: tuple[float, float, float | None] | None = None  # the last one
         self._unshown = False  # it came after the last drawing
         self.title_text = ""
@@ -89,7 +91,11 @@ class ContestantPane(Vertical):
         self.query_one(StatsView).set_compact(folded)
 
     def watch_status(self, status: str) -> None:
-        self.query_one(".status", Static).update(status, layout=False)  # fixed size: no relayout
+        shown = f"{self.run_label} · {status}" if self.run_label else status
+        self.query_one(".status", Static).update(shown, layout=False)  # fixed size: no relayout
+
+    def watch_run_label(self, label: str) -> None:
+        self.watch_status(self.status)
 
     def set_title(self, title: str, note: str = "") -> None:
         """The model's name, or a path's file name, cut at the end with … where it does not fit;
@@ -98,7 +104,13 @@ class ContestantPane(Vertical):
         head = f"{self.side.upper()} · {note} · " if note else f"{self.side.upper()} · "
         self.query_one(".title", Static).update(head + short_spec(title), layout=False)
 
+    @property
+    def finished(self) -> bool:
+        """This turn's answer is over: done, failed or cancelled."""
+        return self._finished
+
     def reset(self) -> None:
+        self._finished = False
         self.text, self.tokens, self.stats, self.turn_start = "", 0, None, 0
         self.remove_class("-error", "-streaming")
         self.query_one(StreamText).clear()
@@ -108,6 +120,7 @@ class ContestantPane(Vertical):
 
     async def new_turn(self, heading: str) -> None:
         """A chat keeps its earlier turns: a heading for the new one, then its answer."""
+        self._finished = False
         self.tokens, self.stats = 0, None
         self.remove_class("-error")
         self.query_one(StatsView).show(None)
@@ -145,6 +158,7 @@ class ContestantPane(Vertical):
 
     async def settle(self) -> None:
         """The answer is over (done, failed or cancelled): show it all as Markdown, once."""
+        self._finished = True
         if not self.has_class("-streaming"):
             return
         scroll = self.query_one(VerticalScroll)
@@ -185,10 +199,12 @@ class ContestantPane(Vertical):
         self.query_one(Sparkline).data = []
         self.query_one(".ram", Static).update("RAM —", layout=False)
 
-    def show_stats(self, stats: Stats, mode: str) -> None:
+    def show_stats(self, stats: Stats, mode: str, repeats: dict | None = None) -> None:
+        """An answer's stats; with ``repeats`` (``summarize_runs`` of a prompt's runs), the
+        timed figures as mean ± stddev over them."""
         self.show_samples(ended=True)
         self.stats = stats
-        self.query_one(StatsView).show(stats, mode, self.threads)
+        self.query_one(StatsView).show(stats, mode, self.threads, repeats)
 
     async def show_error(self, message: str) -> None:
         await self.settle()

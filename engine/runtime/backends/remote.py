@@ -196,6 +196,8 @@ class OpenAIBackend(Generating):
                         finish = "cancelled" if cancel.is_set() else "length"
                         break
             except (TimeoutError, OSError, http.client.HTTPException) as exc:
+                if time.monotonic() > deadline:  # the cut at the deadline can read as a reset
+                    raise _late(self.remote.base_url) from None
                 raise RemoteError(
                     f"{self.remote.base_url}: the server broke off the answer after {len(times)} "
                     f"tokens ({type(exc).__name__}: {first_line(exc)})"
@@ -344,7 +346,7 @@ def _events(resp, url: str = "", deadline: float = float("inf")) -> Iterator[str
     or a stream past ``deadline`` (``time.monotonic``) ends it with a RemoteError."""
     data: list[str] = []
     size = 0  # the event's data lines so far: together they are capped as one line is
-    late = RemoteError(f"{url}: the answer was still streaming at its deadline; the server is too slow")
+    late = _late(url)
     while raw := resp.readline(MAX_LINE_BYTES + 1):
         if len(raw) > MAX_LINE_BYTES:
             raise RemoteError(f"{url}: the server sent a line longer than {MAX_LINE_BYTES >> 20} MiB")
@@ -368,6 +370,10 @@ def _events(resp, url: str = "", deadline: float = float("inf")) -> Iterator[str
         yield "\n".join(data)
 
 
+def _late(url: str) -> RemoteError:
+    return RemoteError(f"{url}: the answer was still streaming at its deadline; the server is too slow")
+
+
 def _complete(payload: str) -> bool:
     if payload == "[DONE]":
         return True
@@ -382,11 +388,12 @@ def _complete(payload: str) -> bool:
 def _cut_at(resp, seconds: float):
     """The deadline (``time.monotonic``) ``seconds`` from now; at it the response's socket is
     shut, so a read blocked inside one line ends too."""
+    deadline = time.monotonic() + seconds  # before the timer starts: the cut never comes before it
     timer = threading.Timer(seconds, _cut, (resp,))
     timer.daemon = True
     timer.start()
     try:
-        yield time.monotonic() + seconds
+        yield deadline
     finally:
         timer.cancel()
 
