@@ -164,12 +164,14 @@ def report(name: str, rounds: list[dict[str, dict]]) -> list[str]:
     """The condition's table and its verdict lines; returns the MISS lines."""
     labels = list(rounds[0])
     print(f"\n## {name} ({len(rounds)} rounds; t/s median (range))")
-    print(f"{'':22} {'pp':>22} {'tg':>22}  threads")
+    print(f"{'':22} {'pp':>22} {'tg':>22}  threads  others' CPUs (llmbench's guard, max)")
     for label in sorted(labels):
         pp = _fmt([r[label]["pp"] for r in rounds])
         tg = _fmt([r[label]["tg"] for r in rounds])
         threads = sorted({str(r[label].get("threads", "")) for r in rounds} - {""})
-        print(f"{label:22} {pp:>22} {tg:>22}  {','.join(threads)}")
+        host = [r[label]["host"] for r in rounds if r[label].get("host") is not None]
+        seen = f"{max(host):.2f}" if host else ""
+        print(f"{label:22} {pp:>22} {tg:>22}  {','.join(threads):7}  {seen}")
     misses = []
     for test in ("pp", "tg"):
         med = {label: statistics.median(r[label][test] for r in rounds) for label in labels}

@@ -27,7 +27,8 @@ def read_config() -> tuple[dict[str, Any], str | None]:
 # ignored (its default is used, and the file keeps it) rather than reaching a widget.
 TYPES: dict[str, type | tuple[type, ...]] = {
     **dict.fromkeys(("duel_a", "duel_b", "duel_mode", "theme", "chat_collection", "chat_a", "chat_b"), str),
-    **dict.fromkeys(("quant_base", "quant_questions", "quant_variants", "openai_api_key"), str),
+    **dict.fromkeys(("quant_base", "quant_questions", "quant_variants", "quant_types", "quant_tokens"), str),
+    "openai_api_key": str,
     "duel_params": dict,
     "duel_repeat": int,
     "chat_k": int,

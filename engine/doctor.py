@@ -14,6 +14,7 @@ import importlib.metadata
 import os
 import re
 import shutil
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 from . import paths
 from .errors import first_line
 from .runtime.backends.llama_cpp import CUDA_REBUILD
+from .util.cpus import HostLoad
 
 OK, INFO, WARN, FAIL = "ok", "info", "warn", "fail"
 KERNELS = {  # distribution -> its package, or what it lets llmbench load
@@ -31,6 +33,7 @@ KERNELS = {  # distribution -> its package, or what it lets llmbench load
     "autoawq": "AWQ checkpoints",
 }
 LOW_DISK_BYTES = 2 * 2**30
+QUIET_SAMPLE_S = 1.0  # the window doctor reads others' CPU use over
 
 
 @dataclass(frozen=True)
@@ -122,9 +125,19 @@ def _machine() -> dict:
         flags = Path("/proc/cpuinfo").read_text().split()
     except OSError:
         flags = []
+    from .util.cpus import HostSampler, cpu_budget
+
+    budget = cpu_budget()
+    sampler = HostSampler(budget)
+    time.sleep(QUIET_SAMPLE_S)  # how busy others keep the CPUs, over a second
+    load = sampler.load()
     return {
         "physical_cores": psutil.cpu_count(logical=False),
         "logical_cores": os.cpu_count(),
+        "usable_cpus": budget.usable,
+        "cpus_from": budget.source,
+        "cgroup_cpu_quota": budget.quota,
+        "host_load": load.to_dict() if load else None,
         "ram_bytes": psutil.virtual_memory().total,
         "ram_available_bytes": psutil.virtual_memory().available,
         "cgroup_limit_bytes": int(limit) if limit and limit.isdigit() else None,
@@ -253,11 +266,27 @@ def _gpu_checks(nvml: dict, torch: dict, own_pid_namespace: bool) -> list[Check]
 def _machine_checks(m: dict) -> list[Check]:
     ram = f"{m['ram_bytes'] / 2**30:.1f} GiB RAM, {m['ram_available_bytes'] / 2**30:.1f} GiB available"
     out = [Check("machine", f"{m['physical_cores']} cores ({m['logical_cores']} threads), {ram}", OK)]
+    if m.get("usable_cpus") is not None:
+        out.append(Check("CPUs", f"threads auto: {m['cpus_from']}, fewer while other programs keep cores busy", OK))
+    out.append(_quiet_check(m.get("host_load")))
     limit = m.get("cgroup_limit_bytes")
     if limit and limit < m["ram_bytes"]:
         out.append(Check("machine", f"a cgroup memory limit of {limit / 2**30:.1f} GiB: memory checks use the room "
                                     "under it, not the machine's RAM", INFO))  # fmt: skip
     return out
+
+
+def _quiet_check(data: dict | None) -> Check:
+    """Whether the machine is quiet enough to measure, from others' CPU use over a second."""
+    load = HostLoad.from_dict(data)
+    if load is None:
+        return Check("quiet", "others' CPU use cannot be read here (/proc/stat): figures are not checked", INFO)
+    if load.busy:
+        return Check("quiet", f"not quiet enough to measure: {load.text()} (a second's sample); figures taken "
+                              "now are marked 'host busy', and a duel between a busy and a quiet run gets no "
+                              "verdict", WARN, "stop what else runs (top shows it), or measure anyway and read "
+                              "the marks")  # fmt: skip
+    return Check("quiet", f"quiet enough to measure: {load.text()} (a second's sample)", OK)
 
 
 def _path_checks(places: dict, demos: dict) -> list[Check]:

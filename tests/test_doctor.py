@@ -221,3 +221,15 @@ def test_an_hf_models_placement_is_its_weights_by_device():
     assert hf_placement(model) == "meta 75% · cpu 25%"
     model[0].to("meta")
     assert hf_placement(model) == "GPU (meta)"
+
+
+def test_doctor_says_whether_the_machine_is_quiet_enough_to_measure():
+    quiet = {"others_cpus": 0.05, "cpus": 2, "usable": 2, "steal_cpus": 0.0, "window_s": 1.0}
+    busy = {**quiet, "others_cpus": 0.98}
+    machine = {"usable_cpus": 2, "cpus_from": "2 CPUs (cgroup quota 2 CPUs)"}
+    checks = verdicts(_facts(machine={**machine, "host_load": quiet}))
+    assert _find(checks, "quiet", "quiet enough to measure: host quiet: 0.05 of 2 CPUs").verdict == OK
+    assert _find(checks, "CPUs", "threads auto: 2 CPUs (cgroup quota 2 CPUs)").verdict == OK
+    c = _find(verdicts(_facts(machine={**machine, "host_load": busy})), "quiet", "not quiet enough to measure")
+    assert c.verdict == WARN and "0.98 of 2 CPUs used by others" in c.found and "top" in c.fix
+    assert _find(verdicts(_facts(machine={"host_load": None})), "quiet", "cannot be read").verdict == INFO

@@ -69,7 +69,7 @@ def test_concurrent_duel_with_the_same_spec_twice(smollm2):
         assert 1 <= int(c["threads"].split("-")[-1]) <= half, c["threads"]
     a, b = result["contestants"]
     assert a["text"] == b["text"], "same model, same seed, temperature 0"
-    assert is_one_run_verdict(events[-1][1].text) and f'{a["model"]} (A)' in events[-1][1].text
+    assert is_one_run_verdict(events[-1][1].text) and f"{a['model']} (A)" in events[-1][1].text
 
 
 def test_second_prompt_reuses_loaded_workers(smollm2):

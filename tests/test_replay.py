@@ -325,3 +325,18 @@ def test_a_speed_no_one_can_mean_is_refused_in_one_line():
         with pytest.raises(SessionError) as err:
             check_speed(bad)
         assert "\n" not in str(err.value) and "give 0 (instant)" in str(err.value)
+
+
+def test_a_recorded_cpu_above_every_core_replays_clamped():
+    """Samples recorded before they were clamped read 194-202 % on a 2-CPU host."""
+    from llmbench.engine.runtime.events import Resources
+
+    w = SessionWriter("duel", "p", {"contestants": {"a": {"spec": "m", "params": {}}}})
+    w.event(Channel.RUN, Prompt(1, [{"role": "user", "content": "q"}]))
+    for cpu in (150.0, 202.0, 2000.0):
+        w.event(Channel.A, Resources(rss_bytes=1 << 20, cpu_percent=cpu, t_ns=1_000_000_000))
+    w.close()
+    log = read_session(w.path)
+    log.header["host"] = {"cpu_count": 2}
+    shown = [c.event.cpu_percent for c in Timeline.from_log(log).cues if isinstance(c.event, Resources)]
+    assert shown == [150.0, 200.0, 200.0]

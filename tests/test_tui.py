@@ -209,6 +209,29 @@ async def test_a_duel_just_run_is_listed_in_the_sessions_tab_and_replays(registe
         assert "concurrent" in str(view.query_one("#settings").render())
 
 
+async def test_closing_a_replay_gives_the_panes_back_to_the_pickers_models(registered):
+    """A replay of smollm2 against gemma3-270m over pickers that read smollm2 / smollm2:
+    after Esc, pane B is titled with the picker's model again, not the replay's."""
+    from pathlib import Path
+
+    from llmbench.engine.sessions.replay import Timeline
+    from llmbench.tui.widgets.replay_bar import ReplayBar
+
+    sample = next(Path(__file__).resolve().parent.parent.joinpath("sessions").glob("*-duel-*.jsonl"))
+    app = LlmbenchApp(spec_a="smollm2", spec_b="smollm2")
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(DuelView)
+        await view.replay(Timeline.from_log(read_session(sample)), "sample", {"a": "smollm2", "b": "gemma3-270m"}, 0.0)
+        bar = view.query_one(ReplayBar)
+        await wait_for(pilot, lambda: bar.active and bar.player.finished, timeout=10)
+        assert "gemma3-270m" in str(app.query_one("#pane-b .title").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        pane_b = app.query_one("#pane-b", ContestantPane)
+        assert "smollm2" in str(pane_b.query_one(".title").render()) and "gemma" not in pane_b.title_text
+        assert pane_b.text == "" and pane_b.status.startswith("ready")
+
+
 async def test_settings_modal_by_keyboard_and_remembered(registered):
     app = LlmbenchApp()
     async with app.run_test(size=SIZE) as pilot:

@@ -7,7 +7,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from llmbench.tui.app import LlmbenchApp
-from llmbench.tui.charts import depth_series
+from llmbench.tui.charts import depth_chart, depth_series
 from llmbench.tui.screens.bench import BenchView
 from tests.test_tui import wait_for
 
@@ -61,8 +61,25 @@ async def test_esc_stops_the_bench_and_keeps_the_finished_rows(registered):
         await pilot.press("escape")
         await wait_for(pilot, lambda: "done in" in _status(app), timeout=60)
         assert "stopped early" in _status(app) and not view.running
+        assert "of 50 repetitions" not in _status(app), "the repetitions that ran, not the ones asked for"
+        assert re.search(r"avg ± stddev of \d+(-\d+)? repetitions", _status(app)), _status(app)
         table = app.query_one("#bench-table", DataTable)
         assert table.row_count == 2 and all("±" in table.get_row_at(i)[2] for i in range(2))
+
+
+def test_one_repetition_says_so_and_one_depth_has_no_negative_axis():
+    from llmbench.engine.experiments.bench_report import reps_text, table_rows
+
+    row = {"model": "m", "model_size": None, "model_n_params": None, "backend": "llama.cpp", "n_threads": 2,
+           "test": "pp16", "n_prompt": 16, "n_gen": 0, "n_depth": 0, "avg_ts": 100.0, "stddev_ts": 0.0,
+           "samples_ts": [100.0], "ttft_ms": 160.0, "ttft_ms_std": 0.0, "load_s": 0.1, "peak_rss_mib": None,
+           "error": None}  # fmt: skip
+    cells = table_rows({"rows": [row]})[0]
+    assert cells[6] == "100.00 (1 sample)" and cells[7] == "160 ms (1 sample)", "no '± 0' from one sample"
+    assert reps_text([row]) == "t/s of 1 repetition (one sample: no stddev)"
+    assert reps_text([row, {**row, "samples_ts": [1.0, 2.0, 3.0]}]) == "t/s avg ± stddev of 1-3 repetitions"
+    chart = depth_chart([row], 60, 12)
+    assert "-1" not in chart and "-0." not in chart, chart
 
 
 def test_the_depth_chart_has_a_line_per_model_and_kind_with_min_and_max():

@@ -133,9 +133,13 @@ async def test_the_duel_tab_opens_the_token_view_of_b_against_a(registered):
 async def test_the_quant_tab_starts_from_the_last_base_questions_and_variants(registered):
     from llmbench.engine.config import save_config
 
-    save_config(quant_base="gemma3-270m", quant_questions="qs.jsonl", quant_variants="fp32,gguf Q8_0")
+    save_config(quant_base="gemma3-270m", quant_questions="qs.jsonl", quant_variants="fp32,gguf Q8_0",
+                quant_types="Q8_0", quant_tokens="16")  # fmt: skip
     app = LlmbenchApp()
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("f5")
-        values = [app.query_one(f"#quant-{k}", Input).value for k in ("base", "questions", "variants")]
-        assert values == ["gemma3-270m", "qs.jsonl", "fp32,gguf Q8_0"]
+        keys = ("base", "questions", "variants", "types", "tokens")
+        values = [app.query_one(f"#quant-{k}", Input).value for k in keys]
+        assert values == ["gemma3-270m", "qs.jsonl", "fp32,gguf Q8_0", "Q8_0", "16"], (
+            "the last run, not the full ladder"
+        )

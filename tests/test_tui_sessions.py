@@ -161,6 +161,27 @@ async def test_at_80x24_the_list_shows_names_and_stats_and_end_goes_to_the_last(
         assert table.cursor_row == 0
 
 
+async def test_at_80x24_tab_reaches_the_preview_and_the_keys_scroll_it():
+    """The preview's stats and answers were out of reach: Tab cycled the tab bar, filter, list."""
+    from textual.containers import VerticalScroll
+
+    app = LlmbenchApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = await open_tab(pilot)
+        await filter_to(pilot, view, "kind:duel")
+        preview = view.query_one("#sessions-preview", VerticalScroll)
+        await wait_for(pilot, lambda: preview.max_scroll_y > 0, timeout=10)  # longer than its room
+        for _ in range(4):
+            if app.focused is preview:
+                break
+            await pilot.press("tab")
+        assert app.focused is preview
+        await pilot.press("pagedown")
+        await wait_for(pilot, lambda: preview.scroll_y > 0, timeout=5)
+        await pilot.press("end")
+        await wait_for(pilot, lambda: preview.scroll_y == preview.max_scroll_y, timeout=5)
+
+
 async def test_a_rag_duel_at_80_columns_shows_the_passages_on_f9():
     """Three columns do not fit 80: the two answers get the width, F9 swaps in the passages."""
     d = digest(sample("eval"))

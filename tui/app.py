@@ -7,9 +7,10 @@ import os
 import signal
 import threading
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.widgets import Footer, Input, TabbedContent, TabPane
 from textual.worker import Worker
 
 from llmbench.engine import models
@@ -138,6 +139,25 @@ class LlmbenchApp(App):
     def _remember_theme(self, theme) -> None:
         if theme.name != self.forced_theme:  # the 16-colour fallback is not the user's choice
             self.remember(theme=theme.name)
+
+    async def on_event(self, event) -> None:
+        """Keys that arrive in one burst (over SSH, a paste of keys, tmux send-keys) keep their
+        order in a text field. Textual runs an Input's editing keys (Backspace, Delete, arrows,
+        Ctrl+U) as bindings only after the key has bubbled from the Input back up to the app,
+        while the printable keys after it go straight to the Input, which inserts them first:
+        ``Backspace 0 . 7`` on ``2`` gave ``20.``. Here such a key's binding runs as the app
+        reads it, before it reads the next key (textual issue: bindings of a focused Input run
+        after the printable keys of the same burst)."""
+        if (
+            isinstance(event, events.Key)
+            and not event.is_printable
+            and isinstance(self.focused, Input)
+            and not event.is_forwarded
+            and self.screen.maximized is None
+        ):
+            if await self._check_bindings(event.key, priority=True) or await self._check_bindings(event.key):
+                return
+        await super().on_event(event)
 
     def remember(self, **changes) -> None:
         """Save settings to config.json, off the event loop (and finished even when the app quits)."""

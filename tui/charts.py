@@ -67,6 +67,9 @@ def depth_chart(rows: list[dict], width: int, height: int, plt=None) -> str | No
         plt.scatter(depths, [p[1] for p in points], marker="●", color=color)
         for d, _, lo, hi in points:  # the spread: min to max of the repetitions
             plt.plot([d, d], [lo, hi], marker="│", color=color)
+    depths = sorted({p[0] for points in series.values() for p in points})
+    plt.xticks(depths, [f"{d:,}" for d in depths])  # the depths run, never a negative one
+    plt.xlim(min(depths), max(depths) if len(depths) > 1 else min(depths) + 1)
     plt.title("t/s against context depth (● mean, │ min to max of the repetitions)")
     plt.xlabel("depth (tokens in the KV cache)")
     return plt.build() if own else ""

@@ -41,6 +41,8 @@ def table_rows(result: dict) -> list[list[str]]:
     out = []
     for r in result["rows"]:
         ttft = "—" if r["ttft_ms"] is None else f"{r['ttft_ms']:.0f} ± {r['ttft_ms_std']:.0f} ms"
+        if r["ttft_ms"] is not None and len(r["samples_ts"]) == 1:
+            ttft = f"{r['ttft_ms']:.0f} ms (1 sample)"
         if r.get("ttfr_ms") is not None:  # a server: its first chunk of any kind, then its first content
             ttft += f" (1st chunk {r['ttfr_ms']:.0f} ms)"
         out.append([
@@ -58,6 +60,18 @@ def table_rows(result: dict) -> list[list[str]]:
             + (f", {r['placement']}" if r.get("placement") else ""),
         ])  # fmt: skip
     return out
+
+
+def reps_text(rows: list[dict]) -> str:
+    """``t/s avg ± stddev of 3 repetitions`` as many as ran (a stopped run may have fewer, or
+    one: then no stddev)."""
+    counts = sorted({len(r["samples_ts"]) for r in rows if r["samples_ts"]})
+    if not counts:
+        return "no repetition finished"
+    if counts == [1]:
+        return "t/s of 1 repetition (one sample: no stddev)"
+    n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
+    return f"t/s avg ± stddev of {n} repetitions"
 
 
 def heading(result: dict) -> str:

@@ -16,6 +16,7 @@ again, and ``--ref-file`` reads such a file, llama-perplexity's own too.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -41,6 +42,7 @@ from ..runtime.scoring import (
     TextTokens,
 )
 from ..runtime.worker import ModelSide, Worker
+from ..util.cpus import HostLoad, HostSampler
 from ..util.fmt import MIB
 from ..util.host import host_info
 from .fidelity_ref import RefFile, text_sha256
@@ -190,6 +192,7 @@ class Fidelity:
         self.chunks_done = 0
         self.elapsed_s = 0.0
         self.score_s: float | None = None  # the chunks' part of elapsed_s
+        self.host_load: HostLoad | None = None  # how busy others kept the CPUs while the chunks were scored
         self._scratch: Path | None = None
         self._store: RefFile | None = None  # the reference being saved, until complete
         self._saved = False
@@ -288,6 +291,7 @@ class Fidelity:
                     except FidelityError as exc:
                         side.error = str(exc)
             self.chunks_total = self._count_chunks(ref_tokens)
+            host = HostSampler(family_root=os.getpid())  # others' CPU use while the chunks are scored
             self._scratch = Path(tempfile.mkdtemp(prefix="llmbench-fidelity-"))
             if self.save_ref:
                 self._store = RefFile.create(self.save_ref, self.ctx, ref_tokens, self.chunks_total)
@@ -298,6 +302,7 @@ class Fidelity:
                 self.elapsed_s = time.perf_counter() - t0
                 yield self._progress()
             self.score_s = time.perf_counter() - t0
+            self.host_load = host.load(apart=True)
             self._multiple_choice()
             if self._store is not None and self.chunks_done == self.chunks_total:
                 self._store.finish(self.save_ref, RefFile.meta_for(self.ref, ref_tokens, self.text))
@@ -418,6 +423,7 @@ class Fidelity:
             "candidates": [s.describe() | s.tally.figures() | {"note": s.note, "error": s.error} for s in self.cands],
             "elapsed_s": self.elapsed_s,
             "tok_s": scored / (self.score_s or self.elapsed_s) if self.elapsed_s else None,
+            "tok_s_host": self.host_load.to_dict() if self.host_load else None,
             "saved_ref": str(self.save_ref) if self._saved else None,
             "mc": {"label": self.mc[0], "questions": len(self.mc[1])} if self.mc else None,
             "host": host_info(),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..util.cpus import HostLoad
 from ..util.fmt import MIB, size_text
 from ..util.markdown import table
 
@@ -82,6 +83,8 @@ def summary_lines(result: dict) -> list[str]:
     if result["partial"]:
         chunks += " (PARTIAL: stopped early)"
     rate = f", {result['tok_s']:,.0f} tokens scored/s" if result.get("tok_s") else ""
+    host = HostLoad.from_dict(result.get("tok_s_host"))
+    rate += f" ({host.text()})" if rate and host is not None and host.busy else ""
     lines = [
         f"reference: {ref['spec']} ({ref.get('model') or '?'}{', ' + ref['quant'] if ref.get('quant') else ''}; "
         f"{ref['source']})",

@@ -287,7 +287,8 @@ class QuantMatrix:
                         row.load_s = event.load_s
                     elif isinstance(event, Done):
                         s = event.stats
-                        answer.update(answer=event.text, tok_s=s.gen_tok_s, ttft_ms=s.ttft_ms, resp_time=s.total_s)
+                        answer.update(answer=event.text, tok_s=s.gen_tok_s, ttft_ms=s.ttft_ms, resp_time=s.total_s,
+                                      host=s.host)  # fmt: skip
                         row.peak_rss_mib = max(row.peak_rss_mib or 0, s.peak_rss_mib or 0) or None
                         row.peak_gpu_mib = max(row.peak_gpu_mib or 0, s.peak_gpu_mib or 0) or None
                         row.cuda_max_alloc_mib = max(row.cuda_max_alloc_mib or 0, s.cuda_max_alloc_mib or 0) or None

@@ -7,6 +7,7 @@ import json
 import math
 from pathlib import Path
 
+from ..util.cpus import HostLoad
 from ..util.host import host_text
 from ..util.markdown import table
 from ..util.stats import mean_std
@@ -58,6 +59,9 @@ def table_rows(result: dict) -> list[list[str]]:
         rates = [a["tok_s"] for a in r["answers"] if a.get("answer") and a.get("tok_s")]
         avg, std = mean_std(rates)
         tok_s = "—" if avg is None else f"{avg:.1f} (1 sample)" if len(rates) == 1 else f"{avg:.1f} ± {std:.1f}"
+        hosts = [HostLoad.from_dict(a.get("host")) for a in r["answers"] if a.get("answer")]
+        if any(h is not None and h.busy for h in hosts):
+            tok_s += " (host busy)"
         out.append([r["variant"], r["runtime"], _fmt(r.get("size_mib"), ".0f"), ram_text, tok_s,
                     *_fidelity_cells(r.get("fidelity")), _fmt(r["cos_ref"], ".3f"), note])  # fmt: skip
     return out

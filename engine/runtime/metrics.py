@@ -164,12 +164,17 @@ STAT_ROWS: tuple[tuple[str, str, str], ...] = (
     ("vram_source", "VRAM from", "{}"),
     ("cuda_max_alloc_mib", "CUDA alloc", "{:.0f} MiB"),
     ("mean_cpu_percent", "mean CPU", "{:.0f}%"),
+    ("threads", "threads", "{}"),
+    ("host", "host", "{}"),  # others' CPU use while it ran (util.cpus.HostLoad)
 )
 
 
 def format_stat(key: str, value) -> str:
     if value is None:
         return "—"
+    if key == "host":
+        load = HostLoad.from_dict(value)
+        return load.short() if load else "—"
     for k, _, fmt in STAT_ROWS:
         if k == key:
             return fmt.format(value)

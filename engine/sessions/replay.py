@@ -11,6 +11,7 @@ at 1x, 2x, 4x or instantly, with pause, resume and seek; ``play`` does it headle
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SessionError
-from ..runtime.events import Channel, Comparison, EvalSummary, Prompt, Resolved, Snapshot
+from ..runtime.events import Channel, Comparison, EvalSummary, Prompt, Resolved, Resources, Snapshot
 from .log import SessionLog
 
 RUN_GAP_S = 0.6  # between two runs of a session, whatever the recorded idle time
@@ -69,6 +70,8 @@ class Timeline:
         """Recorded times are kept within a run; each run starts ``RUN_GAP_S`` after the
         previous one ended. Events without a time sit at the time of the one before."""
         tl = cls()
+        cpus = (log.header.get("host") or {}).get("cpu_count")
+        top = 100.0 * cpus if isinstance(cpus, int) and cpus > 0 else None  # CPU% above every core: a bad reading
         offset = 0.0  # where the current run starts on the timeline
         base: int | None = None  # the current run's first recorded t_ns
         last = 0.0
@@ -85,6 +88,8 @@ class Timeline:
                 tl.cues += [Cue(offset, c.channel, c.event, event.run) for c in early]
                 early = []
                 continue
+            if top is not None and isinstance(event, Resources) and event.cpu_percent > top:
+                event = dataclasses.replace(event, cpu_percent=top)  # recorded before samples were clamped
             t = getattr(event, "t_ns", 0)
             if t:
                 if base is None:

@@ -180,6 +180,10 @@ class HostLoad:
         steal = f", {self.steal_cpus:.2f} stolen" if self.steal_cpus >= 0.01 else ""
         return f"host {word}: {self.others_cpus:.2f} of {self.cpus} CPUs used by others{steal}"
 
+    def short(self) -> str:
+        """``busy: 0.90 of 2 CPUs`` (used by others), for a table cell."""
+        return f"{'busy' if self.busy else 'quiet'}: {self.others_cpus:.2f} of {self.cpus} CPUs"
+
     def to_dict(self) -> dict:
         return {**asdict(self), "busy": self.busy}
 

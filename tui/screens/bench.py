@@ -133,8 +133,10 @@ class BenchView(ReportsWorkerErrors, Vertical):
         stopped = " (stopped early: the finished runs)" if result["partial"] else ""
         errors = "; ".join(dict.fromkeys(f"{r['spec']}: {r['error']}" for r in result["rows"] if r["error"]))
         self.query_one("#bench-error", Static).update(errors)
+        from llmbench.engine.experiments.bench_report import reps_text
+
         self.query_one("#bench-status", Static).update(
-            f"done in {result['elapsed_s']:.0f} s{stopped} · t/s avg ± stddev of {result['reps']} repetitions"
+            f"done in {result['elapsed_s']:.0f} s{stopped} · {reps_text(result['rows'])}"
             + (f" · session {result['session']}" if result.get("session") else "")
         )
 

@@ -27,7 +27,7 @@ from llmbench.engine.runtime.params import GenParams
 
 from ..bridge import Bridge
 from ..messages import EngineEvent, Ready, ReplayReset, RunFinished, TokenBatch
-from ..widgets.contestant import ContestantPane, apply_event
+from ..widgets.contestant import ContestantPane, apply_side_event
 from ..widgets.model_input import ModelInput
 from ..widgets.passages import PassagesPanel
 from ..widgets.replay_bar import Replayable, ReplayBar
@@ -361,13 +361,15 @@ class ChatView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
                 if isinstance(row, dict) and row.get("cosine") is not None and row.get("side") in self._sides():
                     await self._pane(row["side"]).append(f"\n\n*cosine to the reference {row['cosine']:.3f}*", 0)
         elif message.channel in SIDES:
-            await self._show(self._pane(message.channel), event)
+            await self._show(message.channel, event)
 
     def _sides(self) -> list[str]:
         return ["a", "b"] if not self.has_class("-single") else ["a"]
 
-    async def _show(self, pane: ContestantPane, event: object) -> None:
-        await apply_event(pane, event, "chat", self.notify)
+    async def _show(self, side: str, event: object) -> None:
+        pane = self._pane(side)
+        mode = self.chat.duel.mode if self.chat is not None else "sequential"  # B waits for A in sequential
+        await apply_side_event({s: self._pane(s) for s in self._sides()}, side, event, mode, self.notify)
         if isinstance(event, Done) and self.last_retrieval is not None:
             hits = self.last_retrieval.hits
             cited = citations(pane.answer, len(hits))

@@ -11,12 +11,12 @@ from textual.worker import get_current_worker
 
 from llmbench.engine.errors import LlmbenchError
 from llmbench.engine.runtime.duel import Duel, default_mode
-from llmbench.engine.runtime.events import SIDES, Done, Error, Prompt, Verdict
+from llmbench.engine.runtime.events import SIDES, Done, Prompt, Verdict
 from llmbench.engine.runtime.params import GenParams
 
 from ..bridge import Bridge
 from ..messages import EngineEvent, ReplayReset, RunFinished, TokenBatch
-from ..widgets.contestant import ContestantPane, apply_event
+from ..widgets.contestant import ContestantPane, apply_side_event
 from ..widgets.model_input import ModelInput
 from ..widgets.replay_bar import Replayable, ReplayBar
 from ..workers import ReportsWorkerErrors, RunsModels, engine_work, in_background
@@ -206,14 +206,11 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
                 self.query_one("#settings", Static).update(f"replay · {self.shown_mode}, as recorded")
         elif message.channel in SIDES:
             pane = self._pane(message.channel)
-            await apply_event(pane, event, self.shown_mode, self.notify)
+            panes = {side: self._pane(side) for side in ("a", "b")}
+            await apply_side_event(panes, message.channel, event, self.shown_mode, self.notify)
             if self._live_repeats() and isinstance(event, Done) and self._rounds > 1:
                 if event.finish_reason != "cancelled":  # a counted run (the first is the warmup)
                     self._repeats[pane.side].append(event.stats)
-            if isinstance(event, Done | Error) and message.channel == "a":
-                other = self._pane("b")
-                if other.status.startswith("waiting for A"):  # sequential: B's turn, its worker loads now
-                    other.status = "loading…"
 
     def _live_repeats(self) -> bool:
         return self.running and self.repeat > 1 and not self.query_one(ReplayBar).active
@@ -254,8 +251,17 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         self.query_one("#verdict", Static).update("")
 
     def on_replay_bar_closed(self, message: ReplayBar.Closed) -> None:
+        """The live duel back: the panes emptied and titled with the pickers' models (a
+        prompt sent now runs those, never under the replay's titles)."""
         self.shown_mode = self.mode
         self.query_one("#settings", Static).update(self._settings_text())
+        self.query_one("#verdict", Static).update("")
+        for side in ("a", "b"):
+            pane = self._pane(side)
+            pane.reset()
+            pane.clear_samples()
+            pane.set_title(self.query_one(f"#spec-{side}", Input).value.strip() or "(no model)")
+            pane.status = "ready: a prompt below, then Enter"
         self.query_one("#prompt", Input).focus()
 
     def on_unmount(self) -> None:

@@ -92,9 +92,11 @@ class QuantView(ReportsWorkerErrors, Vertical):
             yield Label("variants")
             yield Input(self.app.config.get("quant_variants", ALL_VARIANTS), id="quant-variants")
             yield Label("gguf types")
-            yield Input(",".join(DEFAULT_GGUF_TYPES), id="quant-types", placeholder="none")
+            yield Input(self.app.config.get("quant_types", ",".join(DEFAULT_GGUF_TYPES)), id="quant-types",
+                        placeholder="none")  # fmt: skip
             yield Label("max tokens")
-            yield Input(str(DEFAULT_PARAMS.max_tokens), id="quant-tokens", type="integer")
+            yield Input(self.app.config.get("quant_tokens", str(DEFAULT_PARAMS.max_tokens)), id="quant-tokens",
+                        type="integer")  # fmt: skip
         yield Static(
             "Enter runs every variant: answers (greedy), then KLD against the full-precision reference; Esc cancels.",
             id="quant-status",
@@ -132,6 +134,8 @@ class QuantView(ReportsWorkerErrors, Vertical):
             quant_base=base,
             quant_questions=questions or "",
             quant_variants=self.query_one("#quant-variants", Input).value,
+            quant_types=self.query_one("#quant-types", Input).value,
+            quant_tokens=self.query_one("#quant-tokens", Input).value,
         )
         self.query_one("#quant-error", Static).update("")
         self.query_one("#quant-report", Markdown).update("")

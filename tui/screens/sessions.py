@@ -9,7 +9,7 @@ from pathlib import Path
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Markdown, Static
 
 from llmbench.engine import paths, sessions
@@ -99,9 +99,10 @@ class SessionsView(ReportsWorkerErrors, Vertical):
             yield Static("", id="sessions-count")
         with Horizontal(id="sessions-main"):
             yield SessionTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
-            with Vertical(id="sessions-preview"):
+            with VerticalScroll(id="sessions-preview"):  # focusable: Tab reaches it, arrows and PgDn scroll it
                 yield Markdown("")
-        yield Static("Enter replays · i opens at once · / filters (the keys below do the rest)", id="sessions-status")
+        yield Static("Enter replays · i opens at once · / filters · Tab: the preview (the keys below do the rest)",
+                     id="sessions-status")  # fmt: skip
 
     def on_resize(self, event) -> None:
         stacked = event.size.width < STACK_BELOW_COLS

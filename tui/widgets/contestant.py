@@ -215,6 +215,15 @@ class ContestantPane(Vertical):
         await self.query_one(Markdown).append(f"{sep}**Error:** {message}")
 
 
+async def apply_side_event(panes: dict, side: str, event: object, mode: str, notify) -> None:
+    """``apply_event`` on ``panes[side]``; in sequential mode, once A is over, B (which said
+    it waits for A) says its worker loads now. Shared by the Duel and Chat tabs."""
+    await apply_event(panes[side], event, mode, notify)
+    if isinstance(event, Done | Error) and side == "a" and "b" in panes:
+        if panes["b"].status.startswith("waiting for A"):
+            panes["b"].status = "loading…"
+
+
 async def apply_event(pane: ContestantPane, event: object, mode: str, notify) -> None:
     """What a contestant pane shows for one engine event (shared by the Duel and Chat tabs)."""
     match event:
@@ -243,6 +252,7 @@ async def apply_event(pane: ContestantPane, event: object, mode: str, notify) ->
         case Error(message=text, code=code):
             if code == "cancelled":
                 await pane.settle()
+                pane.show_samples(ended=True)  # no CPU% left standing from the last sample
                 pane.status = "cancelled"
             else:
                 await pane.show_error(text)
