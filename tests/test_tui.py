@@ -224,7 +224,7 @@ async def test_closing_a_replay_gives_the_panes_back_to_the_pickers_models(regis
         await view.replay(Timeline.from_log(read_session(sample)), "sample", {"a": "smollm2", "b": "gemma3-270m"}, 0.0)
         bar = view.query_one(ReplayBar)
         await wait_for(pilot, lambda: bar.active and bar.player.finished, timeout=10)
-        assert "gemma3-270m" in str(app.query_one("#pane-b .title").render())
+        await wait_for(pilot, lambda: "gemma3-270m" in str(app.query_one("#pane-b .title").render()), timeout=10)
         await pilot.press("escape")
         await pilot.pause()
         pane_b = app.query_one("#pane-b", ContestantPane)
@@ -278,7 +278,7 @@ async def test_settings_typed_by_keyboard_show_what_is_typed(registered, monkeyp
         await pilot.press("ctrl+o", *["tab"] * 10)
         threads = app.screen.query_one("#threads", Input)
         assert app.screen.focused is threads
-        assert "auto (or empty) = 2 here: 2 cores; the UI takes 5–6% of one" in str(
+        assert "auto (or empty) = 2 here: 2 CPUs, less those others keep busy; the UI takes 5–6% of one" in str(
             app.screen.query_one("#help").render()
         )
         await pilot.press("3")  # the field's text is selected on focus: typing replaces it

@@ -17,8 +17,8 @@ LLMBENCH = str(Path(sys.executable).with_name("llmbench"))
 
 
 def _temperature_after(burst: bytes) -> float | None:
-    """The settings form's temperature (2 before) after End, then ``burst`` in one write,
-    then Ctrl+S; what the app saved."""
+    """The settings form's temperature (``2.0`` before) after End, then ``burst`` in one
+    write, then Ctrl+S; what the app saved."""
     save_config(duel_params={"temperature": 2.0, "max_tokens": 8})
     term = Terminal([LLMBENCH], dict(os.environ))
     try:
@@ -30,7 +30,7 @@ def _temperature_after(burst: bytes) -> float | None:
             term.write(b"\t")
         term.wait_for(b"sampling temperature", 10)
         time.sleep(0.3)
-        term.write(b"\x1b[F")  # End: the cursor after the 2, the selection gone
+        term.write(b"\x1b[F")  # End: the cursor after "2.0", the selection gone
         time.sleep(0.3)
         term.write(burst)  # one write: one burst, as over SSH
         time.sleep(0.5)
@@ -47,12 +47,12 @@ def _temperature_after(burst: bytes) -> float | None:
 
 
 def test_a_burst_with_backspace_keeps_its_order_through_the_real_driver():
-    """``Backspace 0 . 7`` in one write on a temperature of 2 gave ``20.`` (Textual ran the
-    Backspace after the printable keys of the same burst)."""
-    assert _temperature_after(b"\x7f0.7") == pytest.approx(0.7)
+    """Three Backspaces and ``0.7`` in one write on ``2.0``: Textual ran the Backspaces after
+    the printable keys of the same burst (``2.00.7``, then three deleted: ``2.0``, as if
+    nothing had been typed)."""
+    assert _temperature_after(b"\x7f\x7f\x7f0.7") == pytest.approx(0.7)
 
 
-def test_two_backspaces_and_two_keys_in_one_write():
-    """``BSpace BSpace 1 .`` on ``2``: both Backspaces (the second has nothing left to
-    delete), then ``1.`` (the field was left unchanged)."""
-    assert _temperature_after(b"\x7f\x7f1.") == pytest.approx(1.0)
+def test_more_backspaces_than_characters_then_keys_in_one_write():
+    """Four Backspaces (the last has nothing left to delete) and ``1.`` on ``2.0``."""
+    assert _temperature_after(b"\x7f\x7f\x7f\x7f1.") == pytest.approx(1.0)

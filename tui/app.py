@@ -141,22 +141,25 @@ class LlmbenchApp(App):
             self.remember(theme=theme.name)
 
     async def on_event(self, event) -> None:
-        """Keys that arrive in one burst (over SSH, a paste of keys, tmux send-keys) keep their
-        order in a text field. Textual runs an Input's editing keys (Backspace, Delete, arrows,
-        Ctrl+U) as bindings only after the key has bubbled from the Input back up to the app,
-        while the printable keys after it go straight to the Input, which inserts them first:
-        ``Backspace 0 . 7`` on ``2`` gave ``20.``. Here such a key's binding runs as the app
-        reads it, before it reads the next key (textual issue: bindings of a focused Input run
-        after the printable keys of the same burst)."""
+        """Keys that arrive in one burst (over SSH, tmux send-keys) keep their order in a text
+        field. Textual runs an Input's editing keys (Backspace, Delete, arrows, Ctrl+U) as
+        bindings only once the key has bubbled from the Input back up to the app, while the
+        printable keys after it go straight to the Input, which inserts them first:
+        Backspace-0-.-7 on ``2`` gave ``20.``. Here a key the focused Input binds itself runs
+        its action as the app reads the key, before it reads the next one. Every other key
+        (tabs, the views' keys) takes Textual's own path."""
         if (
             isinstance(event, events.Key)
             and not event.is_printable
-            and isinstance(self.focused, Input)
             and not event.is_forwarded
+            and isinstance(focused := self.focused, Input)
             and self.screen.maximized is None
         ):
-            if await self._check_bindings(event.key, priority=True) or await self._check_bindings(event.key):
-                return
+            own = [b for b in focused._bindings.key_to_bindings.get(event.key, ()) if not b.priority]
+            if own and not await self._check_bindings(event.key, priority=True):
+                for binding in own:
+                    if await self.run_action(binding.action, focused):
+                        return
         await super().on_event(event)
 
     def remember(self, **changes) -> None:

@@ -27,7 +27,7 @@ def auto_why(mode: str) -> str:
     """What ``auto`` threads means on this machine, in words."""
     kept = f", {UI_CORES} kept for the UI" if UI_CORES else "; the UI takes 5–6% of one as tokens stream"
     halved = ", halved: both models run at once" if mode == "concurrent" else ""
-    return f"{cpu_budget().source}{halved}, fewer while other programs keep cores busy{kept}"
+    return f"{cpu_budget().source}{halved}, less those others keep busy{kept}"
 
 
 def share_warning(settings: DuelSettings) -> str | None:
@@ -121,7 +121,7 @@ class ParamsScreen(ModalScreen[DuelSettings | None]):
         if name == "threads":
             mode = str(self.query_one("#mode", Select).value)
             n = threads_for(mode, GenParams(), UI_CORES)
-            return f"threads: CPU threads per model; auto (or empty) = {n} here: {auto_why(mode)}"
+            return f"threads per model; auto (or empty) = {n} here: {auto_why(mode)}"
         return f"{name}: {param.help}"
 
     def on_descendant_focus(self, event) -> None:

@@ -101,8 +101,7 @@ class SessionsView(ReportsWorkerErrors, Vertical):
             yield SessionTable(id="sessions-table", cursor_type="row", zebra_stripes=True)
             with VerticalScroll(id="sessions-preview"):  # focusable: Tab reaches it, arrows and PgDn scroll it
                 yield Markdown("")
-        yield Static("Enter replays · i opens at once · / filters · Tab: the preview (the keys below do the rest)",
-                     id="sessions-status")  # fmt: skip
+        yield Static("Enter replays · i opens at once · / filters · Tab: the preview", id="sessions-status")
 
     def on_resize(self, event) -> None:
         stacked = event.size.width < STACK_BELOW_COLS
