@@ -24,23 +24,20 @@ token 2,000 within 1.2x of that at token 100.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
-import pty
 import shutil
-import signal
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
-import termios
-import threading
 import time
 from pathlib import Path
 
 import psutil
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository: its tests' terminal
+from tests.helpers import Terminal  # noqa: E402
 
 PROMPT = "The old lighthouse keeper wrote in his logbook every night. On the first night of the storm he wrote"
 CHECKPOINTS = (100, 500, 1000, 2000)
@@ -63,50 +60,17 @@ def headless(model: str, tokens: int, threads: int | None) -> list[float]:
     return [c["gen_tok_s"] for c in json.loads(out.stdout)["contestants"]]
 
 
-class Pty:
-    """``llmbench`` in a pseudo-terminal of a given size; its output is drained (a
-    terminal that is not read blocks the app) and kept for waiting on a text."""
+class Pty(Terminal):
+    """``llmbench`` in a pseudo-terminal of a given size (tests/helpers.py's ``Terminal``),
+    its output drained and kept for waiting on a text; ``type`` sends keys one by one."""
 
     def __init__(self, cols: int, rows: int, home: Path):
-        env = {**os.environ, "TERM": "xterm-256color", "LLMBENCH_HOME": str(home), "COLUMNS": str(cols)}
-        self.pid, self.fd = pty.fork()
-        if self.pid == 0:  # the child: the app itself
-            os.execvpe(LLMBENCH, [LLMBENCH], env)
-        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
-        self.seen = bytearray()
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        while True:
-            try:
-                data = os.read(self.fd, 65536)
-            except OSError:
-                return
-            if not data:
-                return
-            self.seen += data[-4096:]
-            del self.seen[:-65536]
-
-    def wait_for(self, text: bytes, timeout: float) -> None:
-        end = time.monotonic() + timeout
-        while text not in self.seen:
-            if time.monotonic() > end:
-                sys.exit(f"tui_overhead: the app never showed {text!r}")
-            time.sleep(0.1)
+        super().__init__([LLMBENCH], {**os.environ, "LLMBENCH_HOME": str(home)}, cols, rows)
 
     def type(self, text: str) -> None:
         for ch in text:
-            os.write(self.fd, ch.encode())
+            self.write(ch.encode())
             time.sleep(0.005)
-
-    def close(self) -> None:
-        self.type("\x11")  # Ctrl+Q
-        for _ in range(100):
-            if os.waitpid(self.pid, os.WNOHANG)[0]:
-                return
-            time.sleep(0.1)
-        os.kill(self.pid, signal.SIGKILL)
-        os.waitpid(self.pid, 0)
 
 
 class SessionTail:

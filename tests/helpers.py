@@ -42,6 +42,7 @@ class Terminal:
             if not data:
                 return
             self.seen += data
+            del self.seen[: -(1 << 20)]  # the last MiB: a long run streams far more
 
     def wait_for(self, text: bytes, timeout: float = 60.0) -> None:
         import time

@@ -64,6 +64,18 @@ def test_samples_match_the_reported_mean_and_stddev(result):
     assert rows["pp32"]["ttft_ms"] > 0 and rows["tg8"]["ttft_ms"] is None
 
 
+def test_beside_a_busy_loop_auto_leaves_its_core_and_the_figure_is_marked(demo_paths, busy_core):
+    """The contention guard and the thread policy on a real run: with a loop holding one CPU,
+    auto runs on the others (1 thread on 2 CPUs), and the row says the host was busy."""
+    text = read_text(None)
+    bench = Bench([f"gguf:{demo_paths['smollm2']}"], plan([0], [64], [], [0]), text, reps=1, warmup=0, record=False)
+    result = list(bench.run())[-1].result
+    (row,) = result["rows"]
+    assert row["error"] is None and row["host_busy"] is True and row["host_others_cpus"] >= 0.5, row["host"]
+    assert row["n_threads"] == max(1, usable_cpus() - 1)
+    assert render(result, "md").count("(host busy)") == 1 and "host busy during 1 of 1 tests" in render(result, "md")
+
+
 def test_depth_changes_the_kv_fill_the_engine_reports(result):
     kv = {r["test"]: r["kv_tokens"] for r in result["rows"]}
     assert kv == {"pp32": 32, "tg8": 8, "pp32 @ d64": 96, "tg8 @ d64": 72}

@@ -87,7 +87,7 @@ def test_auto_threads_leaves_the_cores_others_use():
 def test_host_load_is_busy_only_when_others_reach_into_the_room_a_run_needs():
     assert not HostLoad(0.06, 2, 2, window_s=3).busy and HostLoad(0.9, 2, 2, window_s=3).busy
     assert HostLoad(0.9, 2, 2, window_s=3).text() == "host busy: 0.90 of 2 CPUs used by others"
-    assert not HostLoad(0.9, 2, 2, window_s=0.2).busy, "too short a window to judge"
+    assert not HostLoad(0.9, 2, 2, window_s=0.1).busy, "too short a window to judge"
     assert not HostLoad(30.0, 64, 4, window_s=3).busy, "60 spare CPUs beyond a quota of 4"
     assert HostLoad.from_dict(HostLoad(0.5, 2, 2, 0.1, 3.0).to_dict()) == HostLoad(0.5, 2, 2, 0.1, 3.0)
     assert HostLoad.from_dict({"others_cpus": "x"}) is None and HostLoad.from_dict(None) is None

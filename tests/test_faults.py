@@ -26,15 +26,20 @@ def _workers_of(proc: subprocess.Popen, timeout: float = 60) -> list[psutil.Proc
     """The model workers of a running `llmbench duel` once both have started."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
-        kids = [
-            p
-            for p in psutil.Process(proc.pid).children(recursive=True)
-            if "resource_tracker" not in " ".join(p.cmdline())
-        ]
+        kids = [p for p in psutil.Process(proc.pid).children(recursive=True) if "resource_tracker" not in _cmdline(p)]
         if len(kids) >= 2:
             return kids
         time.sleep(0.1)
     raise AssertionError("the workers never started")
+
+
+def _cmdline(p: psutil.Process) -> str:
+    """A process's command line; "" for one that ended or is a zombie (on a busy machine a
+    child of an earlier test may not be reaped yet)."""
+    try:
+        return " ".join(p.cmdline())
+    except psutil.Error:
+        return ""
 
 
 def _running(p: psutil.Process) -> bool:
@@ -184,7 +189,7 @@ def test_a_stopped_or_killed_inspection_child_is_one_error(home, tmp_path, sig, 
 
     def signal_the_child() -> bool:  # called at every poll: the first one, the child is starting
         if not signalled:
-            kids = [p for p in psutil.Process().children() if "resource_tracker" not in " ".join(p.cmdline())]
+            kids = [p for p in psutil.Process().children() if _running(p) and "resource_tracker" not in _cmdline(p)]
             child = max(kids, key=lambda p: p.create_time())
             os.kill(child.pid, sig)
             signalled.append(child.pid)

@@ -79,10 +79,12 @@ def test_hf_full_precision_duels_llama_cpp_with_the_same_events_and_stats(regist
 
 
 @pytest.mark.slow
-def test_cancel_stops_hf_generation_through_its_stopping_criteria(registered):
+def test_cancel_stops_hf_generation_through_its_stopping_criteria(registered, busy_core):
     """The answer cannot end on its own (end-of-sequence suppressed until 400 tokens), so
-    the cancel ends it within a few tokens (by the worker's own clock), the worker kept."""
-    params = GenParams(temperature=0, max_tokens=400, n_ctx=1024, ignore_eos=True)
+    the cancel ends it within a few tokens (by the worker's own clock), the worker kept:
+    with two torch threads beside a busy loop, where each token crawls (a cancel that took
+    longer than 0.6 s used to kill the worker, and turned CI red)."""
+    params = GenParams(temperature=0, max_tokens=400, n_ctx=1024, ignore_eos=True, threads=2)
     with Duel("hf:smollm2?dtype=fp32", None, params, record=False) as duel:
         tokens, done, t_cancel, after = 0, None, None, 0
         for _side, event in duel.run("Write a long story about a dragon and a castle."):

@@ -88,7 +88,6 @@ def test_every_variant_answers_and_is_scored_against_references_and_fp32(registe
         assert 0 < r["cos_ref"] <= 1.0001 and 0 < r["cos_fp32"] <= 1.0001, name
     assert rows["fp32"]["cos_fp32"] == pytest.approx(1.0, abs=1e-4), "fp32 is its own reference"
     assert rows["gguf Q4_1"]["peak_rss_mib"] < rows["fp32"]["peak_rss_mib"]
-    assert rows["gguf Q4_1"]["tok_s"] > rows["fp32"]["tok_s"]
     report = markdown_report(result)
     assert ("| variant | runtime | size MiB | peak RAM MiB | tok/s | Mean KLD | Same top p % | PPL ratio | MC flips "
             "| cos ref | note |") in report  # fmt: skip

@@ -292,7 +292,7 @@ async def test_settings_typed_by_keyboard_show_what_is_typed(registered, monkeyp
         await pilot.pause()
         view = app.query_one(DuelView)
         assert view.params.threads == 3 and view.params.ignore_eos
-        assert any("3 model threads on 2 cores" in n.message for n in app._notifications)
+        assert any("3 model threads on 2 usable CPUs" in n.message for n in app._notifications)
         await pilot.press("ctrl+o", *["tab"] * 10, *"auto", "ctrl+s")
         await pilot.pause()
         assert view.params.threads is None

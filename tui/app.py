@@ -157,9 +157,9 @@ class LlmbenchApp(App):
         ):
             own = [b for b in focused._bindings.key_to_bindings.get(event.key, ()) if not b.priority]
             if own and not await self._check_bindings(event.key, priority=True):
-                for binding in own:
-                    if await self.run_action(binding.action, focused):
-                        return
+                # queued behind the keys the Input already holds (Enter after the text it submits)
+                focused.call_later(self.run_action, own[0].action, focused)
+                return
         await super().on_event(event)
 
     def remember(self, **changes) -> None:

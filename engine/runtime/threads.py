@@ -11,11 +11,12 @@ An explicit count is obeyed as given (the CLI warns when it exceeds the budget).
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 from ..util.cpus import CpuBudget, HostLoad, HostSampler, auto_threads, cpu_budget
 
-MIN_WINDOW_S = 0.25  # a shorter window says too little (/proc/stat ticks are 10 ms); the last one stands
+MIN_WINDOW_S = 0.1  # a shorter window says too little (/proc/stat ticks are 10 ms); the last one stands
 RETUNE_S = 1.0  # while answering, the count is chosen again this often
 
 
@@ -59,8 +60,14 @@ class Conditions:
             self.recent = load
 
     def begin(self) -> int:
-        """A request starts: the threads for it, from the window since the last one."""
-        self._update(self.sampler.load())
+        """A request starts: the threads for it, from the window since the last one (the
+        first request of a worker that loaded faster than MIN_WINDOW_S waits out the rest:
+        two threads beside a busy loop would crawl until the first retune)."""
+        load = self.sampler.load()
+        if self.recent is None and (load is None or load.window_s < MIN_WINDOW_S):
+            time.sleep(MIN_WINDOW_S - (load.window_s if load else 0.0))
+            load = self.sampler.load()
+        self._update(load)
         self._start = self._tick = self.sampler.mark()
         return self.policy.choose(self.budget, self.recent)
 

@@ -23,7 +23,7 @@ from pathlib import Path
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 BUSY_SHARE = 0.2  # others using more than this share of the allowed CPUs: the host is busy
-JUDGE_S = 0.5  # a shorter window is not judged busy or quiet (/proc/stat counts in 10 ms ticks)
+JUDGE_S = 0.2  # a shorter window is not judged busy or quiet (/proc/stat counts in 10 ms ticks)
 FREE_SLACK = 0.3  # a core others use less than this much of still counts as free
 
 
@@ -236,15 +236,24 @@ def _proc_stat(cpus: tuple[int, ...]) -> tuple[float, float]:
 
 
 def family(root: int | None = None) -> list[int]:
-    """llmbench's processes: ``root`` (by default this process's parent when it is a
-    worker, else this process) and every process under it."""
+    """llmbench's processes: ``root`` (the app or CLI; by default this process) and the
+    processes it spawned with multiprocessing under it (model workers, services). Any
+    other child (a script's busy loop, a compiler) is someone else's load."""
     import psutil
 
     try:
         top = psutil.Process(root or os.getpid())
-        return [top.pid] + [c.pid for c in top.children(recursive=True)]
+        kids = top.children(recursive=True)
     except psutil.Error:
         return [os.getpid()]
+    ours = [top.pid]
+    for kid in kids:
+        try:
+            if "multiprocessing" in " ".join(kid.cmdline()):
+                ours.append(kid.pid)
+        except psutil.Error:  # gone, or a zombie
+            continue
+    return ours
 
 
 def _cpu_seconds(pids) -> dict[int, float]:
