@@ -257,8 +257,8 @@ class Worker:
         return None, f"{self.model.spec}: no answer from its worker in {timeout_s:.0f} s"
 
     def cancel(self) -> None:
-        """Ask the child to stop its request. It stops at its next token (or the next
-        operation of a long prompt pass); it is never killed for being slow: only the
+        """Ask the child to stop its request. It stops at its next token (a prompt pass in
+        progress runs to its end first); it is never killed for being slow: only the
         watchdog ends one that has stopped or no longer uses any CPU (CANCELLED_STALL_S).
         A worker still loading finishes its load and waits for the next request."""
         if self.dead or not self.busy:
