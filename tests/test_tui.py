@@ -439,8 +439,10 @@ async def test_inspect_tab_summary_compare_and_memory(registered, tmp_path):
         assert "memory: meta-llama-3-8b" in memory and "memory: qwen2-1.5b" in memory, "both models' memory tables"
         results = app.query_one("#inspect-results")
         assert results.scroll_y == 0, "a comparison opens at its top"
+        await wait_for(pilot, lambda: results.max_scroll_y > 0, timeout=10)  # laid out (later on a busy machine)
         await pilot.press("pagedown", "pagedown")  # from the model field: type, Enter, read
-        assert results.scroll_y > 0 and app.focused is src
+        await wait_for(pilot, lambda: results.scroll_y > 0, timeout=10)
+        assert app.focused is src
         src.value = str(tmp_path)  # a folder with no config
         await pilot.press("enter")
         await wait_for(pilot, lambda: "no config.json" in str(app.query_one("#inspect-error").render()), timeout=20)

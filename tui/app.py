@@ -33,6 +33,9 @@ FEW_COLOURS = ("standard", "windows")  # Rich's names for a 16-colour terminal (
 EXIT_GRACE_S = 5.0  # after SIGTERM or SIGHUP: the orderly exit, then the process ends anyway
 
 DEMO_A, DEMO_B = "smollm2", "gemma3-270m"
+# The keys an Input binds itself (Backspace, Delete, arrows, Enter, Ctrl+U...), not the
+# scroll keys it inherits: those give way to the view's (PageDown scrolls Inspect's results).
+EDITING_KEYS = frozenset(k.strip() for b in Input.BINDINGS for k in b.key.split(","))
 
 
 class LlmbenchApp(App):
@@ -150,7 +153,7 @@ class LlmbenchApp(App):
         (tabs, the views' keys) takes Textual's own path."""
         if (
             isinstance(event, events.Key)
-            and not event.is_printable
+            and event.key in EDITING_KEYS
             and not event.is_forwarded
             and isinstance(focused := self.focused, Input)
             and self.screen.maximized is None
