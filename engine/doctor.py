@@ -23,6 +23,7 @@ from . import paths
 from .errors import first_line
 from .runtime.backends.llama_cpp import CUDA_REBUILD
 from .util.cpus import HostLoad
+from .util.files import path_bytes, remove_path, stale_parts, stale_parts_under
 
 OK, INFO, WARN, FAIL = "ok", "info", "warn", "fail"
 KERNELS = {  # distribution -> its package, or what it lets llmbench load
@@ -73,6 +74,7 @@ def gather() -> dict[str, Any]:
         "machine": _machine(),
         "paths": _paths(),
         "demo_models": _demo_models(),
+        "leftovers": [{"path": str(p), "bytes": path_bytes(p)} for p in leftovers()],
     }
 
 
@@ -156,6 +158,27 @@ def _paths() -> dict:
     return out
 
 
+def leftovers() -> list[Path]:
+    """Partial outputs of killed runs (``util.files.staged``) in llmbench's folders and
+    the temporary folder: their process is gone, nothing will finish them."""
+    import tempfile
+
+    roots = {paths.data_dir(), paths.cache_dir(), paths.models_dir(), paths.sessions_dir()}
+    found = {p for root in roots for p in stale_parts_under(root)}
+    found.update(stale_parts(Path(tempfile.gettempdir()), "llmbench-*"))
+    return sorted(found)
+
+
+def clean_leftovers() -> list[tuple[Path, int]]:
+    """Remove ``leftovers()``; what went, with its size."""
+    gone = []
+    for p in leftovers():
+        size = path_bytes(p)
+        remove_path(p)
+        gone.append((p, size))
+    return gone
+
+
 def _demo_models() -> dict:
     from .models.registry import DEMO_MODELS, demo_path
 
@@ -178,6 +201,7 @@ def verdicts(facts: dict) -> list[Check]:
         *_gpu_checks(facts["nvml"], facts["torch"], facts["own_pid_namespace"]),
         *_machine_checks(facts["machine"]),
         *_path_checks(facts["paths"], facts["demo_models"]),
+        _leftover_check(facts.get("leftovers", [])),
     ]
 
 
@@ -302,6 +326,15 @@ def _path_checks(places: dict, demos: dict) -> list[Check]:
         else:
             out.append(Check("models", f"{name}: not pulled", INFO, f"llmbench models pull {name}"))
     return out
+
+
+def _leftover_check(found: list[dict]) -> Check:
+    if not found:
+        return Check("leftovers", "no partial files of killed runs", OK)
+    size = sum(f["bytes"] for f in found) / 2**20
+    first = found[0]["path"] + (f" and {len(found) - 1} more" if len(found) > 1 else "")
+    return Check("leftovers", f"{len(found)} partial file(s) of killed runs, {size:.1f} MiB: {first}", WARN,
+                 "llmbench doctor --clean removes them (the next run of the same kind does too)")  # fmt: skip
 
 
 class Doctor:

@@ -1,6 +1,10 @@
 """Checks that several test modules share."""
 
 import re
+import sys
+from pathlib import Path
+
+LLMBENCH = str(Path(sys.executable).with_name("llmbench"))  # the installed command, in this venv
 
 
 def is_one_run_verdict(line: str) -> bool:

@@ -2,16 +2,12 @@
 
 import json
 import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import is_one_run_verdict
-
-LLMBENCH = shutil.which("llmbench", path=str(Path(sys.executable).parent)) or "llmbench"
+from tests.helpers import LLMBENCH, is_one_run_verdict
 
 
 def cli(*args, home=None, input=None, timeout=180, env=None):

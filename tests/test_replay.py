@@ -273,7 +273,7 @@ def test_a_killed_duel_leaves_a_session_that_replays(registered, home):
     import subprocess
     import time
 
-    from tests.test_cli import LLMBENCH
+    from tests.helpers import LLMBENCH
 
     folder = paths.sessions_dir()
     proc = subprocess.Popen(

@@ -214,3 +214,59 @@ def test_the_checks_can_fail():
     found, bare = imports_of("engine.models.spec", text, False, known)
     assert bare == ["engine.models.spec:1: engine.errors.SpecError", "engine.models.spec:1: engine.errors"]
     assert found == {"engine.runtime", "engine.runtime.duel", "tui.app"}  # a package runs its __init__ too
+
+
+# ---------------------------------------------------------------- the worker's requests and the backends
+
+PRIVATE_LLAMA = (r"(?<!self)\._(model|ctx|batch)\b",)  # llama-cpp-python's private attributes (a Llama's)
+
+
+def test_private_llama_cpp_attributes_are_read_in_one_adapter():
+    import re
+
+    adapter = ROOT / "engine" / "runtime" / "backends" / "llama_handles.py"
+    found = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for p in module_files().values()
+        if p != adapter
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if any(re.search(pattern, line) for pattern in PRIVATE_LLAMA)
+    ]
+    assert found == []
+
+
+def test_every_request_kind_is_served_and_has_a_client_method():
+    import typing
+
+    from llmbench.engine.runtime import requests
+    from llmbench.engine.runtime.worker import Worker
+
+    kinds = set(typing.get_args(requests.Request))
+    assert set(requests.SERVE) == kinds
+    client = {n for n, f in vars(Worker).items() if callable(f) and not n.startswith("_")}
+    aliases = {"piecesof": "pieces", "serverlogprobs": "server_logprobs"}  # Worker.pieces sends PiecesOf...
+    names = {aliases.get(requests.code(k), requests.code(k)) for k in kinds}
+    assert names <= client, sorted(names - client)
+
+
+def test_no_request_is_built_as_a_tuple():
+    calls = [
+        f"{p.relative_to(ROOT)}:{i}"
+        for p in module_files().values()
+        for i, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1)
+        if ".request((" in line or "_send((" in line
+    ]
+    assert calls == []
+
+
+def test_every_backend_implements_the_whole_protocol():
+    from llmbench.engine.runtime.backends.base import Backend
+    from llmbench.engine.runtime.backends.hf import HFBackend
+    from llmbench.engine.runtime.backends.llama_cpp import LlamaCppBackend
+    from llmbench.engine.runtime.backends.remote import OpenAIBackend
+
+    declared = {n for n in vars(Backend) if not n.startswith("_")} | set(Backend.__annotations__)
+    assert {"load", "generate", "text_tokens", "logits", "bench", "prompt_logprobs", "RETUNES"} <= declared
+    for cls in (LlamaCppBackend, HFBackend, OpenAIBackend):
+        missing = [n for n in declared if not hasattr(cls, n)]
+        assert missing == [], (cls.__name__, missing)

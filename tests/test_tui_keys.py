@@ -2,18 +2,14 @@
 Linux driver and parser, keys written in bursts (as they arrive over SSH or from tmux)."""
 
 import os
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from llmbench.engine.config import read_settings, save_config
-from tests.helpers import Terminal
+from tests.helpers import LLMBENCH, Terminal
 
 pytestmark = pytest.mark.slow  # the app in a pty
-
-LLMBENCH = str(Path(sys.executable).with_name("llmbench"))
 
 
 def _temperature_after(burst: bytes) -> float | None:

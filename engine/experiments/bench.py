@@ -28,6 +28,7 @@ from ..runtime.events import Done, Loaded
 from ..runtime.fits import check_fits
 from ..runtime.params import GenParams
 from ..runtime.record import save_report
+from ..runtime.requests import Request, Tokenize
 from ..runtime.scoring import TextTokens
 from ..runtime.speed import CHARS_PER_TOKEN, BenchRequest, BenchSample, SpeedTest, remote_sample
 from ..runtime.threads import ThreadPolicy
@@ -99,7 +100,7 @@ class Bench:
         self.elapsed_s = 0.0
         self._cancel = threading.Event()
 
-    def _ask(self, side: Contestant, msg: tuple | None, kind: type) -> object | None:
+    def _ask(self, side: Contestant, msg: Request | None, kind: type) -> object | None:
         if msg is not None:
             side.worker.request(msg)
         event, why = side.worker.reply(kind, REPLY_TIMEOUT_S)
@@ -131,7 +132,7 @@ class Bench:
             if side.model.backend == "openai":
                 side.threads = None  # the server's own
                 continue  # no tokenizer here: each run sends text sized by characters (remote_sample)
-            tokens = self._ask(side, ("tokenize", self.text.content), TextTokens)
+            tokens = self._ask(side, Tokenize(self.text.content), TextTokens)
             if tokens is None:
                 continue
             if tokens.n_ctx_train and need > tokens.n_ctx_train:
@@ -147,7 +148,7 @@ class Bench:
 
     def _sample(self, side: Contestant, test: SpeedTest) -> BenchSample | None:
         if side.model.backend != "openai":
-            return self._ask(side, ("bench", BenchRequest(test, side.text_ids)), BenchSample)
+            return self._ask(side, BenchRequest(test, side.text_ids), BenchSample)
         # a server: a raw completion of about n_prompt tokens of the text, n_gen tokens asked
         # for (end of sequence ruled out), the depth put before it as the Duel does
         n_chars = max(test.n_prompt, 4) * CHARS_PER_TOKEN

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -43,6 +42,7 @@ from ..runtime.scoring import (
 )
 from ..runtime.worker import ModelSide, Worker
 from ..util.cpus import HostLoad, HostSampler
+from ..util.files import scratch_dir
 from ..util.fmt import MIB
 from ..util.host import host_info
 from .fidelity_ref import RefFile, text_sha256
@@ -235,7 +235,7 @@ class Fidelity:
                 continue
             side.load_s = loaded.load_s
             if not side.remote:  # a server's tokens are checked chunk by chunk
-                side.worker.request(("tokenize", self.text.content))
+                side.worker.tokenize(self.text.content)
                 side.tokens = self._reply(side, TextTokens)
 
     def _reference_tokens(self) -> TextTokens:
@@ -292,7 +292,7 @@ class Fidelity:
                         side.error = str(exc)
             self.chunks_total = self._count_chunks(ref_tokens)
             host = HostSampler(family_root=os.getpid())  # others' CPU use while the chunks are scored
-            self._scratch = Path(tempfile.mkdtemp(prefix="llmbench-fidelity-"))
+            self._scratch = scratch_dir("fidelity")
             if self.save_ref:
                 self._store = RefFile.create(self.save_ref, self.ctx, ref_tokens, self.chunks_total)
             for c in range(self.chunks_total):
@@ -335,7 +335,7 @@ class Fidelity:
         remote = self._remote_view(tokens, reference) if any(s.remote for s in self._live_cands()) else None
         for side in self._live_cands():
             if side.remote:
-                side.worker.request(("prompt_logprobs", remote[0], tokens, self.top_n))
+                side.worker.server_logprobs(remote[0], tokens, self.top_n)
                 got = self._reply(side, PromptLogprobs)
                 try:
                     if got is not None:
@@ -346,7 +346,7 @@ class Fidelity:
                 except FidelityError as exc:
                     side.error = str(exc)
                 continue
-            side.worker.request(("score", ScoreRequest(c, tokens, first, reference=reference, top_k=self.top_k)))
+            side.worker.score(ScoreRequest(c, tokens, first, reference=reference, top_k=self.top_k))
             scored = self._reply(side, Scored)
             if scored is not None:
                 side.tally.add(scored.rows)
@@ -356,10 +356,10 @@ class Fidelity:
         """What a server candidate needs of a chunk: its text (BOS left out) and the text of
         each of its tokens and of the reference's top tokens, from the reference's tokenizer."""
         body = tokens[1:] if self.ref.tokens.bos is not None else tokens
-        self.ref.worker.request(("detokenize", body))
+        self.ref.worker.detokenize(body)
         text = self._reply(self.ref, Pieces)
         ids = sorted({*tokens, *reference.top.ids.ravel().tolist(), *reference.top1.tolist()})
-        self.ref.worker.request(("pieces", ids))
+        self.ref.worker.pieces(ids)
         pieces = self._reply(self.ref, Pieces)
         if text is None or pieces is None:
             raise FidelityError(f"the reference could not name its tokens: {self.ref.error}")
@@ -374,7 +374,7 @@ class Fidelity:
         first = self.ctx // 2 if first is None else first
         top_k = max(self.top_k, self.top_n if any(s.remote for s in self._live_cands()) else 0)
         request = ScoreRequest(c, tokens, first, write_path=path, store=store, top_k=top_k)
-        self.ref.worker.request(("score", request))
+        self.ref.worker.score(request)
         scored = self._reply(self.ref, Scored)
         return None if scored is None else replace(scored.reference, path=path)
 
@@ -386,7 +386,7 @@ class Fidelity:
         for side in [self.ref, *self._live_cands()]:
             if side.worker is None or side.error is not None or side.remote:
                 continue  # a server is not asked: its echo gives one prompt, not a choice's likelihood
-            side.worker.request(("choices", ChoicesRequest(mc_pairs(questions))))
+            side.worker.choices(ChoicesRequest(mc_pairs(questions)))
             got = self._reply(side, Likelihoods)
             if got is not None:
                 side.mc = picks(questions, got.values)

@@ -32,7 +32,7 @@ from .. import models
 from ..errors import FidelityError, LlmbenchError
 from ..models.info import ModelInfo
 from ..runtime.scoring import Reference, Stored, TextTokens
-from ..util.files import loads_json
+from ..util.files import loads_json, output_error, part_path, sweep_parts
 
 MAGIC = b"_logits_"
 TRAILER_MAGIC = b"llmbench"
@@ -85,7 +85,8 @@ class RefFile:
     @classmethod
     def create(cls, path: Path, n_ctx: int, tokens: TextTokens, n_chunk: int) -> RefFile:
         """A temporary file next to ``path`` with the header and tokens, sized for every chunk."""
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.part")
+        sweep_parts(path.parent, f"*{path.suffix}" if path.suffix else path.name)  # a killed run's partial
+        tmp = part_path(path)
         ids = np.asarray(tokens.ids[: n_ctx * n_chunk], dtype=np.int32)
         ref = cls(tmp, n_ctx, tokens.n_vocab, n_chunk, ids)
         try:
@@ -95,7 +96,7 @@ class RefFile:
                 fh.truncate(ref.data_end)
         except OSError as exc:
             tmp.unlink(missing_ok=True)
-            raise FidelityError(f"{path}: cannot write the reference ({exc.strerror})") from None
+            raise FidelityError(output_error(path, exc)) from None
         return ref
 
     def finish(self, path: Path, meta: dict) -> None:
@@ -107,7 +108,7 @@ class RefFile:
             os.replace(self.path, path)
         except OSError as exc:
             self.discard()
-            raise FidelityError(f"{path}: cannot write the reference ({exc.strerror})") from None
+            raise FidelityError(output_error(path, exc)) from None
         self.path, self.meta = path, meta
 
     def discard(self) -> None:

@@ -9,14 +9,13 @@ gave it, and each model's most likely tokens there. The TUI colours the text by 
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 
 from ..errors import FidelityError
 from ..runtime.scoring import Pieces, Scored, ScoreRequest
+from ..util.files import scratch_dir
 from .fidelity import Fidelity, Text
 
 TOP_K = 5
@@ -54,17 +53,17 @@ class _TokenView(Fidelity):
         tokens = list(ref_tokens.ids[: self.ctx])
         if len(tokens) < 2:
             raise FidelityError(f"{self.text.label}: fewer than two tokens; nothing to compare")
-        self._scratch = Path(tempfile.mkdtemp(prefix="llmbench-tokens-"))
+        self._scratch = scratch_dir("tokens")
         ref = self._reference_chunk(0, tokens, first=0)
         if ref is None:
             raise FidelityError(f"the reference failed: {self.ref.error}")
-        cand.worker.request(("score", ScoreRequest(0, tokens, 0, reference=ref, top_k=self.top_k)))
+        cand.worker.score(ScoreRequest(0, tokens, 0, reference=ref, top_k=self.top_k))
         scored = self._reply(cand, Scored)
         if scored is None:
             raise FidelityError(f"{cand.spec}: {cand.error}")
         rows = scored.rows
         wanted = sorted({*tokens, *ref.top.ids.ravel().tolist(), *rows.top.ids.ravel().tolist()})
-        self.ref.worker.request(("pieces", wanted))
+        self.ref.worker.pieces(wanted)
         got = self._reply(self.ref, Pieces)
         if got is None:
             raise FidelityError(f"the reference could not name its tokens: {self.ref.error}")

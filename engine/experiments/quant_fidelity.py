@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import shutil
-import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ from ..errors import LlmbenchError
 from ..models.quantize import check_type, quantize_gguf
 from ..paths import cache_dir, ensure
 from ..rag.collection import Progress
+from ..util.files import scratch_dir
 from .fidelity import DEFAULT_CTX, Fidelity, FidelityDone, Text
 from .multiple_choice import McQuestion
 
@@ -91,7 +91,7 @@ class MatrixFidelity:
 
     def run(self, rows: list) -> Iterator[object]:
         """``FidelityStarted`` and ``Progress`` as it goes; each row's ``fidelity`` is filled in."""
-        scratch = Path(tempfile.mkdtemp(prefix="llmbench-matrix-ref-", dir=ensure(cache_dir())))
+        scratch = scratch_dir("matrix-ref", ensure(cache_dir()))
         ref_file = scratch / "reference.kld"
         todo = [r for r in rows if not r.skipped and not r.error]
         try:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,8 @@ from urllib.parse import parse_qsl
 
 from .. import paths
 from ..errors import BackendUnavailable, ModelFileError, SpecError, first_line
-from ..util.files import cached_sha256, loads_json
+from ..util.files import cached_sha256, loads_json, output_error, staged
+from ..util.logs import adopt_library_logger
 from .quant_methods import DTYPES, QUANTS, missing_library
 
 DEVICE_MAPS = ("cpu", "cuda", "auto")
@@ -108,7 +108,7 @@ def transformers():
         raise BackendUnavailable(
             "transformers is not installed: run `make setup` (or pip install 'llmbench[hf]')"
         ) from None
-    tf.utils.logging.set_verbosity_error()
+    adopt_library_logger("transformers")  # its warnings to llmbench's log file, not the screen
     tf.utils.logging.disable_progress_bar()
     return tf
 
@@ -266,11 +266,30 @@ def _tf_version() -> str:
     return version("transformers")
 
 
+def _convert(tf, torch, path: Path, folder: Path) -> None:
+    try:
+        model = tf.AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
+        tokenizer = tf.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
+    except (OSError, ValueError, KeyError, RuntimeError) as exc:
+        raise ModelFileError(f"{path}: transformers cannot load this GGUF ({first_line(exc)})") from None
+    # the dequantized weights are plain tensors now: drop the GGUF "quantizer" so they save
+    model.hf_quantizer = None
+    for holder in (model, model.config):
+        if "quantization_config" in vars(holder):
+            delattr(holder, "quantization_config")
+    model.config.save_pretrained(folder)
+    from safetensors.torch import save_model
+
+    save_model(model, str(folder / "model.safetensors"))
+    tokenizer.save_pretrained(folder)
+
+
 def gguf_as_hf_folder(path: Path) -> Path:
     """A safetensors folder holding this GGUF dequantized to fp32 (config, weights, tokenizer).
 
     Converted once and cached by the file's sha256; the conversion is written to a
-    temporary folder and renamed, so an interrupted one leaves nothing half-made.
+    temporary folder and renamed (``util.files.staged``), so an interrupted one leaves
+    nothing half-made.
     """
     root = paths.cache_dir() / "hf-from-gguf"
     target = root / f"{path.stem}-{_conversion_key(path)}"
@@ -279,30 +298,12 @@ def gguf_as_hf_folder(path: Path) -> Path:
     tf = transformers()
     import torch
 
-    tmp = root / f".{target.name}.{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     try:
-        try:
-            model = tf.AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=torch.float32)
-            tokenizer = tf.AutoTokenizer.from_pretrained(path.parent, gguf_file=path.name)
-        except (OSError, ValueError, KeyError, RuntimeError) as exc:
-            first = first_line(exc)
-            raise ModelFileError(f"{path}: transformers cannot load this GGUF ({first})") from None
-        # the dequantized weights are plain tensors now: drop the GGUF "quantizer" so they save
-        model.hf_quantizer = None
-        for holder in (model, model.config):
-            if "quantization_config" in vars(holder):
-                delattr(holder, "quantization_config")
-        model.config.save_pretrained(tmp)
-        from safetensors.torch import save_model
-
-        save_model(model, str(tmp / "model.safetensors"))
-        tokenizer.save_pretrained(tmp)
-        del model
-        if target.exists():
-            shutil.rmtree(target)
-        tmp.rename(target)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with staged(target, f"{path.stem}-*") as tmp:
+            tmp.mkdir()
+            _convert(tf, torch, path, tmp)
+    except OSError as exc:
+        if (target / "config.json").exists():  # another run converted it at the same time
+            return target
+        raise ModelFileError(output_error(target, exc)) from None
     return target

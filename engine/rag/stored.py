@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import CollectionError, first_line
-from ..util.files import atomic_write_text, fsync_path, loads_json
+from ..util.files import atomic_write_text, fsync_path, loads_json, output_error, staged
 from .bm25 import BM25
 
 SCHEMA = 1
@@ -90,33 +90,39 @@ def read_version(folder: Path) -> tuple[dict, list[dict], np.ndarray, BM25]:
     return manifest, chunks, embeddings, bm25
 
 
+def _write_files(folder: Path, manifest: dict, chunks: list[dict], embeddings: np.ndarray, bm25: BM25,
+                 dense) -> None:  # fmt: skip
+    with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
+        for c in chunks:
+            fh.write(json.dumps(c, ensure_ascii=False) + "\n")
+    np.save(folder / "embeddings.npy", embeddings.astype(np.float32))
+    bm25.save(folder)
+    if dense is not None:
+        import faiss
+
+        faiss.write_index(dense, str(folder / "dense.faiss"))
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
+    for f in folder.iterdir():
+        fsync_path(f)
+
+
 def write_version(root: Path, manifest: dict, chunks: list[dict], embeddings: np.ndarray, bm25: BM25, dense) -> Path:
     """Write a complete new version, then point CURRENT at it; old versions go after."""
     version = f"v-{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     folder = root / version
     try:
-        folder.mkdir(parents=True)
-        with open(folder / "chunks.jsonl", "w", encoding="utf-8") as fh:
-            for c in chunks:
-                fh.write(json.dumps(c, ensure_ascii=False) + "\n")
-        np.save(folder / "embeddings.npy", embeddings.astype(np.float32))
-        bm25.save(folder)
-        if dense is not None:
-            import faiss
-
-            faiss.write_index(dense, str(folder / "dense.faiss"))
-        (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False), encoding="utf-8")
-        for f in folder.iterdir():
-            fsync_path(f)
+        with staged(folder, "v-*") as tmp:  # complete, then named; a killed run's partial goes
+            tmp.mkdir()
+            _write_files(tmp, manifest, chunks, embeddings, bm25, dense)
         atomic_write_text(root / "CURRENT", version + "\n")  # the swap: atomic on POSIX
         fsync_path(root)
     except BaseException as exc:
         shutil.rmtree(folder, ignore_errors=True)
         if isinstance(exc, OSError):  # a full disk: the new version goes, the live one stays
-            raise CollectionError(f"{folder}: cannot write it ({exc.strerror}); the collection is unchanged") from None
+            raise CollectionError(f"{output_error(folder, exc)}; the collection is unchanged") from None
         raise
     for other in root.iterdir():  # earlier versions, and leftovers of interrupted runs
-        if other.name != version and (other.name.startswith("v-") or other.name.endswith(".tmp")):
+        if other.name != version and other.name.startswith("v-"):
             if other.is_dir():
                 shutil.rmtree(other, ignore_errors=True)
             else:

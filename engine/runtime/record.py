@@ -5,7 +5,9 @@ kind: ``duel``, ``chat``, ``rag-duel``, ``eval``, ``inspect``, ``quant-matrix``,
 Every event after it is written through the event codec (``events.encode``), so
 what a session holds is exactly what the run yielded. Each line is flushed when
 written and the file is fsynced after each finished answer, so a crash leaves a
-readable file whose last line at worst is cut short. Names never collide (a slug
+readable file whose last line at worst is cut short: a live session is a journal. A
+session saved at once (``save_snapshot``: an inspection, a batch result) is written
+whole or not at all (``util.files.staged``). Names never collide (a slug
 plus a random suffix, opened with ``x``) and nothing that looks like a secret is
 written (``util.redact``). Reading, listing and replaying are ``sessions``'.
 """
@@ -24,6 +26,7 @@ from typing import Any
 
 from .. import __version__, paths
 from ..errors import SessionError
+from ..util.files import output_error, part_path, sweep_parts
 from ..util.host import host_info
 from ..util.redact import env_secrets, redact, redact_text
 from .events import Channel, Snapshot, encode
@@ -43,14 +46,18 @@ def slug(text: str, limit: int = 40) -> str:
 class SessionWriter:
     """Writes one session file. Never overwrites: names are unique and opened with 'x'.
 
-    After the first ``Prompt`` every line carries the ``run`` it belongs to."""
+    After the first ``Prompt`` every line carries the ``run`` it belongs to. ``whole``:
+    written under a partial name, given its own by ``close`` (a snapshot saved at once)."""
 
-    def __init__(self, kind: str, title: str, meta: dict[str, Any], directory: Path | None = None):
+    def __init__(self, kind: str, title: str, meta: dict[str, Any], directory: Path | None = None,
+                 whole: bool = False):  # fmt: skip
         directory = directory or paths.sessions_dir()
         try:
             paths.ensure(directory)
         except OSError as exc:
             raise SessionError(f"{directory}: cannot create the sessions folder ({exc.strerror})") from None
+        if whole:
+            sweep_parts(directory, f"*{SUFFIX}")  # a killed save's partial
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self._env = env_secrets()
         title = redact_text(title, self._env)
@@ -58,8 +65,9 @@ class SessionWriter:
         for _ in range(5):
             name = f"{stamp}-{slug(kind, 12)}-{slug(title)}-{secrets.token_hex(3)}{SUFFIX}"
             self.path = directory / name
+            self._file = part_path(self.path) if whole else self.path
             try:
-                self._fh = open(self.path, "x", encoding="utf-8")
+                self._fh = open(self._file, "x", encoding="utf-8")
                 break
             except FileExistsError:
                 continue
@@ -82,7 +90,7 @@ class SessionWriter:
         self._write(header)
         self.sync()
         if self.error:  # not even the header: no 0-byte or cut file is left to break the listings
-            self.path.unlink(missing_ok=True)
+            self._file.unlink(missing_ok=True)
             raise SessionError(self.error.replace("; recorded up to here", ""))
 
     def event(self, channel: Channel | str | None, event: Any) -> None:
@@ -117,12 +125,22 @@ class SessionWriter:
             self.sync()
             with contextlib.suppress(OSError):
                 self._fh.close()
+        if self._file != self.path:  # written whole: its name now, or nothing at all
+            try:
+                if self.error is None:
+                    os.replace(self._file, self.path)
+            except OSError as exc:
+                self.error = output_error(self.path, exc)
+            finally:
+                self._file.unlink(missing_ok=True)
 
     def _failed(self, exc: OSError) -> None:
         """A write failed (ENOSPC, EIO, a quota): stop recording, keep what was written (the
         last line may be cut, which readers skip), and say so; the run itself goes on."""
         why = "disk full" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else exc.strerror or type(exc).__name__
-        self.error = f"{self.path}: {why}; recorded up to here"
+        self.error = (
+            output_error(self.path, exc) if self._file != self.path else f"{self.path}: {why}; recorded up to here"
+        )
         with contextlib.suppress(OSError):
             self._fh.close()  # (its buffer cannot be written either)
 
@@ -131,16 +149,18 @@ class SessionWriter:
         could be found), which would only clutter the sessions list."""
         with contextlib.suppress(OSError):
             self._fh.close()
-        self.path.unlink(missing_ok=True)
+        self._file.unlink(missing_ok=True)
 
 
 def save_snapshot(kind: str, title: str, record: dict[str, Any], meta: dict[str, Any]) -> Path:
     """A one-record session: an inspection or a quantization matrix as it was at this moment."""
-    w = SessionWriter(kind, title, meta)
+    w = SessionWriter(kind, title, meta, whole=True)
     try:
         w.event(None, Snapshot(kind, record))
     finally:
         w.close()
+    if w.error:
+        raise SessionError(w.error.replace("; recorded up to here", ""))
     return w.path
 
 

@@ -24,11 +24,13 @@ from ..models.info import ModelInfo
 from ..util.childproc import StopWatch, child_setup, ensure_resource_tracker, last_log_line, log_path
 from ..util.fmt import MIB
 from ..util.gpu import Nvml
-from . import scoring
+from . import requests, scoring
 from .events import Done, Error, Event, Loaded, Resources, Stats, Token, now_ns
 from .fits import estimate
 from .memory_split import gpu_buffers_mib, measured, proc_split
 from .params import GenParams
+from .requests import Cancel, Close, Detokenize, Generate, PiecesOf, ServerLogprobs, Tokenize
+from .speed import BenchRequest
 from .threads import RETUNE_S, Conditions, ThreadPolicy
 
 SAMPLE_INTERVAL_S = 0.2  # while the model loads or answers
@@ -67,27 +69,24 @@ def _child_main(conn, model: ModelInfo, params: GenParams, log_file: str, policy
             try:
                 msg = conn.recv()
             except (EOFError, OSError):
-                msg = ("close",)
-            if msg[0] == "cancel":
+                msg = Close()
+            if isinstance(msg, Cancel):
                 cancel.set()
             else:
-                if msg[0] == "generate":
+                if isinstance(msg, Generate):
                     cancel.clear()  # here, in pipe order: a cancel sent after it still lands
                 commands.put(msg)
-            if msg[0] == "close":
+            if isinstance(msg, Close):
                 return
 
     threading.Thread(target=read_commands, daemon=True).start()
-    while True:
-        msg = commands.get()
-        if msg[0] == "close":
-            break
+    while not isinstance(msg := commands.get(), Close):
         try:
-            _send_batched(conn, _measured(backend, conditions, _serve(backend, msg, cancel)))
+            _send_batched(conn, _measured(backend, conditions, requests.serve(backend, msg, cancel)))
         except LlmbenchError as exc:
             conn.send(Error(str(exc), exc.code))
         except Exception as exc:
-            conn.send(Error(f"{type(exc).__name__}: {exc}", msg[0]))
+            conn.send(Error(f"{type(exc).__name__}: {exc}", requests.code(msg)))
     backend.close()
 
 
@@ -141,33 +140,6 @@ def _marked(event, load, used: set[int]):
     if isinstance(event, Done):
         return replace(event, stats=event.stats.replace(host=host, threads=threads))
     return replace(event, host=host, threads=threads)
-
-
-def _serve(backend, msg: tuple, cancel: threading.Event):
-    """The events of one request: an answer (generate), how the model's tokenizer reads a
-    text (tokenize), one chunk of a text scored from the logits (score), the
-    log-likelihoods of answer choices (choices), the texts of token ids (pieces,
-    detokenize), or a server's logprobs of a prompt (prompt_logprobs)."""
-    kind = msg[0]
-    if kind == "generate":
-        _, messages, gen_params = msg
-        yield from backend.generate(messages, gen_params, cancel)
-    elif kind == "tokenize":
-        yield backend.text_tokens(msg[1])
-    elif kind == "score":
-        yield scoring.serve(backend, msg[1], backend.threads)
-    elif kind == "choices":
-        yield scoring.likelihoods(backend, msg[1])
-    elif kind == "pieces":
-        yield scoring.Pieces(list(msg[1]), backend.pieces(msg[1]))
-    elif kind == "detokenize":
-        yield scoring.Pieces(list(msg[1]), [backend.detokenize(msg[1])])
-    elif kind == "bench":
-        yield backend.bench(msg[1])
-    elif kind == "prompt_logprobs":
-        yield backend.prompt_logprobs(msg[1], msg[2], msg[3])
-    else:
-        yield Error(f"unknown request {kind!r}", "worker")
 
 
 # ---------------------------------------------------------------- parent side
@@ -226,10 +198,39 @@ class Worker:
     # -------------------------------------------------------- requests
 
     def generate(self, messages: Sequence[dict], params: GenParams) -> None:
-        self.request(("generate", list(messages), params))
+        """An answer: Started, Token*, one Done."""
+        self.request(Generate(list(messages), params))
 
-    def request(self, msg: tuple) -> None:
-        """Send a request (generate, tokenize, score); its events come to the sink."""
+    def tokenize(self, text: str) -> None:
+        """How the model reads ``text``: one TextTokens."""
+        self.request(Tokenize(text))
+
+    def pieces(self, ids: Sequence[int]) -> None:
+        """The text of each token id: one Pieces."""
+        self.request(PiecesOf(list(ids)))
+
+    def detokenize(self, ids: Sequence[int]) -> None:
+        """The text of the ids read together: one Pieces."""
+        self.request(Detokenize(list(ids)))
+
+    def score(self, request: scoring.ScoreRequest) -> None:
+        """One chunk scored from the logits: one Scored."""
+        self.request(request)
+
+    def choices(self, request: scoring.ChoicesRequest) -> None:
+        """Answer choices' log-likelihoods: one Likelihoods."""
+        self.request(request)
+
+    def bench(self, request: BenchRequest) -> None:
+        """One llama-bench test: one BenchSample."""
+        self.request(request)
+
+    def server_logprobs(self, text: str, tokens: Sequence[int], top_n: int) -> None:
+        """A server's log-probabilities of a prompt: one PromptLogprobs."""
+        self.request(ServerLogprobs(text, list(tokens), top_n))
+
+    def request(self, msg: requests.Request) -> None:
+        """Send a typed request (``requests``); its events come to the sink."""
         self._cpu.clear()
         self._last_event = time.monotonic()
         self._cancelled_at = None
@@ -264,7 +265,7 @@ class Worker:
         if self.dead or not self.busy:
             return
         self._cancelled_at = time.monotonic()
-        self._send(("cancel",))
+        self._send(Cancel())
 
     def kill(self) -> None:
         if self.process and self.process.is_alive():
@@ -276,7 +277,7 @@ class Worker:
         crashed = not self.process.is_alive() and not self._killed_on_purpose and self.process.exitcode not in (0, None)
         if self.process.is_alive():
             self._killed_on_purpose = True
-            self._send(("close",))
+            self._send(Close())
             self.process.join(timeout)
             if self.process.is_alive():
                 self.process.kill()

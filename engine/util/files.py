@@ -1,7 +1,12 @@
 """Files written whole or not at all, and file digests.
 
-``atomic_write_text`` writes a temporary file beside the target and renames it over
-the target, so a crash or a full disk never leaves a half-written file.
+Every output llmbench writes goes through ``staged``: it is written under a hidden
+temporary name beside the target (``.NAME.PID.XXXXXX.part``) and renamed over the
+target when complete, so a crash, a kill or a full disk never leaves a half-written
+file under the real name. Partials that a killed run left (their process is gone) are
+removed when the next run of the same kind writes to that folder, or by
+``llmbench doctor --clean``. ``output_error`` is the one line for a write that failed:
+a full disk names the output's folder. ``atomic_write_text`` is ``staged`` for text.
 ``loads_json`` parses JSON from a file or a server: every way it can fail, nesting too
 deep for Python's stack included, is a ValueError.
 ``file_sha256`` reads through ``hashlib.file_digest``; ``cached_sha256`` remembers
@@ -12,12 +17,15 @@ the writers of one thing (a collection) across processes.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
+import re
 import secrets
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -26,21 +34,147 @@ from .. import paths
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
+PART_SUFFIX = ".part"
+_PART = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{6}\.part$")
+FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+
+
+def part_path(target: Path) -> Path:
+    """The hidden temporary name ``target`` is written under: ``.NAME.PID.XXXXXX.part``."""
+    return target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(3)}{PART_SUFFIX}")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
+
+
+def stale_parts(folder: Path, kind: str = "*") -> list[Path]:
+    """Partial outputs in ``folder`` whose target matches the glob ``kind`` (``*.gguf``)
+    and whose writer is gone: a killed run's leftovers. A live writer's are kept."""
+    from fnmatch import fnmatchcase
+
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return []
+    out = []
+    for entry in entries:
+        m = _PART.match(entry.name)
+        if m and fnmatchcase(m["name"], kind) and not _alive(int(m["pid"])):
+            out.append(Path(entry.path))
+    return sorted(out)
+
+
+def stale_parts_under(root: Path, depth: int = 3) -> list[Path]:
+    """``stale_parts`` of every kind in ``root`` and its folders ``depth`` levels down
+    (not inside partial folders themselves)."""
+    found, level = [], [Path(root)]
+    for _ in range(depth + 1):
+        below = []
+        for folder in level:
+            found += stale_parts(folder)
+            with contextlib.suppress(OSError):
+                below += [Path(e.path) for e in os.scandir(folder)
+                          if e.is_dir(follow_symlinks=False) and not _PART.match(e.name)]  # fmt: skip
+        level = below
+    return sorted(set(found))
+
+
+def path_bytes(path: Path) -> int:
+    """What a file or a folder holds on disk (its allocated blocks: a sparse partial
+    counts what it really takes)."""
+    paths_ = [path] if not path.is_dir() else [p for p in path.rglob("*") if p.is_file()]
+    total = 0
+    for p in paths_:
+        with contextlib.suppress(OSError):
+            total += p.lstat().st_blocks * 512
+    return total
+
+
+def remove_path(path: Path) -> None:
+    """A file or a folder, gone (missing is fine)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def sweep_parts(folder: Path, kind: str = "*") -> list[Path]:
+    """Remove ``stale_parts(folder, kind)``; returns what was removed."""
+    gone = stale_parts(folder, kind)
+    for p in gone:
+        remove_path(p)
+    return gone
+
+
+def disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in FULL_ERRNOS
+
+
+def output_error(target: Path, exc: OSError) -> str:
+    """One line for a failed write of ``target``. A full disk names the output's folder
+    (the place to free), whatever file the error itself named."""
+    if disk_full(exc):
+        try:
+            free = f"; {shutil.disk_usage(target.parent).free / 2**20:.1f} MiB free there without its partial"
+        except OSError:
+            free = ""
+        return f"{target.parent}: the disk is full, {target.name} was not written{free}"
+    return f"{target}: cannot write it ({exc.strerror or exc})"
+
+
+@contextlib.contextmanager
+def staged(target: Path, kind: str | None = None) -> Iterator[Path]:
+    """Write ``target`` whole or not at all: yields the temporary path to create (a file
+    or a folder), renamed over ``target`` when the block ends; removed when it raises
+    (the old ``target`` stays). Stale partials of the same ``kind`` (a glob of target
+    names, by default ``*SUFFIX`` of the target) in that folder go first. An OSError
+    is raised with ``target`` as its file name."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_parts(target.parent, kind or (f"*{target.suffix}" if target.suffix else target.name))
+    tmp = part_path(target)
+    try:
+        yield tmp
+        if tmp.is_dir() and target.is_dir():  # a folder replaces a folder: the old one goes first
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        remove_path(tmp)
+        if isinstance(exc, OSError) and exc.filename != str(target):  # a write's error names this output
+            raise OSError(exc.errno, exc.strerror, str(target)) from None
+        raise
+
+
+def scratch_dir(name: str, parent: Path | None = None) -> Path:
+    """A fresh working folder for one run (``llmbench-NAME``, partial-named under the
+    temporary folder or ``parent``): the caller removes it; a killed run's is removed by
+    the next run that asks for one of the same ``name``."""
+    import tempfile
+
+    folder = Path(parent) if parent is not None else Path(tempfile.gettempdir())
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"llmbench-{name}"
+    sweep_parts(folder, target.name)
+    tmp = part_path(target)
+    tmp.mkdir()
+    return tmp
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` in one step; raises OSError (the old file stays)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        tmp.unlink(missing_ok=True)
-        if isinstance(exc, OSError) and exc.filename is None:  # a write's error names no file: this one
-            raise OSError(exc.errno, exc.strerror, str(path)) from None
-        raise
+    with staged(path, path.name) as tmp, tmp.open("w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def loads_json(text: str | bytes) -> Any:

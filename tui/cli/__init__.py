@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from llmbench.engine import __version__
 from llmbench.engine.errors import LlmbenchError
+from llmbench.engine.util.logs import route_library_output
 
 from . import (
     bench,
@@ -58,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="llmbench", description="A terminal workbench for local language models. With no command, opens the TUI."
     )
     parser.add_argument("--version", action="version", version=f"llmbench {__version__}")
+    parser.add_argument("--verbose", action="store_true",
+                        help="libraries' warnings and logs on stderr too (they always go to the log file)")  # fmt: skip
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     tui = sub.add_parser("tui", help="open the TUI (the default)")
     tui.add_argument("--a", dest="spec_a", default=None, help="model A (default smollm2)")
@@ -74,6 +77,7 @@ def _interrupted(signum, frame) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    route_library_output(args.verbose)
     if args.command not in (None, "tui"):  # SIGTERM, and SIGHUP (an SSH drop), end a command as Ctrl-C does
         for sig in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, _interrupted)

@@ -10,7 +10,7 @@ from llmbench.engine.errors import SessionError
 from llmbench.engine.runtime.duel import MODES
 from llmbench.engine.runtime.events import Channel, Comparison, EvalRecord, Prompt
 from llmbench.engine.sessions.digest import digest, load_all, matches
-from llmbench.engine.sessions.export import EXPORTERS, comparison_markdown
+from llmbench.engine.sessions.export import EXPORTERS, comparison_markdown, write_export
 from llmbench.engine.sessions.replay import Timeline, play
 
 from .output import console, dump_json, rich_table
@@ -213,19 +213,15 @@ def _show(args) -> int:
 def _export(args) -> int:
     log = _load(args.session)
     d = digest(log)
-    text = EXPORTERS[args.format](d)
     if args.out in (None, "-"):
-        sys.stdout.write(text)
+        sys.stdout.write(EXPORTERS[args.format](d))
         return 0
     out = Path(args.out).expanduser()
     if out.is_dir():
         out = out / f"{d.id}.{args.format}"
     if out.exists() and not args.force:
         raise SessionError(f"{out}: already exists (--force overwrites it)")
-    try:
-        out.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise SessionError(f"{out}: cannot write the export ({exc.strerror})") from None
+    write_export(d, args.format, out)
     print(f"exported {d.id} → {out}", file=sys.stderr)
     return 0
 

@@ -13,9 +13,9 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import DataTable, Input, Markdown, Static
 
 from llmbench.engine import paths, sessions
-from llmbench.engine.errors import LlmbenchError
+from llmbench.engine.errors import LlmbenchError, SessionError
 from llmbench.engine.sessions.digest import Digest, load_all, matches, parse_query
-from llmbench.engine.sessions.export import EXPORTERS, markdown
+from llmbench.engine.sessions.export import EXPORTERS, markdown, write_export
 from llmbench.engine.sessions.replay import Timeline
 
 from ..messages import Ready
@@ -313,15 +313,13 @@ class SessionsView(ReportsWorkerErrors, Vertical):
     def export(self, d: Digest) -> None:
         """The Markdown, CSV and JSON exports into the data folder's exports/, in a worker."""
         folder = paths.data_dir() / "exports"
+        written = []
         try:
-            paths.ensure(folder)
-            written = []
-            for fmt, render in EXPORTERS.items():
-                target = folder / f"{d.id}.{fmt}"
-                target.write_text(render(d), encoding="utf-8")
-                written.append(target.name)
-        except OSError as exc:
-            self.post_message(Ready("export", error=f"{folder}: cannot write the export ({exc.strerror})"))
+            for fmt in EXPORTERS:
+                write_export(d, fmt, folder / f"{d.id}.{fmt}")
+                written.append(f"{d.id}.{fmt}")
+        except SessionError as exc:
+            self.post_message(Ready("export", error=str(exc)))
             return
         self.post_message(Ready("export", (folder, written)))
 

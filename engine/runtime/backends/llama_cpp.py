@@ -18,6 +18,7 @@ from ..prompt import StopFilter
 from ..scoring import TextTokens, vocab_digest
 from ..speed import BenchRequest, BenchSample
 from .base import Generating, Message
+from .llama_handles import Handles
 from .llama_sampling import captured_log, perf, reset_perf
 from .llama_sampling import generate as sample_tokens
 
@@ -63,6 +64,7 @@ class LlamaCppBackend(Generating):
             cause = _load_error(log)  # llama.cpp says why in its log, not in the exception
             raise ModelFileError(f"{self.model.path}: llama.cpp could not load it: {cause or exc}") from None
         load_s = time.perf_counter() - t0
+        self.h = Handles(self.llm)
         meta = self.llm.metadata or {}
         template = meta.get("tokenizer.chat_template")
         bos = self._token_text(self.llm.token_bos())
@@ -87,7 +89,7 @@ class LlamaCppBackend(Generating):
         import llama_cpp
 
         if n != self.threads:
-            llama_cpp.llama_set_n_threads(self.llm._ctx.ctx, n, n)
+            llama_cpp.llama_set_n_threads(self.h.ctx, n, n)
             self.threads = n
 
     @property
@@ -107,7 +109,7 @@ class LlamaCppBackend(Generating):
         import llama_cpp
 
         if self._eog_ids is None:  # once per model
-            vocab = self.llm._model.vocab
+            vocab = self.h.vocab
             ends = {i for i in range(self.llm.n_vocab()) if llama_cpp.llama_vocab_is_eog(vocab, i)}
             self._eog_ids = sorted(ends | self._stop_ids)
         return self._eog_ids
@@ -160,7 +162,7 @@ class LlamaCppBackend(Generating):
         cancelled."""
         import llama_cpp
 
-        vocab = self.llm._model.vocab
+        vocab = self.h.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stop_ids = self._stop_ids if not params.raw else frozenset()
         banned = self._end_ids() if params.ignore_eos else []
@@ -191,7 +193,7 @@ class LlamaCppBackend(Generating):
         import llama_cpp
 
         llm = self.llm
-        add_bos = bos and llama_cpp.llama_vocab_get_add_bos(llm._model.vocab)
+        add_bos = bos and llama_cpp.llama_vocab_get_add_bos(self.h.vocab)
         return [llm.token_bos()] * add_bos + llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
 
     def pieces(self, ids: Sequence[int]) -> list[str]:
@@ -205,15 +207,15 @@ class LlamaCppBackend(Generating):
         import llama_cpp
 
         llm = self.llm
-        add_bos = llama_cpp.llama_vocab_get_add_bos(llm._model.vocab)
+        add_bos = llama_cpp.llama_vocab_get_add_bos(self.h.vocab)
         ids = self.encode(text)
         kind = (llm.metadata or {}).get("tokenizer.ggml.model", "gguf")
-        vocab = llm._model.vocab
+        vocab = self.h.vocab
         return TextTokens(
             ids=ids,
             bos=llm.token_bos() if add_bos else None,
             n_vocab=llm.n_vocab(),
-            n_ctx_train=llm._model.n_ctx_train(),
+            n_ctx_train=self.h.n_ctx_train(),
             tokenizer=f"{self.model.name} ({kind} tokenizer in the GGUF, {llm.n_vocab():,} tokens)",
             vocab=vocab_digest(llama_cpp.llama_vocab_get_text(vocab, i) for i in range(llm.n_vocab())),
         )
@@ -230,8 +232,8 @@ class LlamaCppBackend(Generating):
             raise FidelityError(f"{self.model.name}: a chunk of {n} tokens does not fit its context of {self.n_ctx}")
         n_vocab = llm.n_vocab()
         out = np.empty((n - 1 - first, n_vocab), dtype=np.float32)
-        llm._ctx.kv_cache_clear()
-        batch, row = llm._batch.batch, 0
+        self.h.clear()
+        batch, row = self.h.batch, 0
         for start in range(0, n, llm.n_batch):
             part = tokens[start : start + llm.n_batch]
             batch.n_tokens = len(part)
@@ -242,9 +244,9 @@ class LlamaCppBackend(Generating):
                 batch.seq_id[i][0] = 0
                 batch.logits[i] = first <= pos < n - 1
                 wanted += first <= pos < n - 1
-            llm._ctx.decode(llm._batch)
+            self.h.decode()
             if wanted:
-                got = np.ctypeslib.as_array(llama_cpp.llama_get_logits(llm._ctx.ctx), shape=(wanted, n_vocab))
+                got = np.ctypeslib.as_array(llama_cpp.llama_get_logits(self.h.ctx), shape=(wanted, n_vocab))
                 out[row : row + wanted] = got
                 row += wanted
         return out
@@ -262,28 +264,28 @@ class LlamaCppBackend(Generating):
                 f"{self.model.name}: depth {t.depth} + prompt {t.n_prompt} + generation {t.n_gen} = {t.context:,} "
                 f"tokens is over its context of {self.n_ctx:,} (--n-ctx)"
             )
-        ids, ctx = req.text_ids, self.llm._ctx
-        ctx.kv_cache_clear()
+        ids, h = req.text_ids, self.h
+        h.clear()
         self._decode(ids[: t.depth], 0)
-        llama_cpp.llama_synchronize(ctx.ctx)
+        llama_cpp.llama_synchronize(h.ctx)
         t0 = time.perf_counter_ns()
         first = None
         if t.n_prompt:
             self._decode(ids[t.depth : t.depth + t.n_prompt], t.depth)
-            llama_cpp.llama_synchronize(ctx.ctx)
+            llama_cpp.llama_synchronize(h.ctx)
             first = time.perf_counter_ns()
         for pos in range(t.depth + t.n_prompt, t.context):
             self._decode(ids[pos : pos + 1], pos)
-            llama_cpp.llama_synchronize(ctx.ctx)
+            llama_cpp.llama_synchronize(h.ctx)
             first = first or time.perf_counter_ns()
         end = time.perf_counter_ns()
-        kv = llama_cpp.llama_memory_seq_pos_max(ctx.memory, 0) + 1 if ctx.memory is not None else t.context
+        kv = llama_cpp.llama_memory_seq_pos_max(h.memory, 0) + 1 if h.memory is not None else t.context
         return BenchSample(ns=end - t0, first_ns=(first or end) - t0, kv_tokens=int(kv))
 
     def _decode(self, tokens: Sequence[int], start: int) -> None:
         """``tokens`` into the KV cache at positions ``start ..``, logits for the last only."""
         llm = self.llm
-        batch = llm._batch.batch
+        batch = self.h.batch
         for at in range(0, len(tokens), llm.n_batch):
             part = tokens[at : at + llm.n_batch]
             batch.n_tokens = len(part)
@@ -291,7 +293,7 @@ class LlamaCppBackend(Generating):
                 batch.token[i], batch.pos[i], batch.n_seq_id[i] = token, start + at + i, 1
                 batch.seq_id[i][0] = 0
                 batch.logits[i] = at + i == len(tokens) - 1
-            llm._ctx.decode(llm._batch)
+            self.h.decode()
 
     def close(self) -> None:
         if self.llm is not None:

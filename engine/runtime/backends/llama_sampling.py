@@ -135,15 +135,14 @@ def picker_for(vocab, n_vocab: int, params: GenParams, banned: list[int] = ()) -
 def generate(backend, tokens: list[int], params: GenParams, banned: list[int]) -> Iterator[tuple[int, bytes]]:
     """(token, piece) for each generated token: the prompt decoded in batches, then
     one token per decode. Stops only when the caller stops iterating or the context is full."""
-    llm = backend.llm
-    ctx = llm._ctx.ctx
-    chain = picker_for(llm._model.vocab, llm.n_vocab(), params, banned)
+    h = backend.h
+    chain = picker_for(h.vocab, backend.llm.n_vocab(), params, banned)
     try:
-        llm._ctx.kv_cache_clear()
+        h.clear()
         backend._decode(tokens, 0)
         pos = len(tokens)
         while True:
-            token = chain.sample(ctx)
+            token = chain.sample(h.ctx)
             yield token, chain.piece(token)
             if pos >= backend.n_ctx:
                 return
@@ -157,7 +156,7 @@ def perf(backend) -> dict | None:
     """llama.cpp's own counters since the last reset: prompt eval and eval, ms and tokens."""
     import llama_cpp
 
-    data = llama_cpp.llama_perf_context(backend.llm._ctx.ctx)
+    data = llama_cpp.llama_perf_context(backend.h.ctx)
     if not data.n_eval and not data.n_p_eval:
         return None
     return {
@@ -172,7 +171,7 @@ def perf(backend) -> dict | None:
 def reset_perf(backend) -> None:
     import llama_cpp
 
-    ctx = backend.llm._ctx.ctx
+    ctx = backend.h.ctx
     llama_cpp.llama_synchronize(ctx)  # a decode still queued would count into the next answer
     llama_cpp.llama_perf_context_reset(ctx)
 
