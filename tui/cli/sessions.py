@@ -60,7 +60,7 @@ def add_parser(sub) -> None:
     sn.add_argument("session", help=REF)
     sn.add_argument("title")
     sc = ssub.add_parser("compare", help="two bench runs (or two duels) side by side: the change and whether "
-                         "its 95% interval excludes no change")  # fmt: skip
+                         "its 95%% interval excludes no change")  # fmt: skip
     sc.add_argument("a", metavar="A", help=REF)
     sc.add_argument("b", metavar="B", help=REF)
     sc.add_argument("--format", choices=("table", "md", "json"), default="table")
