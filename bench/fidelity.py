@@ -95,7 +95,7 @@ def main() -> int:
     if exe is None:
         return 0
     ref, cand = ladder(args.model, args.quant)
-    from llmbench.engine.experiments.fidelity import read_text
+    from llmbench.engine.experiments.fidelity.run import read_text
 
     with tempfile.TemporaryDirectory() as tmp:
         text = Path(tmp) / "text.txt"

@@ -11,7 +11,7 @@ import sys
 from llmbench.engine import models
 from llmbench.engine.runtime.events import Done, Error, Loaded
 from llmbench.engine.runtime.params import GenParams
-from llmbench.engine.runtime.worker import Worker
+from llmbench.engine.runtime.worker import ModelWorker
 
 PROMPT = [{"role": "user", "content": "Write a detailed story about a lighthouse keeper and a storm."}]
 GREEDY = {"temperature": 0.0}
@@ -25,7 +25,7 @@ class WorkerGen:
     def __init__(self, spec: str, threads: int, tokens: int):
         self.params = GenParams(max_tokens=tokens, threads=threads, ignore_eos=True)
         self.sink: queue.Queue = queue.Queue()
-        self.worker = Worker("gen-speed", models.resolve(spec), self.params, self.sink)
+        self.worker = ModelWorker("gen-speed", models.resolve(spec), self.params, self.sink)
         self.worker.start()
         while True:
             _, event = self.sink.get(timeout=300)

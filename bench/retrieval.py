@@ -125,7 +125,7 @@ def main() -> None:
     args = p.parse_args()
     os.environ.setdefault("LLMBENCH_HOME", tempfile.mkdtemp(prefix="llmbench-bench-"))
 
-    from llmbench.engine.experiments.questions import load_questions
+    from llmbench.engine.experiments.evaluate.questions import load_questions
     from llmbench.engine.rag.demo import DEMO_COLLECTION, DEMO_QUESTIONS, ensure_demo
     from llmbench.engine.rag.embed import Embedder
 

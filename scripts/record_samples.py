@@ -20,8 +20,8 @@ SAMPLES = ROOT / "sessions"
 def main() -> int:
     argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()  # --help, and nothing else
     os.environ["LLMBENCH_SESSIONS"] = str(SAMPLES)
-    from llmbench.engine.experiments.evaluate import Evaluation
-    from llmbench.engine.experiments.questions import load_questions
+    from llmbench.engine.experiments.evaluate.questions import load_questions
+    from llmbench.engine.experiments.evaluate.run import Evaluation
     from llmbench.engine.rag.chat import RagChat
     from llmbench.engine.rag.demo import DEMO_COLLECTION, DEMO_QUESTIONS, ensure_demo
     from llmbench.engine.rag.retrieve import Retriever

@@ -15,10 +15,10 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from llmbench.engine import models, paths
+from tests.helpers import write_gguf
 
 # The fast lane (`make test-fast`, `-m "not slow"`) runs the unit and engine tests that need at
 # most SmolLM2. A test that loads Gemma, the Hugging Face stack or the embedder, drives the
@@ -166,38 +166,6 @@ def registered(home, demo_paths) -> None:
             os.symlink(path, target)
 
 
-def write_gguf(
-    path: Path,
-    *,
-    arch: str = "llama",
-    chat_template: str | None = None,
-    file_type: int | None = 1,
-    extra: dict | None = None,
-) -> Path:
-    """A tiny but valid GGUF written with gguf-py, for edge cases."""
-    import gguf
-
-    writer = gguf.GGUFWriter(str(path), arch)
-    writer.add_name("tiny-test-model")
-    writer.add_context_length(128)
-    writer.add_block_count(1)
-    writer.add_embedding_length(8)
-    if file_type is not None:
-        writer.add_file_type(file_type)
-    if chat_template:
-        writer.add_chat_template(chat_template)
-    writer.add_token_list([f"t{i}".encode() for i in range(100)])
-    for key, value in (extra or {}).items():
-        writer.add_string(key, value)
-    writer.add_tensor("token_embd.weight", np.ones((16, 8), dtype=np.float16))
-    writer.add_tensor("output_norm.weight", np.ones(8, dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
 @pytest.fixture
 def busy_core():
     """A busy loop pinned to the last CPU this process may use, for as long as the test
@@ -219,46 +187,7 @@ def tiny_gguf(tmp_path) -> Path:
     return write_gguf(tmp_path / "tiny.gguf", chat_template="{{ messages[0]['content'] }}")
 
 
-def write_gguf_lora(path: Path, rank: int = 16, layers: int = 3, alpha: float = 32.0) -> Path:
-    """A LoRA adapter GGUF as llama.cpp's convert_lora_to_gguf writes one (attn_q and attn_v)."""
-    import gguf
-
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_type("adapter")
-    writer.add_string("adapter.type", "lora")
-    writer.add_float32("adapter.lora.alpha", alpha)
-    for layer in range(layers):
-        for name, out in (("attn_q", 576), ("attn_v", 192)):
-            writer.add_tensor(f"blk.{layer}.{name}.weight.lora_a", np.zeros((rank, 576), dtype=np.float32))
-            writer.add_tensor(f"blk.{layer}.{name}.weight.lora_b", np.zeros((out, rank), dtype=np.float32))
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
-
-
 # ---------------------------------------------------------------- documents
-
-
-def write_pdf(path: Path, pages: list[str], *, user_password: str | None = None) -> Path:
-    """A real PDF with one page per text (fpdf2's core Helvetica font, a text layer)."""
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.set_font("Helvetica", size=11)
-    for text in pages:
-        pdf.add_page()
-        if text:
-            pdf.multi_cell(0, 6, text)
-        else:
-            pdf.rect(20, 20, 120, 80, style="F")  # a drawing, no text: like a scanned page
-    if user_password:
-        from fpdf.enums import EncryptionMethod
-
-        pdf.set_encryption(owner_password="owner", user_password=user_password, encryption_method=EncryptionMethod.RC4)
-    pdf.output(str(path))
-    return path
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from ..errors import LlmbenchError
 from ..runtime.events import Done
 from ..runtime.fits import Estimate, estimate
 from ..runtime.params import GenParams
-from ..runtime.worker import Worker
+from ..runtime.worker import ModelWorker
 from ..util.fmt import MIB
 
 PROBE = [{"role": "user", "content": "Name three colours."}]
@@ -32,7 +32,7 @@ def measure_memory(spec: str, n_ctx: int, threads: int | None = None, force: boo
 
         check_fits(model, params)
     sink: queue.Queue = queue.Queue()
-    worker = Worker("measure", model, params, sink)
+    worker = ModelWorker("measure", model, params, sink)
     worker.start()
     try:
         worker.generate(PROBE, params)

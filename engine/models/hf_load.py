@@ -210,7 +210,7 @@ def _torch_dtype(name: str):
 
 
 @dataclass
-class Loaded:
+class HFModel:
     model: Any
     spec: HFSpec
     folder: Path  # the folder transformers read (the cached conversion for a GGUF)
@@ -218,7 +218,7 @@ class Loaded:
     notes: list[str] = field(default_factory=list)
 
 
-def load_model(spec: HFSpec) -> Loaded:
+def load_model(spec: HFSpec) -> HFModel:
     """Load (and quantize) a causal LM with transformers, from local files only."""
     tf = transformers()
     notes = []
@@ -253,7 +253,7 @@ def load_model(spec: HFSpec) -> Loaded:
         first = first_line(exc)
         raise ModelFileError(f"{folder}: transformers could not load it ({first})") from None
     model.eval()
-    return Loaded(model, spec, folder, time.perf_counter() - t0, notes)
+    return HFModel(model, spec, folder, time.perf_counter() - t0, notes)
 
 
 def _conversion_key(path: Path) -> str:

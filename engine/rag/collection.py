@@ -26,6 +26,7 @@ import numpy as np
 
 from .. import paths
 from ..errors import CollectionError, DocumentError, LlmbenchError, first_line
+from ..runtime.jobs import Progress, ProgressFn
 from ..util.files import exclusive, file_sha256
 from .bm25 import BM25, tokenize
 from .chunk import CHUNK_OVERLAP, CHUNK_SIZE, chunk_document
@@ -37,19 +38,6 @@ HNSW_THRESHOLD = 20_000  # chunks: exact inner product below, HNSW graph above
 HNSW_M, HNSW_EF_CONSTRUCTION = 32, 80
 STAMP = "%Y-%m-%dT%H:%M:%S%z"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-@dataclass(frozen=True)
-class Progress:
-    stage: str  # "scan", "read", "embed", "index", "write"
-    done: int
-    total: int
-    detail: str = ""
-    rate: float | None = None  # items per second (chunks/s while embedding)
-    unit: str = "chunks"  # what the rate counts
-
-
-ProgressFn = Callable[[Progress], None]
 
 
 def collections_dir() -> Path:

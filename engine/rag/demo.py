@@ -11,8 +11,9 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+from ..runtime.jobs import ProgressFn
 from ..util.readmes import package_readme
-from .collection import Collection, ProgressFn, Source, collections_dir, index_add
+from .collection import Collection, Source, collections_dir, index_add
 from .documents import document_from_text
 from .stored import current_version
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
 from ..errors import DocumentError, first_line
-from ..util.files import file_sha256
+from ..util.files import StageCallback, file_sha256
 
 PDF = (".pdf",)
 MARKDOWN = (".md", ".markdown", ".mdx")
@@ -25,8 +25,6 @@ HTML = (".html", ".htm", ".xhtml")
 TEXT = (".txt", ".text", ".rst", ".log", ".csv", ".tsv", ".json", ".yaml", ".yml", ".toml", ".ini", ".cfg")
 SUPPORTED = PDF + MARKDOWN + HTML + TEXT
 MAX_BYTES = 1024 * 2**20  # one document: read whole into memory (a PDF by pypdf too)
-
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 def _no_progress(stage: str, done: int, total: int) -> None:
@@ -88,7 +86,7 @@ def find_files(paths: list[str | Path]) -> tuple[list[Path], list[str]]:
     return unique, notes
 
 
-def read_document(path: str | Path, progress: Progress = _no_progress) -> Document:
+def read_document(path: str | Path, progress: StageCallback = _no_progress) -> Document:
     """Read one file into sections; raises ``DocumentError`` with a one-line reason."""
     p = Path(path).expanduser()
     try:
@@ -249,7 +247,7 @@ def html_sections(text: str) -> list[Section]:
 # ---------------------------------------------------------------- PDF
 
 
-def _read_pdf(p: Path, size: int, progress: Progress) -> Document:
+def _read_pdf(p: Path, size: int, progress: StageCallback) -> Document:
     try:
         import pypdf
         from pypdf.errors import DependencyError, FileNotDecryptedError, PdfReadError

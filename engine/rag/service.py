@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from ..runtime.jobs import Progress
 from ..util.service import Service
-from .collection import IndexReport, Progress
+from .collection import IndexReport
 from .retrieve import TOP_K, WEIGHTS, Retrieval
 
 

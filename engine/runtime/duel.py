@@ -27,7 +27,7 @@ from .metrics import SideRuns, summarize_runs, verdict
 from .params import GenParams
 from .record import SessionWriter
 from .threads import ThreadPolicy
-from .worker import Worker
+from .worker import ModelWorker
 
 MODES = ("sequential", "concurrent")
 
@@ -57,7 +57,7 @@ class Contestant:
     spec: str
     params: GenParams
     model: ModelInfo | None = None
-    worker: Worker | None = None
+    worker: ModelWorker | None = None
     # per run
     finished: bool = False
     launched: bool = False
@@ -330,7 +330,7 @@ class Duel:
                     self.sink.put((c.side, Error(str(exc), exc.code)))
                     return
             policy = thread_policy(self.mode, c.params, self.reserve_cores, len(self.sides))
-            c.worker = Worker(c.side, c.model, c.params, self.sink, policy)
+            c.worker = ModelWorker(c.side, c.model, c.params, self.sink, policy)
             c.worker.start()
         else:
             self._request(c)

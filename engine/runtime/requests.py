@@ -2,8 +2,8 @@
 table (``SERVE``) that says how the worker serves each.
 
 A request crosses the pipe as itself (pickled); its events come back to the
-``Worker``'s sink. ``Cancel`` and ``Close`` are the two control messages; they are
-not queued behind a request. The parent never builds these by hand: ``Worker`` has a
+``ModelWorker``'s sink. ``Cancel`` and ``Close`` are the two control messages; they are
+not queued behind a request. The parent never builds these by hand: ``ModelWorker`` has a
 method per kind (``worker.tokenize(text)``, ``worker.score(request)``, …).
 """
 

@@ -1,6 +1,6 @@
 """One backend in its own process. Events cross a pipe; RAM is sampled from outside.
 
-The parent's ``Worker`` owns the child process, a reader thread that turns pipe
+The parent's ``ModelWorker`` owns the child process, a reader thread that turns pipe
 messages into events, and a sampler thread that reads the child's RSS and CPU% (and
 GPU memory per PID through NVML when there is one) several times a second. A child
 that dies, from SIGKILL or the OOM killer or a crash in native code, becomes an
@@ -145,7 +145,7 @@ def _marked(event, load, used: set[int]):
 # ---------------------------------------------------------------- parent side
 
 
-class Worker:
+class ModelWorker:
     """A backend in a child process. Events go to ``sink`` as ``(label, event)``."""
 
     def __init__(
@@ -471,7 +471,7 @@ class ModelSide:
 
     spec: str
     model: ModelInfo | None = None
-    worker: Worker | None = None
+    worker: ModelWorker | None = None
     sink: queue.Queue = field(default_factory=queue.Queue)
     error: str | None = None
     load_s: float | None = None

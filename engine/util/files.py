@@ -31,7 +31,7 @@ from typing import Any, BinaryIO
 
 from .. import paths
 
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
+StageCallback = Callable[[str, int, int], None]  # progress as (stage, done, total)
 
 
 PART_SUFFIX = ".part"
@@ -226,7 +226,7 @@ def atomic_write_json(path: Path, data: Any) -> None:
 class _Counting:
     """A binary file that reports how much of it has been read (for ``file_digest``)."""
 
-    def __init__(self, fh: BinaryIO, total: int, progress: Progress, stage: str):
+    def __init__(self, fh: BinaryIO, total: int, progress: StageCallback, stage: str):
         self.fh, self.total, self.progress, self.stage, self.done = fh, total, progress, stage, 0
 
     def readable(self) -> bool:
@@ -239,7 +239,7 @@ class _Counting:
         return n
 
 
-def file_sha256(path: Path, progress: Progress | None = None, stage: str = "verify") -> str:
+def file_sha256(path: Path, progress: StageCallback | None = None, stage: str = "verify") -> str:
     """The SHA-256 of a file; ``progress(stage, done, total)`` as it is read."""
     with Path(path).open("rb") as fh:
         source = _Counting(fh, Path(path).stat().st_size, progress, stage) if progress else fh

@@ -24,6 +24,14 @@ HANDLER_NAME = "llmbench-log-file"
 OWN_HANDLERS = ("transformers", "huggingface_hub")
 
 
+class _LogFile(logging.FileHandler):
+    """The log file; a record it cannot write (a full disk) is dropped without a word:
+    the log must never be what breaks a command or prints a traceback."""
+
+    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+        pass
+
+
 def log_file() -> Path:
     return paths.cache_dir() / "logs" / "llmbench.log"
 
@@ -38,7 +46,7 @@ def route_library_output(verbose: bool = False) -> Path | None:
     path: Path | None = log_file()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8", delay=True)
+        handler: logging.Handler = _LogFile(path, encoding="utf-8", delay=True)
     except OSError:
         path, handler = None, logging.NullHandler()
     handler.set_name(HANDLER_NAME)
@@ -50,6 +58,7 @@ def route_library_output(verbose: bool = False) -> Path | None:
         stream.setFormatter(logging.Formatter("%(name)s %(levelname)s: %(message)s"))
         root.addHandler(stream)
     root.setLevel(logging.INFO if verbose else logging.WARNING)
+    logging.captureWarnings(False)  # (again: whoever swapped warnings.showwarning since, it is ours now)
     logging.captureWarnings(True)  # warnings.warn -> the "py.warnings" logger -> the handlers above
     os.environ["LLMBENCH_VERBOSE"] = "1" if verbose else "0"  # for the libraries imported later
     if not verbose:  # libraries' own tqdm bars (transformers' GGUF conversion): llmbench shows its progress

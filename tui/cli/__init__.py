@@ -1,4 +1,4 @@
-"""``llmbench``: the TUI with no arguments, or a headless command for scripts and SSH.
+"""``llmbench COMMAND``: the headless twin of the TUI, for scripts and SSH.
 
 Every command lives in its own module here, with an ``add_parser(sub)`` and a
 ``run(args)``; what they print goes through ``output`` (tables, JSON, Markdown) and
@@ -15,7 +15,6 @@ from collections.abc import Sequence
 
 from llmbench.engine import __version__
 from llmbench.engine.errors import LlmbenchError
-from llmbench.engine.util.logs import route_library_output
 
 from . import (
     bench,
@@ -75,15 +74,19 @@ def _interrupted(signum, frame) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    route_library_output(args.verbose)
-    if args.command not in (None, "tui"):  # SIGTERM, and SIGHUP (an SSH drop), end a command as Ctrl-C does
-        for sig in (signal.SIGTERM, signal.SIGHUP):
-            signal.signal(sig, _interrupted)
+    """``llmbench COMMAND …`` without the TUI, as a library call: libraries' logging is
+    left as the caller has it (``llmbench`` itself, ``tui.main``, routes it to the log file)."""
+    return run(build_parser().parse_args(argv))
+
+
+def run(args) -> int:
+    """Run a parsed headless command: its exit status, errors as one line."""
+    if args.command in (None, "tui"):
+        print("llmbench: error: the TUI opens from `llmbench` itself; name a command here", file=sys.stderr)
+        return 2
+    for sig in (signal.SIGTERM, signal.SIGHUP):  # SIGTERM, and SIGHUP (an SSH drop), end it as Ctrl-C does
+        signal.signal(sig, _interrupted)
     try:
-        if args.command in (None, "tui"):
-            return _tui(args)
         return COMMANDS[args.command].run(args)
     except (LlmbenchError, CliError) as exc:
         print(f"llmbench: error: {exc}", file=sys.stderr)
@@ -98,14 +101,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("llmbench: interrupted", file=sys.stderr)
         return 130
-
-
-def _tui(args) -> int:
-    from ..app import LlmbenchApp  # the one upward step: the entry point opens the app
-
-    app = LlmbenchApp(spec_a=getattr(args, "spec_a", None), spec_b=getattr(args, "spec_b", None))
-    app.run()
-    return app.return_code or 0  # 128 + the signal after SIGTERM or SIGHUP
 
 
 if __name__ == "__main__":

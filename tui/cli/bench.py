@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from llmbench.engine.experiments.bench import DEFAULT_GEN, DEFAULT_PROMPT, DEFAULT_REPS, DEFAULT_WARMUP
-from llmbench.engine.experiments.bench_report import FORMATS
+from llmbench.engine.experiments.bench.report import FORMATS
+from llmbench.engine.experiments.bench.run import DEFAULT_GEN, DEFAULT_PROMPT, DEFAULT_REPS, DEFAULT_WARMUP
 
-from .documents import drive
-from .output import CliError, console, rich_table
+from ..render.tables import rich_table
+from .jobs import drive
+from .output import CliError, console
 
 NAME = "bench"
 WIDE = 120  # below this many columns the table leaves out NARROW_DROP
@@ -67,8 +68,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from llmbench.engine.errors import BenchError
-    from llmbench.engine.experiments.bench import Bench, BenchDone, plan
-    from llmbench.engine.experiments.fidelity import read_text
+    from llmbench.engine.experiments.bench.run import Bench, BenchDone, plan
+    from llmbench.engine.experiments.fidelity.run import read_text
     from llmbench.engine.util.cpus import cpu_budget
 
     tests = plan(args.n_prompt, args.n_gen, args.pg, args.n_depth)
@@ -87,7 +88,7 @@ def run(args) -> int:
 
 
 def _show(result: dict, fmt: str) -> None:
-    from llmbench.engine.experiments.bench_report import (
+    from llmbench.engine.experiments.bench.report import (
         COLUMNS,
         heading,
         memory_lines,

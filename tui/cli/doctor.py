@@ -10,7 +10,7 @@ import sys
 from llmbench.engine.doctor import FAIL, as_dict, clean_leftovers, diagnose
 from llmbench.engine.util.markdown import table as md_table
 
-from ..widgets.doctor_table import doctor_table
+from ..render.doctor_table import doctor_table
 from .output import console as make_console
 from .output import dump_json
 

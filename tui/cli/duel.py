@@ -108,8 +108,8 @@ def _remote(c: dict) -> bool:
 
 
 def _print_table(result: dict) -> None:
+    from ..render.tables import rich_table
     from .output import console as make_console
-    from .output import rich_table
 
     console = make_console()
     names = [f"{name} {quant}".strip() for name, quant in _columns(result)]

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from llmbench.engine.runtime.duel import MODES
 
+from ..render.tables import rich_table
 from .documents import add_collection_arguments, check_collection_arguments, open_retriever, weights
-from .output import FORMATS, CliError, print_report, rich_table
+from .output import FORMATS, CliError, print_report
 from .params import add_param_arguments, params_from_args
 
 NAME = "eval"
@@ -44,7 +45,8 @@ def default_questions(collection: str) -> Path | None:
 
 
 def run(args) -> int:
-    from llmbench.engine.experiments.evaluate import (
+    from llmbench.engine.experiments.evaluate.questions import load_questions
+    from llmbench.engine.experiments.evaluate.run import (
         EvalFinished,
         Evaluation,
         QuestionDone,
@@ -52,7 +54,6 @@ def run(args) -> int:
         markdown_report,
         write_reports,
     )
-    from llmbench.engine.experiments.questions import load_questions
 
     check_collection_arguments(args)
     params = params_from_args(args)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import sys
 
-from llmbench.engine.experiments.fidelity import DEFAULT_CTX
-from llmbench.engine.experiments.fidelity_remote import DEFAULT_TOP_N
+from llmbench.engine.experiments.fidelity.remote import DEFAULT_TOP_N
+from llmbench.engine.experiments.fidelity.run import DEFAULT_CTX
 
-from .documents import drive
-from .output import FORMATS, console, dump_json, rich_table
+from ..render.tables import rich_table
+from .jobs import drive
+from .output import FORMATS, console, dump_json
 
 NAME = "fidelity"
 
@@ -54,8 +55,8 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from llmbench.engine.errors import FidelityError
-    from llmbench.engine.experiments.fidelity import Fidelity, FidelityDone, read_text
-    from llmbench.engine.experiments.multiple_choice import load_mc
+    from llmbench.engine.experiments.fidelity.multiple_choice import load_mc
+    from llmbench.engine.experiments.fidelity.run import Fidelity, FidelityDone, read_text
 
     if args.chunks is not None and args.chunks < 2:
         raise FidelityError(f"--chunks {args.chunks}: at least 2")
@@ -90,7 +91,7 @@ def run(args) -> int:
 
 
 def _show(result: dict, fmt: str) -> None:
-    from llmbench.engine.experiments.fidelity_report import headers, markdown_report, summary_lines, table_rows
+    from llmbench.engine.experiments.fidelity.report import headers, markdown_report, summary_lines, table_rows
 
     if fmt == "json":
         dump_json(result)
@@ -107,7 +108,7 @@ def _show(result: dict, fmt: str) -> None:
 def _tokens(args, text) -> int:
     """``--tokens N``: where the candidate departs from the reference, token by token."""
     from llmbench.engine.errors import FidelityError
-    from llmbench.engine.experiments.fidelity_tokens import token_view, worst
+    from llmbench.engine.experiments.fidelity.tokens import token_view, worst
 
     if len(args.candidates) != 1:
         raise FidelityError("--tokens compares the reference with one candidate")

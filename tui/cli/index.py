@@ -8,8 +8,9 @@ from llmbench.engine.errors import CollectionError
 from llmbench.engine.rag.collection import IndexReport
 from llmbench.engine.util.fmt import size_text
 
-from .documents import progress_bar
-from .output import console, dump_json, rich_table
+from ..render.progress import progress_bar
+from ..render.tables import rich_table
+from .output import console, dump_json
 
 NAME = "index"
 

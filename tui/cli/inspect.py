@@ -131,7 +131,7 @@ def _adapter(a: AdapterSummary, fmt: str) -> int:
     else:
         from rich.console import Console
 
-        from ..inspect_tables import pairs_table
+        from ..render.inspect_tables import pairs_table
 
         Console().print(pairs_table(rows, f"LoRA adapter: {a.source}"))
     return 0
@@ -140,7 +140,7 @@ def _adapter(a: AdapterSummary, fmt: str) -> int:
 def _print(a, b, tables, ctx, has_gpu, tree) -> None:
     from rich.console import Console
 
-    from ..inspect_tables import memory_table_view, module_tree_view, projection_table, summary_table
+    from ..render.inspect_tables import memory_table_view, module_tree_view, projection_table, summary_table
 
     console = Console()
     console.print(summary_table(a, b))

@@ -8,8 +8,9 @@ from llmbench.engine import models
 from llmbench.engine.errors import LlmbenchError
 from llmbench.engine.util.fmt import size_text
 
+from ..render.tables import rich_table
 from .output import console as make_console
-from .output import dump_json, rich_table
+from .output import dump_json
 
 NAME = "models"
 

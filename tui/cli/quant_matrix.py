@@ -7,12 +7,13 @@ from pathlib import Path
 
 from rich.text import Text
 
-from llmbench.engine.experiments.fidelity import DEFAULT_CTX
-from llmbench.engine.experiments.quant_fidelity import DEFAULT_CHUNKS, DEFAULT_GGUF_TYPES
-from llmbench.engine.experiments.quant_matrix import DEFAULT_PARAMS, HF_VARIANTS
+from llmbench.engine.experiments.fidelity.run import DEFAULT_CTX
+from llmbench.engine.experiments.quant.fidelity import DEFAULT_CHUNKS, DEFAULT_GGUF_TYPES
+from llmbench.engine.experiments.quant.matrix import DEFAULT_PARAMS, HF_VARIANTS
 from llmbench.engine.runtime.events import Channel
 
-from .output import FORMATS, print_report, rich_table
+from ..render.tables import rich_table
+from .output import FORMATS, print_report
 from .params import add_param_arguments, params_from_args
 
 NAME = "quant-matrix"
@@ -67,11 +68,11 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from llmbench.engine.errors import FidelityError
-    from llmbench.engine.experiments.fidelity import read_text
-    from llmbench.engine.experiments.multiple_choice import load_mc
-    from llmbench.engine.experiments.quant_fidelity import parse_types
-    from llmbench.engine.experiments.quant_matrix import MatrixDone, QuantMatrix
-    from llmbench.engine.experiments.quant_matrix_report import markdown_report, write_reports
+    from llmbench.engine.experiments.fidelity.multiple_choice import load_mc
+    from llmbench.engine.experiments.fidelity.run import read_text
+    from llmbench.engine.experiments.quant.fidelity import parse_types
+    from llmbench.engine.experiments.quant.matrix import MatrixDone, QuantMatrix
+    from llmbench.engine.experiments.quant.report import markdown_report, write_reports
 
     params = params_from_args(args, DEFAULT_PARAMS)
     names = [n.strip() for n in args.variants.split(",") if n.strip()] if args.variants else None
@@ -106,10 +107,10 @@ def run(args) -> int:
 
 def _progress(source: str, event: object) -> None:
     """One variant after the other on standard error: questions, then load, speed and RAM."""
-    from llmbench.engine.experiments.quant_fidelity import FidelityStarted
-    from llmbench.engine.experiments.quant_matrix import Quantizing, QuestionAsked, VariantDone, VariantStarted
-    from llmbench.engine.rag.collection import Progress
+    from llmbench.engine.experiments.quant.fidelity import FidelityStarted
+    from llmbench.engine.experiments.quant.matrix import Quantizing, QuestionAsked, VariantDone, VariantStarted
     from llmbench.engine.runtime.events import Error
+    from llmbench.engine.runtime.jobs import Progress
 
     err = sys.stderr
     if isinstance(event, VariantStarted):
@@ -140,7 +141,7 @@ def _progress(source: str, event: object) -> None:
 
 
 def _print_table(result: dict) -> None:
-    from llmbench.engine.experiments.quant_matrix_report import COLUMNS, fidelity_lines, table_rows
+    from llmbench.engine.experiments.quant.report import COLUMNS, fidelity_lines, table_rows
 
     from .output import console
 
@@ -150,7 +151,7 @@ def _print_table(result: dict) -> None:
     out.print(rich_table(title, COLUMNS, table_rows(result), right=right))
     for line in fidelity_lines(result):
         out.print(line, highlight=False, markup=False)
-    from ..charts import size_kld_chart
+    from ..render.charts import size_kld_chart
 
     chart = size_kld_chart(result["rows"], min(out.width, 100), 20)
     if chart:

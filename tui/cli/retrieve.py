@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from ..render.tables import rich_table
 from .documents import add_collection_arguments, check_collection_arguments, open_retriever, weights
 from .output import console as make_console
-from .output import dump_json, rich_table
+from .output import dump_json
 
 NAME = "retrieve"
 

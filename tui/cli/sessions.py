@@ -13,7 +13,8 @@ from llmbench.engine.sessions.digest import digest, load_all, matches
 from llmbench.engine.sessions.export import EXPORTERS, comparison_markdown, write_export
 from llmbench.engine.sessions.replay import Timeline, play
 
-from .output import console, dump_json, rich_table
+from ..render.tables import rich_table
+from .output import console, dump_json
 from .params import add_param_arguments, params_from_args
 from .stream import print_events
 

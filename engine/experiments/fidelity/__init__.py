@@ -1,0 +1,1 @@
+"""`llmbench fidelity`: KLD, PPL and same-top of candidates against a reference, in llama-perplexity's terms (run.py); the saved reference file (ref.py), servers' logprobs (remote.py), the tallies (tally.py), reports (report.py), the token view (tokens.py) and multiple choice by log-likelihood."""

@@ -1,0 +1,166 @@
+"""The quantization matrix's quality columns: a GGUF ladder and KLD for every variant.
+
+The ladder: from a GGUF base, llama.cpp's quantizer writes an F32 GGUF (the base's
+weights dequantized), then each type of ``--gguf-types`` from that F32. The files
+are kept in the cache folder, so a second matrix of the same base reuses them.
+
+The fidelity pass: the reference (the ladder's F32 under llama.cpp when there is a
+ladder, else the ``fp32`` variant under transformers) scores one text once and saves
+its log-probabilities; every variant is then compared with that file, one at a time,
+in its own worker: Mean KLD, Same top p and PPL(Q)/PPL(base), as ``llmbench
+fidelity`` measures them, and multiple-choice flips when asked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...errors import LlmbenchError
+from ...models.quantize import check_type, quantize_gguf
+from ...paths import cache_dir, ensure
+from ...runtime.jobs import Progress
+from ...util.files import scratch_dir
+from ..fidelity.multiple_choice import McQuestion
+from ..fidelity.run import DEFAULT_CTX, Fidelity, FidelityDone, Text
+
+DEFAULT_GGUF_TYPES = ("F16", "Q8_0", "Q6_K", "Q4_K_M", "Q3_K_M", "Q2_K")
+DEFAULT_CHUNKS = 6  # 6 chunks of 512: 1,530 positions scored
+FIGURES = ("tokens", "ppl", "ppl_base", "ln_ppl_ratio", "ln_ppl_ratio_err", "kld_mean", "kld_err", "kld_p99",
+           "kld_max", "rms_dp", "same_top_p", "same_top_p_err", "note", "error", "mc")  # fmt: skip
+
+
+def parse_types(text: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"Q8_0,q4_k_m"`` -> ("Q8_0", "Q4_K_M"); an unknown type is a QuantizeError naming it."""
+    if text is None:
+        return DEFAULT_GGUF_TYPES
+    parts = text.split(",") if isinstance(text, str) else text
+    return tuple(dict.fromkeys(check_type(t) for t in parts if t.strip()))
+
+
+def ladder_path(base: Path, type_name: str) -> Path:
+    """Where the ladder of ``base`` keeps its ``type_name`` file: one folder per base file."""
+    st = base.stat()
+    key = hashlib.sha256(f"{base.resolve()}\0{st.st_size}\0{st.st_mtime_ns}".encode()).hexdigest()[:12]
+    return cache_dir() / "ladder" / f"{base.stem}-{key}" / f"{base.stem}.{type_name}.gguf"
+
+
+def ensure_ladder_file(base: Path, type_name: str, progress: Callable | None = None) -> Path:
+    """The ladder's ``type_name`` file, written now unless it is there (quantize renames a
+    complete file into place, so one that exists is whole)."""
+    target = ladder_path(base, type_name)
+    if target.is_file():
+        return target
+    ensure(target.parent)
+    if type_name == "F32":
+        return Path(quantize_gguf(base, "F32", target, progress=progress).out)
+    f32 = ensure_ladder_file(base, "F32", progress)
+    return Path(quantize_gguf(f32, type_name, target, progress=progress).out)
+
+
+@dataclass(frozen=True)
+class FidelityStarted:
+    """The fidelity pass reached a variant (the reference first, as index 0)."""
+
+    variant: str
+    index: int
+    total: int
+
+
+@dataclass
+class MatrixFidelity:
+    """The fidelity pass over the variants that answered."""
+
+    reference: str  # a spec
+    reference_label: str
+    text: Text
+    ctx: int = DEFAULT_CTX
+    chunks: int = DEFAULT_CHUNKS
+    mc: tuple[str, list[McQuestion]] | None = None
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        self._cancel = threading.Event()
+        self._current: Fidelity | None = None
+        self.reference_result: dict | None = None
+        self.error: str | None = None
+
+    def run(self, rows: list) -> Iterator[object]:
+        """``FidelityStarted`` and ``Progress`` as it goes; each row's ``fidelity`` is filled in."""
+        scratch = scratch_dir("matrix-ref", ensure(cache_dir()))
+        ref_file = scratch / "reference.kld"
+        todo = [r for r in rows if not r.skipped and not r.error]
+        try:
+            yield FidelityStarted(self.reference_label, 0, len(todo))
+            base = self._fidelity([], save_ref=ref_file, mc=self.mc)
+            yield from (e for e in self._pump(base) if not isinstance(e, dict))
+            if self._cancel.is_set() or base is None or self.reference_result is None:
+                return
+            ref_mc = self.reference_result["reference"].get("mc")
+            for i, row in enumerate(todo, 1):
+                if self._cancel.is_set():
+                    break
+                yield FidelityStarted(row.variant, i, len(todo))
+                fid = self._fidelity([row.spec], ref_file=ref_file, mc=self.mc if ref_mc else None, ref_mc=ref_mc)
+                result = None
+                for event in self._pump(fid):
+                    if isinstance(event, dict):
+                        result = event
+                    else:
+                        yield event
+                if result is not None and result["candidates"] and not result["partial"]:
+                    c = result["candidates"][0]
+                    row.fidelity = {k: c.get(k) for k in FIGURES} | {"reference": self.reference_label}
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _fidelity(self, cands: list[str], **options) -> Fidelity | None:
+        try:
+            return Fidelity(self.reference, cands, self.text, ctx=self.ctx, chunks=self.chunks,
+                            threads=self.threads, record=False, **options)  # fmt: skip
+        except LlmbenchError as exc:
+            self.error = str(exc)
+            return None
+
+    def _pump(self, fid: Fidelity | None) -> Iterator[object]:
+        """The run's progress; its result as a dict last (the reference's is kept)."""
+        if fid is None:
+            return
+        self._current = fid
+        try:
+            for event in fid.run():
+                if isinstance(event, FidelityDone):
+                    if fid.save_ref is not None:
+                        self.reference_result = event.result
+                    yield event.result
+                elif isinstance(event, Progress):
+                    yield event
+        except LlmbenchError as exc:
+            self.error = str(exc)
+        finally:
+            self._current = None
+
+    def cancel(self) -> None:
+        self._cancel.set()
+        if self._current is not None:
+            self._current.cancel()
+
+
+def pareto(rows: list[dict]) -> list[dict]:
+    """The variants with a KLD, by peak RAM: ``{variant, ram_mib, kld, front}``, ``front``
+    when no other variant has both less RAM and a lower KLD."""
+    points = [
+        {"variant": r["variant"], "ram_mib": r["peak_rss_mib"], "kld": r["fidelity"]["kld_mean"]}
+        for r in rows
+        if r.get("fidelity") and r["fidelity"].get("kld_mean") is not None and r.get("peak_rss_mib")
+    ]
+    for p in points:
+        p["front"] = not any(
+            q is not p and q["ram_mib"] <= p["ram_mib"] and q["kld"] <= p["kld"] and
+            (q["ram_mib"], q["kld"]) != (p["ram_mib"], p["kld"]) for q in points
+        )  # fmt: skip
+    return sorted(points, key=lambda p: p["ram_mib"])

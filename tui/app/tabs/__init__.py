@@ -1,0 +1,1 @@
+"""One tab each: Duel, Inspect, Chat, Sessions, Quant, Bench."""

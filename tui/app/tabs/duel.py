@@ -1,0 +1,269 @@
+"""The Duel tab: two models answer the same prompt side by side, live."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Input, Label, Static
+from textual.worker import get_current_worker
+
+from llmbench.engine.errors import LlmbenchError
+from llmbench.engine.runtime.duel import Duel, default_mode
+from llmbench.engine.runtime.events import SIDES, Done, Prompt, Verdict
+from llmbench.engine.runtime.params import GenParams
+
+from ..bridge import Bridge
+from ..messages import EngineEvent, ReplayReset, RunFinished, TokenBatch
+from ..modals.params import DuelSettings, ParamsScreen, share_warning
+from ..widgets.contestant import ContestantPane, apply_side_event
+from ..widgets.model_input import ModelInput
+from ..widgets.replay_bar import Replayable, ReplayBar
+from ..workers import UI_CORES, ReportsWorkerErrors, RunsModels, engine_work, in_background
+
+
+class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
+    DEFAULT_CSS = """
+    DuelView { height: 1fr; }
+    DuelView #pickers { height: 1; padding: 0 1; }
+    DuelView #pickers Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
+    DuelView #pickers Input { width: 1fr; height: 1; border: none; padding: 0 1; margin-right: 1; }
+    DuelView #settings { width: auto; color: $text-muted; }
+    DuelView #panes { height: 1fr; }
+    DuelView #verdict { height: auto; min-height: 1; max-height: 2; padding: 0 1; text-style: bold; color: $accent; }
+    DuelView #prompt { height: 3; }
+    """
+    BINDINGS = [
+        Binding("escape", "cancel", "Cancel", priority=True),
+        Binding("ctrl+o", "settings", "Settings"),
+        Binding("ctrl+l", "focus_prompt", "Prompt", show=False),
+        Binding("ctrl+t", "tokens", "Token view"),
+        Binding("ctrl+s", "stats", "Stats"),
+    ]
+
+    def __init__(self, spec_a: str, spec_b: str, params: GenParams, mode: str | None = None, repeat: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.spec_a, self.spec_b = spec_a, spec_b
+        self.params = params
+        self.mode = mode or default_mode()
+        self.repeat = repeat
+        self.duel: Duel | None = None
+        self._duel_key: tuple | None = None  # what the loaded duel was made for
+        self.shown_mode = self.mode  # the mode of the run on screen: a replay shows its recorded one
+        self.last_session: str | None = None
+        self.last_prompt: str | None = None
+        self._replay_models: dict[str, str] = {}
+        self._rounds = 0  # runs of the prompt in hand (the first of several is the warmup)
+        self._repeats: dict[str, list] = {"a": [], "b": []}  # each side's counted runs' stats
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="pickers"):
+            yield Label("A")
+            yield ModelInput(self.spec_a, id="spec-a", placeholder="model A: name or .gguf path")
+            yield Label("B")
+            yield ModelInput(self.spec_b, id="spec-b", placeholder="model B")
+            yield Static(self._settings_text(), id="settings")
+        with Horizontal(id="panes"):
+            yield ContestantPane("a")
+            yield ContestantPane("b")
+        yield Static("", id="verdict")
+        yield ReplayBar(self, id="replay")
+        yield Input(placeholder="Ask both models (each prompt a fresh conversation) · Enter sends", id="prompt")
+
+    def on_mount(self) -> None:
+        for side, spec in (("a", self.spec_a), ("b", self.spec_b)):
+            pane = self._pane(side)
+            pane.set_title(spec)
+            pane.status = "ready: a prompt below, then Enter"
+        self.query_one("#prompt", Input).focus()
+
+    @on(Input.Changed, "#spec-a, #spec-b")
+    def spec_edited(self, event: Input.Changed) -> None:
+        side = event.input.id.removeprefix("spec-")
+        self._pane(side).set_title(event.value.strip() or "(no model)")
+
+    def _settings_text(self) -> str:
+        p = self.params
+        extra = (f" · d {p.depth}" if p.depth else "") + (f" · ×{self.repeat}" if self.repeat > 1 else "")
+        return f"{self.mode} · max {p.max_tokens} · T {p.temperature:g}{extra}"
+
+    # ------------------------------------------------------------ actions
+
+    def action_focus_prompt(self) -> None:
+        self.query_one("#prompt", Input).focus()
+
+    async def action_cancel(self) -> None:
+        if await self.close_replay():
+            return
+        if self.running and self.duel is not None:
+            self.duel.cancel()
+            for pane in self.query(ContestantPane):
+                if not pane.finished:  # a side already done keeps its answer and its status
+                    pane.status = "cancelling…"
+
+    def action_tokens(self) -> None:
+        """B against A, token by token, on the last prompt and A's answer (as plain text)."""
+        from llmbench.engine.experiments.fidelity.run import Text as Passage
+
+        from ..modals.token_view import TokenView
+
+        if self.running or not self.last_prompt:
+            self.notify("ask both models first: the token view compares B with A on A's answer", severity="warning")
+            return
+        answer = self._pane("a").answer.strip()
+        passage = Passage(f"{self.last_prompt}\n\n{answer}".strip(), "the last prompt and A's answer")
+        self.app.push_screen(TokenView(self.spec_a, self.spec_b, passage, ctx=512))
+
+    def action_stats(self) -> None:
+        """All the stats, or two lines of them (folded by default below 36 rows)."""
+        for pane in self.query(ContestantPane):
+            pane.toggle_stats()
+
+    def action_settings(self) -> None:
+        def apply(settings: DuelSettings | None) -> None:
+            if settings is None:
+                return
+            self.params, self.mode, self.repeat = settings.params, settings.mode, settings.repeat
+            self.shown_mode = self.mode
+            self.query_one("#settings", Static).update(self._settings_text())
+            self.app.remember(duel_params=self.params.to_dict(), duel_mode=self.mode, duel_repeat=self.repeat)
+            warning = share_warning(settings)
+            if warning:
+                self.notify(warning, severity="warning", timeout=10)
+
+        self.app.push_screen(ParamsScreen(DuelSettings(self.params, self.mode, self.repeat)), apply)
+
+    @on(Input.Submitted, "#prompt")
+    async def submit(self, event: Input.Submitted) -> None:
+        prompt = event.value.strip()
+        if not prompt:
+            return
+        if self.running:
+            self.notify("A duel is running: Esc cancels it first.", severity="warning")
+            return
+        if self.query_one(ReplayBar).active:
+            await self.query_one(ReplayBar).stop()
+        self.spec_a = self.query_one("#spec-a", Input).value.strip()
+        self.spec_b = self.query_one("#spec-b", Input).value.strip()
+        self.app.remember(duel_a=self.spec_a, duel_b=self.spec_b)
+        fresh = self._duel_key != (self.spec_a, self.spec_b, self.params, self.mode)
+        for pane in self.query(ContestantPane):
+            pane.reset()
+            if fresh:  # other models or settings: the old workers' readings go (a bad name leaves none)
+                pane.clear_samples()
+        self.query_one("#verdict", Static).update("")
+        self.running = True
+        self._rounds, self._repeats = 0, {"a": [], "b": []}
+        self.last_prompt = prompt
+        self.run_duel(prompt, self.spec_a, self.spec_b, self.params, self.mode, self.repeat)
+
+    # ------------------------------------------------------------ the engine, in a thread
+
+    @engine_work("duel")
+    def run_duel(self, prompt: str, spec_a: str, spec_b: str, params: GenParams, mode: str, repeat: int) -> None:
+        worker = get_current_worker()
+        key = (spec_a, spec_b, params, mode)
+        if self.duel is not None and self._duel_key != key:
+            self.duel.close()  # other models or parameters: load afresh
+            self.duel = None
+        error = None
+        try:
+            if self.duel is None:
+                self.duel = Duel(spec_a, spec_b, params, mode=mode, reserve_cores=UI_CORES)
+                self._duel_key = key
+            Bridge(self.post_message).pump(self.duel.run(prompt, repeat=repeat))
+        except LlmbenchError as exc:
+            error = str(exc)
+        session = self.duel.session_path if self.duel else None
+        if not worker.is_cancelled:
+            self.post_message(RunFinished(str(session) if session else None, error))
+
+    # ------------------------------------------------------------ messages from the bridge
+
+    def _pane(self, side: str) -> ContestantPane:
+        return self.query_one(f"#pane-{side}", ContestantPane)
+
+    async def on_token_batch(self, message: TokenBatch) -> None:
+        await self._pane(message.channel).append(message.text, message.count)
+
+    async def on_engine_event(self, message: EngineEvent) -> None:
+        event = message.event
+        if isinstance(event, Verdict):
+            self.query_one("#verdict", Static).update(event.text)
+            self._show_repeats()
+        elif isinstance(event, Prompt):
+            self._rounds += 1
+            for pane in self.query(ContestantPane):  # with repeats: which run is on screen
+                pane.run_label = self._run_label() if self._live_repeats() else ""
+            if event.run > 1:  # the next run of a replay, or of a live duel's repeats
+                for pane in self.query(ContestantPane):
+                    pane.reset()
+                self.query_one("#verdict", Static).update("")
+            self.query_one("#prompt", Input).value = event.prompt
+            self.shown_mode = event.mode or self.mode  # a replay's is the recorded one
+            if self.query_one(ReplayBar).active:
+                self.query_one("#settings", Static).update(f"replay · {self.shown_mode}, as recorded")
+        elif message.channel in SIDES:
+            pane = self._pane(message.channel)
+            panes = {side: self._pane(side) for side in ("a", "b")}
+            await apply_side_event(panes, message.channel, event, self.shown_mode, self.notify)
+            if self._live_repeats() and isinstance(event, Done) and self._rounds > 1:
+                if event.finish_reason != "cancelled":  # a counted run (the first is the warmup)
+                    self._repeats[pane.side].append(event.stats)
+
+    def _live_repeats(self) -> bool:
+        return self.running and self.repeat > 1 and not self.query_one(ReplayBar).active
+
+    def _run_label(self) -> str:
+        """``warmup``, ``run 2/3``: which of the prompt's runs is on screen."""
+        return "warmup" if self._rounds <= 1 else f"run {self._rounds - 1}/{self.repeat}"
+
+    def _show_repeats(self) -> None:
+        """At the verdict: each side's figures as mean ± stddev over its counted runs."""
+        from llmbench.engine.runtime.metrics import summarize_runs
+
+        if not self._live_repeats():
+            return
+        for side, runs in self._repeats.items():
+            pane = self._pane(side)
+            if len(runs) > 1 and pane.stats is not None:
+                pane.run_label = ""
+                pane.show_stats(pane.stats, self.shown_mode, summarize_runs(runs))
+                pane.status = f"done · mean ± sd of {len(runs)} runs"
+
+    def on_run_finished(self, message: RunFinished) -> None:
+        self.running = False
+        self.last_session = message.session
+        if message.error:
+            self.notify(message.error, severity="error", timeout=10)
+        if self.duel is not None and self.duel.record_error:
+            self.notify(f"not recorded: {self.duel.record_error}", severity="warning")
+
+    def worker_failed(self, worker) -> None:
+        """A bug in the bridge must not leave the tab stuck in 'running'."""
+        self.running = False
+
+    # ------------------------------------------------------------ replay of a recorded session
+
+    def on_replay_reset(self, message: ReplayReset) -> None:
+        self.reset_replay_panes()
+        self.query_one("#verdict", Static).update("")
+
+    def on_replay_bar_closed(self, message: ReplayBar.Closed) -> None:
+        """The live duel back: the panes emptied and titled with the pickers' models (a
+        prompt sent now runs those, never under the replay's titles)."""
+        self.shown_mode = self.mode
+        self.query_one("#settings", Static).update(self._settings_text())
+        self.query_one("#verdict", Static).update("")
+        for side in ("a", "b"):
+            pane = self._pane(side)
+            pane.reset()
+            pane.clear_samples()
+            pane.set_title(self.query_one(f"#spec-{side}", Input).value.strip() or "(no model)")
+            pane.status = "ready: a prompt below, then Enter"
+        self.query_one("#prompt", Input).focus()
+
+    def on_unmount(self) -> None:
+        if self.duel is not None:
+            in_background(self.duel.close, "close-duel")  # joins worker processes: not on the event loop

@@ -1,0 +1,1 @@
+"""Rich renderers (tables, charts) that the CLI prints and the app reuses; no Textual here."""

@@ -1,1 +1,0 @@
-"""The tabs' contents and the modal screens."""
