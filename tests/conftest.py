@@ -135,10 +135,14 @@ def demo_paths(sandbox) -> dict[str, Path]:
 def home(tmp_path, monkeypatch, sandbox) -> Path:
     """A private LLMBENCH_HOME: no test reads or writes the user's settings or sessions."""
     home = tmp_path / "home"
-    shared = sandbox / "hf-from-gguf"  # GGUF -> safetensors conversions: slow, made once per run
-    shared.mkdir(parents=True, exist_ok=True)
     (home / "cache").mkdir(parents=True)
-    (home / "cache" / "hf-from-gguf").symlink_to(shared)
+    # made once per run and shared, as a user's cache shares them between runs: the GGUF ->
+    # safetensors conversions and the quantization matrix's GGUF ladders (F32, Q8_0, Q2_K
+    # of a demo model); both are written whole (staged) and keyed by their source
+    for name in ("hf-from-gguf", "ladder"):
+        shared = sandbox / name
+        shared.mkdir(parents=True, exist_ok=True)
+        (home / "cache" / name).symlink_to(shared)
     monkeypatch.setenv("LLMBENCH_HOME", str(home))
     monkeypatch.delenv("LLMBENCH_SESSIONS", raising=False)
     for name in ("LLMBENCH_MAX_RAM", "LLMBENCH_API_KEY", "OPENAI_API_KEY"):

@@ -14,8 +14,9 @@ import pytest
 
 from llmbench.engine.errors import BenchError
 from llmbench.engine.experiments.bench.report import render
-from llmbench.engine.experiments.bench.run import Bench, BenchDone, plan
+from llmbench.engine.experiments.bench.run import Bench, plan
 from llmbench.engine.experiments.fidelity.run import read_text
+from llmbench.engine.runtime.jobs import Finished
 from llmbench.engine.runtime.speed import SpeedTest
 from llmbench.engine.util.cpus import usable_cpus
 from llmbench.engine.util.stats import mean_std
@@ -46,7 +47,7 @@ def result(demo_paths, tmp_path_factory):
     spec = f"gguf:{demo_paths['smollm2']}"
     bench = Bench([spec], plan([32], [8], [], [0, 64]), read_text(text), reps=3, warmup=1, threads=2, record=False)
     events = list(bench.run())
-    assert isinstance(events[-1], BenchDone)
+    assert isinstance(events[-1], Finished)
     assert [e.done for e in events[:-1]] == list(range(1, 4 * 4 + 1)), "1 warmup + 3 reps, 4 tests"
     return events[-1].result
 
@@ -133,7 +134,7 @@ def test_an_hf_model_is_benched_on_its_own_cache(registered, tmp_path):
     text.write_text(read_text(None).content[:4000])
     bench = Bench(["hf:smollm2?dtype=fp32"], plan([16], [4], [], [0, 32]), read_text(text), reps=2, warmup=0,
                   threads=2, record=False)  # fmt: skip
-    result = next(e for e in bench.run() if isinstance(e, BenchDone)).result
+    result = next(e for e in bench.run() if isinstance(e, Finished)).result
     rows = {r["test"]: r for r in result["rows"]}
     assert all(r["error"] is None and len(r["samples_ts"]) == 2 for r in rows.values())
     assert {t: r["kv_tokens"] for t, r in rows.items()} == {"pp16": 16, "tg4": 4, "pp16 @ d32": 48, "tg4 @ d32": 36}

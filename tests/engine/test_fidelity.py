@@ -13,10 +13,11 @@ import pytest
 from llmbench.engine.errors import FidelityError, ModelFileError, QuantizeError, QuestionsError
 from llmbench.engine.experiments.fidelity.multiple_choice import flips, load_mc
 from llmbench.engine.experiments.fidelity.ref import RefFile
-from llmbench.engine.experiments.fidelity.run import Fidelity, FidelityDone, Tally, Text, read_text
+from llmbench.engine.experiments.fidelity.run import Fidelity, Tally, Text, read_text
 from llmbench.engine.experiments.fidelity.tokens import token_view
 from llmbench.engine.models.quantize import quantize_gguf
 from llmbench.engine.runtime import scoring
+from llmbench.engine.runtime.jobs import Finished
 from llmbench.engine.sessions.digest import load_all
 from llmbench.tui.cli import main
 
@@ -133,7 +134,7 @@ def ladder(demo_paths, tmp_path_factory) -> dict[str, str]:
 
 def _run(fid: Fidelity) -> dict:
     events = list(fid.run())
-    assert isinstance(events[-1], FidelityDone)
+    assert isinstance(events[-1], Finished)
     return events[-1].result
 
 

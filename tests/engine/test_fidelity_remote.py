@@ -15,7 +15,8 @@ import pytest
 
 from llmbench.engine.errors import FidelityError
 from llmbench.engine.experiments.fidelity.report import markdown_report
-from llmbench.engine.experiments.fidelity.run import Fidelity, FidelityDone, read_text
+from llmbench.engine.experiments.fidelity.run import Fidelity, read_text
+from llmbench.engine.runtime.jobs import Finished
 
 TOP_N = 8
 
@@ -106,7 +107,7 @@ def _run(ref: str, cands: list[str], tmp_path, **options) -> dict:
     path = tmp_path / "text.txt"
     path.write_text(read_text(None).content[:8_000])
     events = list(Fidelity(ref, cands, read_text(path), ctx=96, chunks=2, record=False, top_n=TOP_N, **options).run())
-    assert isinstance(events[-1], FidelityDone)
+    assert isinstance(events[-1], Finished)
     return events[-1].result
 
 

@@ -16,8 +16,9 @@ import pytest
 from llmbench.engine import paths
 from llmbench.engine.doctor import diagnose
 from llmbench.engine.errors import QuantizeError
-from llmbench.engine.experiments.fidelity.run import Fidelity, FidelityDone, read_text
+from llmbench.engine.experiments.fidelity.run import Fidelity, read_text
 from llmbench.engine.models.quantize import quantize_gguf
+from llmbench.engine.runtime.jobs import Finished
 from llmbench.engine.util.files import atomic_write_text, output_error, part_path, staged, stale_parts
 from llmbench.tui.cli import main
 from tests.helpers import LLMBENCH
@@ -105,7 +106,7 @@ def test_a_killed_save_ref_leaves_a_partial_that_the_next_one_removes(demo_paths
     left = _kill_when_a_partial_grows(cmd, tmp_path)
     assert left.name.startswith(".a.kld.") and not (tmp_path / "a.kld").exists()
     fid = Fidelity(smollm2, [], read_text(str(text)), ctx=64, chunks=2, save_ref=tmp_path / "b.kld")
-    assert isinstance(list(fid.run())[-1], FidelityDone)
+    assert isinstance(list(fid.run())[-1], Finished)
     assert (tmp_path / "b.kld").is_file() and _parts(tmp_path) == []
 
 

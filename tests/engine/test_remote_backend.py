@@ -236,11 +236,12 @@ def test_what_the_server_reports_itself_is_kept_beside_the_client_figures(home):
 def test_llama_cpp_pythons_server_is_refused_as_a_fidelity_candidate(server, smollm2, tmp_path, monkeypatch):
     """Its echoed alternatives are for the token after each one (checked here by hand:
     the alternatives listed at " capital" were " of", " city"): llmbench says so."""
-    from llmbench.engine.experiments.fidelity.run import Fidelity, FidelityDone, read_text
+    from llmbench.engine.experiments.fidelity.run import Fidelity, read_text
+    from llmbench.engine.runtime.jobs import Finished
 
     monkeypatch.setenv("LLMBENCH_API_KEY", KEY)
     path = tmp_path / "text.txt"
     path.write_text(read_text(None).content[:8_000])
     fid = Fidelity(smollm2, [f"openai:{server}#m"], read_text(path), ctx=96, chunks=2, record=False)
-    (c,) = next(e for e in fid.run() if isinstance(e, FidelityDone)).result["candidates"]
+    (c,) = next(e for e in fid.run() if isinstance(e, Finished)).result["candidates"]
     assert "top logprobs are one position early" in c["error"] and "llama-cpp-python" in c["error"]

@@ -68,7 +68,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from llmbench.engine.errors import BenchError
-    from llmbench.engine.experiments.bench.run import Bench, BenchDone, plan
+    from llmbench.engine.experiments.bench.run import Bench, plan
     from llmbench.engine.experiments.fidelity.run import read_text
     from llmbench.engine.util.cpus import cpu_budget
 
@@ -79,7 +79,7 @@ def run(args) -> int:
         print(f"llmbench: warning: -t {args.threads}: {warning}", file=sys.stderr)
     bench = Bench(args.specs, tests, read_text(args.text), reps=args.repetitions, warmup=args.warmup,
                   threads=args.threads, record=not args.no_record, force=args.force)  # fmt: skip
-    result = drive(bench, BenchDone, not args.quiet and args.output == "table", "the finished runs")
+    result = drive(bench, not args.quiet and args.output == "table", "the finished runs")
     _show(result, args.output)
     if result.get("session") and args.output == "table":
         print(f"session: {result['session']}", file=sys.stderr)

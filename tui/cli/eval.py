@@ -47,8 +47,8 @@ def default_questions(collection: str) -> Path | None:
 def run(args) -> int:
     from llmbench.engine.experiments.evaluate.questions import load_questions
     from llmbench.engine.experiments.evaluate.run import (
-        EvalFinished,
         Evaluation,
+        Finished,
         QuestionDone,
         QuestionStarted,
         markdown_report,
@@ -91,7 +91,7 @@ def run(args) -> int:
                         hit = {True: "hit", False: "miss", None: "—"}[r.retrieval_hit]
                         t = f"{r.resp_time:.2f} s" if r.resp_time is not None else f"{r.retrieval_ms:.1f} ms"
                         print(f"    {r.model}: {cos} · {t} · retrieval {hit}", file=err, flush=True)
-                elif isinstance(event, EvalFinished):
+                elif isinstance(event, Finished):
                     result = event.result
         except KeyboardInterrupt:
             ev.cancel()

@@ -56,7 +56,7 @@ def add_parser(sub) -> None:
 def run(args) -> int:
     from llmbench.engine.errors import FidelityError
     from llmbench.engine.experiments.fidelity.multiple_choice import load_mc
-    from llmbench.engine.experiments.fidelity.run import Fidelity, FidelityDone, read_text
+    from llmbench.engine.experiments.fidelity.run import Fidelity, read_text
 
     if args.chunks is not None and args.chunks < 2:
         raise FidelityError(f"--chunks {args.chunks}: at least 2")
@@ -79,7 +79,7 @@ def run(args) -> int:
         mc=load_mc(args.mc) if args.mc else None,
         top_n=args.top_n,
     )
-    result = drive(fid, FidelityDone, not args.quiet and args.format != "json", "the figures so far")
+    result = drive(fid, not args.quiet and args.format != "json", "the figures so far")
     _show(result, args.format)
     if args.format != "json":
         if result.get("session"):

@@ -71,8 +71,9 @@ def run(args) -> int:
     from llmbench.engine.experiments.fidelity.multiple_choice import load_mc
     from llmbench.engine.experiments.fidelity.run import read_text
     from llmbench.engine.experiments.quant.fidelity import parse_types
-    from llmbench.engine.experiments.quant.matrix import MatrixDone, QuantMatrix
+    from llmbench.engine.experiments.quant.matrix import QuantMatrix
     from llmbench.engine.experiments.quant.report import markdown_report, write_reports
+    from llmbench.engine.runtime.jobs import Finished
 
     params = params_from_args(args, DEFAULT_PARAMS)
     names = [n.strip() for n in args.variants.split(",") if n.strip()] if args.variants else None
@@ -91,7 +92,7 @@ def run(args) -> int:
     result = None
     try:
         for source, event in matrix.run():
-            if isinstance(event, MatrixDone):
+            if isinstance(event, Finished):
                 result = event.result
             elif not quiet:
                 _progress(source, event)

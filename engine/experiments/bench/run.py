@@ -25,7 +25,7 @@ from ...errors import BenchError, LlmbenchError
 from ...models.info import ModelInfo
 from ...runtime.events import Done, Loaded
 from ...runtime.fits import check_fits
-from ...runtime.jobs import Progress
+from ...runtime.jobs import Finished, Progress
 from ...runtime.params import GenParams
 from ...runtime.record import save_report
 from ...runtime.requests import Request, Tokenize
@@ -70,13 +70,8 @@ class Contestant(ModelSide):
     memory: dict | None = None  # the worker's RSS split after the runs (memory_split)
 
 
-@dataclass(frozen=True)
-class BenchDone:
-    result: dict
-
-
 class Bench:
-    """``run()`` yields ``Progress`` after each timed run, then ``BenchDone``; ``cancel()``
+    """``run()`` yields ``Progress`` after each timed run, then ``Finished``; ``cancel()``
     stops after the run in hand, and the result keeps the finished samples."""
 
     def __init__(self, specs: Sequence[str], tests: Sequence[SpeedTest], text: Text, *, reps: int = DEFAULT_REPS,
@@ -181,7 +176,7 @@ class Bench:
             self.elapsed_s = time.perf_counter() - t0
             for side in self._live():
                 side.memory = side.worker.memory()
-            yield BenchDone(self.finish())
+            yield Finished(self.finish())
         finally:
             self.close()
 

@@ -21,6 +21,7 @@ from ...errors import QuestionsError
 from ...rag.chat import RagChat, Searcher
 from ...rag.retrieve import TOP_K, WEIGHTS, Hit, Retrieval
 from ...runtime.events import Channel, Done, Error, EvalRecord, EvalSummary
+from ...runtime.jobs import Finished
 from ...runtime.params import GenParams
 from ...util.markdown import table
 from ...util.stats import mean, median, percentile
@@ -92,11 +93,6 @@ class QuestionStarted:
 class QuestionDone:
     index: int
     rows: list[EvalRow]
-
-
-@dataclass(frozen=True)
-class EvalFinished:
-    result: dict
 
 
 class Evaluation:
@@ -177,7 +173,7 @@ class Evaluation:
             yield Channel.EVAL, QuestionDone(i, rows)
         result = self.result()
         self._record(EvalSummary(result["summary"], len(self.questions)))
-        yield Channel.EVAL, EvalFinished(result)
+        yield Channel.EVAL, Finished(result)
 
     def _record(self, event: EvalRecord | EvalSummary) -> None:
         recorder = self.chat.duel.recorder if self.chat else None
@@ -240,7 +236,12 @@ class Evaluation:
             "summary": summarize(self.rows),
             "rows": [asdict(r) for r in self.rows],
             "session": str(self.session_path) if self.session_path else None,
+            "partial": self._cancelled,  # cancelled: the questions answered so far (runtime/jobs.py)
         }
+
+    def finish(self) -> dict:
+        """The questions answered so far, for a driver that stops reading ``run``."""
+        return self.result()
 
 
 def summarize(rows: Sequence[EvalRow]) -> dict:

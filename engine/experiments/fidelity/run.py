@@ -27,7 +27,7 @@ from pathlib import Path
 from ... import models
 from ...errors import FidelityError, LlmbenchError
 from ...runtime.events import Loaded
-from ...runtime.jobs import Progress
+from ...runtime.jobs import Finished, Progress
 from ...runtime.params import GenParams
 from ...runtime.record import save_report
 from ...runtime.scoring import (
@@ -141,14 +141,9 @@ class Side(ModelSide):
         }
 
 
-@dataclass(frozen=True)
-class FidelityDone:
-    result: dict
-
-
 class Fidelity:
     """One reference against candidates on one text. ``run()`` yields ``Progress`` after
-    each chunk, then one ``FidelityDone``; ``cancel()`` (or Ctrl-C around ``run``) stops
+    each chunk, then one ``Finished``; ``cancel()`` (or Ctrl-C around ``run``) stops
     after the chunk in hand, and ``result()`` gives the figures so far, marked partial."""
 
     def __init__(
@@ -308,7 +303,7 @@ class Fidelity:
                 self._store.finish(self.save_ref, RefFile.meta_for(self.ref, ref_tokens, self.text))
                 self._saved = True
             self.elapsed_s = time.perf_counter() - t0
-            yield FidelityDone(self.finish())
+            yield Finished(self.finish())
         finally:
             self.close()
 

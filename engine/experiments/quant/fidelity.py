@@ -23,10 +23,10 @@ from pathlib import Path
 from ...errors import LlmbenchError
 from ...models.quantize import check_type, quantize_gguf
 from ...paths import cache_dir, ensure
-from ...runtime.jobs import Progress
+from ...runtime.jobs import Finished, Progress
 from ...util.files import scratch_dir
 from ..fidelity.multiple_choice import McQuestion
-from ..fidelity.run import DEFAULT_CTX, Fidelity, FidelityDone, Text
+from ..fidelity.run import DEFAULT_CTX, Fidelity, Text
 
 DEFAULT_GGUF_TYPES = ("F16", "Q8_0", "Q6_K", "Q4_K_M", "Q3_K_M", "Q2_K")
 DEFAULT_CHUNKS = 6  # 6 chunks of 512: 1,530 positions scored
@@ -133,7 +133,7 @@ class MatrixFidelity:
         self._current = fid
         try:
             for event in fid.run():
-                if isinstance(event, FidelityDone):
+                if isinstance(event, Finished):
                     if fid.save_ref is not None:
                         self.reference_result = event.result
                     yield event.result
@@ -148,6 +148,10 @@ class MatrixFidelity:
         self._cancel.set()
         if self._current is not None:
             self._current.cancel()
+
+    def close(self) -> None:
+        if self._current is not None:
+            self._current.close()
 
 
 def pareto(rows: list[dict]) -> list[dict]:

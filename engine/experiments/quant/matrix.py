@@ -35,6 +35,7 @@ from ...models.quant_methods import MATRIX_DEFAULT, PRECISIONS, missing_library
 from ...rag.embed import Similarity, default_similarity
 from ...runtime.duel import Duel
 from ...runtime.events import Channel, Done, Error, Loaded
+from ...runtime.jobs import Finished
 from ...runtime.params import GenParams
 from ...runtime.record import save_snapshot
 from ...util.fmt import MIB
@@ -114,11 +115,6 @@ class Quantizing:
 @dataclass(frozen=True)
 class VariantDone:
     row: Row
-
-
-@dataclass(frozen=True)
-class MatrixDone:
-    result: dict
 
 
 def _base_of(base: str) -> tuple[str, str | None]:
@@ -209,7 +205,7 @@ class QuantMatrix:
         self.fidelity_error: str | None = None
 
     def run(self) -> Iterator[tuple[str, object]]:
-        """``(Channel.MATRIX, VariantStarted | QuestionAsked | VariantDone | MatrixDone)`` and, in
+        """``(Channel.MATRIX, VariantStarted | QuestionAsked | VariantDone | Finished)`` and, in
         between, the running variant's engine events on ``Channel.A``."""
         started = time.time()
         total = len(self.variants)
@@ -233,7 +229,7 @@ class QuantMatrix:
         result = self.result(time.time() - started)
         self._save(result)
         result["session"] = str(self.session_path) if self.session_path else None
-        yield Channel.MATRIX, MatrixDone(result)
+        yield Channel.MATRIX, Finished(result)
 
     def _build(self, v: Variant, row: Row) -> str:
         try:
@@ -352,6 +348,7 @@ class QuantMatrix:
             "rows": [r.to_dict() for r in self.rows],
             "elapsed_s": elapsed_s,
             "cancelled": self._cancel.is_set(),  # a partial matrix: the variant in hand was cut short
+            "partial": self._cancel.is_set(),  # the name every job's result uses (runtime/jobs.py)
             "host": host_info(),
         }
 
@@ -372,3 +369,14 @@ class QuantMatrix:
             self._duel.cancel()
         if self.fidelity is not None:
             self.fidelity.cancel()
+
+    def finish(self) -> dict:
+        """The rows measured so far, for a driver that stops reading ``run``."""
+        return self.result()
+
+    def close(self) -> None:
+        """End the running variant's worker (``run`` closes each as it goes)."""
+        if self._duel is not None:
+            self._duel.close()
+        if self.fidelity is not None:
+            self.fidelity.close()

@@ -22,8 +22,8 @@ from textual.worker import get_current_worker
 from llmbench.engine.errors import LlmbenchError
 from llmbench.engine.experiments.evaluate.questions import load_questions
 from llmbench.engine.experiments.evaluate.run import (
-    EvalFinished,
     Evaluation,
+    Finished,
     QuestionDone,
     QuestionStarted,
     write_reports,
@@ -131,7 +131,7 @@ class EvalScreen(ReportsWorkerErrors, Screen):
                 reserve_cores=UI_CORES,
             )
             with self.evaluation as ev:
-                done = bridge.pump(ev.run(), lambda: worker.is_cancelled, ev.cancel, EvalFinished)
+                done = bridge.pump(ev.run(), lambda: worker.is_cancelled, ev.cancel, Finished)
             self.post_message(Ready("eval", (done.result, write_reports(done.result))))
         except LlmbenchError as exc:
             self.post_message(Ready("eval", error=str(exc)))

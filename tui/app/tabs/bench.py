@@ -102,8 +102,9 @@ class BenchView(ReportsWorkerErrors, Vertical):
 
     @engine_work("bench")
     def run_bench(self, specs: list[str], tests: list, reps: int) -> None:
-        from llmbench.engine.experiments.bench.run import Bench, BenchDone
+        from llmbench.engine.experiments.bench.run import Bench
         from llmbench.engine.experiments.fidelity.run import default_text
+        from llmbench.engine.runtime.jobs import Finished
 
         from ..workers import UI_CORES
 
@@ -114,7 +115,7 @@ class BenchView(ReportsWorkerErrors, Vertical):
             self.post_message(Ready("bench", error=str(exc)))
             return
         events = ((Channel.RUN, e) for e in bench.run())
-        done = Bridge(self.post_message).pump(events, lambda: worker.is_cancelled, bench.cancel, BenchDone)
+        done = Bridge(self.post_message).pump(events, lambda: worker.is_cancelled, bench.cancel, Finished)
         self.post_message(Ready("bench", done.result if done else None))
 
     def on_engine_event(self, message: EngineEvent) -> None:

@@ -24,7 +24,7 @@ from llmbench.engine.experiments.quant.fidelity import DEFAULT_GGUF_TYPES, Fidel
 from llmbench.engine.experiments.quant.matrix import (
     DEFAULT_PARAMS,
     HF_VARIANTS,
-    MatrixDone,
+    Finished,
     Quantizing,
     QuantMatrix,
     QuestionAsked,
@@ -168,7 +168,7 @@ class QuantView(ReportsWorkerErrors, Vertical):
             self.post_message(Ready("matrix", error=str(exc)))
             return
         self.post_message(Ready("variants", matrix.variants))
-        done = Bridge(self.post_message).pump(matrix.run(), lambda: worker.is_cancelled, matrix.cancel, MatrixDone)
+        done = Bridge(self.post_message).pump(matrix.run(), lambda: worker.is_cancelled, matrix.cancel, Finished)
         self.post_message(Ready("matrix", (done.result, write_reports(done.result))))
 
     def on_ready(self, message: Ready) -> None:
