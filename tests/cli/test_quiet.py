@@ -74,6 +74,7 @@ def _stderr_of(args: list[str]) -> list[str]:
     return [line for line in done.stderr.splitlines() if line.strip()]
 
 
+@pytest.mark.slow  # the embedder and the HF stack, in subprocesses
 def test_the_main_commands_write_only_their_own_lines_on_stderr(registered, demo_paths, tmp_path):
     doc = tmp_path / "notes.md"
     doc.write_text("# Lighthouses\n\nA keeper trims the lamp at dusk and logs the ships that pass.\n")
