@@ -2,6 +2,7 @@
 the CLI as a subprocess, the TUI driven with Pilot, the sample sessions. Test modules
 import from here, never from each other."""
 
+import contextlib
 import http.server
 import json
 import os
@@ -88,6 +89,25 @@ class Terminal:
         os.kill(self.pid, signal.SIGKILL)
         os.waitpid(self.pid, 0)
         return None
+
+
+# ---------------------------------------------------------------- a small disk
+
+
+@contextlib.contextmanager
+def small_tmpfs(folder: Path, size: str):
+    """A real tmpfs of ``size`` (``512k``, ``2m``) mounted on ``folder`` for the block;
+    the test is skipped where this process cannot mount one (not root, no CAP_SYS_ADMIN)."""
+    import pytest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.decode().strip() or done.returncode})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
 
 
 # ---------------------------------------------------------------- files the tests write

@@ -11,7 +11,7 @@ import time
 import psutil
 import pytest
 
-from tests.helpers import FIXTURES, LLMBENCH
+from tests.helpers import FIXTURES, LLMBENCH, small_tmpfs
 
 pytestmark = pytest.mark.slow  # real workers on SmolLM2
 
@@ -208,12 +208,7 @@ def full_home(tmp_path, monkeypatch, demo_paths):
     injected-ENOSPC tests in test_sessions and test_rag run everywhere."""
     from llmbench.engine import models
 
-    home = tmp_path / "full"
-    home.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", str(home)], capture_output=True)
-    if mounted.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
-    try:
+    with small_tmpfs(tmp_path / "full", "512k") as home:
         monkeypatch.setenv("LLMBENCH_HOME", str(home))
         for name, path in demo_paths.items():
             target = models.demo_path(name)
@@ -229,8 +224,6 @@ def full_home(tmp_path, monkeypatch, demo_paths):
         finally:
             os.close(fd)
         yield home
-    finally:
-        subprocess.run(["umount", "-l", str(home)], capture_output=True)
 
 
 def test_a_real_full_disk_loses_no_answer_and_says_so_in_one_line(full_home, tiny_gguf):

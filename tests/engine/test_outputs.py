@@ -21,7 +21,7 @@ from llmbench.engine.models.quantize import quantize_gguf
 from llmbench.engine.runtime.jobs import Finished
 from llmbench.engine.util.files import atomic_write_text, output_error, part_path, staged, stale_parts
 from llmbench.tui.cli import main
-from tests.helpers import LLMBENCH
+from tests.helpers import LLMBENCH, small_tmpfs
 
 GONE_PID = 4_194_304 + 7  # above any Linux pid_max: never a live process
 
@@ -112,16 +112,9 @@ def test_a_killed_save_ref_leaves_a_partial_that_the_next_one_removes(demo_paths
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 2 MiB tmpfs, where this process may mount one (root with CAP_SYS_ADMIN)."""
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mnt)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here ({done.stderr.decode().strip() or done.returncode})")
-    try:
+    """A 2 MiB tmpfs, where this process may mount one."""
+    with small_tmpfs(tmp_path / "small", "2m") as mnt:
         yield mnt
-    finally:
-        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_a_full_disk_during_quantize_names_the_outputs_folder(demo_paths, small_disk):

@@ -66,6 +66,7 @@ def test_the_wheel_holds_one_namespace_with_its_data(wheel):
     assert len([n for n in names if n.startswith("llmbench/samples/") and n.endswith(".jsonl")]) == 3
     assert "llmbench/engine/experiments/quant/data/quant_questions.jsonl" in names
     assert "llmbench/engine/rag/data/demo_questions.jsonl" in names
+    assert "llmbench/tui/app/styles/duel.tcss" in names, "the app's stylesheets"
     # every source module is in the wheel
     sources = {
         f"llmbench/{p.relative_to(ROOT).as_posix()}" for pkg in ("engine", "tui") for p in (ROOT / pkg).rglob("*.py")

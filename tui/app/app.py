@@ -40,9 +40,10 @@ EDITING_KEYS = frozenset(k.strip() for b in Input.BINDINGS for k in b.key.split(
 
 class LlmbenchApp(App):
     TITLE = "llmbench"
-    CSS = """
-    TabbedContent, TabPane { height: 1fr; padding: 0; }
-    """
+    # the app's, the tabs' and the modal screens' styles; reusable widgets keep their DEFAULT_CSS
+    CSS_PATH = [
+        f"styles/{name}.tcss" for name in ("app", "duel", "inspect", "chat", "sessions", "quant", "bench", "modals")
+    ]
     BINDINGS = [
         Binding("f1,ctrl+1", "tab('duel')", "Duel", show=False),
         Binding("f2,ctrl+2", "tab('inspect')", "Inspect", show=False),

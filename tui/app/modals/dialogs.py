@@ -9,19 +9,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label
 
-_CSS = """
-{name} {{ align: center middle; }}
-{name} > Vertical {{ width: 70; max-width: 100%; height: auto; padding: 1 2; border: thick $accent; background: $surface; }}
-{name} Label {{ width: 100%; margin-bottom: 1; }}
-{name} Horizontal {{ height: auto; align-horizontal: right; margin-top: 1; }}
-{name} Button {{ margin-left: 1; }}
-"""
-
 
 class AskText(ModalScreen[str | None]):
     """One line of text; Enter accepts, Esc cancels (None)."""
 
-    DEFAULT_CSS = _CSS.format(name="AskText")
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel")]
 
     def __init__(self, question: str, value: str = "", placeholder: str = ""):
@@ -41,7 +32,6 @@ class AskText(ModalScreen[str | None]):
 class Confirm(ModalScreen[bool]):
     """Yes or no; the safe answer (No) has the focus."""
 
-    DEFAULT_CSS = _CSS.format(name="Confirm")
     BINDINGS = [
         Binding("escape", "dismiss(False)", "No"),
         Binding("y", "dismiss(True)", "Yes", show=False),

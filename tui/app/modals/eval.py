@@ -48,16 +48,6 @@ def bar(fraction: float | None, style: str) -> Text:
 
 
 class EvalScreen(ReportsWorkerErrors, Screen):
-    DEFAULT_CSS = """
-    EvalScreen > Vertical { padding: 0 1; }
-    EvalScreen #eval-head { height: auto; text-style: bold; }
-    EvalScreen #eval-file { height: 1; margin-top: 1; }
-    EvalScreen #eval-file Label { width: auto; padding-right: 1; color: $text-muted; }
-    EvalScreen #eval-file Input { width: 1fr; height: 1; border: none; padding: 0 1; }
-    EvalScreen DataTable { height: 1fr; margin-top: 1; }
-    EvalScreen #eval-summary { height: auto; margin-top: 1; }
-    EvalScreen #eval-status { height: 1; color: $text-muted; }
-    """
     BINDINGS = [Binding("escape", "back", "Cancel / back")]
 
     def __init__(self, client, collection: str, spec_a: str, spec_b: str | None, params: GenParams, k: int):

@@ -22,17 +22,6 @@ from ..workers import ReportsWorkerErrors, engine_work
 
 
 class IndexDialog(ReportsWorkerErrors, ModalScreen[str | None]):
-    DEFAULT_CSS = """
-    IndexDialog { align: center middle; }
-    IndexDialog > Vertical {
-        width: 90; max-width: 100%; height: auto; max-height: 100%; padding: 1 2; border: thick $primary;
-        background: $surface; overflow-y: auto;
-    }
-    IndexDialog Label { margin-top: 1; color: $text-muted; }
-    IndexDialog ProgressBar { margin-top: 1; display: none; }
-    IndexDialog.-running ProgressBar { display: block; }
-    IndexDialog #index-status { margin-top: 1; height: auto; }
-    """
     BINDINGS = [Binding("escape", "cancel", "Cancel / close")]
 
     def __init__(self, client, collection: str):

@@ -8,10 +8,4 @@ from textual.screen import ModalScreen
 
 
 class PageScreen(ModalScreen[None]):
-    DEFAULT_CSS = """
-    PageScreen { align: center middle; }
-    PageScreen > Vertical { width: 100%; height: 100%; border: thick $accent; background: $surface; }
-    PageScreen .page-status { height: auto; padding: 0 1; color: $text-muted; }
-    PageScreen .page-body { height: 1fr; padding: 0 1; }
-    """
     BINDINGS = [Binding("escape,q", "dismiss(None)", "Close")]

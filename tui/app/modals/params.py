@@ -68,6 +68,8 @@ class DuelSettings:
 
 
 class ParamsScreen(ModalScreen[DuelSettings | None]):
+    # kept in the widget tier, not in styles/: its focus colours layer with Input's and
+    # Select's own DEFAULT_CSS (in the app tier they override them: the snapshot differs)
     DEFAULT_CSS = """
     ParamsScreen { align: center middle; }
     ParamsScreen > Vertical { width: 64; max-width: 100%; height: auto; max-height: 100%; border: thick $primary; background: $surface; padding: 0 1; overflow-y: auto; }

@@ -38,9 +38,6 @@ def visible(piece: str) -> str:
 
 
 class TokenView(ReportsWorkerErrors, PageScreen):
-    DEFAULT_CSS = """
-    TokenView #tv-detail { height: auto; max-height: 9; padding: 0 1; border-top: solid $primary-darken-2; }
-    """
     BINDINGS = [
         Binding("right,l", "move(1)", "Next token"),
         Binding("left,h", "move(-1)", "Previous"),

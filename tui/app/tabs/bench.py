@@ -33,18 +33,6 @@ def _counts(text: str, what: str) -> list[int]:
 
 
 class BenchView(ReportsWorkerErrors, Vertical):
-    DEFAULT_CSS = """
-    BenchView { height: 1fr; }
-    BenchView .bar { height: 1; padding: 0 1; }
-    BenchView .bar Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
-    BenchView .bar Input { height: 1; border: none; padding: 0 1; margin-right: 1; width: 8; }
-    BenchView #bench-models { width: 1fr; }
-    BenchView #bench-depth { width: 12; }
-    BenchView #bench-status { height: 1; padding: 0 1; color: $text-muted; }
-    BenchView #bench-error { height: auto; padding: 0 1; color: $error; }
-    BenchView #bench-table { height: auto; max-height: 40%; }
-    BenchView #bench-chart { height: 1fr; min-height: 8; }
-    """
     BINDINGS = [Binding("escape", "cancel", "Cancel", show=False)]
 
     def __init__(self) -> None:

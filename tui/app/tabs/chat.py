@@ -44,23 +44,6 @@ PASSAGES_BESIDE_COLS = 110  # a RAG duel narrower than this shows the passages o
 
 
 class ChatView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
-    DEFAULT_CSS = """
-    ChatView { height: 1fr; }
-    ChatView #chat-bar { height: 1; padding: 0 1; }
-    ChatView #chat-bar Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
-    ChatView #chat-bar Input { width: 1fr; height: 1; border: none; padding: 0 1; margin-right: 1; }
-    ChatView #chat-bar Select { width: 24; height: 1; margin-right: 1; }
-    ChatView #chat-bar Select > SelectCurrent { border: none; height: 1; padding: 0 1; }
-    ChatView #chat-bar #chat-k { width: 5; }
-    ChatView #chat-main { height: 1fr; }
-    ChatView #answers { width: 3fr; }
-    ChatView #chat-status { height: 1; padding: 0 1; color: $text-muted; }
-    ChatView #chat-question { height: 3; }
-    ChatView.-single #pane-b { display: none; }
-    ChatView.-no-passages #passages { display: none; }
-    ChatView.-passages-only #answers { display: none; }
-    ChatView.-passages-only #passages { width: 1fr; border-left: none; }
-    """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", priority=True),
         Binding("ctrl+n", "new_chat", "New chat"),

@@ -24,16 +24,6 @@ from ..workers import UI_CORES, ReportsWorkerErrors, RunsModels, engine_work, in
 
 
 class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
-    DEFAULT_CSS = """
-    DuelView { height: 1fr; }
-    DuelView #pickers { height: 1; padding: 0 1; }
-    DuelView #pickers Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
-    DuelView #pickers Input { width: 1fr; height: 1; border: none; padding: 0 1; margin-right: 1; }
-    DuelView #settings { width: auto; color: $text-muted; }
-    DuelView #panes { height: 1fr; }
-    DuelView #verdict { height: auto; min-height: 1; max-height: 2; padding: 0 1; text-style: bold; color: $accent; }
-    DuelView #prompt { height: 3; }
-    """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", priority=True),
         Binding("ctrl+o", "settings", "Settings"),

@@ -55,19 +55,6 @@ class AdapterInspected(Message):
 
 
 class InspectView(ReportsWorkerErrors, Vertical):
-    DEFAULT_CSS = """
-    InspectView { height: 1fr; }
-    InspectView #inspect-bar { height: 1; padding: 0 1; }
-    InspectView #inspect-bar Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
-    InspectView #inspect-bar Input { height: 1; border: none; padding: 0 1; margin-right: 1; width: 1fr; }
-    InspectView #inspect-ctx { width: 10; }
-    InspectView #inspect-error { color: $error; height: auto; padding: 0 1; }
-    InspectView VerticalScroll { height: 1fr; padding: 0 1; }
-    InspectView .block { height: auto; margin-bottom: 1; }
-    InspectView #inspect-modules { height: auto; max-height: 100%; margin-bottom: 1; display: none; }
-    InspectView #inspect-modules.-ready { display: block; }
-    InspectView #inspect-modules-status { height: auto; color: $text-muted; }
-    """
     BINDINGS = [
         Binding("up", "scroll('up')", "Scroll", show=False),
         Binding("down", "scroll('down')", "Scroll", show=False),

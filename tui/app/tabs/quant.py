@@ -47,21 +47,6 @@ ALL_VARIANTS = ",".join([*HF_VARIANTS, "gguf"])
 
 
 class QuantView(ReportsWorkerErrors, Vertical):
-    DEFAULT_CSS = """
-    QuantView { height: 1fr; }
-    QuantView .bar { height: 1; padding: 0 1; }
-    QuantView .bar Label { width: auto; padding: 0 1 0 0; color: $text-muted; }
-    QuantView .bar Input { height: 1; border: none; padding: 0 1; margin-right: 1; width: 1fr; }
-    QuantView #quant-tokens { width: 6; }
-    QuantView #quant-variants { width: 2fr; }
-    QuantView #quant-status { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
-    QuantView #quant-error { height: auto; padding: 0 1; color: $error; }
-    QuantView #quant-table { height: auto; max-height: 40%; }
-    QuantView #quant-live { height: auto; max-height: 3; padding: 0 1; }
-    QuantView #quant-tabs { height: 1fr; min-height: 9; }
-    QuantView #quant-report { height: 1fr; padding: 0 1; }
-    QuantView #quant-chart { height: 1fr; min-height: 10; }
-    """
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", show=False),
         Binding("t", "tokens", "Token view"),

@@ -60,21 +60,6 @@ def _short(text: str, n: int) -> str:
 
 
 class SessionsView(ReportsWorkerErrors, Vertical):
-    DEFAULT_CSS = """
-    SessionsView { height: 1fr; }
-    SessionsView #sessions-bar { height: 1; padding: 0 1; }
-    SessionsView #sessions-bar Input { width: 1fr; height: 1; border: none; padding: 0 1; }
-    SessionsView #sessions-count { width: auto; color: $text-muted; padding: 0 1; }
-    SessionsView #sessions-main { height: 1fr; }
-    SessionsView DataTable { width: 2fr; height: 1fr; }
-    SessionsView #sessions-preview {
-        width: 1fr; min-width: 36; height: 1fr; border-left: tall $primary 40%; padding: 0 1; overflow-y: auto;
-    }
-    SessionsView.-stacked #sessions-main { layout: vertical; }
-    SessionsView.-stacked DataTable { width: 100%; height: 1fr; }
-    SessionsView.-stacked #sessions-preview { width: 100%; height: 1fr; border-left: none; border-top: tall $primary 40%; }
-    SessionsView #sessions-status { height: 1; padding: 0 1; color: $text-muted; }
-    """
     BINDINGS = [
         Binding("enter", "open", "Replay", show=True),
         Binding("i", "open_instant", "Open at once", show=False),
