@@ -1,6 +1,6 @@
 """``llmbench``: the TUI with no command (or ``llmbench tui``), a headless command
 otherwise. The one module that knows both the CLI (``tui.cli``) and the Textual app
-(``tui.app``); they never import each other (``tests/unit/test_structure.py``)."""
+(``tui.app``); they never import each other (``tests/test_structure.py``)."""
 
 from __future__ import annotations
 

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import QuantizeError
+from ..jobs import Progress, ThreadJob
 from ..util.childproc import StopWatch, child_setup, ensure_resource_tracker, last_log_line, log_path
 from ..util.files import output_error, staged
 from .gguf_file import read_header
@@ -100,8 +101,10 @@ def quantize_gguf(
     threads: int | None = None,
     force: bool = False,
     progress: Callable[[int, int | None], None] | None = None,
+    cancelled: Callable[[], bool] = lambda: False,
 ) -> Quantized:
-    """Write ``src`` at ``type_name``; ``progress(bytes_written, expected_bytes)`` as it goes."""
+    """Write ``src`` at ``type_name``; ``progress(bytes_written, expected_bytes)`` as it goes.
+    ``cancelled()`` true ends the child: a ``QuantizeError``, and nothing written."""
     t = check_type(type_name)
     source = Path(src).expanduser()
     header = read_header(source)  # a ModelFileError names a file that is not a GGUF
@@ -116,7 +119,7 @@ def quantize_gguf(
     t0 = time.perf_counter()
     try:
         with staged(target, "*.gguf") as tmp:
-            _run_child(source, tmp, t, header, threads, requantize, progress)
+            _run_child(source, tmp, t, header, threads, requantize, progress, cancelled)
     except OSError as exc:
         raise QuantizeError(output_error(target, exc)) from None
     return Quantized(str(source), header.quant, str(target), t, requantize, target.stat().st_size,
@@ -124,7 +127,8 @@ def quantize_gguf(
 
 
 def _run_child(source: Path, tmp: Path, t: str, header, threads: int | None, requantize: bool,
-               progress: Callable[[int, int | None], None] | None) -> None:  # fmt: skip
+               progress: Callable[[int, int | None], None] | None,
+               cancelled: Callable[[], bool] = lambda: False) -> None:  # fmt: skip
     """``llama_model_quantize`` of ``source`` into ``tmp`` in a child process."""
     log_file = log_path(f"quantize-{os.getpid()}")
     ensure_resource_tracker()
@@ -143,6 +147,8 @@ def _run_child(source: Path, tmp: Path, t: str, header, threads: int | None, req
                 progress(written, expected)
             if stopped := watch.why():
                 raise QuantizeError(f"{source}: the quantizing process was given up ({stopped})")
+            if cancelled():
+                raise QuantizeError(f"{source}: quantizing cancelled; nothing was written")
     except BaseException:
         proc.kill()
         proc.join()
@@ -153,6 +159,22 @@ def _run_child(source: Path, tmp: Path, t: str, header, threads: int | None, req
         why = last_log_line(log_file) or f"exit code {proc.exitcode}"
         raise QuantizeError(f"{source}: llama.cpp could not quantize it to {t} ({why})")
     log_file.unlink(missing_ok=True)
+
+
+def quantize_job(src: str | Path, type_name: str, out: str | Path | None = None, *, threads: int | None = None,
+                 force: bool = False) -> ThreadJob:  # fmt: skip
+    """``quantize_gguf`` as a job: ``Progress("write", bytes, expected bytes)`` as the file
+    grows, then ``Finished`` with ``Quantized.to_dict()``; a cancel ends the child and
+    writes nothing (its partial result names no output)."""
+    t = check_type(type_name)
+
+    def work(progress, cancelled) -> dict:
+        def say(written: int, expected: int | None) -> None:
+            progress(Progress("write", written, max(expected or 0, written), f"{Path(src).name} to {t}", unit="B"))
+
+        return quantize_gguf(src, t, out, threads=threads, force=force, progress=say, cancelled=cancelled).to_dict()
+
+    return ThreadJob(work, lambda: {"source": str(src), "type": t, "out": None, "bytes": 0})
 
 
 def _filled_up(tmp: Path, written: int) -> bool:

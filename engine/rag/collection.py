@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import paths
 from ..errors import CollectionError, DocumentError, LlmbenchError, first_line
-from ..runtime.jobs import Progress, ProgressFn
+from ..jobs import Progress, ProgressFn, ThreadJob
 from ..util.files import exclusive, file_sha256
 from .bm25 import BM25, tokenize
 from .chunk import CHUNK_OVERLAP, CHUNK_SIZE, chunk_document
@@ -290,6 +290,19 @@ def _index_locked(name, sources, folders, embedder, say, chunk_size, overlap, ca
 
 
 _CANCELLED = "indexing cancelled; the collection is as it was"
+
+
+def index_job(name: str, paths_: Iterable[str | Path] = (), **options) -> ThreadJob:
+    """``index_add`` as a job: its ``Progress``, then ``Finished`` with the report's dict.
+    Indexing swaps in a whole new version or nothing, so a cancelled run finishes with
+    no files added and the collection as it was (``note`` says so)."""
+
+    def work(progress, cancelled) -> dict:
+        return index_add(name, paths_, progress=progress, cancelled=cancelled, **options).to_dict()
+
+    return ThreadJob(work, lambda: {**IndexReport(name).to_dict(), "note": _CANCELLED})
+
+
 Kept = dict[str, tuple[dict, list[dict], np.ndarray]]  # key -> (file info, chunks, vectors) reused as they are
 Fresh = dict[str, tuple[dict, list[dict]]]  # key -> (file info, chunks) read now
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ..runtime.jobs import ProgressFn
+from ..jobs import ProgressFn
 from ..util.readmes import package_readme
 from .collection import Collection, Source, collections_dir, index_add
 from .documents import document_from_text

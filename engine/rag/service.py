@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ..runtime.jobs import Progress
+from ..jobs import Progress
 from ..util.service import Service
 from .collection import IndexReport
 from .retrieve import TOP_K, WEIGHTS, Retrieval

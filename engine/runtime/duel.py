@@ -2,8 +2,9 @@
 
 ``Duel.run`` is a synchronous iterator of ``(channel, event)``: a ``Prompt`` on
 ``Channel.RUN`` first, then the events of sides A and B, and the closing
-``Verdict`` on ``Channel.DUEL``. Workers stay loaded between runs, so a second
-prompt costs no load. Every event yielded is also recorded to the session file,
+``Verdict`` on ``Channel.DUEL``. ``Duel.job`` is one such run in the shape of every
+long job (``engine/jobs.py``): the same pairs, then ``Finished`` with the result.
+Workers stay loaded between runs, so a second prompt costs no load. Every event yielded is also recorded to the session file,
 through the one event codec. With no model B, the same machinery runs one model
 (a chat, an evaluation of one model).
 """
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 
 from .. import models
 from ..errors import LlmbenchError, SessionError
+from ..jobs import Finished
 from ..models.info import ModelInfo
 from .events import Channel, Done, Error, Loaded, Prompt, Resolved, Started, Stats, Token, Verdict
 from .fits import check_fits
@@ -181,6 +183,16 @@ class Duel:
         yield self._emit(Channel.DUEL, Verdict(line))
         if self.recorder:
             self.recorder.sync()
+
+    def job(
+        self,
+        prompt: str | Sequence[dict],
+        prompt_b: str | Sequence[dict] | None = None,
+        extra: dict | None = None,
+        repeat: int = 1,
+    ) -> DuelRun:
+        """``run`` with these arguments as a job: its events, then ``Finished``."""
+        return DuelRun(self, prompt, prompt_b, extra, repeat)
 
     def _round(self, messages, per_side, own_b: bool, extra, reverse: bool) -> Iterator[tuple[Channel, object]]:
         self.runs += 1
@@ -393,6 +405,34 @@ class Duel:
                     model = self.sides[side].model
                 del self._hashes[side]
                 self._record_model(self.sides[side], model)
+
+
+class DuelRun:
+    """One ``Duel.run`` as a job (``engine/jobs.py``): its ``(channel, event)`` pairs,
+    then ``(Channel.DUEL, Finished(result))``. ``cancel`` stops every side at its next
+    token; ``finish`` is the result so far (the answers as far as they came, marked
+    partial when cancelled); ``close`` ends the duel's workers."""
+
+    def __init__(self, duel: Duel, prompt, prompt_b, extra, repeat: int):
+        self.duel, self._args = duel, (prompt, prompt_b, extra, repeat)
+        self._verdict, self._cancelled = "", False
+
+    def run(self) -> Iterator[tuple[Channel, object]]:
+        for channel, event in self.duel.run(*self._args):
+            if isinstance(event, Verdict):
+                self._verdict = event.text
+            yield channel, event
+        yield Channel.DUEL, Finished(self.finish())
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self.duel.cancel()
+
+    def close(self) -> None:
+        self.duel.close()
+
+    def finish(self) -> dict:
+        return {**self.duel.result(self._verdict), "partial": self._cancelled}
 
 
 def _messages(prompt: str | Sequence[dict]) -> list[dict]:

@@ -16,7 +16,7 @@ from llmbench.engine.errors import BenchError
 from llmbench.engine.experiments.bench.report import render
 from llmbench.engine.experiments.bench.run import Bench, plan
 from llmbench.engine.experiments.fidelity.run import read_text
-from llmbench.engine.runtime.jobs import Finished
+from llmbench.engine.jobs import Finished
 from llmbench.engine.runtime.speed import SpeedTest
 from llmbench.engine.util.cpus import usable_cpus
 from llmbench.engine.util.stats import mean_std

@@ -15,9 +15,9 @@ from llmbench.engine.experiments.fidelity.multiple_choice import flips, load_mc
 from llmbench.engine.experiments.fidelity.ref import RefFile
 from llmbench.engine.experiments.fidelity.run import Fidelity, Tally, Text, read_text
 from llmbench.engine.experiments.fidelity.tokens import token_view
+from llmbench.engine.jobs import Finished
 from llmbench.engine.models.quantize import quantize_gguf
 from llmbench.engine.runtime import scoring
-from llmbench.engine.runtime.jobs import Finished
 from llmbench.engine.sessions.digest import load_all
 from llmbench.tui.cli import main
 

@@ -16,7 +16,7 @@ import pytest
 from llmbench.engine.errors import FidelityError
 from llmbench.engine.experiments.fidelity.report import markdown_report
 from llmbench.engine.experiments.fidelity.run import Fidelity, read_text
-from llmbench.engine.runtime.jobs import Finished
+from llmbench.engine.jobs import Finished
 
 TOP_N = 8
 

@@ -17,8 +17,8 @@ from llmbench.engine import paths
 from llmbench.engine.doctor import diagnose
 from llmbench.engine.errors import QuantizeError
 from llmbench.engine.experiments.fidelity.run import Fidelity, read_text
+from llmbench.engine.jobs import Finished
 from llmbench.engine.models.quantize import quantize_gguf
-from llmbench.engine.runtime.jobs import Finished
 from llmbench.engine.util.files import atomic_write_text, output_error, part_path, staged, stale_parts
 from llmbench.tui.cli import main
 from tests.helpers import LLMBENCH, small_tmpfs

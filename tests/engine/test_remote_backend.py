@@ -237,7 +237,7 @@ def test_llama_cpp_pythons_server_is_refused_as_a_fidelity_candidate(server, smo
     """Its echoed alternatives are for the token after each one (checked here by hand:
     the alternatives listed at " capital" were " of", " city"): llmbench says so."""
     from llmbench.engine.experiments.fidelity.run import Fidelity, read_text
-    from llmbench.engine.runtime.jobs import Finished
+    from llmbench.engine.jobs import Finished
 
     monkeypatch.setenv("LLMBENCH_API_KEY", KEY)
     path = tmp_path / "text.txt"

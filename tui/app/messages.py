@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
+from llmbench.engine.jobs import Progress
 from llmbench.engine.runtime.events import Resources
-from llmbench.engine.runtime.jobs import Progress
 
 REPLACEABLE = (Resources, Progress)  # they say where things stand now: a newer one makes an older one moot
 

@@ -8,7 +8,7 @@ from llmbench.engine.experiments.bench.report import FORMATS
 from llmbench.engine.experiments.bench.run import DEFAULT_GEN, DEFAULT_PROMPT, DEFAULT_REPS, DEFAULT_WARMUP
 
 from ..render.tables import rich_table
-from .jobs import drive
+from .jobs import drive, exit_code
 from .output import CliError, console
 
 NAME = "bench"
@@ -84,7 +84,7 @@ def run(args) -> int:
     if result.get("session") and args.output == "table":
         print(f"session: {result['session']}", file=sys.stderr)
     failed = any(r["error"] for r in result["rows"])
-    return 1 if failed or result["partial"] else 0
+    return exit_code(result, failed or result["partial"])
 
 
 def _show(result: dict, fmt: str) -> None:

@@ -17,9 +17,10 @@ from llmbench.engine.runtime.metrics import (
 )
 from llmbench.engine.util.markdown import table
 
+from .jobs import drive, exit_code
 from .output import FORMATS, dump_json
 from .params import add_param_arguments, params_from_args, prompt_text
-from .stream import print_events
+from .stream import EventPrinter
 
 NAME = "duel"
 
@@ -47,12 +48,8 @@ def run(args) -> int:
     prompt = prompt_text(args.prompt)
     stream = not args.quiet and args.format == "table"
     with Duel(args.spec_a, args.spec_b, params, mode=args.mode, record=not args.no_record) as duel:
-        try:
-            line = print_events(duel.run(prompt, repeat=args.repeat), {"a": args.spec_a, "b": args.spec_b}, stream)
-        except KeyboardInterrupt:
-            duel.cancel()
-            raise
-        result = duel.result(line)
+        printer = EventPrinter({"a": args.spec_a, "b": args.spec_b}, stream)
+        result = drive(duel.job(prompt, repeat=args.repeat), False, "the answers so far", on_event=printer)
     if duel.record_error:
         print(f"warning: not recorded: {duel.record_error}", file=sys.stderr)
     if args.format == "json":
@@ -61,7 +58,7 @@ def run(args) -> int:
         print(markdown_report(result))
     elif any(not c["error"] or c["gen_tokens"] for c in result["contestants"]):
         _print_table(result)  # (when both failed before answering, stderr already said why)
-    return 1 if any(c["error"] for c in result["contestants"]) else 0
+    return exit_code(result, any(c["error"] for c in result["contestants"]))
 
 
 def _columns(result: dict) -> list[tuple[str, str]]:

@@ -10,6 +10,7 @@ from llmbench.engine.runtime.duel import MODES
 
 from ..render.tables import rich_table
 from .documents import add_collection_arguments, check_collection_arguments, open_retriever, weights
+from .jobs import drive, exit_code
 from .output import FORMATS, CliError, print_report
 from .params import add_param_arguments, params_from_args
 
@@ -46,14 +47,7 @@ def default_questions(collection: str) -> Path | None:
 
 def run(args) -> int:
     from llmbench.engine.experiments.evaluate.questions import load_questions
-    from llmbench.engine.experiments.evaluate.run import (
-        Evaluation,
-        Finished,
-        QuestionDone,
-        QuestionStarted,
-        markdown_report,
-        write_reports,
-    )
+    from llmbench.engine.experiments.evaluate.run import Evaluation, markdown_report, write_reports
 
     check_collection_arguments(args)
     params = params_from_args(args)
@@ -65,8 +59,6 @@ def run(args) -> int:
     questions = load_questions(args.questions)
     quiet = args.format == "json" or args.quiet
     retriever = open_retriever(args.collection, quiet)
-    err = sys.stderr
-    result = None
     with Evaluation(
         args.collection,
         questions,
@@ -81,23 +73,24 @@ def run(args) -> int:
         record=not args.no_record,
         mode=args.mode,
     ) as ev:
-        try:
-            for _channel, event in ev.run():
-                if isinstance(event, QuestionStarted) and not quiet:
-                    print(f"[{event.index}/{event.total}] {event.question.question}", file=err, flush=True)
-                elif isinstance(event, QuestionDone) and not quiet:
-                    for r in event.rows:
-                        cos = f"cosine {r.cosine:.3f}" if r.cosine is not None else (r.error or "")
-                        hit = {True: "hit", False: "miss", None: "—"}[r.retrieval_hit]
-                        t = f"{r.resp_time:.2f} s" if r.resp_time is not None else f"{r.retrieval_ms:.1f} ms"
-                        print(f"    {r.model}: {cos} · {t} · retrieval {hit}", file=err, flush=True)
-                elif isinstance(event, Finished):
-                    result = event.result
-        except KeyboardInterrupt:
-            ev.cancel()
-            raise
+        result = drive(ev, False, "the questions answered so far", on_event=None if quiet else _progress)
     print_report(args.format, result, write_reports(result, args.out), markdown_report, _print_eval_table)
-    return 0
+    return exit_code(result)
+
+
+def _progress(item: tuple[str, object]) -> None:
+    """Each question on standard error as it starts, then each model's cosine, time and retrieval hit."""
+    from llmbench.engine.experiments.evaluate.run import QuestionDone, QuestionStarted
+
+    err, event = sys.stderr, item[1]
+    if isinstance(event, QuestionStarted):
+        print(f"[{event.index}/{event.total}] {event.question.question}", file=err, flush=True)
+    elif isinstance(event, QuestionDone):
+        for r in event.rows:
+            cos = f"cosine {r.cosine:.3f}" if r.cosine is not None else (r.error or "")
+            hit = {True: "hit", False: "miss", None: "—"}[r.retrieval_hit]
+            t = f"{r.resp_time:.2f} s" if r.resp_time is not None else f"{r.retrieval_ms:.1f} ms"
+            print(f"    {r.model}: {cos} · {t} · retrieval {hit}", file=err, flush=True)
 
 
 def _print_eval_table(result: dict) -> None:

@@ -8,7 +8,7 @@ from llmbench.engine.experiments.fidelity.remote import DEFAULT_TOP_N
 from llmbench.engine.experiments.fidelity.run import DEFAULT_CTX
 
 from ..render.tables import rich_table
-from .jobs import drive
+from .jobs import drive, exit_code
 from .output import FORMATS, console, dump_json
 
 NAME = "fidelity"
@@ -87,7 +87,7 @@ def run(args) -> int:
         elif result.get("record_error"):
             print(f"not recorded: {result['record_error']}", file=sys.stderr)
     failed = [c for c in result["candidates"] if c.get("error")]
-    return 1 if failed or result["partial"] else 0
+    return exit_code(result, bool(failed) or result["partial"])
 
 
 def _show(result: dict, fmt: str) -> None:

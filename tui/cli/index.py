@@ -5,11 +5,10 @@ from __future__ import annotations
 import sys
 
 from llmbench.engine.errors import CollectionError
-from llmbench.engine.rag.collection import IndexReport
 from llmbench.engine.util.fmt import size_text
 
-from ..render.progress import progress_bar
 from ..render.tables import rich_table
+from .jobs import drive, exit_code
 from .output import console, dump_json
 
 NAME = "index"
@@ -32,27 +31,26 @@ def add_parser(sub) -> None:
     ir.add_argument("name")
 
 
-def _show_report(report: IndexReport, fmt: str) -> int:
+def _show_report(report: dict, fmt: str) -> int:
+    """An indexing run's report (``IndexReport.to_dict()``); a cancelled one changed nothing."""
     if fmt == "json":
-        dump_json(report.to_dict())
+        dump_json(report)
+    elif report["partial"]:
+        print(f"{report['name']}: PARTIAL: {report['note']}")
     else:
-        parts = [f"{len(report.added)} added", f"{len(report.updated)} updated", f"{len(report.unchanged)} unchanged"]
-        if report.removed:
-            parts.append(f"{len(report.removed)} removed")
-        rate = (
-            f", embedded {report.new_chunks} chunks at {report.chunks_per_s:,.1f} chunks/s"
-            if report.chunks_per_s
-            else ""
-        )
+        r = report
+        parts = [f"{len(r['added'])} added", f"{len(r['updated'])} updated", f"{len(r['unchanged'])} unchanged"]
+        if r["removed"]:
+            parts.append(f"{len(r['removed'])} removed")
+        rate = f", embedded {r['new_chunks']} chunks at {r['chunks_per_s']:,.1f} chunks/s" if r["chunks_per_s"] else ""
         print(
-            f"{report.name}: {', '.join(parts)} · {report.chunks} chunks ({report.index} index) "
-            f"in {report.total_s:.1f} s{rate}"
+            f"{r['name']}: {', '.join(parts)} · {r['chunks']} chunks ({r['index']} index) in {r['total_s']:.1f} s{rate}"
         )
-    for w in report.warnings:
+    for w in report["warnings"]:
         print(f"warning: {w}", file=sys.stderr)
-    for f in report.failed:
+    for f in report["failed"]:
         print(f"error: {f}", file=sys.stderr)
-    return 1 if report.failed else 0
+    return exit_code(report, bool(report["failed"]))
 
 
 def run(args) -> int:
@@ -64,17 +62,9 @@ def run(args) -> int:
         sources = demo_sources() if args.name == DEMO_COLLECTION and not args.paths else None
         if sources is None and not args.paths:
             raise CollectionError("give the files or folders to index (only the demo collection needs none)")
-        with progress_bar(not args.quiet) as bar:
-            report = coll.index_add(
-                args.name,
-                args.paths,
-                sources=sources,
-                embedder=args.embedder,
-                progress=bar,
-                chunk_size=args.chunk_size,
-                overlap=args.overlap,
-            )
-        return _show_report(report, args.format)
+        job = coll.index_job(args.name, args.paths, sources=sources, embedder=args.embedder,
+                             chunk_size=args.chunk_size, overlap=args.overlap)  # fmt: skip
+        return _show_report(drive(job, not args.quiet, "the collection is as it was"), args.format)
     if args.index_command == "list":
         entries = coll.list_collections()
         if args.format == "json":

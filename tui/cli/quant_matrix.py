@@ -13,6 +13,7 @@ from llmbench.engine.experiments.quant.matrix import DEFAULT_PARAMS, HF_VARIANTS
 from llmbench.engine.runtime.events import Channel
 
 from ..render.tables import rich_table
+from .jobs import drive, exit_code
 from .output import FORMATS, print_report
 from .params import add_param_arguments, params_from_args
 
@@ -73,7 +74,6 @@ def run(args) -> int:
     from llmbench.engine.experiments.quant.fidelity import parse_types
     from llmbench.engine.experiments.quant.matrix import QuantMatrix
     from llmbench.engine.experiments.quant.report import markdown_report, write_reports
-    from llmbench.engine.runtime.jobs import Finished
 
     params = params_from_args(args, DEFAULT_PARAMS)
     names = [n.strip() for n in args.variants.split(",") if n.strip()] if args.variants else None
@@ -89,29 +89,20 @@ def run(args) -> int:
     if not quiet:
         print(f"{len(matrix.variants)} variants x {len(matrix.questions)} questions "
               f"(greedy, at most {params.max_tokens} tokens)", file=sys.stderr)  # fmt: skip
-    result = None
-    try:
-        for source, event in matrix.run():
-            if isinstance(event, Finished):
-                result = event.result
-            elif not quiet:
-                _progress(source, event)
-    except KeyboardInterrupt:
-        matrix.cancel()
-        raise
+    result = drive(matrix, False, "the variants so far", on_event=None if quiet else lambda item: _progress(*item))
     files = write_reports(result, args.out)
     print_report(args.format, result, {"md": files["md"], "json": files["json"]}, markdown_report, _print_table)
     if result.get("session") and args.format != "json":
         print(f"session: {result['session']}", file=sys.stderr)
-    return 0 if any(r["answers"] and not r["error"] for r in result["rows"]) else 1
+    return exit_code(result, not any(r["answers"] and not r["error"] for r in result["rows"]))
 
 
 def _progress(source: str, event: object) -> None:
     """One variant after the other on standard error: questions, then load, speed and RAM."""
     from llmbench.engine.experiments.quant.fidelity import FidelityStarted
     from llmbench.engine.experiments.quant.matrix import Quantizing, QuestionAsked, VariantDone, VariantStarted
+    from llmbench.engine.jobs import Progress
     from llmbench.engine.runtime.events import Error
-    from llmbench.engine.runtime.jobs import Progress
 
     err = sys.stderr
     if isinstance(event, VariantStarted):

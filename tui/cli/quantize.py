@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from .jobs import drive, exit_code
 from .output import dump_json
 
 NAME = "quantize"
@@ -27,7 +28,7 @@ def add_parser(sub) -> None:
 
 def run(args) -> int:
     from llmbench.engine import models
-    from llmbench.engine.models.quantize import check_type, quantize_gguf
+    from llmbench.engine.models.quantize import check_type, quantize_job
     from llmbench.engine.util.fmt import size_text
 
     check_type(args.type)  # an unknown type is refused before anything is read
@@ -36,37 +37,17 @@ def run(args) -> int:
         from llmbench.engine.errors import QuantizeError
 
         raise QuantizeError(f"{args.source}: quantize takes a GGUF file")
-    with _bar(not args.quiet and args.format != "json") as bar:
-        done = quantize_gguf(source.path, args.type, args.out, threads=args.threads, force=args.force, progress=bar)
+    job = quantize_job(source.path, args.type, args.out, threads=args.threads, force=args.force)
+    done = drive(job, not args.quiet and args.format != "json", "nothing was written")
     if args.format == "json":
-        dump_json(done.to_dict())
-        return 0
-    how = f"dequantized from {done.source_quant}, then quantized" if done.requantized else "quantized"
-    print(f"{done.out}: {done.type}, {size_text(done.bytes)} ({how} by llama.cpp in {done.seconds:.1f} s)")
-    if done.requantized:
-        print(f"note: {done.source_quant} weights carry its rounding: this {done.type} is measured against them, "
-              "not against the original full-precision model", file=sys.stderr)  # fmt: skip
-    return 0
-
-
-def _bar(enabled: bool):
-    """A progress bar over the bytes written (the expected size is an estimate)."""
-    from contextlib import contextmanager
-
-    @contextmanager
-    def bar():
-        if not enabled:
-            yield None
-            return
-        from rich.console import Console
-        from rich.progress import BarColumn, DownloadColumn, Progress, TimeElapsedColumn
-
-        with Progress(BarColumn(), DownloadColumn(), TimeElapsedColumn(), console=Console(stderr=True)) as p:
-            task = p.add_task("quantize", total=None)
-
-            def update(written: int, expected: int | None) -> None:
-                p.update(task, completed=written, total=max(expected or 0, written) or None)
-
-            yield update
-
-    return bar()
+        dump_json(done)
+    elif done["partial"]:
+        print(f"{source.path}: PARTIAL: quantizing to {done['type']} was stopped; nothing was written")
+    else:
+        how = f"dequantized from {done['source_quant']}, then quantized" if done["requantized"] else "quantized"
+        print(f"{done['out']}: {done['type']}, {size_text(done['bytes'])} ({how} by llama.cpp in "
+              f"{done['seconds']:.1f} s)")  # fmt: skip
+        if done["requantized"]:
+            print(f"note: {done['source_quant']} weights carry its rounding: this {done['type']} is measured "
+                  "against them, not against the original full-precision model", file=sys.stderr)  # fmt: skip
+    return exit_code(done)

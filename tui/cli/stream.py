@@ -54,27 +54,39 @@ class _Streamer:
             self.out.flush()
 
 
-def print_events(events, labels: dict[str, str], stream: bool, other=None) -> str:
-    """Print a duel's (or chat's) events as they come: answers to stdout (one side at a
-    time), notes and errors to stderr. ``other(side, event)`` gets the rest. Returns the
-    verdict line."""
-    streamer = _Streamer(sys.stdout, labels)
-    line = ""
-    for side, event in events:
+class EventPrinter:
+    """Prints a duel's (or chat's) events as they come, one ``(side, event)`` a call:
+    answers to stdout (one side at a time), notes and errors to stderr.
+    ``other(side, event)`` gets the rest; ``line`` is the verdict once it came."""
+
+    def __init__(self, labels: dict[str, str], stream: bool, other=None):
+        self.labels, self.stream, self.other = labels, stream, other
+        self.streamer = _Streamer(sys.stdout, labels)
+        self.line = ""
+
+    def __call__(self, item: tuple[str, object]) -> None:
+        side, event = item
         if isinstance(event, Resolved):
-            labels[side] = f"{event.model.name} ({event.model.quant or '?'})"
+            self.labels[side] = f"{event.model.name} ({event.model.quant or '?'})"
         elif isinstance(event, Loaded) and event.note:
             print(f"note ({side.upper()}): {event.note}", file=sys.stderr)
         elif isinstance(event, Token):
-            if stream:
-                streamer.token(side, event.text)
+            if self.stream:
+                self.streamer.token(side, event.text)
         elif isinstance(event, (Done, Error)):
             if isinstance(event, Error):
                 print(f"{side.upper()}: error: {event.message}", file=sys.stderr)
-            if stream:
-                streamer.finish(side, event.message if isinstance(event, Error) else None)
+            if self.stream:
+                self.streamer.finish(side, event.message if isinstance(event, Error) else None)
         elif isinstance(event, Verdict):
-            line = event.text
-        elif other is not None:
-            other(side, event)
-    return line
+            self.line = event.text
+        elif self.other is not None:
+            self.other(side, event)
+
+
+def print_events(events, labels: dict[str, str], stream: bool, other=None) -> str:
+    """Print every event of ``events`` (``EventPrinter``); returns the verdict line."""
+    printer = EventPrinter(labels, stream, other)
+    for item in events:
+        printer(item)
+    return printer.line

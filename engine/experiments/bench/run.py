@@ -22,10 +22,10 @@ from importlib import metadata
 
 from ... import models
 from ...errors import BenchError, LlmbenchError
+from ...jobs import Finished, Progress
 from ...models.info import ModelInfo
 from ...runtime.events import Done, Loaded
 from ...runtime.fits import check_fits
-from ...runtime.jobs import Finished, Progress
 from ...runtime.params import GenParams
 from ...runtime.record import save_report
 from ...runtime.requests import Request, Tokenize

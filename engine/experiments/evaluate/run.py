@@ -18,10 +18,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ...errors import QuestionsError
+from ...jobs import Finished, Progress
 from ...rag.chat import RagChat, Searcher
 from ...rag.retrieve import TOP_K, WEIGHTS, Hit, Retrieval
 from ...runtime.events import Channel, Done, Error, EvalRecord, EvalSummary
-from ...runtime.jobs import Finished
 from ...runtime.params import GenParams
 from ...util.markdown import table
 from ...util.stats import mean, median, percentile
@@ -171,6 +171,7 @@ class Evaluation:
             self.rows += rows
             self._record(EvalRecord(i, [asdict(r) for r in rows]))
             yield Channel.EVAL, QuestionDone(i, rows)
+            yield Channel.EVAL, Progress("answer", i, total, q.question[:60], unit="questions")
         result = self.result()
         self._record(EvalSummary(result["summary"], len(self.questions)))
         yield Channel.EVAL, Finished(result)
@@ -236,7 +237,7 @@ class Evaluation:
             "summary": summarize(self.rows),
             "rows": [asdict(r) for r in self.rows],
             "session": str(self.session_path) if self.session_path else None,
-            "partial": self._cancelled,  # cancelled: the questions answered so far (runtime/jobs.py)
+            "partial": self._cancelled,  # cancelled: the questions answered so far (engine/jobs.py)
         }
 
     def finish(self) -> dict:

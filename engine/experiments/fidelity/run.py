@@ -26,8 +26,8 @@ from pathlib import Path
 
 from ... import models
 from ...errors import FidelityError, LlmbenchError
+from ...jobs import Finished, Progress
 from ...runtime.events import Loaded
-from ...runtime.jobs import Finished, Progress
 from ...runtime.params import GenParams
 from ...runtime.record import save_report
 from ...runtime.scoring import (

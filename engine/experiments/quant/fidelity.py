@@ -21,9 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import LlmbenchError
+from ...jobs import Finished, Progress
 from ...models.quantize import check_type, quantize_gguf
 from ...paths import cache_dir, ensure
-from ...runtime.jobs import Finished, Progress
 from ...util.files import scratch_dir
 from ..fidelity.multiple_choice import McQuestion
 from ..fidelity.run import DEFAULT_CTX, Fidelity, Text

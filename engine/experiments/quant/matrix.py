@@ -31,11 +31,11 @@ from pathlib import Path
 
 from ... import models
 from ...errors import LlmbenchError, SessionError, SpecError
+from ...jobs import Finished
 from ...models.quant_methods import MATRIX_DEFAULT, PRECISIONS, missing_library
 from ...rag.embed import Similarity, default_similarity
 from ...runtime.duel import Duel
 from ...runtime.events import Channel, Done, Error, Loaded
-from ...runtime.jobs import Finished
 from ...runtime.params import GenParams
 from ...runtime.record import save_snapshot
 from ...util.fmt import MIB
@@ -348,7 +348,7 @@ class QuantMatrix:
             "rows": [r.to_dict() for r in self.rows],
             "elapsed_s": elapsed_s,
             "cancelled": self._cancel.is_set(),  # a partial matrix: the variant in hand was cut short
-            "partial": self._cancel.is_set(),  # the name every job's result uses (runtime/jobs.py)
+            "partial": self._cancel.is_set(),  # the name every job's result uses (engine/jobs.py)
             "host": host_info(),
         }
 

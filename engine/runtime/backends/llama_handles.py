@@ -4,7 +4,7 @@
 low-level API needs them: the sampler chain reads the vocabulary, ``llama_set_n_threads``
 and the perf counters take the raw context, the scorer and the bench decode their own
 batches. ``Handles`` names each of them once, so a change in llama-cpp-python breaks
-here and nowhere else (``tests/unit/test_structure.py`` holds that rule).
+here and nowhere else (``tests/test_structure.py`` holds that rule).
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ from textual.widgets import Input, Label, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from llmbench.engine.errors import LlmbenchError
+from llmbench.engine.jobs import Progress
 from llmbench.engine.runtime.events import Channel
-from llmbench.engine.runtime.jobs import Progress
 
 from ..bridge import Bridge
 from ..messages import EngineEvent, Ready

@@ -14,8 +14,8 @@ from textual.worker import get_current_worker
 from textual_plotext import PlotextPlot
 
 from llmbench.engine.errors import LlmbenchError
+from llmbench.engine.jobs import Progress
 from llmbench.engine.runtime.events import Channel
-from llmbench.engine.runtime.jobs import Progress
 
 from ...render.charts import depth_chart
 from ..bridge import Bridge
@@ -92,7 +92,7 @@ class BenchView(ReportsWorkerErrors, Vertical):
     def run_bench(self, specs: list[str], tests: list, reps: int) -> None:
         from llmbench.engine.experiments.bench.run import Bench
         from llmbench.engine.experiments.fidelity.run import default_text
-        from llmbench.engine.runtime.jobs import Finished
+        from llmbench.engine.jobs import Finished
 
         from ..workers import UI_CORES
 

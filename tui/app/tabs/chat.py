@@ -17,13 +17,13 @@ from textual.widgets import Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from llmbench.engine.errors import LlmbenchError
+from llmbench.engine.jobs import Progress
 from llmbench.engine.rag.chat import RagChat
 from llmbench.engine.rag.collection import list_collections
 from llmbench.engine.rag.demo import DEMO_COLLECTION
 from llmbench.engine.rag.prompt import citations
 from llmbench.engine.rag.retrieve import Retrieval
 from llmbench.engine.runtime.events import SIDES, Channel, Done, EvalRecord, Prompt, Verdict
-from llmbench.engine.runtime.jobs import Progress
 from llmbench.engine.runtime.params import GenParams
 
 from ..bridge import Bridge

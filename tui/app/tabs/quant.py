@@ -32,8 +32,8 @@ from llmbench.engine.experiments.quant.matrix import (
     VariantStarted,
 )
 from llmbench.engine.experiments.quant.report import COLUMNS, markdown_report, table_rows, write_reports
+from llmbench.engine.jobs import Progress
 from llmbench.engine.runtime.events import Channel, Error
-from llmbench.engine.runtime.jobs import Progress
 from llmbench.engine.runtime.params import parse_param
 
 from ...render.charts import size_kld_chart

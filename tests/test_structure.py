@@ -20,6 +20,7 @@ LAYERS = {
         "errors": 0,
         "paths": 0,
         "config": 0,
+        "jobs": 0,  # the one shape of long work (Progress, Finished, Job), for every subsystem
         "util": 0,
         "models": 1,
         "inspect": 2,
