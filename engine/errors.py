@@ -101,3 +101,10 @@ class BenchError(LlmbenchError):
     """A speed test that cannot run as asked: a context too small, no repetitions."""
 
     code = "bench"
+
+
+class ArenaError(LlmbenchError):
+    """A battle or leaderboard that cannot be had: an unknown pool, a pool of one model,
+    a vote before both answers are done or on a side that failed."""
+
+    code = "arena"

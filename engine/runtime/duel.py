@@ -190,9 +190,12 @@ class Duel:
         prompt_b: str | Sequence[dict] | None = None,
         extra: dict | None = None,
         repeat: int = 1,
+        closes: bool = True,
     ) -> DuelRun:
-        """``run`` with these arguments as a job: its events, then ``Finished``."""
-        return DuelRun(self, prompt, prompt_b, extra, repeat)
+        """``run`` with these arguments as a job: its events, then ``Finished``. ``closes``:
+        the job's ``close`` closes the duel (its workers and its session); without it the
+        duel stays open for what follows (a battle's vote, the next prompt)."""
+        return DuelRun(self, prompt, prompt_b, extra, repeat, closes)
 
     def _round(self, messages, per_side, own_b: bool, extra, reverse: bool) -> Iterator[tuple[Channel, object]]:
         self.runs += 1
@@ -411,10 +414,11 @@ class DuelRun:
     """One ``Duel.run`` as a job (``engine/jobs.py``): its ``(channel, event)`` pairs,
     then ``(Channel.DUEL, Finished(result))``. ``cancel`` stops every side at its next
     token; ``finish`` is the result so far (the answers as far as they came, marked
-    partial when cancelled); ``close`` ends the duel's workers."""
+    partial when cancelled); ``close`` ends the duel's workers and its session, unless
+    the duel goes on (``closes`` false: whoever made it closes it)."""
 
-    def __init__(self, duel: Duel, prompt, prompt_b, extra, repeat: int):
-        self.duel, self._args = duel, (prompt, prompt_b, extra, repeat)
+    def __init__(self, duel: Duel, prompt, prompt_b, extra, repeat: int, closes: bool = True):
+        self.duel, self._args, self._closes = duel, (prompt, prompt_b, extra, repeat), closes
         self._verdict, self._cancelled = "", False
 
     def run(self) -> Iterator[tuple[Channel, object]]:
@@ -429,7 +433,8 @@ class DuelRun:
         self.duel.cancel()
 
     def close(self) -> None:
-        self.duel.close()
+        if self._closes:
+            self.duel.close()
 
     def finish(self) -> dict:
         return {**self.duel.result(self._verdict), "partial": self._cancelled}

@@ -17,6 +17,7 @@ dataclass field here, nothing else.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 import types
 import typing
@@ -188,6 +189,17 @@ class Verdict:
 
 
 @dataclass(frozen=True)
+class Vote:
+    """The judge's verdict on a blind battle: ``winner`` is "a", "b", "tie" or "both_bad";
+    ``sides`` names the spec on each side (what the vote reveals)."""
+
+    KIND: ClassVar[str] = "vote"
+    CHANNEL: ClassVar[Channel | None] = Channel.DUEL
+    winner: str
+    sides: dict
+
+
+@dataclass(frozen=True)
 class EvalRecord:
     """One evaluation question scored: a row per model (answer, cosine, times, hit)."""
 
@@ -237,6 +249,7 @@ Event = Union[
     Error,
     Resources,
     Verdict,
+    Vote,
     EvalRecord,
     EvalSummary,
     Comparison,
@@ -298,31 +311,24 @@ _MISSING = object()
 
 
 def _build(cls: type, data: dict) -> Any:
-    hints = _hints(cls)
     values = {}
-    for f in dataclasses.fields(cls):
-        raw = data.get(f.name, _MISSING)
-        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-        if raw is _MISSING and f.name == "t_ns":
+    for name, has_default, optional, base in _plan(cls):
+        raw = data.get(name, _MISSING)
+        if raw is _MISSING and name == "t_ns":
             values["t_ns"] = 0  # not recorded: 0 means "no time", never the time of reading
             continue
         if raw is _MISSING and has_default:
             continue
-        values[f.name] = _coerce(None if raw is _MISSING else raw, hints[f.name])
+        values[name] = _coerce(None if raw is _MISSING else raw, optional, base)
     return cls(**values)
 
 
-def _coerce(value: Any, hint: Any) -> Any:
-    """``value`` as type ``hint``; None for an optional field; the type's zero for a
+def _coerce(value: Any, optional: bool, base: Any) -> Any:
+    """``value`` as type ``base``; None for an optional field; the type's zero for a
     required one that is missing (older files); TypeError when it cannot be."""
-    args = typing.get_args(hint)
-    optional = typing.get_origin(hint) in (Union, types.UnionType) and type(None) in args
-    if optional:
-        if value is None:
-            return None
-        hint = next(a for a in args if a is not type(None))
-    base = typing.get_origin(hint) or hint
     if value is None:
+        if optional:
+            return None
         if dataclasses.is_dataclass(base):
             return _build(base, {})
         return base() if base in (int, float, str, list, dict, bool) else None
@@ -341,10 +347,18 @@ def _coerce(value: Any, hint: Any) -> Any:
     raise TypeError(f"{value!r} is not {getattr(base, '__name__', base)}")
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+@functools.cache
+def _plan(cls: type) -> tuple[tuple[str, bool, bool, Any], ...]:
+    """Per field of an event class, worked out once (reading a session decodes thousands):
+    its name, whether it has a default, whether it may be None, and its base type."""
+    hints = typing.get_type_hints(cls)
+    plan = []
+    for f in dataclasses.fields(cls):
+        hint = hints[f.name]
+        args = typing.get_args(hint)
+        optional = typing.get_origin(hint) in (Union, types.UnionType) and type(None) in args
+        if optional:
+            hint = next(a for a in args if a is not type(None))
+        has_default = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+        plan.append((f.name, has_default, optional, typing.get_origin(hint) or hint))
+    return tuple(plan)

@@ -3,7 +3,9 @@ records, read from the decoded events; plus the list of every session and its fi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..errors import SessionError, first_line
@@ -20,11 +22,13 @@ from ..runtime.events import (
     Snapshot,
     Token,
     Verdict,
+    Vote,
 )
 from ..runtime.record import SUFFIX
+from ..util.files import loads_json
 from ..util.stats import mean, numbers
 from .log import SessionLog, read_session
-from .store import is_sample, read_meta, session_files
+from .store import is_sample, read_meta, samples_dir, session_files
 
 STAT_KEYS = (
     "load_s",
@@ -37,6 +41,7 @@ STAT_KEYS = (
     "peak_rss_mib",
     "peak_gpu_mib",
 )
+_KEPT = (*STAT_KEYS, "mean_cpu_percent")  # the figures of an answer a digest keeps (all plain numbers)
 
 
 @dataclass
@@ -59,6 +64,7 @@ class Turn:
     answers: dict[str, Answer] = field(default_factory=dict)
     verdict: str = ""
     reference: str | None = None  # evaluations
+    vote: str | None = None  # a blind battle's: "a", "b", "tie" or "both_bad"
 
 
 @dataclass
@@ -76,6 +82,7 @@ class Digest:
     sample: bool = False
     host: dict = field(default_factory=dict)
     collection: str | None = None
+    pool: str | None = None  # a battle's arena pool
     rerun_of: str | None = None
     eval_summary: dict | None = None
     comparison: list[dict] | None = None
@@ -141,7 +148,9 @@ def _label(model: ModelInfo) -> str:
     return " ".join(filter(None, [model.name, model.quant])) or model.spec or "?"
 
 
-def digest(log: SessionLog) -> Digest:
+def digest(log: SessionLog, sample: bool | None = None) -> Digest:
+    """What a session holds, for lists, exports and comparisons (``sample``: whether it is
+    one shipped with llmbench, when the caller knows)."""
     header = log.header
     meta = read_meta(log.path)
     contestants = header.get("contestants") or {}
@@ -159,9 +168,10 @@ def digest(log: SessionLog) -> Digest:
         specs=specs,
         params=params,
         turns=[],
-        sample=is_sample(log.path),
+        sample=is_sample(log.path) if sample is None else sample,
         host=header.get("host") or {},
         collection=header.get("collection"),
+        pool=header.get("pool") if isinstance(header.get("pool"), str) else None,
         rerun_of=header.get("rerun_of"),
         warnings=list(log.warnings),
     )
@@ -193,7 +203,7 @@ def _take(d: Digest, turns: dict[int, Turn], channel: str, run: int, event: Any)
         case Done() if side:
             a = answer()
             a.text, a.finish_reason = event.text, event.finish_reason
-            a.stats = {k: v for k, v in event.stats.to_dict().items() if k in STAT_KEYS or k == "mean_cpu_percent"}
+            a.stats = {k: getattr(event.stats, k) for k in _KEPT}  # (not asdict: a deep copy of every field)
         case Error() if side:
             answer().error = event.message
         case Token() if side:
@@ -202,6 +212,8 @@ def _take(d: Digest, turns: dict[int, Turn], channel: str, run: int, event: Any)
                 a.text += event.text  # a crash before done: keep what streamed
         case Verdict() if run in turns:
             turns[run].verdict = event.text
+        case Vote() if run in turns:
+            turns[run].vote = event.winner
         case EvalRecord():
             for row in event.rows:
                 turn = turns.get(run)
@@ -219,17 +231,32 @@ def _take(d: Digest, turns: dict[int, Turn], channel: str, run: int, event: Any)
             d.matrix = event.data
 
 
-def load_all() -> tuple[list[Digest], list[str]]:
-    """Every session that can be read, newest first, and a line for each that cannot."""
+def load_all(kinds: Sequence[str] | None = None) -> tuple[list[Digest], list[str]]:
+    """Every session that can be read, newest first, and a line for each that cannot.
+    ``kinds``: only sessions of these kinds (the others are not read past their first line)."""
     found, problems = [], []
+    samples = samples_dir()  # once, not per file
     for path in session_files():
+        if kinds is not None and _kind_of(path) not in (*kinds, None):
+            continue
         try:
-            found.append(_listable(digest(read_session(path))))
+            found.append(_listable(digest(read_session(path), sample=samples is not None and path.parent == samples)))
         except SessionError as exc:
             problems.append(str(exc))
         except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:  # valid JSON, wrong shapes
             problems.append(f"{path}: not a session llmbench can list ({type(exc).__name__}: {first_line(exc)})")
     return found, problems
+
+
+def _kind_of(path: Path) -> str | None:
+    """The kind its header line names; None when that line cannot say (read it whole)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            header = loads_json(fh.readline(2**20))
+    except (OSError, ValueError):
+        return None
+    kind = header.get("kind") if isinstance(header, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def _listable(d: Digest) -> Digest:

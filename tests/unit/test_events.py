@@ -24,6 +24,7 @@ from llmbench.engine.runtime.events import (
     Stats,
     Token,
     Verdict,
+    Vote,
     decode,
     encode,
 )
@@ -41,6 +42,7 @@ EXAMPLES = [
     (Channel.B, Error("killed", "worker_died", 15)),
     (Channel.A, Resources(200 * 2**20, 95.5, None, 16)),
     (Channel.DUEL, Verdict("gemma3-270m: 1.9x slower than smollm2")),
+    (Channel.DUEL, Vote("both_bad", {"a": "smollm2", "b": "gguf:/m/smollm2.Q8_0.gguf"})),
     (Channel.EVAL, EvalRecord(1, [{"side": "a", "cosine": 0.9}])),
     (Channel.EVAL, EvalSummary({"models": {}}, 3)),
     (Channel.RERUN, Comparison([{"run": 1}], {"a": {}}, None)),

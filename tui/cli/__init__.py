@@ -17,6 +17,7 @@ from llmbench.engine import __version__
 from llmbench.engine.errors import LlmbenchError
 
 from . import (
+    arena,
     bench,
     chat,
     doctor,
@@ -48,6 +49,7 @@ COMMANDS = {
         quantize,
         quant_matrix,
         sessions,
+        arena,
         doctor,
     )
 }
