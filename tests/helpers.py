@@ -305,6 +305,11 @@ async def ask(pilot, text: str):
     return view
 
 
+def screen_text(app) -> str:
+    """Every character on the app's screen, as the terminal would show it."""
+    return "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+
+
 def visible_text(widget) -> str:
     return "\n".join(strip.text for strip in widget.render_lines(widget.region.reset_offset))
 

@@ -329,7 +329,7 @@ def test_the_app_keeps_its_rooms():
     assert top == ["__init__.py", "app", "cli", "main.py", "render"]
     assert {p.name for p in (ROOT / "tui" / "app").iterdir() if p.is_dir() and p.name != "__pycache__"} >= {
         "tabs", "modals", "widgets", "styles"}  # fmt: skip
-    tabs = {p.stem for p in (ROOT / "tui" / "app" / "tabs").glob("*.py")} - {"__init__"}
+    tabs = {p.stem.split("_")[0] for p in (ROOT / "tui" / "app" / "tabs").glob("*.py") if p.stem != "__init__"}
     assert tabs <= {p.stem for p in (ROOT / "tui" / "app" / "styles").glob("*.tcss")}, "each tab's styles in a .tcss"
     assert [p.name for p in (ROOT / "tui" / "app" / "tabs").glob("*.py") if "DEFAULT_CSS" in p.read_text()] == []
 

@@ -92,3 +92,8 @@ def test_duel_settings_with_a_value_being_typed(snap_compare, steady):
     field shows what is typed, the help line says what auto means here, and both
     buttons have their labels."""
     assert snap_compare(LlmbenchApp(), run_before=keys("ctrl+o", *["tab"] * 10, "3"), terminal_size=SIZE)
+
+
+def test_blind_battles_at_80x24(snap_compare, steady):
+    """Ctrl+B: the pool in place of the two models' names, the panes nameless."""
+    assert snap_compare(LlmbenchApp(), run_before=keys("f1", "ctrl+b", *"twins"), terminal_size=SIZE)

@@ -153,7 +153,7 @@ def _leaderboard(args) -> int:
     from llmbench.engine.errors import ArenaError
     from llmbench.engine.experiments.arena.leaderboard import leaderboard
     from llmbench.engine.experiments.arena.pools import get_pool
-    from llmbench.engine.experiments.arena.report import COLUMNS, notes, pareto_lines, render, table_rows
+    from llmbench.engine.experiments.arena.report import render
 
     if args.resamples < 10:
         raise ArenaError(f"--resamples {args.resamples}: at least 10")
@@ -168,13 +168,10 @@ def _leaderboard(args) -> int:
     if args.format != "table":
         print(render(rows, battles, args.format, args.resamples, args.pareto), end="")
         return 0
-    title = f"arena leaderboard · {args.pool or 'every pool'}"
-    right = ("#", "n", "W/T", "KLD", "top p", "tok/s", "RAM")
+    from ..render.arena_table import leaderboard_notes, leaderboard_table
+
     out = console()
-    out.print(rich_table(title, COLUMNS, table_rows(rows, battles), right=right, no_wrap=("rating (95% CI)", "RAM")))
-    for line in notes(rows, battles, args.resamples):
+    out.print(leaderboard_table(rows, battles, f"arena leaderboard · {args.pool or 'every pool'}"))
+    for line in leaderboard_notes(rows, battles, args.resamples, args.pareto):
         out.print(line, highlight=False, markup=False, soft_wrap=True)
-    if args.pareto:
-        for line in pareto_lines(rows):
-            out.print(line, highlight=False, markup=False, soft_wrap=True)
     return 0

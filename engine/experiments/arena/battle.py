@@ -44,11 +44,12 @@ class Battle:
     runs it; ``vote(winner)`` records the verdict once both answers are done."""
 
     def __init__(self, pool: Pool, params: GenParams | None = None, mode: str | None = None,
-                 rng: random.Random | None = None, record: bool = True):  # fmt: skip
+                 rng: random.Random | None = None, record: bool = True, reserve_cores: int = 0):  # fmt: skip
         self.pool = pool
         self.specs = draw(pool.models, rng or random.Random())
         meta = {"pool": pool.name, "blind": True, "reference": pool.reference}
-        self.duel = Duel(*self.specs, params, mode=mode, record=record, kind=BATTLE, meta=meta)
+        self.duel = Duel(*self.specs, params, mode=mode, record=record, kind=BATTLE, meta=meta,
+                         reserve_cores=reserve_cores)  # fmt: skip
         self.voted: str | None = None
 
     def job(self, prompt: str) -> DuelRun:

@@ -45,7 +45,7 @@ def notes(rows: list[Row], battles: Battles, resamples: int) -> list[str]:
     """What the figures are and what was left out, a line each."""
     lines = [
         "#: rank (1 + the models rated surely above); n: battles; W/T: won/tied; KLD and top p: Mean KLD and Same top p.",
-        f"{len(battles.matches)} battles counted; ratings by a Bradley-Terry fit (evalica), "
+        f"{len(battles.matches)} battle{'s' if len(battles.matches) != 1 else ''} counted; ratings by a Bradley-Terry fit (evalica), "
         f"{CONFIDENCE:.0%} bootstrap intervals from {resamples:,} resamples; a tie or 'both bad' counts half a win "
         "to each. ≈ leader: its interval overlaps the leader's, so the battles do not tell them apart."
     ]

@@ -1,4 +1,5 @@
-"""The Duel tab: two models answer the same prompt side by side, live."""
+"""The Duel tab: two models answer the same prompt side by side, live; or, blind
+(Ctrl+B), two drawn from an arena pool, hidden until the vote (``duel_blind.py``)."""
 
 from __future__ import annotations
 
@@ -15,12 +16,15 @@ from llmbench.engine.runtime.events import SIDES, Done, Prompt, Verdict
 from llmbench.engine.runtime.params import GenParams
 
 from ..bridge import Bridge
-from ..messages import EngineEvent, ReplayReset, RunFinished, TokenBatch
+from ..messages import EngineEvent, Ready, ReplayReset, RunFinished, TokenBatch
 from ..modals.params import DuelSettings, ParamsScreen, share_warning
 from ..widgets.contestant import ContestantPane, apply_side_event
 from ..widgets.model_input import ModelInput
 from ..widgets.replay_bar import Replayable, ReplayBar
 from ..workers import UI_CORES, ReportsWorkerErrors, RunsModels, engine_work, in_background
+from .duel_blind import HIDDEN, VOTE_HINT, BlindRound
+
+VOTES = {"a": "A is better", "b": "B is better", "tie": "a tie", "both_bad": "both are bad"}
 
 
 class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
@@ -30,6 +34,12 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         Binding("ctrl+l", "focus_prompt", "Prompt", show=False),
         Binding("ctrl+t", "tokens", "Token view"),
         Binding("ctrl+s", "stats", "Stats"),
+        Binding("ctrl+b", "blind", "Blind"),
+        Binding("ctrl+r", "leaderboard", "Leaderboard"),
+        Binding("a", "vote('a')", "A better"),
+        Binding("b", "vote('b')", "B better"),
+        Binding("t", "vote('tie')", "Tie"),
+        Binding("x", "vote('both_bad')", "Both bad"),
     ]
 
     def __init__(self, spec_a: str, spec_b: str, params: GenParams, mode: str | None = None, repeat: int = 1, **kwargs):
@@ -46,13 +56,19 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         self._replay_models: dict[str, str] = {}
         self._rounds = 0  # runs of the prompt in hand (the first of several is the warmup)
         self._repeats: dict[str, list] = {"a": [], "b": []}  # each side's counted runs' stats
+        self.blind = False  # battles drawn from a pool, hidden until the vote
+        self.battle = None  # the arena Battle on screen
+        self.round: BlindRound | None = None  # what the screen holds back from it
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="pickers"):
-            yield Label("A")
-            yield ModelInput(self.spec_a, id="spec-a", placeholder="model A: name or .gguf path")
-            yield Label("B")
-            yield ModelInput(self.spec_b, id="spec-b", placeholder="model B")
+            yield Label("A", classes="seen")
+            yield ModelInput(self.spec_a, id="spec-a", placeholder="model A: name or .gguf path", classes="seen")
+            yield Label("B", classes="seen")
+            yield ModelInput(self.spec_b, id="spec-b", placeholder="model B", classes="seen")
+            yield Label("pool", classes="blind")
+            yield Input(self.app.config.get("arena_pool", ""), id="pool", classes="blind",
+                        placeholder="arena pool (llmbench arena add POOL SPEC...)")  # fmt: skip
             yield Static(self._settings_text(), id="settings")
         with Horizontal(id="panes"):
             yield ContestantPane("a")
@@ -76,7 +92,8 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
     def _settings_text(self) -> str:
         p = self.params
         extra = (f" · d {p.depth}" if p.depth else "") + (f" · ×{self.repeat}" if self.repeat > 1 else "")
-        return f"{self.mode} · max {p.max_tokens} · T {p.temperature:g}{extra}"
+        blind = "blind battle · " if self.blind else ""
+        return f"{blind}{self.mode} · max {p.max_tokens} · T {p.temperature:g}{extra}"
 
     # ------------------------------------------------------------ actions
 
@@ -124,6 +141,105 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
 
         self.app.push_screen(ParamsScreen(DuelSettings(self.params, self.mode, self.repeat)), apply)
 
+    def action_blind(self) -> None:
+        """Blind battles on or off: two models drawn from the pool, hidden until the vote."""
+        if self.running:
+            self.notify("A duel is running: Esc cancels it first.", severity="warning")
+            return
+        self.blind = not self.blind
+        self.set_class(self.blind, "-blind")
+        self.query_one("#settings", Static).update(self._settings_text())
+        if self.blind:
+            pool = self.query_one("#pool", Input)
+            for side in ("a", "b"):
+                self._pane(side).set_title(HIDDEN)
+            self.notify("Blind battles: two models of the pool answer as A and B; you vote (a, b, t, x), "
+                        "then see who was who.", timeout=8)  # fmt: skip
+            (pool if not pool.value.strip() else self.query_one("#prompt", Input)).focus()
+        else:
+            self.round = None
+            for side in ("a", "b"):
+                self._pane(side).set_title(self.query_one(f"#spec-{side}", Input).value.strip() or "(no model)")
+        self.refresh_bindings()
+
+    def action_leaderboard(self) -> None:
+        from ..modals.leaderboard import LeaderboardScreen
+
+        self.app.push_screen(LeaderboardScreen(self.query_one("#pool", Input).value.strip()))
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        """The vote keys are live (and in the footer) only while a blind battle awaits its vote."""
+        if action == "vote":
+            return self.round is not None and self.round.voted is None and not self.round.revealed
+        if action == "leaderboard":
+            return self.blind
+        return True
+
+    def action_vote(self, winner: str) -> None:
+        r = self.round
+        if r is None or r.voted is not None or r.revealed:
+            return
+        if not r.both_in:
+            self.notify("The vote waits for both answers.", severity="warning")
+            return
+        r.voted = winner
+        self.refresh_bindings()
+        self.cast_vote(winner)
+
+    @engine_work("vote")
+    def cast_vote(self, winner: str) -> None:
+        """The vote into the battle's session (a file write: off the event loop)."""
+        try:
+            self.battle.vote(winner)
+            self.post_message(Ready("vote", winner))
+        except LlmbenchError as exc:
+            self.post_message(Ready("vote", winner, str(exc)))
+
+    async def on_ready(self, message: Ready) -> None:
+        if message.what != "vote":
+            return
+        if message.error:
+            self.notify(message.error, severity="error", timeout=10)
+        await self._reveal(f"{VOTES[message.value]} · recorded" if not message.error else "not recorded")
+
+    async def _answers_in(self) -> None:
+        """Both answers at once, still nameless; then the vote, or (a side that failed or
+        was cancelled) the names at once: recorded, not counted."""
+        r = self.round
+        for side in ("a", "b"):
+            pane = self._pane(side)
+            await pane.append(r.text(side), 0)  # no token count: it is a figure too
+            await pane.settle()
+        if why := r.not_countable():
+            await self._reveal(f"{why}: recorded, not counted")
+            return
+        for side in ("a", "b"):
+            self._pane(side).status = "answer in"
+        self.query_one("#verdict", Static).update(VOTE_HINT)
+        self._pane("a").query_one("VerticalScroll").focus()  # off the prompt: the vote keys are plain letters
+        self.refresh_bindings()
+
+    async def _reveal(self, outcome: str) -> None:
+        """Names and every figure, from the events held back, in the order they came."""
+        r = self.round
+        r.revealed, r.outcome = True, outcome
+        panes = {side: self._pane(side) for side in ("a", "b")}
+        for side in ("a", "b"):
+            for event in r.events[side]:
+                await apply_side_event(panes, side, event, self.shown_mode, self.notify)
+        self._show_outcome()
+        self.refresh_bindings()
+        self.query_one("#prompt", Input).focus()
+
+    def _show_outcome(self) -> None:
+        r = self.round
+        self.query_one("#verdict", Static).update(f"{r.outcome} · {r.verdict}" if r.verdict else r.outcome)
+
+    @on(Input.Submitted, "#pool")
+    def pool_given(self, event: Input.Submitted) -> None:
+        self.app.remember(arena_pool=event.value.strip())
+        self.query_one("#prompt", Input).focus()
+
     @on(Input.Submitted, "#prompt")
     async def submit(self, event: Input.Submitted) -> None:
         prompt = event.value.strip()
@@ -134,6 +250,9 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
             return
         if self.query_one(ReplayBar).active:
             await self.query_one(ReplayBar).stop()
+        if self.blind:
+            await self._start_battle(prompt)
+            return
         self.spec_a = self.query_one("#spec-a", Input).value.strip()
         self.spec_b = self.query_one("#spec-b", Input).value.strip()
         self.app.remember(duel_a=self.spec_a, duel_b=self.spec_b)
@@ -148,7 +267,47 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         self.last_prompt = prompt
         self.run_duel(prompt, self.spec_a, self.spec_b, self.params, self.mode, self.repeat)
 
+    async def _start_battle(self, prompt: str) -> None:
+        pool = self.query_one("#pool", Input).value.strip()
+        if not pool:
+            self.notify("Name an arena pool first (llmbench arena add POOL SPEC SPEC...).", severity="warning")
+            self.query_one("#pool", Input).focus()
+            return
+        self.app.remember(arena_pool=pool)
+        self.round = BlindRound(pool)
+        for pane in self.query(ContestantPane):
+            pane.reset()
+            pane.clear_samples()
+            pane.set_title(HIDDEN)
+            pane.status = "answering…"
+        self.query_one("#verdict", Static).update("")
+        self.refresh_bindings()
+        self.running = True
+        self._rounds, self._repeats = 0, {"a": [], "b": []}
+        self.last_prompt = prompt
+        self.run_battle(prompt, pool, self.params, self.mode)
+
     # ------------------------------------------------------------ the engine, in a thread
+
+    @engine_work("duel")
+    def run_battle(self, prompt: str, pool_name: str, params: GenParams, mode: str) -> None:
+        """A new battle (a new draw) for each prompt; its events through the one bridge."""
+        from llmbench.engine.experiments.arena.battle import Battle
+        from llmbench.engine.experiments.arena.pools import get_pool
+
+        worker = get_current_worker()
+        if self.duel is not None:
+            self.duel.close()
+        self.duel, self._duel_key, error = None, None, None
+        try:
+            self.battle = Battle(get_pool(pool_name), params, mode=mode, reserve_cores=UI_CORES)
+            self.duel = self.battle.duel
+            Bridge(self.post_message).pump(self.duel.run(prompt))
+        except LlmbenchError as exc:
+            error = str(exc)
+        session = self.duel.session_path if self.duel else None
+        if not worker.is_cancelled:
+            self.post_message(RunFinished(str(session) if session else None, error))
 
     @engine_work("duel")
     def run_duel(self, prompt: str, spec_a: str, spec_b: str, params: GenParams, mode: str, repeat: int) -> None:
@@ -174,11 +333,25 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
     def _pane(self, side: str) -> ContestantPane:
         return self.query_one(f"#pane-{side}", ContestantPane)
 
+    def _hiding(self) -> bool:
+        return self.round is not None and not self.round.revealed and not self.query_one(ReplayBar).active
+
     async def on_token_batch(self, message: TokenBatch) -> None:
+        if self._hiding():
+            self.round.token(message.channel, message.text, message.count)
+            return
         await self._pane(message.channel).append(message.text, message.count)
 
     async def on_engine_event(self, message: EngineEvent) -> None:
         event = message.event
+        if self._hiding() and (message.channel in SIDES or isinstance(event, Verdict)):
+            if self.round.event(message.channel, event):
+                await self._answers_in()
+            return
+        if self.round is not None and self.round.outcome and isinstance(event, Verdict):  # after a cancel's reveal
+            self.round.verdict = event.text
+            self._show_outcome()
+            return
         if isinstance(event, Verdict):
             self.query_one("#verdict", Static).update(event.text)
             self._show_repeats()
@@ -222,9 +395,14 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
                 pane.show_stats(pane.stats, self.shown_mode, summarize_runs(runs))
                 pane.status = f"done · mean ± sd of {len(runs)} runs"
 
-    def on_run_finished(self, message: RunFinished) -> None:
+    async def on_run_finished(self, message: RunFinished) -> None:
         self.running = False
         self.last_session = message.session
+        if self.round is not None and message.error and not self.round.revealed:
+            self.round.revealed = True  # no battle (an unknown pool, one model): nothing to hide
+            for pane in self.query(ContestantPane):
+                pane.status = "no battle"
+            self.refresh_bindings()
         if message.error:
             self.notify(message.error, severity="error", timeout=10)
         if self.duel is not None and self.duel.record_error:
