@@ -47,7 +47,7 @@ def notes(rows: list[Row], battles: Battles, resamples: int) -> list[str]:
         "#: rank (1 + the models rated surely above); n: battles; W/T: won/tied; KLD and top p: Mean KLD and Same top p.",
         f"{len(battles.matches)} battle{'s' if len(battles.matches) != 1 else ''} counted; ratings by a Bradley-Terry fit (evalica), "
         f"{CONFIDENCE:.0%} bootstrap intervals from {resamples:,} resamples; a tie or 'both bad' counts half a win "
-        "to each. ≈ leader: its interval overlaps the leader's, so the battles do not tell them apart."
+        "to each. ≈ leader: its interval overlaps the leader's, so the battles do not tell them apart.",
     ]
     if rows:
         lines.append("Mean KLD and Same top p: the newest `llmbench fidelity` run against the pool's reference; "
