@@ -241,6 +241,25 @@ def test_a_blind_battle_through_the_cli_hides_the_names_until_the_vote(registere
     assert "rating (95% CI)" in table.stdout and "Pareto front" in table.stdout
 
 
+def test_a_battle_rerun_against_a_new_model_is_a_new_blind_battle_with_it(registered, smollm2, home):
+    path = smollm2.removeprefix("gguf:")
+    cli("arena", "add", "twins", "smollm2", path, home=home)
+    first = cli("arena", "battle", "twins", "--prompt", "Name a colour.", "--max-tokens", "4", "--vote", "a", home=home)
+    assert first.returncode == 0, first.stderr
+    proc = cli("sessions", "rerun", "last", "--a", smollm2, "--max-tokens", "4", home=home, input="t\n")
+    assert proc.returncode == 0, proc.stderr
+    assert "── A ──" in proc.stdout.split("A was")[0] and "Which is better?" in proc.stderr
+    board = json.loads(cli("arena", "leaderboard", "twins", "--format", "json", "--resamples", "20", home=home).stdout)
+    assert board["battles"] == 2 and smollm2 in {r["model"] for r in board["rows"]}, "the challenger fought"
+
+
+def test_a_challenger_is_always_drawn():
+    rng = random.Random(2)
+    pairs = [draw(["q4", "q8"], rng, challenger="q5") for _ in range(200)]
+    assert all("q5" in p for p in pairs) and {p.index("q5") for p in pairs} == {0, 1}
+    assert {x for p in pairs for x in p} == {"q4", "q5", "q8"}
+
+
 def test_bad_arena_input_is_one_line(registered, smollm2, tiny_gguf, home):
     one_line_error(cli("arena", "battle", "nope", "--prompt", "hi", home=home), "no arena pool named 'nope'")
     one_line_error(cli("arena", "add", "p", "no-such-model", home=home), "no-such-model")

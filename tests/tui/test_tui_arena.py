@@ -72,3 +72,33 @@ async def test_a_vote_key_before_both_answers_says_so(registered, smollm2):
             assert "recorded, not counted" in screen_text(app)
         else:  # (both were over before Esc came: the vote is what waits)
             assert view.round.both_in and "vote: a (A better)" in screen_text(app)
+
+
+async def test_a_recorded_battle_replays_blind_until_its_own_vote(registered, smollm2):
+    from llmbench.engine.experiments.arena.battle import Battle
+    from llmbench.engine.experiments.arena.pools import get_pool
+    from llmbench.engine.runtime.params import GenParams
+    from llmbench.engine.sessions.digest import load_all
+    from llmbench.engine.sessions.replay import Timeline
+
+    add_to_pool("twins", ["smollm2", smollm2.removeprefix("gguf:")])
+    with Battle(get_pool("twins"), GenParams(max_tokens=24, temperature=0)) as battle:
+        list(battle.job("Name a colour.").run())
+        battle.vote("b")
+        path = battle.duel.session_path
+    d = next(d for d in load_all()[0] if d.path == str(path))
+    app = LlmbenchApp()
+    async with app.run_test(size=SIZE) as pilot:
+        view = app.query_one(DuelView)
+        await app.open_session(Timeline.from_log(read_session(path)), d)
+        await pilot.pause()  # the screen as it is next drawn
+        frames = []
+        while not (view.round and view.round.revealed):
+            frames.append(screen_text(app))
+            await pilot.pause(0.05)
+        leaks = [m.group(0) for f in frames if (m := GIVEAWAYS.search(f))]
+        assert frames and not leaks, (leaks, [f for f in frames if GIVEAWAYS.search(f)][0].splitlines())
+        await pilot.pause(0.3)
+        after = screen_text(app)
+        assert "the vote: B is better" in after and "tok/s" in after and "MiB" in after
+        assert not view.check_action("vote", ()), "a replay takes no vote"

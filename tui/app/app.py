@@ -210,7 +210,10 @@ class LlmbenchApp(App):
                 f"{digest.id}: nothing to replay ({digest.kind}); its content is in the preview.", severity="warning"
             )
             return
-        tab = "duel" if digest.kind == "duel" else "chat"
+        tab = "duel" if digest.kind in ("duel", "battle") else "chat"
         self.query_one(TabbedContent).active = tab
-        view = self.query_one(DuelView) if tab == "duel" else self.query_one(ChatView)
-        await view.replay(timeline, digest.short_id, digest.models, speed)
+        if tab == "duel":  # a battle replays blind until its own vote
+            await self.query_one(DuelView).replay(timeline, digest.short_id, digest.models, speed,
+                                                  blind=digest.kind == "battle")  # fmt: skip
+        else:
+            await self.query_one(ChatView).replay(timeline, digest.short_id, digest.models, speed)

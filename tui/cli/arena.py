@@ -98,7 +98,7 @@ def _battle(args) -> int:
     import random
 
     from llmbench.engine.errors import ArenaError
-    from llmbench.engine.experiments.arena.battle import Battle, parse_vote
+    from llmbench.engine.experiments.arena.battle import parse_vote
     from llmbench.engine.experiments.arena.pools import get_pool
 
     pool = get_pool(args.pool)
@@ -107,13 +107,24 @@ def _battle(args) -> int:
     if vote is None and args.prompt == "-":
         raise ArenaError("--prompt - reads standard input: give the vote with --vote")
     rng = random.Random(args.draw_seed) if args.draw_seed is not None else None
-    with Battle(pool, params_from_args(args), mode=args.mode, rng=rng, record=not args.no_record) as battle:
-        if args.format == "table":
+    return blind_battle(pool, prompt, params_from_args(args), args.mode, args.format, vote=vote, rng=rng,
+                        record=not args.no_record)  # fmt: skip
+
+
+def blind_battle(pool, prompt: str, params, mode: str | None, fmt: str, *, vote: str | None = None, rng=None,
+                 record: bool = True, challenger: str | None = None) -> int:  # fmt: skip
+    """One blind battle, headless: both answers once both are done, the vote (given, or
+    asked on standard input), then who was who (also ``sessions rerun`` of a battle)."""
+    from llmbench.engine.errors import ArenaError
+    from llmbench.engine.experiments.arena.battle import Battle, parse_vote
+
+    with Battle(pool, params, mode=mode, rng=rng, record=record, challenger=challenger) as battle:
+        if fmt == "table":
             print("both answers are shown once both are done (blind: no names, no speeds)", file=sys.stderr)
         result = drive(battle.job(prompt), False, "the battle is recorded and not counted")
         if result.get("interrupted"):
             return exit_code(result)
-        if args.format == "table":
+        if fmt == "table":
             for c in result["contestants"]:
                 print(f"\n── {c['side'].upper()} ──\n{c['text'] if not c['error'] else '[' + c['error'] + ']'}")
         if why := battle.unfinished():
@@ -127,7 +138,7 @@ def _battle(args) -> int:
             vote = parse_vote(line)
         revealed = battle.vote(vote)
         session = battle.duel.session_path
-    if args.format == "json":
+    if fmt == "json":
         dump_json({"pool": pool.name, "vote": vote, "sides": revealed, "session": str(session) if session else None})
         return 0
     print()

@@ -45,7 +45,8 @@ def add_parser(sub) -> None:
     sr.add_argument("session", help=REF)
     sr.add_argument("--speed", default="1", help="1, 2, 4 … times the recorded pace; 0 prints at once (default 1)")
     sr.add_argument("--no-passages", action="store_true", help="do not print retrieved passages")
-    sx = ssub.add_parser("rerun", help="the same prompts (and passages) on other models, compared with the original")
+    sx = ssub.add_parser("rerun", help="the same prompts (and passages) on other models, compared with the original; "
+                         "a battle: a new blind battle of --a against one of its two")  # fmt: skip
     sx.add_argument("session", help=REF)
     sx.add_argument("--a", dest="spec_a", required=True, metavar="SPEC", help="new model A")
     sx.add_argument("--b", dest="spec_b", default=None, metavar="SPEC", help="new model B (optional)")
@@ -273,11 +274,33 @@ def _replay(args) -> int:
     return 0
 
 
+def _rerun_battle(log, args, params) -> int:
+    """A battle re-run against a new model: a new blind battle on each of its prompts,
+    between the new model (``--a``) and one of the battle's two, drawn at random, on
+    random sides; ``--b`` adds another to draw from."""
+    from llmbench.engine.experiments.arena.pools import Pool
+    from llmbench.engine.sessions.digest import digest
+
+    from .arena import blind_battle
+
+    d = digest(log)
+    pool = Pool(d.pool or "rerun", [s for s in (d.specs.get("a"), d.specs.get("b"), args.spec_b) if s],
+                log.header.get("reference"))  # fmt: skip
+    code = 0
+    for turn in d.turns:
+        print(f"\n━━ a new blind battle: {args.spec_a} against one of {', '.join(pool.models)}", file=sys.stderr)
+        code = max(code, blind_battle(pool, turn.prompt, params, args.mode, args.format, record=not args.no_record,
+                                      challenger=args.spec_a))  # fmt: skip
+    return code
+
+
 def _rerun(args) -> int:
     from llmbench.engine.sessions.rerun import Rerun, original_params
 
     log = _load(args.session)
     params = params_from_args(args, original_params(log))
+    if log.kind == "battle":
+        return _rerun_battle(log, args, params)
     stream = not args.quiet and args.format == "table"
     compared: Comparison | None = None
 

@@ -20,14 +20,19 @@ from .ratings import OUTCOMES
 VOTE_WORDS = {"a": "A is better", "b": "B is better", "tie": "a tie", "both_bad": "both are bad"}
 
 
-def draw(specs: Sequence[str], rng: random.Random) -> tuple[str, str]:
-    """Two different contestants, in random order: every pair and every order alike likely."""
-    unique = list(dict.fromkeys(specs))
+def draw(specs: Sequence[str], rng: random.Random, challenger: str | None = None) -> tuple[str, str]:
+    """Two different contestants, in random order: every pair and every order alike likely.
+    ``challenger`` (a re-run against a new model) is always one of the two."""
+    unique = list(dict.fromkeys([*specs, *([challenger] if challenger else [])]))
     if len(unique) < 2:
         raise ArenaError(f"a battle needs two models; the pool has {len(unique)}: add another with "
                          "`llmbench arena add POOL SPEC`")  # fmt: skip
-    a, b = rng.sample(unique, 2)
-    return a, b
+    if challenger is None:
+        a, b = rng.sample(unique, 2)
+        return a, b
+    pair = [challenger, rng.choice([s for s in unique if s != challenger])]
+    rng.shuffle(pair)
+    return pair[0], pair[1]
 
 
 def parse_vote(text: str) -> str:
@@ -44,9 +49,10 @@ class Battle:
     runs it; ``vote(winner)`` records the verdict once both answers are done."""
 
     def __init__(self, pool: Pool, params: GenParams | None = None, mode: str | None = None,
-                 rng: random.Random | None = None, record: bool = True, reserve_cores: int = 0):  # fmt: skip
+                 rng: random.Random | None = None, record: bool = True, reserve_cores: int = 0,
+                 challenger: str | None = None):  # fmt: skip
         self.pool = pool
-        self.specs = draw(pool.models, rng or random.Random())
+        self.specs = draw(pool.models, rng or random.Random(), challenger)
         meta = {"pool": pool.name, "blind": True, "reference": pool.reference}
         self.duel = Duel(*self.specs, params, mode=mode, record=record, kind=BATTLE, meta=meta,
                          reserve_cores=reserve_cores)  # fmt: skip

@@ -12,7 +12,7 @@ from textual.worker import get_current_worker
 
 from llmbench.engine.errors import LlmbenchError
 from llmbench.engine.runtime.duel import Duel, default_mode
-from llmbench.engine.runtime.events import SIDES, Done, Prompt, Verdict
+from llmbench.engine.runtime.events import SIDES, Done, Prompt, Verdict, Vote
 from llmbench.engine.runtime.params import GenParams
 
 from ..bridge import Bridge
@@ -22,7 +22,7 @@ from ..widgets.contestant import ContestantPane, apply_side_event
 from ..widgets.model_input import ModelInput
 from ..widgets.replay_bar import Replayable, ReplayBar
 from ..workers import UI_CORES, ReportsWorkerErrors, RunsModels, engine_work, in_background
-from .duel_blind import HIDDEN, VOTE_HINT, BlindRound
+from .duel_blind import HIDDEN, REPLAY_HINT, VOTE_HINT, BlindRound
 
 VOTES = {"a": "A is better", "b": "B is better", "tie": "a tie", "both_bad": "both are bad"}
 
@@ -170,14 +170,15 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         """The vote keys are live (and in the footer) only while a blind battle awaits its vote."""
         if action == "vote":
-            return self.round is not None and self.round.voted is None and not self.round.revealed
+            r = self.round
+            return r is not None and r.voted is None and not r.revealed and not r.replay
         if action == "leaderboard":
             return self.blind
         return True
 
     def action_vote(self, winner: str) -> None:
         r = self.round
-        if r is None or r.voted is not None or r.revealed:
+        if r is None or r.voted is not None or r.revealed or r.replay:
             return
         if not r.both_in:
             self.notify("The vote waits for both answers.", severity="warning")
@@ -215,8 +216,9 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
             return
         for side in ("a", "b"):
             self._pane(side).status = "answer in"
-        self.query_one("#verdict", Static).update(VOTE_HINT)
-        self._pane("a").query_one("VerticalScroll").focus()  # off the prompt: the vote keys are plain letters
+        self.query_one("#verdict", Static).update(REPLAY_HINT if r.replay else VOTE_HINT)
+        if not r.replay:
+            self._pane("a").query_one("VerticalScroll").focus()  # off the prompt: the vote keys are plain letters
         self.refresh_bindings()
 
     async def _reveal(self, outcome: str) -> None:
@@ -229,7 +231,8 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
                 await apply_side_event(panes, side, event, self.shown_mode, self.notify)
         self._show_outcome()
         self.refresh_bindings()
-        self.query_one("#prompt", Input).focus()
+        if not r.replay:
+            self.query_one("#prompt", Input).focus()
 
     def _show_outcome(self) -> None:
         r = self.round
@@ -334,7 +337,7 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         return self.query_one(f"#pane-{side}", ContestantPane)
 
     def _hiding(self) -> bool:
-        return self.round is not None and not self.round.revealed and not self.query_one(ReplayBar).active
+        return self.round is not None and not self.round.revealed
 
     async def on_token_batch(self, message: TokenBatch) -> None:
         if self._hiding():
@@ -347,6 +350,9 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         if self._hiding() and (message.channel in SIDES or isinstance(event, Verdict)):
             if self.round.event(message.channel, event):
                 await self._answers_in()
+            return
+        if isinstance(event, Vote) and self.round is not None and not self.round.revealed:  # a replay's own vote
+            await self._reveal(f"the vote: {VOTES.get(event.winner, event.winner)}")
             return
         if self.round is not None and self.round.outcome and isinstance(event, Verdict):  # after a cancel's reveal
             self.round.verdict = event.text
@@ -414,9 +420,25 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
 
     # ------------------------------------------------------------ replay of a recorded session
 
+    async def replay(self, timeline, name: str, models: dict[str, str], speed: float = 1.0, blind: bool = False):
+        """A recorded battle replays blind until its own vote (``blind``)."""
+        if self.running:
+            self.notify("A run is in progress: Esc cancels it first.", severity="warning")
+            return
+        self.round = BlindRound("", replay=True) if blind else None
+        self.set_class(blind or self.blind, "-blind")  # the pickers' models are not the battle's: hidden too
+        if blind:
+            for side in ("a", "b"):
+                self._pane(side).set_title(HIDDEN)
+        await super().replay(timeline, name, models, speed)
+
     def on_replay_reset(self, message: ReplayReset) -> None:
         self.reset_replay_panes()
         self.query_one("#verdict", Static).update("")
+        if self.round is not None and self.round.replay:  # from the start again (a seek): blind again
+            self.round = BlindRound("", replay=True)
+            for side in ("a", "b"):
+                self._pane(side).set_title(HIDDEN)
 
     def on_replay_bar_closed(self, message: ReplayBar.Closed) -> None:
         """The live duel back: the panes emptied and titled with the pickers' models (a
@@ -424,11 +446,16 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         self.shown_mode = self.mode
         self.query_one("#settings", Static).update(self._settings_text())
         self.query_one("#verdict", Static).update("")
+        if self.round is not None and self.round.replay:
+            self.round = None
+            self.refresh_bindings()
+        self.set_class(self.blind, "-blind")
         for side in ("a", "b"):
             pane = self._pane(side)
             pane.reset()
             pane.clear_samples()
-            pane.set_title(self.query_one(f"#spec-{side}", Input).value.strip() or "(no model)")
+            title = HIDDEN if self.blind else self.query_one(f"#spec-{side}", Input).value.strip() or "(no model)"
+            pane.set_title(title)
             pane.status = "ready: a prompt below, then Enter"
         self.query_one("#prompt", Input).focus()
 

@@ -4,7 +4,8 @@ Nothing that gives a contestant away reaches the screen while the answers come: 
 name, no live text (its pace is speed), no load time, RAM, stats or verdict. Both
 answers appear at once when both are over; the vote (a, b, t, x) then reveals the
 names and every figure, replayed from the events kept here. A battle whose side
-failed or was cancelled is revealed at once: it is recorded and never counted."""
+failed or was cancelled is revealed at once: it is recorded and never counted. A
+recorded battle replays the same way: blind until its vote comes."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from llmbench.engine.runtime.events import Done, Error, Verdict
 
 HIDDEN = "hidden until the vote"
 VOTE_HINT = "both answers are in · vote: a (A better) · b · t (a tie) · x (both bad)"
+REPLAY_HINT = "both answers are in · the recorded vote comes next"
 
 
 @dataclass
@@ -27,6 +29,7 @@ class BlindRound:
     voted: str | None = None
     revealed: bool = False
     outcome: str = ""  # what the reveal says: the vote, or why there is none
+    replay: bool = False  # a recorded battle: its own vote reveals it, none is taken
 
     def token(self, side: str, text: str, count: int) -> None:
         self.texts[side].append(text)
