@@ -23,9 +23,9 @@ from .. import models
 from ..errors import LlmbenchError, SessionError
 from ..jobs import Finished
 from ..models.info import ModelInfo
-from .events import Channel, Done, Error, Loaded, Prompt, Resolved, Started, Stats, Token, Verdict
+from .events import MAX_SIDES, SIDES, Channel, Done, Error, Loaded, Prompt, Resolved, Started, Stats, Token, Verdict
 from .fits import check_fits
-from .metrics import SideRuns, summarize_runs, verdict
+from .metrics import SideRuns, summarize_runs, verdict_of
 from .params import GenParams
 from .record import SessionWriter
 from .threads import ThreadPolicy
@@ -122,6 +122,7 @@ class Duel:
         reserve_cores: int = 0,
         kind: str = "duel",
         meta: dict | None = None,
+        more: Sequence[str] = (),
     ):
         self.mode = mode or default_mode()
         if self.mode not in MODES:
@@ -130,9 +131,15 @@ class Duel:
         params_b = (params_b or params).validate()
         if spec_b is None:
             self.mode = "sequential"  # one model has every core
+            if more:
+                raise LlmbenchError("a third contestant needs a second one")
+        if len(more) > MAX_SIDES - 2:
+            raise LlmbenchError(f"a duel takes 2 to {MAX_SIDES} models, not {2 + len(more)}")
         self.sides = {Channel.A: Contestant(Channel.A, spec_a, params)}
         if spec_b is not None:
             self.sides[Channel.B] = Contestant(Channel.B, spec_b, params_b)
+        for side, spec in zip(SIDES[2:], more):  # C and D answer with B's parameters
+            self.sides[side] = Contestant(side, spec, params_b)
         self.reserve_cores = reserve_cores
         self.kind, self.meta = kind, meta or {}
         self.sink: queue.Queue = queue.Queue()
@@ -163,22 +170,23 @@ class Duel:
         if repeat < 1:
             raise LlmbenchError(f"repeat must be at least 1, got {repeat}")
         messages = _messages(prompt)
-        per_side = {Channel.A: messages, Channel.B: _messages(prompt_b) if prompt_b is not None else messages}
+        per_side = {side: messages for side in self.sides}
+        if prompt_b is not None:
+            per_side[Channel.B] = _messages(prompt_b)
         self._cancel.clear()
         for c in self.sides.values():
             c.runs, c.problem = [], None
         warmup = int(repeat > 1)  # as llama-bench: a first answer (cold caches, page faults) is not counted
         for round_ in range(repeat + warmup):
-            yield from self._round(messages, per_side, prompt_b is not None, extra, reverse=round_ % 2 == 1)
+            yield from self._round(messages, per_side, prompt_b is not None, extra, turn=round_)
             if round_ < warmup:
                 for c in self.sides.values():
                     c.runs.clear()
             if self._cancel.is_set() or any(c.problem for c in self.sides.values()):
                 break
         line = ""
-        if Channel.B in self.sides:
-            a, b = self.sides[Channel.A], self.sides[Channel.B]
-            line = verdict(SideRuns(a.label, a.runs, a.problem), SideRuns(b.label, b.runs, b.problem))
+        if len(self.sides) > 1:
+            line = verdict_of([SideRuns(c.label, c.runs, c.problem) for c in self.sides.values()])
         self._flush_hashes(wait=True)
         yield self._emit(Channel.DUEL, Verdict(line))
         if self.recorder:
@@ -197,7 +205,7 @@ class Duel:
         duel stays open for what follows (a battle's vote, the next prompt)."""
         return DuelRun(self, prompt, prompt_b, extra, repeat, closes)
 
-    def _round(self, messages, per_side, own_b: bool, extra, reverse: bool) -> Iterator[tuple[Channel, object]]:
+    def _round(self, messages, per_side, own_b: bool, extra, turn: int) -> Iterator[tuple[Channel, object]]:
         self.runs += 1
         for c in self.sides.values():
             c.reset_run()
@@ -209,20 +217,23 @@ class Duel:
                 self.runs,
                 messages,
                 self.mode,
-                messages_b=per_side[Channel.B] if own_b else None,
+                messages_b=per_side.get(Channel.B) if own_b else None,
                 **(extra or {}),
             ),
         )
         for c in self.sides.values():
             yield from self._resolve(c)
-        yield from self._answers(reverse)
+        yield from self._answers(turn)
         for c in self.sides.values():
             c.end_round(self._cancel.is_set())
 
-    def _answers(self, reverse: bool = False) -> Iterator[tuple[Channel, object]]:
-        """Launch the sides (one after the other, B first when ``reverse``, or both at once)
-        and pass on their events."""
-        order = list(self.sides.values())[:: -1 if reverse else 1]
+    def _answers(self, turn: int = 0) -> Iterator[tuple[Channel, object]]:
+        """Launch the sides (one after the other, or all at once) and pass on their events.
+        Each turn of a repeat starts one side later (A B, B A; with more: A B C, B C A, C A B),
+        so drift in the machine's load falls on every side alike."""
+        sides = list(self.sides.values())
+        shift = turn % len(sides) if len(sides) > 2 else 0
+        order = sides[shift:] + sides[:shift] if len(sides) > 2 else sides[:: -1 if turn % 2 else 1]
         for c in order:
             if c.worker is not None and c.worker.dead:
                 c.worker = None  # died or was killed by cancel: start afresh

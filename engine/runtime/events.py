@@ -38,6 +38,8 @@ class Channel(StrEnum):
 
     A = "a"
     B = "b"
+    C = "c"  # a third and a fourth contestant (a duel takes 2 to 4)
+    D = "d"
     RUN = "run"  # a new prompt: a duel turn, a chat question, an evaluation question
     RAG = "rag"  # the passages a question retrieved
     DUEL = "duel"  # the verdict that closes a run
@@ -46,7 +48,8 @@ class Channel(StrEnum):
     RERUN = "rerun"  # a re-run's comparison with the original
 
 
-SIDES = (Channel.A, Channel.B)
+SIDES = (Channel.A, Channel.B, Channel.C, Channel.D)
+MAX_SIDES = len(SIDES)
 
 
 @dataclass(frozen=True)

@@ -132,6 +132,26 @@ def verdict(a: SideRuns, b: SideRuns) -> str:
     return ", ".join(parts)
 
 
+def verdict_of(sides: Sequence[SideRuns]) -> str:
+    """The verdict of a duel of 2 to 4: two sides as ``verdict``; more, each side against
+    the fastest (by mean tok/s), a clause each: ``B fastest; smollm2 (A): 1.6x slower than
+    B (95% CI …)``. A side that failed or was cancelled is named and left out."""
+    if len(sides) == 2:
+        return verdict(*sides)
+    names = [s.name for s in sides]
+    sides = [SideRuns(f"{s.name} ({chr(65 + i)})", s.runs, s.problem) if names.count(s.name) > 1 else s
+             for i, s in enumerate(sides)]  # fmt: skip
+    ok = [s for s in sides if not s.problem and any(r.gen_tok_s for r in s.runs)]
+    dropped = [f"{s.name} {s.problem or 'gave fewer than two tokens'}" for s in sides if s not in ok]
+    if len(ok) < 2:
+        return "no verdict: " + "; ".join(dropped)
+    fastest = max(ok, key=lambda s: mean_std([r.gen_tok_s for r in s.runs if r.gen_tok_s])[0] or 0)
+    parts = [f"fastest {fastest.name}"] + [verdict(fastest, s) for s in ok if s is not fastest]
+    if dropped:
+        parts.append("no verdict: " + "; ".join(dropped))
+    return " · ".join(parts)
+
+
 def _speed_line(a: SideRuns, b: SideRuns, speeds: dict) -> str:
     ci = ratio_ci(speeds[a.name], speeds[b.name])
     if ci is None:

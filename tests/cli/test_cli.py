@@ -76,6 +76,26 @@ def test_duel_table_streams_both_answers_then_stats(home, registered):
     assert "session:" in out
 
 
+def test_three_contestants_with_model_repeated(home, registered):
+    """--model three times: three answers one after the other on the terminal, three
+    columns, a verdict against the fastest, a session of three sides that lists and shows."""
+    args = ("duel", "--model", "smollm2", "--model", "smollm2", "--model", "smollm2", "--prompt", "Say hello.",
+            "--max-tokens", "6", "--temperature", "0", "--mode", "sequential")  # fmt: skip
+    proc = cli(*args, home=home, env={"COLUMNS": "120"})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert out.index("── A: smollm2") < out.index("── B: smollm2") < out.index("── C: smollm2")
+    assert "smollm2 (A)" in out and "smollm2 (C)" in out and "fastest smollm2 (" in out
+    data = json.loads(cli(*args, "--format", "json", home=home).stdout)
+    assert [c["side"] for c in data["contestants"]] == ["a", "b", "c"]
+    assert all(c["error"] is None and c["gen_tokens"] > 0 for c in data["contestants"])
+    show = cli("sessions", "show", data["session"], "--format", "json", home=home)
+    assert set(json.loads(show.stdout)["models"]) == {"a", "b", "c"}
+    one_line_error(cli("duel", "--model", "smollm2", "--prompt", "hi", home=home), "a duel takes 2 to 4 models")
+    five = ("--model", "smollm2") * 5
+    one_line_error(cli("duel", *five, "--prompt", "hi", home=home), "not 5")
+
+
 def test_duel_markdown_and_quiet(home, registered):
     proc = cli(
         "duel",

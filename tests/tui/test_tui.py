@@ -447,3 +447,32 @@ async def test_inspect_tab_shows_a_lora_adapter(home, tmp_path):
         await inspect_in_tab(pilot, str(write_gguf_lora(tmp_path / "lora.gguf")))
         text = visible_text(app.query_one("#inspect-summary"))
         assert "LoRA adapter" in text and "attn_q, attn_v" in text and "rank r" in text
+
+
+async def test_three_contestants_answer_in_two_rows_at_80x24_and_replay(registered):
+    """ "+ C, D" takes a third model: three panes (two rows at 80 columns), each with its
+    answer and stats, a verdict against the fastest; the session replays three panes."""
+    from llmbench.engine.sessions.digest import digest
+    from llmbench.engine.sessions.replay import Timeline
+
+    app = LlmbenchApp(spec_a="smollm2", spec_b="smollm2")
+    async with app.run_test(size=SIZE) as pilot:
+        app.query_one("#spec-more", Input).value = "smollm2"
+        await pilot.pause()
+        view = app.query_one(DuelView)
+        assert view.sides == ["a", "b", "c"] and view.has_class("-rows")
+        view.params = view.params.replace(max_tokens=6, temperature=0)
+        await ask(pilot, "Say hello.")
+        await wait_for(pilot, lambda: not view.running)
+        await pilot.pause(0.3)
+        for side in "abc":
+            pane = app.query_one(f"#pane-{side}", ContestantPane)
+            assert pane.text and pane.stats is not None and pane.status.startswith("done"), side
+        assert not app.query_one("#pane-d", ContestantPane).display
+        assert "fastest" in str(app.query_one("#verdict").render())
+        log = read_session(view.last_session)
+        assert set(log.header["contestants"]) == {"a", "b", "c"}
+        await app.open_session(Timeline.from_log(log), digest(log), speed=100.0)
+        await wait_for(pilot, lambda: app.query_one("#pane-c", ContestantPane).stats is not None, timeout=20)
+        assert app.query_one("#pane-c", ContestantPane).title_text
+    assert load_config()["duel_more"] == "smollm2"

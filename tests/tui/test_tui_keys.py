@@ -18,7 +18,7 @@ def _temperature_after(burst: bytes) -> float | None:
     save_config(duel_params={"temperature": 2.0, "max_tokens": 8})
     term = Terminal([LLMBENCH], dict(os.environ))
     try:
-        term.wait_for(b"Ask both models")
+        term.wait_for(b"Ask the models")
         term.write(b"\x0f")  # Ctrl+O: the settings form, the mode field focused
         term.wait_for(b"Duel settings")
         for _ in range(2):  # Tab to repeat, then to temperature

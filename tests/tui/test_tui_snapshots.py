@@ -97,3 +97,12 @@ def test_duel_settings_with_a_value_being_typed(snap_compare, steady):
 def test_blind_battles_at_80x24(snap_compare, steady):
     """Ctrl+B: the pool in place of the two models' names, the panes nameless."""
     assert snap_compare(LlmbenchApp(), run_before=keys("f1", "ctrl+b", *"twins"), terminal_size=SIZE)
+
+
+@pytest.mark.parametrize("size", [(160, 50), (80, 24)])
+def test_four_contestants_side_by_side_or_in_two_rows(snap_compare, steady, size):
+    """Four SmolLM2s: four columns at 160x50; two rows of two at 80x24."""
+    from llmbench.engine.config import save_config
+
+    save_config(duel_a="smollm2", duel_b="smollm2", duel_more="smollm2, smollm2")
+    assert snap_compare(LlmbenchApp(), run_before=keys("f1"), terminal_size=size)

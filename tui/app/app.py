@@ -78,7 +78,8 @@ class LlmbenchApp(App):
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="duel"):
             with TabPane("Duel", id="duel"):
-                yield DuelView(self.spec_a, self.spec_b, self.params, self.mode, self.repeat)
+                yield DuelView(self.spec_a, self.spec_b, self.params, self.mode, self.repeat,
+                               more=self.config.get("duel_more") or "")  # fmt: skip
             with TabPane("Inspect", id="inspect"):
                 yield InspectView()
             with TabPane("Chat", id="chat"):

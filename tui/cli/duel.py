@@ -26,9 +26,11 @@ NAME = "duel"
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser(NAME, help="two models answer one prompt; prints their stats")
-    p.add_argument("--a", dest="spec_a", required=True, metavar="SPEC", help="model A: name, gguf:PATH or PATH.gguf")
-    p.add_argument("--b", dest="spec_b", required=True, metavar="SPEC", help="model B")
+    p = sub.add_parser(NAME, help="two to four models answer one prompt; prints their stats")
+    p.add_argument("--a", dest="spec_a", default=None, metavar="SPEC", help="model A: name, gguf:PATH or PATH.gguf")
+    p.add_argument("--b", dest="spec_b", default=None, metavar="SPEC", help="model B")
+    p.add_argument("--model", dest="models", action="append", default=[], metavar="SPEC",
+                   help="one more contestant, after --a and --b (repeatable; 2 to 4 models in all)")  # fmt: skip
     p.add_argument("--prompt", required=True, help="the prompt ('-' reads standard input)")
     p.add_argument("--mode", choices=MODES, default=None, help="default: concurrent with 4+ cores, else sequential")
     p.add_argument("--format", choices=FORMATS, default="table")
@@ -45,10 +47,11 @@ def run(args) -> int:
     params = params_from_args(args)
     if params.threads and (warning := cpu_budget().warning(params.threads * (2 if args.mode == "concurrent" else 1))):
         print(f"llmbench: warning: --threads {params.threads}: {warning}", file=sys.stderr)
+    specs = contestants(args)
     prompt = prompt_text(args.prompt)
     stream = not args.quiet and args.format == "table"
-    with Duel(args.spec_a, args.spec_b, params, mode=args.mode, record=not args.no_record) as duel:
-        printer = EventPrinter({"a": args.spec_a, "b": args.spec_b}, stream)
+    with Duel(specs[0], specs[1], params, mode=args.mode, record=not args.no_record, more=specs[2:]) as duel:
+        printer = EventPrinter(dict(zip("abcd", specs)), stream)
         result = drive(duel.job(prompt, repeat=args.repeat), False, "the answers so far", on_event=printer)
     if duel.record_error:
         print(f"warning: not recorded: {duel.record_error}", file=sys.stderr)
@@ -61,13 +64,24 @@ def run(args) -> int:
     return exit_code(result, any(c["error"] for c in result["contestants"]))
 
 
+def contestants(args) -> list[str]:
+    """The models in order: --a, --b, then each --model; 2 to 4 of them."""
+    from llmbench.engine.runtime.events import MAX_SIDES
+
+    from .output import CliError
+
+    specs = [s for s in (args.spec_a, args.spec_b, *args.models) if s]
+    if not 2 <= len(specs) <= MAX_SIDES:
+        raise CliError(f"a duel takes 2 to {MAX_SIDES} models (--a, --b, --model ...), not {len(specs)}")
+    return specs
+
+
 def _columns(result: dict) -> list[tuple[str, str]]:
-    a, b = result["contestants"]
-    names = [c["model"] for c in (a, b)]
-    if names[0] == names[1]:
-        names = [f"{names[0]} (A)", f"{names[1]} (B)"]
+    sides = result["contestants"]
+    names = [c["model"] for c in sides]
+    names = [f"{n} ({c['side'].upper()})" if names.count(n) > 1 else n for n, c in zip(names, sides)]
     return list(
-        zip(names, (f"{c['quant'] or ''}" if (c["quant"] or "") not in n else "" for n, c in zip(names, (a, b))))
+        zip(names, (f"{c['quant'] or ''}" if (c["quant"] or "") not in n else "" for n, c in zip(names, sides)))
     )
 
 
@@ -124,7 +138,7 @@ def markdown_report(result: dict) -> str:
     for (name, quant), c in zip(cols, result["contestants"]):
         lines += [f"### {c['side'].upper()}: {name} {quant}".rstrip(), ""]
         lines += [c["text"] or f"*{c['error'] or 'no answer'}*", ""]
-    lines += table(["", *(f"{n} {q}".strip() for n, q in cols)], stats_rows(result), "lrr")
+    lines += table(["", *(f"{n} {q}".strip() for n, q in cols)], stats_rows(result), "l" + "r" * len(cols))
     lines += ["", f"*{_note(result)}*"]
     if result["verdict"]:
         lines += ["", f"**{result['verdict']}**"]

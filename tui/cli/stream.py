@@ -9,14 +9,15 @@ from llmbench.engine.runtime.events import Done, Error, Loaded, Resolved, Token,
 
 
 class _Streamer:
-    """Streams one side live and holds the other back until the first is done,
-    so concurrent answers never interleave on one terminal."""
+    """Streams one side live and holds the others back until it is done, then the next
+    (in side order), so concurrent answers never interleave on one terminal."""
 
     def __init__(self, out, labels: dict[str, str]):
         self.out, self.labels = out, labels
         self.live: str | None = None
-        self.held: dict[str, list[str]] = {side: [] for side in labels}  # one side or two
+        self.held: dict[str, list[str]] = {side: [] for side in labels}  # one side to four
         self.done: set[str] = set()
+        self.shown: set[str] = set()  # whose answer is on the terminal, whole
 
     def _header(self, side: str) -> None:
         self.out.write(f"\n── {side.upper()}: {self.labels[side]} ──\n")
@@ -38,20 +39,23 @@ class _Streamer:
         if side != self.live:
             return
         self.out.write("\n")
-        others = [s for s in self.held if s != side]
-        if not others:
-            self.live = None
-            return
-        other = others[0]
-        self.live = other if other not in self.done else None
-        if self.live or self.held[other]:
-            self._header(other)
-            self.out.write("".join(self.held[other]))
-            self.held[other] = []
-            self.live = other if other not in self.done else None
-            if not self.live:
-                self.out.write("\n")
-            self.out.flush()
+        self.shown.add(side)
+        self.live = None
+        for other in self.held:  # the next in order: a finished one whole, else it goes live
+            if other in self.shown:
+                continue
+            if other not in self.done:
+                self.live = other
+                self._header(other)
+                self.out.write("".join(self.held[other]))
+                self.held[other] = []
+                break
+            if self.held[other]:
+                self._header(other)
+                self.out.write("".join(self.held[other]) + "\n")
+                self.held[other] = []
+            self.shown.add(other)
+        self.out.flush()
 
 
 class EventPrinter:

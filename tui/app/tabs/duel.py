@@ -6,7 +6,7 @@ from __future__ import annotations
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Container, Horizontal, Vertical
 from textual.widgets import Input, Label, Static
 from textual.worker import get_current_worker
 
@@ -16,18 +16,18 @@ from llmbench.engine.runtime.events import SIDES, Done, Prompt, Verdict, Vote
 from llmbench.engine.runtime.params import GenParams
 
 from ..bridge import Bridge
-from ..messages import EngineEvent, Ready, ReplayReset, RunFinished, TokenBatch
+from ..messages import EngineEvent, ReplayReset, RunFinished, TokenBatch
 from ..modals.params import DuelSettings, ParamsScreen, share_warning
 from ..widgets.contestant import ContestantPane, apply_side_event
 from ..widgets.model_input import ModelInput
 from ..widgets.replay_bar import Replayable, ReplayBar
 from ..workers import UI_CORES, ReportsWorkerErrors, RunsModels, engine_work, in_background
-from .duel_blind import HIDDEN, REPLAY_HINT, VOTE_HINT, BlindRound
+from .duel_blind import HIDDEN, VOTES, BlindBattles, BlindRound
 
-VOTES = {"a": "A is better", "b": "B is better", "tie": "a tie", "both_bad": "both are bad"}
+PANES = ("a", "b", "c", "d")  # a duel of two to four
 
 
-class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
+class DuelView(BlindBattles, ReportsWorkerErrors, RunsModels, Replayable, Vertical):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", priority=True),
         Binding("ctrl+o", "settings", "Settings"),
@@ -42,9 +42,11 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         Binding("x", "vote('both_bad')", "Both bad"),
     ]
 
-    def __init__(self, spec_a: str, spec_b: str, params: GenParams, mode: str | None = None, repeat: int = 1, **kwargs):
+    def __init__(self, spec_a: str, spec_b: str, params: GenParams, mode: str | None = None, repeat: int = 1,
+                 more: str = "", **kwargs):  # fmt: skip
         super().__init__(**kwargs)
         self.spec_a, self.spec_b = spec_a, spec_b
+        self.more = more  # C and D, comma-separated: a duel of three or four
         self.params = params
         self.mode = mode or default_mode()
         self.repeat = repeat
@@ -55,7 +57,8 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         self.last_prompt: str | None = None
         self._replay_models: dict[str, str] = {}
         self._rounds = 0  # runs of the prompt in hand (the first of several is the warmup)
-        self._repeats: dict[str, list] = {"a": [], "b": []}  # each side's counted runs' stats
+        self._repeats: dict[str, list] = {s: [] for s in PANES}  # each side's counted runs' stats
+        self.sides: list[str] = ["a", "b"]  # the panes in use: two to four
         self.blind = False  # battles drawn from a pool, hidden until the vote
         self.battle = None  # the arena Battle on screen
         self.round: BlindRound | None = None  # what the screen holds back from it
@@ -66,28 +69,52 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
             yield ModelInput(self.spec_a, id="spec-a", placeholder="model A: name or .gguf path", classes="seen")
             yield Label("B", classes="seen")
             yield ModelInput(self.spec_b, id="spec-b", placeholder="model B", classes="seen")
+            yield Label("+", classes="seen")
+            yield Input(self.more, id="spec-more", placeholder="C, D", classes="seen")
             yield Label("pool", classes="blind")
             yield Input(self.app.config.get("arena_pool", ""), id="pool", classes="blind",
                         placeholder="arena pool (llmbench arena add POOL SPEC...)")  # fmt: skip
             yield Static(self._settings_text(), id="settings")
-        with Horizontal(id="panes"):
-            yield ContestantPane("a")
-            yield ContestantPane("b")
+        with Container(id="panes"):
+            for side in PANES:
+                yield ContestantPane(side)
         yield Static("", id="verdict")
         yield ReplayBar(self, id="replay")
-        yield Input(placeholder="Ask both models (each prompt a fresh conversation) · Enter sends", id="prompt")
+        yield Input(placeholder="Ask the models (each prompt a fresh conversation) · Enter sends", id="prompt")
 
     def on_mount(self) -> None:
-        for side, spec in (("a", self.spec_a), ("b", self.spec_b)):
+        self._lay_out(len(self._specs()))
+        for side, spec in zip(PANES, self._specs()):
             pane = self._pane(side)
             pane.set_title(spec)
             pane.status = "ready: a prompt below, then Enter"
         self.query_one("#prompt", Input).focus()
 
-    @on(Input.Changed, "#spec-a, #spec-b")
+    def _specs(self) -> list[str]:
+        """The pickers' models: A, B, then C and D from the "+" field (commas between)."""
+        fields = [self.query_one(f"#spec-{s}", Input).value.strip() for s in ("a", "b")]
+        more = [m.strip() for m in self.query_one("#spec-more", Input).value.split(",") if m.strip()]
+        return [*fields, *more[: len(PANES) - 2]]
+
+    def _lay_out(self, n: int) -> None:
+        """``n`` panes: side by side where each has 40 columns (4 at 160, 3 at 120), else in
+        two rows of two (80x24 stays usable)."""
+        self.sides = list(PANES[: max(2, min(n, len(PANES)))])
+        for side in PANES:
+            self._pane(side).display = side in self.sides
+        self.set_class(len(self.sides) > 2 and self.size.width < 40 * len(self.sides), "-rows")
+
+    def on_resize(self) -> None:
+        self._lay_out(len(self.sides))
+
+    @on(Input.Changed, "#spec-a, #spec-b, #spec-more")
     def spec_edited(self, event: Input.Changed) -> None:
-        side = event.input.id.removeprefix("spec-")
-        self._pane(side).set_title(event.value.strip() or "(no model)")
+        if self.query_one(ReplayBar).active:
+            return
+        specs = self._specs()
+        self._lay_out(len(specs))
+        for side, spec in zip(PANES, specs):
+            self._pane(side).set_title(spec or "(no model)")
 
     def _settings_text(self) -> str:
         p = self.params
@@ -141,108 +168,6 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
 
         self.app.push_screen(ParamsScreen(DuelSettings(self.params, self.mode, self.repeat)), apply)
 
-    def action_blind(self) -> None:
-        """Blind battles on or off: two models drawn from the pool, hidden until the vote."""
-        if self.running:
-            self.notify("A duel is running: Esc cancels it first.", severity="warning")
-            return
-        self.blind = not self.blind
-        self.set_class(self.blind, "-blind")
-        self.query_one("#settings", Static).update(self._settings_text())
-        if self.blind:
-            pool = self.query_one("#pool", Input)
-            for side in ("a", "b"):
-                self._pane(side).set_title(HIDDEN)
-            self.notify("Blind battles: two models of the pool answer as A and B; you vote (a, b, t, x), "
-                        "then see who was who.", timeout=8)  # fmt: skip
-            (pool if not pool.value.strip() else self.query_one("#prompt", Input)).focus()
-        else:
-            self.round = None
-            for side in ("a", "b"):
-                self._pane(side).set_title(self.query_one(f"#spec-{side}", Input).value.strip() or "(no model)")
-        self.refresh_bindings()
-
-    def action_leaderboard(self) -> None:
-        from ..modals.leaderboard import LeaderboardScreen
-
-        self.app.push_screen(LeaderboardScreen(self.query_one("#pool", Input).value.strip()))
-
-    def check_action(self, action: str, parameters: tuple) -> bool | None:
-        """The vote keys are live (and in the footer) only while a blind battle awaits its vote."""
-        if action == "vote":
-            r = self.round
-            return r is not None and r.voted is None and not r.revealed and not r.replay
-        if action == "leaderboard":
-            return self.blind
-        return True
-
-    def action_vote(self, winner: str) -> None:
-        r = self.round
-        if r is None or r.voted is not None or r.revealed or r.replay:
-            return
-        if not r.both_in:
-            self.notify("The vote waits for both answers.", severity="warning")
-            return
-        r.voted = winner
-        self.refresh_bindings()
-        self.cast_vote(winner)
-
-    @engine_work("vote")
-    def cast_vote(self, winner: str) -> None:
-        """The vote into the battle's session (a file write: off the event loop)."""
-        try:
-            self.battle.vote(winner)
-            self.post_message(Ready("vote", winner))
-        except LlmbenchError as exc:
-            self.post_message(Ready("vote", winner, str(exc)))
-
-    async def on_ready(self, message: Ready) -> None:
-        if message.what != "vote":
-            return
-        if message.error:
-            self.notify(message.error, severity="error", timeout=10)
-        await self._reveal(f"{VOTES[message.value]} · recorded" if not message.error else "not recorded")
-
-    async def _answers_in(self) -> None:
-        """Both answers at once, still nameless; then the vote, or (a side that failed or
-        was cancelled) the names at once: recorded, not counted."""
-        r = self.round
-        for side in ("a", "b"):
-            pane = self._pane(side)
-            await pane.append(r.text(side), 0)  # no token count: it is a figure too
-            await pane.settle()
-        if why := r.not_countable():
-            await self._reveal(f"{why}: recorded, not counted")
-            return
-        for side in ("a", "b"):
-            self._pane(side).status = "answer in"
-        self.query_one("#verdict", Static).update(REPLAY_HINT if r.replay else VOTE_HINT)
-        if not r.replay:
-            self._pane("a").query_one("VerticalScroll").focus()  # off the prompt: the vote keys are plain letters
-        self.refresh_bindings()
-
-    async def _reveal(self, outcome: str) -> None:
-        """Names and every figure, from the events held back, in the order they came."""
-        r = self.round
-        r.revealed, r.outcome = True, outcome
-        panes = {side: self._pane(side) for side in ("a", "b")}
-        for side in ("a", "b"):
-            for event in r.events[side]:
-                await apply_side_event(panes, side, event, self.shown_mode, self.notify)
-        self._show_outcome()
-        self.refresh_bindings()
-        if not r.replay:
-            self.query_one("#prompt", Input).focus()
-
-    def _show_outcome(self) -> None:
-        r = self.round
-        self.query_one("#verdict", Static).update(f"{r.outcome} · {r.verdict}" if r.verdict else r.outcome)
-
-    @on(Input.Submitted, "#pool")
-    def pool_given(self, event: Input.Submitted) -> None:
-        self.app.remember(arena_pool=event.value.strip())
-        self.query_one("#prompt", Input).focus()
-
     @on(Input.Submitted, "#prompt")
     async def submit(self, event: Input.Submitted) -> None:
         prompt = event.value.strip()
@@ -256,73 +181,34 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         if self.blind:
             await self._start_battle(prompt)
             return
-        self.spec_a = self.query_one("#spec-a", Input).value.strip()
-        self.spec_b = self.query_one("#spec-b", Input).value.strip()
-        self.app.remember(duel_a=self.spec_a, duel_b=self.spec_b)
-        fresh = self._duel_key != (self.spec_a, self.spec_b, self.params, self.mode)
+        specs = self._specs()
+        self.spec_a, self.spec_b, self.more = specs[0], specs[1], ", ".join(specs[2:])
+        self.app.remember(duel_a=self.spec_a, duel_b=self.spec_b, duel_more=self.more)
+        self._lay_out(len(specs))
+        fresh = self._duel_key != (tuple(specs), self.params, self.mode)
         for pane in self.query(ContestantPane):
             pane.reset()
             if fresh:  # other models or settings: the old workers' readings go (a bad name leaves none)
                 pane.clear_samples()
         self.query_one("#verdict", Static).update("")
         self.running = True
-        self._rounds, self._repeats = 0, {"a": [], "b": []}
+        self._rounds, self._repeats = 0, {s: [] for s in PANES}
         self.last_prompt = prompt
-        self.run_duel(prompt, self.spec_a, self.spec_b, self.params, self.mode, self.repeat)
-
-    async def _start_battle(self, prompt: str) -> None:
-        pool = self.query_one("#pool", Input).value.strip()
-        if not pool:
-            self.notify("Name an arena pool first (llmbench arena add POOL SPEC SPEC...).", severity="warning")
-            self.query_one("#pool", Input).focus()
-            return
-        self.app.remember(arena_pool=pool)
-        self.round = BlindRound(pool)
-        for pane in self.query(ContestantPane):
-            pane.reset()
-            pane.clear_samples()
-            pane.set_title(HIDDEN)
-            pane.status = "answering…"
-        self.query_one("#verdict", Static).update("")
-        self.refresh_bindings()
-        self.running = True
-        self._rounds, self._repeats = 0, {"a": [], "b": []}
-        self.last_prompt = prompt
-        self.run_battle(prompt, pool, self.params, self.mode)
+        self.run_duel(prompt, specs, self.params, self.mode, self.repeat)
 
     # ------------------------------------------------------------ the engine, in a thread
 
     @engine_work("duel")
-    def run_battle(self, prompt: str, pool_name: str, params: GenParams, mode: str) -> None:
-        """A new battle (a new draw) for each prompt; its events through the one bridge."""
-        from llmbench.engine.experiments.arena.battle import Battle
-        from llmbench.engine.experiments.arena.pools import get_pool
-
+    def run_duel(self, prompt: str, specs: list[str], params: GenParams, mode: str, repeat: int) -> None:
         worker = get_current_worker()
-        if self.duel is not None:
-            self.duel.close()
-        self.duel, self._duel_key, error = None, None, None
-        try:
-            self.battle = Battle(get_pool(pool_name), params, mode=mode, reserve_cores=UI_CORES)
-            self.duel = self.battle.duel
-            Bridge(self.post_message).pump(self.duel.run(prompt))
-        except LlmbenchError as exc:
-            error = str(exc)
-        session = self.duel.session_path if self.duel else None
-        if not worker.is_cancelled:
-            self.post_message(RunFinished(str(session) if session else None, error))
-
-    @engine_work("duel")
-    def run_duel(self, prompt: str, spec_a: str, spec_b: str, params: GenParams, mode: str, repeat: int) -> None:
-        worker = get_current_worker()
-        key = (spec_a, spec_b, params, mode)
+        key = (tuple(specs), params, mode)
         if self.duel is not None and self._duel_key != key:
             self.duel.close()  # other models or parameters: load afresh
             self.duel = None
         error = None
         try:
             if self.duel is None:
-                self.duel = Duel(spec_a, spec_b, params, mode=mode, reserve_cores=UI_CORES)
+                self.duel = Duel(specs[0], specs[1], params, mode=mode, reserve_cores=UI_CORES, more=specs[2:])
                 self._duel_key = key
             Bridge(self.post_message).pump(self.duel.run(prompt, repeat=repeat))
         except LlmbenchError as exc:
@@ -375,7 +261,7 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
                 self.query_one("#settings", Static).update(f"replay · {self.shown_mode}, as recorded")
         elif message.channel in SIDES:
             pane = self._pane(message.channel)
-            panes = {side: self._pane(side) for side in ("a", "b")}
+            panes = {side: self._pane(side) for side in self.sides}
             await apply_side_event(panes, message.channel, event, self.shown_mode, self.notify)
             if self._live_repeats() and isinstance(event, Done) and self._rounds > 1:
                 if event.finish_reason != "cancelled":  # a counted run (the first is the warmup)
@@ -427,8 +313,9 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
             return
         self.round = BlindRound("", replay=True) if blind else None
         self.set_class(blind or self.blind, "-blind")  # the pickers' models are not the battle's: hidden too
+        self._lay_out(len(models))
         if blind:
-            for side in ("a", "b"):
+            for side in self.sides:
                 self._pane(side).set_title(HIDDEN)
         await super().replay(timeline, name, models, speed)
 
@@ -437,7 +324,7 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         self.query_one("#verdict", Static).update("")
         if self.round is not None and self.round.replay:  # from the start again (a seek): blind again
             self.round = BlindRound("", replay=True)
-            for side in ("a", "b"):
+            for side in self.sides:
                 self._pane(side).set_title(HIDDEN)
 
     def on_replay_bar_closed(self, message: ReplayBar.Closed) -> None:
@@ -450,12 +337,13 @@ class DuelView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
             self.round = None
             self.refresh_bindings()
         self.set_class(self.blind, "-blind")
-        for side in ("a", "b"):
+        specs = [""] * 2 if self.blind else self._specs()
+        self._lay_out(len(specs))
+        for side, spec in zip(PANES, specs):
             pane = self._pane(side)
             pane.reset()
             pane.clear_samples()
-            title = HIDDEN if self.blind else self.query_one(f"#spec-{side}", Input).value.strip() or "(no model)"
-            pane.set_title(title)
+            pane.set_title(HIDDEN if self.blind else spec or "(no model)")
             pane.status = "ready: a prompt below, then Enter"
         self.query_one("#prompt", Input).focus()
 

@@ -216,12 +216,14 @@ class ContestantPane(Vertical):
 
 
 async def apply_side_event(panes: dict, side: str, event: object, mode: str, notify) -> None:
-    """``apply_event`` on ``panes[side]``; in sequential mode, once A is over, B (which said
-    it waits for A) says its worker loads now. Shared by the Duel and Chat tabs."""
+    """``apply_event`` on ``panes[side]``; in sequential mode, once a side is over, the next
+    that said it waits (B after A; C and D in turn) says its worker loads now. Shared by
+    the Duel and Chat tabs."""
     await apply_event(panes[side], event, mode, notify)
-    if isinstance(event, Done | Error) and side == "a" and "b" in panes:
-        if panes["b"].status.startswith("waiting for A"):
-            panes["b"].status = "loading…"
+    if isinstance(event, Done | Error):
+        waiting = next((p for s, p in panes.items() if s != side and p.status.startswith("waiting for")), None)
+        if waiting is not None:
+            waiting.status = "loading…"
 
 
 async def apply_event(pane: ContestantPane, event: object, mode: str, notify) -> None:
@@ -231,7 +233,10 @@ async def apply_event(pane: ContestantPane, event: object, mode: str, notify) ->
             pane.clear_samples()  # a model (perhaps another): no reading of the one before
             pane.set_title(model.title)
             # sequential: B's worker starts only once A is done (DuelView says "loading…" then)
-            pane.status = "waiting for A…" if mode == "sequential" and pane.side == "b" else "loading…"
+            pane.status = (
+                "loading…" if mode != "sequential" or pane.side == "a"
+                else "waiting for A…" if pane.side == "b" else "waiting for its turn…"
+            )  # fmt: skip
         case Loaded(load_s=load_s, note=note, threads=threads):
             pane.threads = threads
             pane.status = f"loaded in {load_s:.2f} s"

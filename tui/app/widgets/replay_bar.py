@@ -45,14 +45,16 @@ class Replayable:
         return True
 
     def reset_replay_panes(self) -> None:
-        """Both contestant panes emptied and titled with the recorded models."""
+        """The contestant panes (A, B, and C, D of a duel of more) emptied and titled with
+        the recorded models."""
         from .contestant import ContestantPane
 
-        for side in ("a", "b"):
-            pane = self.query_one(f"#pane-{side}", ContestantPane)
-            pane.reset()
-            pane.set_title(self._replay_models.get(side, "—"))
-            pane.status = "replay"
+        sides = {"a", "b", *self._replay_models}
+        for pane in self.query(ContestantPane):
+            if pane.side in sides:
+                pane.reset()
+                pane.set_title(self._replay_models.get(pane.side, "—"))
+                pane.status = "replay"
 
 
 class ReplayBar(Static, can_focus=True):
