@@ -89,6 +89,15 @@ def test_a_model_that_never_won_still_gets_a_finite_rating_below_the_others():
     assert by["q8"].rating == pytest.approx(by["q4"].rating), "the same record against the same opponents"
 
 
+def test_a_model_with_a_handful_of_battles_gets_no_interval_and_no_rank():
+    """One battle resampled is that battle every time: a zero-width interval would claim a
+    certainty the votes do not give."""
+    matches = [Match("old", "other", "a")] * 20 + [Match("new", "old", "b")]
+    by = {r.model: r for r in fit(matches, resamples=50)}
+    assert by["new"].battles == 1 and by["new"].low is None and by["new"].rank is None and by["new"].tied_with_leader
+    assert by["old"].low is not None and by["old"].rank == 1
+
+
 # ---------------------------------------------------------------- the draw and the vote
 
 

@@ -117,9 +117,18 @@ class LlmbenchApp(App):
         yield SystemCommand(
             "Doctor", "What this machine can run: llama.cpp's build, torch, GPUs, memory", self.action_doctor
         )
+        yield SystemCommand(
+            "Arena leaderboard", "Every recorded battle's ratings, beside KLD, speed and RAM", self.action_leaderboard
+        )
 
     def action_doctor(self) -> None:
         self.push_screen(DoctorScreen())
+
+    def action_leaderboard(self) -> None:
+        """The leaderboard of the Duel tab's pool (every battle, when it names none)."""
+        from .modals.leaderboard import LeaderboardScreen
+
+        self.push_screen(LeaderboardScreen(self.config.get("arena_pool") or None))
 
     def _exit_on_signals(self) -> None:
         """SIGTERM, and SIGHUP (an SSH drop), end the app as Ctrl+Q does: the duel's

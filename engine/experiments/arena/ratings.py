@@ -13,6 +13,11 @@ Every two models that met also get ``PRIOR`` of a tie, never resampled: without 
 model that never won (or never lost) has no finite strength, and the fit returns
 nothing usable (evalica then rates everyone alike); with a handful of battles this
 pulls the ratings a little towards each other, and with hundreds it fades.
+
+A model with fewer than ``MIN_BATTLES`` battles gets its rating but no interval and no
+rank: a bootstrap of a handful of votes varies too little to be believed (one battle
+resampled is that battle every time: an interval of zero width). It counts as tied
+with the leader until it has fought enough.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ SCALE, CENTRE = 400.0, 1000.0
 RESAMPLES = 1000
 CONFIDENCE = 0.95
 PRIOR = 1.0  # the weight of the one tie every two models that met are given
+MIN_BATTLES = 8  # below this a model's interval (and so its rank) is not shown
 
 
 @dataclass(frozen=True)
@@ -43,13 +49,13 @@ class Match:
 class Rating:
     model: str
     rating: float
-    low: float  # the 95 % bootstrap interval
-    high: float
+    low: float | None  # the 95 % bootstrap interval (None: fewer than MIN_BATTLES battles)
+    high: float | None
     battles: int
     wins: int
     ties: int  # ties and "both bad" votes
-    rank: int  # 1 + the models whose interval lies wholly above this one's
-    tied_with_leader: bool  # its interval overlaps the leader's
+    rank: int | None  # 1 + the models whose interval lies wholly above this one's (None: no interval)
+    tied_with_leader: bool  # its interval overlaps the leader's (or it has none yet)
 
 
 def fit(matches: Sequence[Match], resamples: int = RESAMPLES, seed: int = 0) -> list[Rating]:
@@ -81,21 +87,23 @@ def fit(matches: Sequence[Match], resamples: int = RESAMPLES, seed: int = 0) -> 
     low, high = np.percentile(draws, tail, axis=0), np.percentile(draws, 100 - tail, axis=0)
     tally = _tally(matches)
     order = sorted(range(len(index)), key=lambda i: -point[i])
-    leader = order[0]
+    sure = [i for i in order if tally[str(index[i])][0] >= MIN_BATTLES]  # those with an interval
+    leader = sure[0] if sure else order[0]
     out = []
     for i in order:
         name = str(index[i])
+        known = i in sure
         out.append(
             Rating(
                 model=name,
                 rating=float(point[i]),
-                low=float(low[i]),
-                high=float(high[i]),
+                low=float(low[i]) if known else None,
+                high=float(high[i]) if known else None,
                 battles=tally[name][0],
                 wins=tally[name][1],
                 ties=tally[name][2],
-                rank=1 + sum(1 for j in range(len(index)) if low[j] > high[i]),
-                tied_with_leader=bool(i == leader or high[i] >= low[leader]),
+                rank=1 + sum(1 for j in sure if low[j] > high[i]) if known else None,
+                tied_with_leader=bool(not known or i == leader or high[i] >= low[leader]),
             )
         )
     return out

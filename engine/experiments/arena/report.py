@@ -10,7 +10,7 @@ from collections import Counter
 
 from ...util.markdown import table
 from .leaderboard import Battles, Row
-from .ratings import CONFIDENCE
+from .ratings import CONFIDENCE, MIN_BATTLES
 
 COLUMNS = ("#", "model", "rating (95% CI)", "n", "W/T", "KLD", "top p", "tok/s", "RAM")
 FORMATS = ("table", "json", "md", "csv")
@@ -18,6 +18,8 @@ FORMATS = ("table", "json", "md", "csv")
 
 def rating_text(row: Row) -> str:
     r = row.rating
+    if r.low is None:
+        return f"{r.rating:.0f} (n<{MIN_BATTLES})"
     mark = " ≈ leader" if r.tied_with_leader and r.rank != 1 else ""
     return f"{r.rating:.0f} ({r.low:.0f}–{r.high:.0f}){mark}"
 
@@ -28,7 +30,7 @@ def table_rows(rows: list[Row], battles: Battles) -> list[list[str]]:
     for row in rows:
         r = row.rating
         out.append([
-            str(r.rank),
+            "—" if r.rank is None else str(r.rank),
             row.label if labels[row.label] == 1 else f"{row.label} ({r.model})",  # the spec tells twins apart
             rating_text(row),
             str(r.battles),
@@ -47,7 +49,8 @@ def notes(rows: list[Row], battles: Battles, resamples: int) -> list[str]:
         "#: rank (1 + the models rated surely above); n: battles; W/T: won/tied; KLD and top p: Mean KLD and Same top p.",
         f"{len(battles.matches)} battle{'s' if len(battles.matches) != 1 else ''} counted; ratings by a Bradley-Terry fit (evalica), "
         f"{CONFIDENCE:.0%} bootstrap intervals from {resamples:,} resamples; a tie or 'both bad' counts half a win "
-        "to each. ≈ leader: its interval overlaps the leader's, so the battles do not tell them apart.",
+        "to each. ≈ leader: its interval overlaps the leader's, so the battles do not tell them apart. "
+        f"n<{MIN_BATTLES}: too few battles for an interval (or a rank) yet.",
     ]
     if rows:
         lines.append("Mean KLD and Same top p: the newest `llmbench fidelity` run against the pool's reference; "
