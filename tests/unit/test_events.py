@@ -72,7 +72,7 @@ def test_snapshots_keep_their_kind_as_the_record_type():
 def test_records_that_are_not_events_are_skipped():
     assert decode({"type": "session", "schema": 2}) is None  # the header
     assert decode({"type": "from-the-future", "side": "a"}) is None
-    assert decode({"type": "token", "side": "c", "text": "x", "t_ns": 1}) is None  # no such channel
+    assert decode({"type": "token", "side": "e", "text": "x", "t_ns": 1}) is None  # no such channel
     assert decode({"type": "token", "side": "a", "text": ["not", "text"], "t_ns": 1}) is None
     assert decode({"type": "done", "side": "a", "text": "x", "stats": "fast", "finish_reason": "stop"}) is None
     assert decode("not a record") is None
