@@ -19,31 +19,25 @@ from textual.worker import get_current_worker
 from llmbench.engine.errors import LlmbenchError
 from llmbench.engine.jobs import Progress
 from llmbench.engine.rag.chat import RagChat
-from llmbench.engine.rag.collection import list_collections
 from llmbench.engine.rag.demo import DEMO_COLLECTION
 from llmbench.engine.rag.prompt import citations
 from llmbench.engine.rag.retrieve import Retrieval
-from llmbench.engine.runtime.events import SIDES, Channel, Done, EvalRecord, Prompt, Verdict
+from llmbench.engine.runtime.events import SIDES, Done, EvalRecord, Prompt, Verdict
 from llmbench.engine.runtime.params import GenParams
 
 from ..bridge import Bridge
-from ..messages import EngineEvent, Ready, ReplayReset, RunFinished, TokenBatch
+from ..messages import EngineEvent, ReplayReset, RunFinished, TokenBatch
 from ..widgets.contestant import ContestantPane, apply_side_event
 from ..widgets.model_input import ModelInput
 from ..widgets.passages import PassagesPanel
 from ..widgets.replay_bar import Replayable, ReplayBar
 from ..workers import UI_CORES, ReportsWorkerErrors, RunsModels, engine_work, in_background
-
-
-def collection_names() -> list[str]:
-    names = [c["name"] for c in list_collections() if "error" not in c]
-    return names if DEMO_COLLECTION in names else [DEMO_COLLECTION, *names]
-
+from .chat_collections import ChatCollections
 
 PASSAGES_BESIDE_COLS = 110  # a RAG duel narrower than this shows the passages on F9
 
 
-class ChatView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
+class ChatView(ChatCollections, ReportsWorkerErrors, RunsModels, Replayable, Vertical):
     BINDINGS = [
         Binding("escape", "cancel", "Cancel", priority=True),
         Binding("ctrl+n", "new_chat", "New chat"),
@@ -128,63 +122,6 @@ class ChatView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
     def _pane(self, side: str) -> ContestantPane:
         return self.query_one(f"#pane-{side}", ContestantPane)
 
-    # ------------------------------------------------------------ the retrieval process
-
-    def rag_client(self):
-        if self.client is None:
-            from llmbench.engine.rag.service import RagClient
-
-            self.client = RagClient()
-        return self.client
-
-    def warm_up(self) -> None:
-        """Load the collection and the embedder in the background (the tab was opened)."""
-        if self.ready is None or self.ready.get("name") != self.collection:
-            self.open_collection(self.collection)
-
-    @engine_work("chat-open")
-    def open_collection(self, name: str) -> None:
-        self._open(name)
-
-    def _open(self, name: str) -> dict | None:
-        """Load a collection and the embedder in the retrieval process (in a worker thread):
-        its progress comes through the bridge, the outcome as ``Ready("collection")``."""
-        bridge = Bridge(self.post_message)
-        bridge.feed(Channel.RAG, Progress("load", 0, 0, f"{name}: loading the collection and the embedder…"))
-        try:
-            info = self.rag_client().open(name, progress=lambda p: bridge.feed(Channel.RAG, p))
-        except LlmbenchError as exc:
-            self.post_message(Ready("collection", name, f"{name}: {exc}"))
-            return None
-        bridge.flush()
-        self.post_message(Ready("collection", info))
-        return info
-
-    def on_ready(self, message: Ready) -> None:
-        if message.what == "collection" and message.error:
-            self.status(message.error)
-        elif message.what == "collection" and message.value["name"] == self.collection:
-            info = self.ready = message.value
-            self.status(
-                f"{info['name']}: {info['files']} files · {info['chunks']} chunks · {info['index']} index · "
-                f"{info['embedder']} · ready"
-            )
-        elif message.what == "collections":
-            names, select = message.value
-            widget = self.query_one("#chat-collection", Select)
-            widget.set_options([(n, n) for n in names])
-            wanted = select if select in names else self.collection if self.collection in names else DEMO_COLLECTION
-            widget.value = wanted
-
-    @on(Select.Changed, "#chat-collection")
-    async def collection_changed(self, event: Select.Changed) -> None:
-        if event.value != self.collection and event.value is not Select.BLANK:
-            self.collection = str(event.value)
-            self.app.remember(chat_collection=self.collection)
-            self.ready = None
-            await self.query_one(PassagesPanel).clear()  # another collection's passages are not these
-            self.open_collection(self.collection)
-
     @on(Input.Changed, "#chat-b")
     def b_changed(self, event: Input.Changed) -> None:
         self.single(not event.value.strip())
@@ -193,11 +130,6 @@ class ChatView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
     @on(Input.Changed, "#chat-a")
     def a_changed(self, event: Input.Changed) -> None:
         self._pane("a").set_title(event.value.strip() or "—")
-
-    @engine_work("chat-collections")
-    def refresh_collections(self, select: str | None = None) -> None:
-        """The collections on disk, read in a worker, then shown in the picker."""
-        self.post_message(Ready("collections", (collection_names(), select)))
 
     # ------------------------------------------------------------ actions
 
@@ -227,18 +159,6 @@ class ChatView(ReportsWorkerErrors, RunsModels, Replayable, Vertical):
         """All the stats, or two lines of them (folded by default below 36 rows)."""
         for pane in self.query(ContestantPane):
             pane.toggle_stats()
-
-    def action_index(self) -> None:
-        from ..modals.index_dialog import IndexDialog
-
-        def done(name: str | None) -> None:
-            if name:
-                self.refresh_collections(name)
-                if name == self.collection:
-                    self.ready = None
-                    self.open_collection(name)
-
-        self.app.push_screen(IndexDialog(self.rag_client(), self.collection), done)
 
     def action_evaluate(self) -> None:
         from ..modals.eval import EvalScreen
