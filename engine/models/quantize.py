@@ -17,11 +17,11 @@ import multiprocessing as mp
 import os
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import QuantizeError
-from ..jobs import Progress, ThreadJob
+from ..jobs import JobResult, Progress, ThreadJob
 from ..util.childproc import StopWatch, child_setup, ensure_resource_tracker, last_log_line, log_path
 from ..util.files import output_error, staged
 from .gguf_file import read_header
@@ -49,18 +49,17 @@ FTYPES: dict[str, int] = {
 FULL_PRECISION = ("F32", "F16", "BF16")
 
 
-@dataclass(frozen=True)
-class Quantized:
-    source: str
-    source_quant: str | None
-    out: str
-    type: str
-    requantized: bool  # the source was quantized: its weights were dequantized first
-    bytes: int
-    seconds: float
+@dataclass(kw_only=True)
+class Quantized(JobResult):
+    """A quantizing run's result; a stopped one names no output (nothing was written)."""
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    source: str
+    source_quant: str | None = None
+    out: str | None = None
+    type: str
+    requantized: bool = False  # the source was quantized: its weights were dequantized first
+    bytes: int = 0
+    seconds: float = 0.0
 
 
 def check_type(name: str) -> str:
@@ -122,8 +121,8 @@ def quantize_gguf(
             _run_child(source, tmp, t, header, threads, requantize, progress, cancelled)
     except OSError as exc:
         raise QuantizeError(output_error(target, exc)) from None
-    return Quantized(str(source), header.quant, str(target), t, requantize, target.stat().st_size,
-                     time.perf_counter() - t0)  # fmt: skip
+    return Quantized(source=str(source), source_quant=header.quant, out=str(target), type=t, requantized=requantize,
+                     bytes=target.stat().st_size, seconds=time.perf_counter() - t0)  # fmt: skip
 
 
 def _run_child(source: Path, tmp: Path, t: str, header, threads: int | None, requantize: bool,
@@ -164,17 +163,17 @@ def _run_child(source: Path, tmp: Path, t: str, header, threads: int | None, req
 def quantize_job(src: str | Path, type_name: str, out: str | Path | None = None, *, threads: int | None = None,
                  force: bool = False) -> ThreadJob:  # fmt: skip
     """``quantize_gguf`` as a job: ``Progress("write", bytes, expected bytes)`` as the file
-    grows, then ``Finished`` with ``Quantized.to_dict()``; a cancel ends the child and
+    grows, then ``Finished`` with the ``Quantized``; a cancel ends the child and
     writes nothing (its partial result names no output)."""
     t = check_type(type_name)
 
-    def work(progress, cancelled) -> dict:
+    def work(progress, cancelled) -> Quantized:
         def say(written: int, expected: int | None) -> None:
             progress(Progress("write", written, max(expected or 0, written), f"{Path(src).name} to {t}", unit="B"))
 
-        return quantize_gguf(src, t, out, threads=threads, force=force, progress=say, cancelled=cancelled).to_dict()
+        return quantize_gguf(src, t, out, threads=threads, force=force, progress=say, cancelled=cancelled)
 
-    return ThreadJob(work, lambda: {"source": str(src), "type": t, "out": None, "bytes": 0})
+    return ThreadJob(work, lambda: Quantized(source=str(src), type=t))
 
 
 def _filled_up(tmp: Path, written: int) -> bool:

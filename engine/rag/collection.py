@@ -26,7 +26,7 @@ import numpy as np
 
 from .. import paths
 from ..errors import CollectionError, DocumentError, LlmbenchError, first_line
-from ..jobs import Progress, ProgressFn, ThreadJob
+from ..jobs import JobResult, Progress, ProgressFn, ThreadJob
 from ..util.files import exclusive, file_sha256
 from .bm25 import BM25, tokenize
 from .chunk import CHUNK_OVERLAP, CHUNK_SIZE, chunk_document
@@ -180,8 +180,10 @@ class Source:
     size: int = 0
 
 
-@dataclass
-class IndexReport:
+@dataclass(kw_only=True)
+class IndexReport(JobResult):
+    """An indexing run's result. A stopped run swaps in nothing: ``note`` says so."""
+
     name: str
     added: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -195,15 +197,14 @@ class IndexReport:
     total_s: float = 0.0
     index: str = "flat"
     folder: str = ""
+    note: str | None = None
 
     @property
     def chunks_per_s(self) -> float | None:
         return self.new_chunks / self.embed_s if self.embed_s > 0 else None
 
-    def to_dict(self) -> dict:
-        data = dict(self.__dict__)
-        data["chunks_per_s"] = self.chunks_per_s
-        return data
+    def to_json(self) -> dict:
+        return super().to_json() | {"chunks_per_s": self.chunks_per_s}
 
 
 def file_sources(paths_: Iterable[str | Path]) -> tuple[list[Source], list[str], list[Path]]:
@@ -242,7 +243,7 @@ def index_add(
     t0 = time.perf_counter()
     check_name(name)
     say = progress or (lambda p: None)
-    report = IndexReport(name)
+    report = IndexReport(name=name)
     folders: list[Path] = []
     if sources is None:
         say(Progress("scan", 0, 0, "finding files"))
@@ -293,14 +294,14 @@ _CANCELLED = "indexing cancelled; the collection is as it was"
 
 
 def index_job(name: str, paths_: Iterable[str | Path] = (), **options) -> ThreadJob:
-    """``index_add`` as a job: its ``Progress``, then ``Finished`` with the report's dict.
+    """``index_add`` as a job: its ``Progress``, then ``Finished`` with the ``IndexReport``.
     Indexing swaps in a whole new version or nothing, so a cancelled run finishes with
     no files added and the collection as it was (``note`` says so)."""
 
-    def work(progress, cancelled) -> dict:
-        return index_add(name, paths_, progress=progress, cancelled=cancelled, **options).to_dict()
+    def work(progress, cancelled) -> IndexReport:
+        return index_add(name, paths_, progress=progress, cancelled=cancelled, **options)
 
-    return ThreadJob(work, lambda: {**IndexReport(name).to_dict(), "note": _CANCELLED})
+    return ThreadJob(work, lambda: IndexReport(name=name, note=_CANCELLED))
 
 
 Kept = dict[str, tuple[dict, list[dict], np.ndarray]]  # key -> (file info, chunks, vectors) reused as they are

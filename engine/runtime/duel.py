@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from .. import models
 from ..errors import LlmbenchError, SessionError
-from ..jobs import Finished
+from ..jobs import Finished, JobResult
 from ..models.info import ModelInfo
 from .events import MAX_SIDES, SIDES, Channel, Done, Error, Loaded, Prompt, Resolved, Started, Stats, Token, Verdict
 from .fits import check_fits
@@ -108,6 +108,22 @@ class Contestant:
             self.problem = "was cancelled"
         elif self.stats is not None:
             self.runs.append(self.stats)
+
+
+@dataclass(kw_only=True)
+class DuelResult(JobResult):
+    """A duel's answers, one per contestant in side order (the JSON shape the README
+    shows), the verdict line, and its session."""
+
+    mode: str
+    contestants: list[dict]
+    verdict: str
+    session: str | None
+    session_error: str | None
+
+    @property
+    def failed(self) -> bool:
+        return any(c["error"] for c in self.contestants)
 
 
 class Duel:
@@ -303,14 +319,15 @@ class Duel:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def result(self, verdict_line: str = "") -> dict:
-        return {
-            "mode": self.mode,
-            "contestants": [c.result() for c in self.sides.values()],
-            "verdict": verdict_line,
-            "session": str(self.session_path) if self.session_path else None,
-            "session_error": self.record_error,
-        }
+    def result(self, verdict_line: str = "", partial: bool = False) -> DuelResult:
+        return DuelResult(
+            mode=self.mode,
+            contestants=[c.result() for c in self.sides.values()],
+            verdict=verdict_line,
+            session=str(self.session_path) if self.session_path else None,
+            session_error=self.record_error,
+            partial=partial,
+        )
 
     @property
     def session_path(self):
@@ -447,8 +464,8 @@ class DuelRun:
         if self._closes:
             self.duel.close()
 
-    def finish(self) -> dict:
-        return {**self.duel.result(self._verdict), "partial": self._cancelled}
+    def finish(self) -> DuelResult:
+        return self.duel.result(self._verdict, self._cancelled)
 
 
 def _messages(prompt: str | Sequence[dict]) -> list[dict]:

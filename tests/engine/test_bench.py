@@ -49,7 +49,7 @@ def result(demo_paths, tmp_path_factory):
     events = list(bench.run())
     assert isinstance(events[-1], Finished)
     assert [e.done for e in events[:-1]] == list(range(1, 4 * 4 + 1)), "1 warmup + 3 reps, 4 tests"
-    return events[-1].result
+    return events[-1].result.to_json()
 
 
 def test_samples_match_the_reported_mean_and_stddev(result):
@@ -70,7 +70,7 @@ def test_beside_a_busy_loop_auto_leaves_its_core_and_the_figure_is_marked(demo_p
     auto runs on the others (1 thread on 2 CPUs), and the row says the host was busy."""
     text = read_text(None)
     bench = Bench([f"gguf:{demo_paths['smollm2']}"], plan([0], [64], [], [0]), text, reps=1, warmup=0, record=False)
-    result = list(bench.run())[-1].result
+    result = list(bench.run())[-1].result.to_json()
     (row,) = result["rows"]
     assert row["error"] is None and row["host_busy"] is True and row["host_others_cpus"] >= 0.5, row["host"]
     assert row["n_threads"] == max(1, usable_cpus() - 1)
@@ -134,7 +134,7 @@ def test_an_hf_model_is_benched_on_its_own_cache(registered, tmp_path):
     text.write_text(read_text(None).content[:4000])
     bench = Bench(["hf:smollm2?dtype=fp32"], plan([16], [4], [], [0, 32]), read_text(text), reps=2, warmup=0,
                   threads=2, record=False)  # fmt: skip
-    result = next(e for e in bench.run() if isinstance(e, Finished)).result
+    result = next(e for e in bench.run() if isinstance(e, Finished)).result.to_json()
     rows = {r["test"]: r for r in result["rows"]}
     assert all(r["error"] is None and len(r["samples_ts"]) == 2 for r in rows.values())
     assert {t: r["kv_tokens"] for t, r in rows.items()} == {"pp16": 16, "tg4": 4, "pp16 @ d32": 48, "tg4 @ d32": 36}

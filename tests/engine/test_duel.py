@@ -36,7 +36,7 @@ def of(events, side, kind):
 def test_sequential_duel_of_the_two_demo_models(smollm2, gemma):
     with Duel(smollm2, gemma, FAST, mode="sequential") as duel:
         events = collect(duel)
-        result = duel.result(events[-1][1].text)
+        result = duel.result(events[-1][1].text).to_json()
     for side in "ab":
         assert len(of(events, side, Resolved)) == 1
         assert len(of(events, side, Loaded)) == 1
@@ -62,7 +62,7 @@ def test_concurrent_duel_with_the_same_spec_twice(smollm2):
     with Duel(smollm2, smollm2, FAST, mode="concurrent") as duel:
         events = collect(duel)
         pids = {duel.sides[s].worker.pid for s in "ab"}
-        result = duel.result()
+        result = duel.result().to_json()
     assert len(pids) == 2 and os.getpid() not in pids, "each contestant has its own process"
     half = max(1, usable_cpus() // 2)
     for c in result["contestants"]:  # auto: half the usable CPUs each (fewer while others keep cores busy)
@@ -158,7 +158,7 @@ def test_repeats_run_interleaved_after_a_warmup_and_the_verdict_counts_them(smol
     params = GenParams(max_tokens=6, temperature=0, ignore_eos=True)
     with Duel(smollm2, smollm2, params, mode="sequential", record=False) as duel:
         events = list(duel.run(QUESTION, repeat=2))
-        result = duel.result(events[-1][1].text)
+        result = duel.result(events[-1][1].text).to_json()
     rounds = [e.run for _, e in events if isinstance(e, Prompt)]
     assert rounds == [1, 2, 3], "one warmup round, then the two counted"
     starts = [side for side, e in events if isinstance(e, Started)]
@@ -174,7 +174,7 @@ def test_bad_spec_on_one_side_does_not_stop_the_other(smollm2, tmp_path):
     not_gguf.write_text("not a model")
     with Duel(smollm2, str(not_gguf), FAST, mode="sequential") as duel:
         events = collect(duel)
-        result = duel.result()
+        result = duel.result().to_json()
     b_errors = of(events, "b", Error)
     assert len(b_errors) == 1 and "weights.gguf: not a GGUF file" in b_errors[0].message
     assert "Traceback" not in b_errors[0].message
@@ -227,7 +227,7 @@ def test_a_duel_of_names_that_are_not_models_leaves_no_session(home):
 
     with Duel("no-such-model", "/nowhere/x.gguf", GenParams(max_tokens=3)) as duel:
         events = collect(duel)
-        assert duel.session_path is None and duel.result()["session"] is None
+        assert duel.session_path is None and duel.result().to_json()["session"] is None
     assert len(of(events, "a", Error)) == 1 and len(of(events, "b", Error)) == 1
     assert not list(paths.sessions_dir().glob("*.jsonl"))
 

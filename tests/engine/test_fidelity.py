@@ -135,7 +135,7 @@ def ladder(demo_paths, tmp_path_factory) -> dict[str, str]:
 def _run(fid: Fidelity) -> dict:
     events = list(fid.run())
     assert isinstance(events[-1], Finished)
-    return events[-1].result
+    return events[-1].result.to_json()
 
 
 def _write(tmp_path) -> Text:
@@ -210,7 +210,7 @@ def test_a_stopped_run_saves_no_reference(smollm2, tmp_path):
         events.append(event)
         fid.cancel()
     result = events[-1].result
-    assert result["partial"] and result["chunks"] == 1 and result["saved_ref"] is None
+    assert result.partial and result.chunks == 1 and result.saved_ref is None
     assert list(tmp_path.glob("*ref.bin*")) == []
 
 
@@ -222,8 +222,8 @@ def test_cancel_keeps_the_figures_so_far(smollm2, tmp_path):
         if len(events) == 2:
             fid.cancel()
     result = events[-1].result
-    assert result["partial"] and result["chunks"] == 2 and result["chunks_total"] == 6
-    assert result["candidates"][0]["tokens"] == 2 * 31
+    assert result.partial and result.chunks == 2 and result.chunks_total == 6
+    assert result.candidates[0]["tokens"] == 2 * 31
 
 
 @pytest.mark.slow

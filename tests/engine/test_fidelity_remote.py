@@ -108,7 +108,7 @@ def _run(ref: str, cands: list[str], tmp_path, **options) -> dict:
     path.write_text(read_text(None).content[:8_000])
     events = list(Fidelity(ref, cands, read_text(path), ctx=96, chunks=2, record=False, top_n=TOP_N, **options).run())
     assert isinstance(events[-1], Finished)
-    return events[-1].result
+    return events[-1].result.to_json()
 
 
 @pytest.mark.parametrize("mode", ["ids", "text"])

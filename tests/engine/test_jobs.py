@@ -5,6 +5,7 @@ event gives the partial result, marked partial, and leaves no child process."""
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import psutil
 import pytest
@@ -14,7 +15,7 @@ from llmbench.engine.experiments.evaluate.questions import Question
 from llmbench.engine.experiments.evaluate.run import Evaluation
 from llmbench.engine.experiments.fidelity.run import Fidelity, read_text
 from llmbench.engine.experiments.quant.matrix import QuantMatrix
-from llmbench.engine.jobs import Finished, Job, Progress, ThreadJob
+from llmbench.engine.jobs import Finished, Job, JobResult, Progress, ThreadJob
 from llmbench.engine.models.quantize import quantize_job
 from llmbench.engine.rag import collection as coll
 from llmbench.engine.rag.retrieve import Retriever
@@ -44,7 +45,7 @@ class CtrlCAfterFirstProgress:
     def close(self) -> None:
         self.job.close()
 
-    def finish(self) -> dict:
+    def finish(self) -> JobResult:
         return self.job.finish()
 
 
@@ -105,26 +106,27 @@ FAST_JOBS = {"bench": _bench, "fidelity": _fidelity, "quant-matrix": _matrix, "q
 def test_ctrl_c_after_the_first_progress_gives_the_partial_result_and_no_child(name, smollm2, tmp_path, capsys):
     job = CtrlCAfterFirstProgress(FAST_JOBS[name](smollm2, tmp_path), first=Token if name == "duel" else Progress)
     result = drive(job, bar_enabled=False, stopped="what finished")
-    assert job.progressed == 1 and result["partial"] is True and exit_code(result) == INTERRUPTED
+    assert job.progressed == 1 and result.partial and result.interrupted and exit_code(result) == INTERRUPTED
+    assert result.to_json()["interrupted"] is True and json.dumps(result.to_json(), default=str)
     assert "llmbench: interrupted: what finished" in capsys.readouterr().err
     assert _children() == []
     if name == "quantize":  # nothing written, not even a hidden partial
-        assert result["out"] is None and list(tmp_path.glob("*out.gguf*")) == []
+        assert result.out is None and list(tmp_path.glob("*out.gguf*")) == []
     if name == "duel":  # the answers as far as they came
-        assert all(c["finish_reason"] in ("cancelled", None) for c in result["contestants"])
-        assert any(c["text"] for c in result["contestants"])
+        assert all(c["finish_reason"] in ("cancelled", None) for c in result.contestants)
+        assert any(c["text"] for c in result.contestants)
 
 
 @pytest.mark.slow
 def test_indexing_and_evaluation_stopped_after_their_first_progress(smollm2, embedder, demo_collection, tmp_path):
     job = CtrlCAfterFirstProgress(_index(embedder, tmp_path))
     result = drive(job, bar_enabled=False, stopped="the collection is as it was")
-    assert result["partial"] is True and result["added"] == [] and "as it was" in result["note"]
+    assert result.partial and result.added == [] and "as it was" in result.note
     assert "manual" not in [c["name"] for c in coll.list_collections()]  # a whole new version, or nothing
 
     job = CtrlCAfterFirstProgress(_evaluate(embedder, tmp_path, smollm2, demo_collection))
     result = drive(job, bar_enabled=False, stopped="the questions so far")
-    assert result["partial"] is True and len(result["rows"]) == 1 and result["questions"] == 3
+    assert result.partial and len(result.rows) == 1 and result.questions == 3
     assert _children() == []
 
 
@@ -137,11 +139,12 @@ def test_every_job_has_the_one_shape(smollm2, tmp_path):
 
 def test_a_job_run_to_its_end_finishes_whole(smollm2, tmp_path):
     events = list(_bench(smollm2, tmp_path).run())
-    assert isinstance(events[-1], Finished) and events[-1].result["partial"] is False
+    assert isinstance(events[-1], Finished) and events[-1].result.partial is False
+    assert "interrupted" not in events[-1].result.to_json(), "said only of a run a driver stopped"
     assert any(isinstance(e, Progress) for e in events) and _children() == []
     events = list(_quantize(smollm2, tmp_path).run())
-    assert isinstance(events[-1], Finished) and events[-1].result["type"] == "Q8_0"
-    assert (tmp_path / "out.gguf").stat().st_size == events[-1].result["bytes"]
+    assert isinstance(events[-1], Finished) and events[-1].result.type == "Q8_0"
+    assert (tmp_path / "out.gguf").stat().st_size == events[-1].result.bytes == events[-1].result.to_json()["bytes"]
     assert any(isinstance(e, Progress) and e.unit == "B" for e in events)
 
 
@@ -151,8 +154,13 @@ def test_a_thread_job_raises_its_error_and_finishes_whole_when_done_before_a_can
         raise ValueError("bad input")
 
     with pytest.raises(ValueError, match="bad input"):
-        list(ThreadJob(fails, dict).run())
-    done = ThreadJob(lambda progress, cancelled: {"n": 1}, lambda: {"n": 0})
-    assert list(done.run())[-1].result == {"n": 1, "partial": False}
+        list(ThreadJob(fails, Count).run())
+    done = ThreadJob(lambda progress, cancelled: Count(n=1), Count)
+    assert list(done.run())[-1].result == Count(n=1, partial=False)
     done.cancel()  # too late: it ended whole
-    assert done.finish() == {"n": 1, "partial": False}
+    assert done.finish().to_json() == {"partial": False, "n": 1}
+
+
+@dataclass(kw_only=True)
+class Count(JobResult):
+    n: int = 0

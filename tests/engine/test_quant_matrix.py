@@ -72,7 +72,7 @@ def test_every_variant_answers_and_is_scored_against_references_and_fp32(registe
                          gguf_types=("Q8_0",), ctx=128, chunks=2)  # fmt: skip
     matrix.params = matrix.params.replace(max_tokens=12)
     events = list(matrix.run())
-    result = events[-1][1].result
+    result = events[-1][1].result.to_json()
     rows = {r["variant"]: r for r in result["rows"]}
     assert list(rows) == ["fp32", "bf16", "bnb8", "bnb4", "quanto-int8", "torchao-int8", "gguf Q4_1", "gguf Q8_0"]
     assert result["fidelity"]["reference"].startswith("gguf F32") and not result["fidelity"]["error"]

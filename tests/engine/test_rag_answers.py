@@ -93,13 +93,13 @@ def test_evaluation_scores_answers_and_writes_reports(pump, smollm2, tmp_path):
     ]
     with Evaluation("pump", questions, smollm2, params=FAST, retriever=pump, k=1) as ev:
         events = list(ev.run())
-        result = ev.result()
+        result = ev.result().to_json()
     rows = result["rows"]
     assert [r["retrieval_hit"] for r in rows] == [True, True, False]
     assert all(r["answer"] and -1 <= r["cosine"] <= 1 and r["resp_time"] > 0 for r in rows)
     summary = result["summary"]["models"]["SmolLM2-135M-Instruct.Q4_1"]
     assert summary["hit_rate"] == pytest.approx(2 / 3) and summary["answered"] == 3
-    assert events[-1][1].result["questions"] == 3
+    assert events[-1][1].result.questions == 3
     files = write_reports(result, tmp_path / "out")
     with open(files["csv"], newline="") as fh:
         table = list(csv.reader(fh, delimiter=";"))
@@ -124,7 +124,7 @@ def test_two_model_evaluation_reports_the_speed_ratio(demo_collection, embedder,
     r = Retriever.open(demo_collection, embedder)
     with Evaluation(demo_collection, questions, smollm2, gemma, FAST, retriever=r, k=2, mode="sequential") as ev:
         list(ev.run())
-        result = ev.result()
+        result = ev.result().to_json()
     assert len(result["rows"]) == 4 and result["models"] == ["SmolLM2-135M-Instruct.Q4_1", "gemma-3-270m-q4_k_m"]
     speed = result["summary"]["speed"]
     assert speed["ratio"] >= 1 and speed["faster"] in result["models"] and "faster than" in speed["text"]
@@ -136,7 +136,7 @@ def test_retrieval_only_evaluation(demo_collection, embedder):
         demo_collection, questions, retriever=Retriever.open(demo_collection, embedder), retrieval_only=True
     ) as ev:
         list(ev.run())
-        result = ev.result()
+        result = ev.result().to_json()
     s = result["summary"]["models"]["(retrieval)"]
     assert s["hit_rate"] >= 0.9 and s["retrieval_p50_ms"] > 0 and s["mean_cosine"] is None
 

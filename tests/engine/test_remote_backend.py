@@ -243,5 +243,5 @@ def test_llama_cpp_pythons_server_is_refused_as_a_fidelity_candidate(server, smo
     path = tmp_path / "text.txt"
     path.write_text(read_text(None).content[:8_000])
     fid = Fidelity(smollm2, [f"openai:{server}#m"], read_text(path), ctx=96, chunks=2, record=False)
-    (c,) = next(e for e in fid.run() if isinstance(e, Finished)).result["candidates"]
+    (c,) = next(e for e in fid.run() if isinstance(e, Finished)).result.candidates
     assert "top logprobs are one position early" in c["error"] and "llama-cpp-python" in c["error"]

@@ -122,10 +122,10 @@ def blind_battle(pool, prompt: str, params, mode: str | None, fmt: str, *, vote:
         if fmt == "table":
             print("both answers are shown once both are done (blind: no names, no speeds)", file=sys.stderr)
         result = drive(battle.job(prompt), False, "the battle is recorded and not counted")
-        if result.get("interrupted"):
+        if result.interrupted:
             return exit_code(result)
         if fmt == "table":
-            for c in result["contestants"]:
+            for c in result.contestants:
                 print(f"\n── {c['side'].upper()} ──\n{c['text'] if not c['error'] else '[' + c['error'] + ']'}")
         if why := battle.unfinished():
             print(f"llmbench: {why}", file=sys.stderr)

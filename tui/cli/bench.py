@@ -80,14 +80,14 @@ def run(args) -> int:
     bench = Bench(args.specs, tests, read_text(args.text), reps=args.repetitions, warmup=args.warmup,
                   threads=args.threads, record=not args.no_record, force=args.force)  # fmt: skip
     result = drive(bench, not args.quiet and args.output == "table", "the finished runs")
-    _show(result, args.output)
-    if result.get("session") and args.output == "table":
-        print(f"session: {result['session']}", file=sys.stderr)
-    failed = any(r["error"] for r in result["rows"])
-    return exit_code(result, failed or result["partial"])
+    _show(result.to_json(), args.output)
+    if result.session and args.output == "table":
+        print(f"session: {result.session}", file=sys.stderr)
+    return exit_code(result, result.failed or result.partial)
 
 
 def _show(result: dict, fmt: str) -> None:
+    """The result's JSON form (a recorded session's too), as ``-o`` asks."""
     from llmbench.engine.experiments.bench.report import (
         COLUMNS,
         heading,

@@ -70,7 +70,7 @@ def run(args) -> int:
         except KeyboardInterrupt:
             chat.cancel()
             raise
-        result = chat.duel.result(line)
+        result = chat.duel.result(line).to_json()
     result["retrieval"] = retrieval.to_dict() if retrieval else None
     result["collection"] = args.collection
     if args.format == "json":

@@ -55,13 +55,14 @@ def run(args) -> int:
         result = drive(duel.job(prompt, repeat=args.repeat), False, "the answers so far", on_event=printer)
     if duel.record_error:
         print(f"warning: not recorded: {duel.record_error}", file=sys.stderr)
+    data = result.to_json()
     if args.format == "json":
-        dump_json(result)
+        dump_json(data)
     elif args.format == "md":
-        print(markdown_report(result))
-    elif any(not c["error"] or c["gen_tokens"] for c in result["contestants"]):
-        _print_table(result)  # (when both failed before answering, stderr already said why)
-    return exit_code(result, any(c["error"] for c in result["contestants"]))
+        print(markdown_report(data))
+    elif any(not c["error"] or c["gen_tokens"] for c in result.contestants):
+        _print_table(data)  # (when both failed before answering, stderr already said why)
+    return exit_code(result, result.failed)
 
 
 def contestants(args) -> list[str]:

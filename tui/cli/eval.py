@@ -74,7 +74,8 @@ def run(args) -> int:
         mode=args.mode,
     ) as ev:
         result = drive(ev, False, "the questions answered so far", on_event=None if quiet else _progress)
-    print_report(args.format, result, write_reports(result, args.out), markdown_report, _print_eval_table)
+    data = result.to_json()
+    print_report(args.format, data, write_reports(data, args.out), markdown_report, _print_eval_table)
     return exit_code(result)
 
 

@@ -80,17 +80,17 @@ def run(args) -> int:
         top_n=args.top_n,
     )
     result = drive(fid, not args.quiet and args.format != "json", "the figures so far")
-    _show(result, args.format)
+    _show(result.to_json(), args.format)
     if args.format != "json":
-        if result.get("session"):
-            print(f"session: {result['session']}", file=sys.stderr)
-        elif result.get("record_error"):
-            print(f"not recorded: {result['record_error']}", file=sys.stderr)
-    failed = [c for c in result["candidates"] if c.get("error")]
-    return exit_code(result, bool(failed) or result["partial"])
+        if result.session:
+            print(f"session: {result.session}", file=sys.stderr)
+        elif result.record_error:
+            print(f"not recorded: {result.record_error}", file=sys.stderr)
+    return exit_code(result, result.failed or result.partial)
 
 
 def _show(result: dict, fmt: str) -> None:
+    """The result's JSON form (a recorded session's too), as ``--format`` asks."""
     from llmbench.engine.experiments.fidelity.report import headers, markdown_report, summary_lines, table_rows
 
     if fmt == "json":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 from llmbench.engine.errors import CollectionError
 from llmbench.engine.util.fmt import size_text
@@ -10,6 +11,9 @@ from llmbench.engine.util.fmt import size_text
 from ..render.tables import rich_table
 from .jobs import drive, exit_code
 from .output import console, dump_json
+
+if TYPE_CHECKING:
+    from llmbench.engine.rag.collection import IndexReport
 
 NAME = "index"
 
@@ -31,26 +35,23 @@ def add_parser(sub) -> None:
     ir.add_argument("name")
 
 
-def _show_report(report: dict, fmt: str) -> int:
-    """An indexing run's report (``IndexReport.to_dict()``); a cancelled one changed nothing."""
+def _show_report(r: IndexReport, fmt: str) -> int:
+    """An indexing run's report; a cancelled one changed nothing."""
     if fmt == "json":
-        dump_json(report)
-    elif report["partial"]:
-        print(f"{report['name']}: PARTIAL: {report['note']}")
+        dump_json(r.to_json())
+    elif r.partial:
+        print(f"{r.name}: PARTIAL: {r.note}")
     else:
-        r = report
-        parts = [f"{len(r['added'])} added", f"{len(r['updated'])} updated", f"{len(r['unchanged'])} unchanged"]
-        if r["removed"]:
-            parts.append(f"{len(r['removed'])} removed")
-        rate = f", embedded {r['new_chunks']} chunks at {r['chunks_per_s']:,.1f} chunks/s" if r["chunks_per_s"] else ""
-        print(
-            f"{r['name']}: {', '.join(parts)} · {r['chunks']} chunks ({r['index']} index) in {r['total_s']:.1f} s{rate}"
-        )
-    for w in report["warnings"]:
+        parts = [f"{len(r.added)} added", f"{len(r.updated)} updated", f"{len(r.unchanged)} unchanged"]
+        if r.removed:
+            parts.append(f"{len(r.removed)} removed")
+        rate = f", embedded {r.new_chunks} chunks at {r.chunks_per_s:,.1f} chunks/s" if r.chunks_per_s else ""
+        print(f"{r.name}: {', '.join(parts)} · {r.chunks} chunks ({r.index} index) in {r.total_s:.1f} s{rate}")
+    for w in r.warnings:
         print(f"warning: {w}", file=sys.stderr)
-    for f in report["failed"]:
+    for f in r.failed:
         print(f"error: {f}", file=sys.stderr)
-    return exit_code(report, bool(report["failed"]))
+    return exit_code(r, bool(r.failed))
 
 
 def run(args) -> int:

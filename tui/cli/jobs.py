@@ -8,19 +8,19 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
-from llmbench.engine.jobs import Finished, Job, Progress
+from llmbench.engine.jobs import Finished, Job, JobResult, Progress, interrupted
 
 from ..render.progress import progress_bar
 
 INTERRUPTED = 130  # 128 + SIGINT, as a shell reports Ctrl-C
 
 
-def exit_code(result: dict, failed: bool = False) -> int:
+def exit_code(result: JobResult, failed: bool = False) -> int:
     """130 when the job was interrupted (its result partial), 1 when something failed, else 0."""
-    return INTERRUPTED if result.get("interrupted") else int(bool(failed))
+    return INTERRUPTED if result.interrupted else int(bool(failed))
 
 
-def drive(job: Job, bar_enabled: bool, stopped: str, on_event: Callable[[object], None] | None = None) -> dict:
+def drive(job: Job, bar_enabled: bool, stopped: str, on_event: Callable[[object], None] | None = None) -> JobResult:
     """Any job (``engine.jobs.Job``) under a progress bar: its ``Finished`` result, or on
     Ctrl-C the job stopped, its processes closed, and what it finished (marked partial
     by the job, and ``interrupted``). ``Progress`` feeds the bar (when it is shown); every other event goes to ``on_event``
@@ -38,7 +38,7 @@ def drive(job: Job, bar_enabled: bool, stopped: str, on_event: Callable[[object]
                     on_event(item)
     except KeyboardInterrupt:
         job.cancel()
-        result = {**job.finish(), "interrupted": True}
+        result = interrupted(job.finish())
         print(f"llmbench: interrupted: {stopped}", file=sys.stderr)
     finally:
         job.close()

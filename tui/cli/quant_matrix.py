@@ -90,11 +90,12 @@ def run(args) -> int:
         print(f"{len(matrix.variants)} variants x {len(matrix.questions)} questions "
               f"(greedy, at most {params.max_tokens} tokens)", file=sys.stderr)  # fmt: skip
     result = drive(matrix, False, "the variants so far", on_event=None if quiet else lambda item: _progress(*item))
-    files = write_reports(result, args.out)
-    print_report(args.format, result, {"md": files["md"], "json": files["json"]}, markdown_report, _print_table)
-    if result.get("session") and args.format != "json":
-        print(f"session: {result['session']}", file=sys.stderr)
-    return exit_code(result, not any(r["answers"] and not r["error"] for r in result["rows"]))
+    data = result.to_json()
+    files = write_reports(data, args.out)
+    print_report(args.format, data, {"md": files["md"], "json": files["json"]}, markdown_report, _print_table)
+    if result.session and args.format != "json":
+        print(f"session: {result.session}", file=sys.stderr)
+    return exit_code(result, not result.answered)
 
 
 def _progress(source: str, event: object) -> None:

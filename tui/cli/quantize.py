@@ -40,14 +40,13 @@ def run(args) -> int:
     job = quantize_job(source.path, args.type, args.out, threads=args.threads, force=args.force)
     done = drive(job, not args.quiet and args.format != "json", "nothing was written")
     if args.format == "json":
-        dump_json(done)
-    elif done["partial"]:
-        print(f"{source.path}: PARTIAL: quantizing to {done['type']} was stopped; nothing was written")
+        dump_json(done.to_json())
+    elif done.partial:
+        print(f"{source.path}: PARTIAL: quantizing to {done.type} was stopped; nothing was written")
     else:
-        how = f"dequantized from {done['source_quant']}, then quantized" if done["requantized"] else "quantized"
-        print(f"{done['out']}: {done['type']}, {size_text(done['bytes'])} ({how} by llama.cpp in "
-              f"{done['seconds']:.1f} s)")  # fmt: skip
-        if done["requantized"]:
-            print(f"note: {done['source_quant']} weights carry its rounding: this {done['type']} is measured "
+        how = f"dequantized from {done.source_quant}, then quantized" if done.requantized else "quantized"
+        print(f"{done.out}: {done.type}, {size_text(done.bytes)} ({how} by llama.cpp in {done.seconds:.1f} s)")
+        if done.requantized:
+            print(f"note: {done.source_quant} weights carry its rounding: this {done.type} is measured "
                   "against them, not against the original full-precision model", file=sys.stderr)  # fmt: skip
     return exit_code(done)

@@ -17,12 +17,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 
 from ... import models
 from ...errors import BenchError, LlmbenchError
-from ...jobs import Finished, Progress
+from ...jobs import Finished, Progress, Recorded
 from ...models.info import ModelInfo
 from ...runtime.events import Done, Loaded
 from ...runtime.fits import check_fits
@@ -60,6 +60,28 @@ def plan(n_prompt: Sequence[int], n_gen: Sequence[int], pg: Sequence[tuple[int, 
     if not tests:
         raise BenchError("no test to run: give -p, -n or -pg a count above 0")
     return list(dict.fromkeys(tests))
+
+
+@dataclass(kw_only=True)
+class BenchResult(Recorded):
+    """A bench: one row per model and test, in llama-bench's JSON fields (``rows``), and
+    how it ran. ``partial`` when it stopped before its last run."""
+
+    tests: list[str]
+    reps: int
+    warmup: int
+    text: str  # what filled the cache
+    n_ctx: int
+    rows: list[dict]
+    runs: int
+    runs_total: int
+    elapsed_s: float
+    build: dict  # versions that made the figures
+    host: dict
+
+    @property
+    def failed(self) -> bool:
+        return any(r["error"] for r in self.rows)
 
 
 @dataclass
@@ -233,32 +255,32 @@ class Bench:
             "error": side.error,
         }
 
-    def result(self) -> dict:
-        return {
-            "tests": [t.name for t in self.tests],
-            "reps": self.reps,
-            "warmup": self.warmup,
-            "text": self.text.label,
-            "n_ctx": self.params.n_ctx,
-            "rows": self.rows(),
-            "runs": self.done,
-            "runs_total": self.total,
-            "partial": self.done < self.total,
-            "elapsed_s": self.elapsed_s,
-            "build": build_info(),
-            "host": host_info(),
-        }
+    def result(self) -> BenchResult:
+        return BenchResult(
+            tests=[t.name for t in self.tests],
+            reps=self.reps,
+            warmup=self.warmup,
+            text=self.text.label,
+            n_ctx=self.params.n_ctx,
+            rows=self.rows(),
+            runs=self.done,
+            runs_total=self.total,
+            partial=self.done < self.total,
+            elapsed_s=self.elapsed_s,
+            build=build_info(),
+            host=host_info(),
+        )
 
-    def finish(self) -> dict:
+    def finish(self) -> BenchResult:
         """The result, recorded as a ``bench`` session (unless asked not to)."""
         from .report import markdown_report, summary_line
 
         result = self.result()
         if self.record and self.session_path is None and self.done:
-            title = ", ".join(s.spec for s in self.sides)
-            self.session_path, self.record_error = save_report("bench", title, result, self.sides[0].spec,
-                self.params.to_dict(), markdown_report(result), summary_line(result))  # fmt: skip
-        return result | {"session": self.session_path and str(self.session_path), "record_error": self.record_error}
+            title, data = ", ".join(s.spec for s in self.sides), result.to_json()
+            self.session_path, self.record_error = save_report("bench", title, data, self.sides[0].spec,
+                self.params.to_dict(), markdown_report(data), summary_line(data))  # fmt: skip
+        return replace(result, session=self.session_path and str(self.session_path), record_error=self.record_error)
 
     def cancel(self) -> None:
         self._cancel.set()

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ...errors import QuestionsError
-from ...jobs import Finished, Progress
+from ...jobs import Finished, JobResult, Progress
 from ...rag.chat import RagChat, Searcher
 from ...rag.retrieve import TOP_K, WEIGHTS, Hit, Retrieval
 from ...runtime.events import Channel, Done, Error, EvalRecord, EvalSummary
@@ -80,6 +80,23 @@ class EvalRow:
     retrieval_ms: float | None = None
     retrieved: list[str] = field(default_factory=list)
     error: str | None = None
+
+
+@dataclass(kw_only=True)
+class EvaluationResult(JobResult):
+    """A question set asked of a collection: one row per question and model, the
+    per-model summary (cosine, time, hit rate; the speed ratio), and its session."""
+
+    collection: str
+    k: int
+    weights: list[float]
+    started: str
+    retrieval_only: bool
+    models: list[str]
+    questions: int  # how many were asked for (rows hold those answered)
+    summary: dict
+    rows: list[EvalRow]
+    session: str | None
 
 
 @dataclass(frozen=True)
@@ -173,7 +190,7 @@ class Evaluation:
             yield Channel.EVAL, QuestionDone(i, rows)
             yield Channel.EVAL, Progress("answer", i, total, q.question[:60], unit="questions")
         result = self.result()
-        self._record(EvalSummary(result["summary"], len(self.questions)))
+        self._record(EvalSummary(result.summary, len(self.questions)))
         yield Channel.EVAL, Finished(result)
 
     def _record(self, event: EvalRecord | EvalSummary) -> None:
@@ -225,22 +242,22 @@ class Evaluation:
     def session_path(self):
         return self.chat.duel.session_path if self.chat else None
 
-    def result(self) -> dict:
-        return {
-            "collection": self.collection,
-            "k": self.k,
-            "weights": list(self.weights),
-            "started": self.started,
-            "retrieval_only": self.retrieval_only,
-            "models": [c.label for c in self.chat.sides.values()] if self.chat else [],
-            "questions": len(self.questions),
-            "summary": summarize(self.rows),
-            "rows": [asdict(r) for r in self.rows],
-            "session": str(self.session_path) if self.session_path else None,
-            "partial": self._cancelled,  # cancelled: the questions answered so far (engine/jobs.py)
-        }
+    def result(self) -> EvaluationResult:
+        return EvaluationResult(
+            collection=self.collection,
+            k=self.k,
+            weights=list(self.weights),
+            started=self.started,
+            retrieval_only=self.retrieval_only,
+            models=[c.label for c in self.chat.sides.values()] if self.chat else [],
+            questions=len(self.questions),
+            summary=summarize(self.rows),
+            rows=list(self.rows),
+            session=str(self.session_path) if self.session_path else None,
+            partial=self._cancelled,  # cancelled: the questions answered so far
+        )
 
-    def finish(self) -> dict:
+    def finish(self) -> EvaluationResult:
         """The questions answered so far, for a driver that stops reading ``run``."""
         return self.result()
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from ... import models
 from ...errors import FidelityError, LlmbenchError
-from ...jobs import Finished, Progress
+from ...jobs import Finished, Progress, Recorded
 from ...runtime.events import Loaded
 from ...runtime.params import GenParams
 from ...runtime.record import save_report
@@ -111,6 +111,31 @@ def default_text() -> Text:
 
 
 # ---------------------------------------------------------------- the run
+
+
+@dataclass(kw_only=True)
+class FidelityResult(Recorded):
+    """The reference against its candidates on one text: one row of figures per
+    candidate (``candidates``), how the KLD was taken, and how fast it scored."""
+
+    reference: dict
+    text: dict  # label, path, sha256
+    ctx: int
+    chunks: int
+    chunks_total: int
+    kld_method: str
+    kld_approx_method: str | None  # a server's candidates: KLD from its top-n
+    candidates: list[dict]
+    elapsed_s: float
+    tok_s: float | None
+    tok_s_host: dict | None  # the host's load while it scored
+    saved_ref: str | None
+    mc: dict | None  # the multiple-choice set: label, questions
+    host: dict
+
+    @property
+    def failed(self) -> bool:
+        return any(c.get("error") for c in self.candidates)
 
 
 @dataclass
@@ -396,7 +421,7 @@ class Fidelity:
 
     # ------------------------------------------------------------ the result
 
-    def result(self) -> dict:
+    def result(self) -> FidelityResult:
         method = (
             "full vocabulary, from the saved log-probabilities (steps of 0.00024 nats; below e^-16 left out)"
             if self.ref_file
@@ -406,32 +431,33 @@ class Fidelity:
         if self.ref_file and self.ref_file.meta:
             ref.update(model=self.ref_file.meta["model"].get("name"), quant=self.ref_file.meta["model"].get("quant"))
         scored = sum(s.tally.count for s in self.cands)
-        return {
-            "reference": ref,
-            "text": {"label": self.text.label, "path": self.text.path, "sha256": self.text.sha256},
-            "ctx": self.ctx,
-            "chunks": self.chunks_done,
-            "chunks_total": self.chunks_total,
-            "partial": self.chunks_done < self.chunks_total,
-            "kld_method": method,
-            "kld_approx_method": approx_method(self.top_n) if any(s.remote for s in self.cands) else None,
-            "candidates": [s.describe() | s.tally.figures() | {"note": s.note, "error": s.error} for s in self.cands],
-            "elapsed_s": self.elapsed_s,
-            "tok_s": scored / (self.score_s or self.elapsed_s) if self.elapsed_s else None,
-            "tok_s_host": self.host_load.to_dict() if self.host_load else None,
-            "saved_ref": str(self.save_ref) if self._saved else None,
-            "mc": {"label": self.mc[0], "questions": len(self.mc[1])} if self.mc else None,
-            "host": host_info(),
-        }
+        return FidelityResult(
+            reference=ref,
+            text={"label": self.text.label, "path": self.text.path, "sha256": self.text.sha256},
+            ctx=self.ctx,
+            chunks=self.chunks_done,
+            chunks_total=self.chunks_total,
+            partial=self.chunks_done < self.chunks_total,
+            kld_method=method,
+            kld_approx_method=approx_method(self.top_n) if any(s.remote for s in self.cands) else None,
+            candidates=[s.describe() | s.tally.figures() | {"note": s.note, "error": s.error} for s in self.cands],
+            elapsed_s=self.elapsed_s,
+            tok_s=scored / (self.score_s or self.elapsed_s) if self.elapsed_s else None,
+            tok_s_host=self.host_load.to_dict() if self.host_load else None,
+            saved_ref=str(self.save_ref) if self._saved else None,
+            mc={"label": self.mc[0], "questions": len(self.mc[1])} if self.mc else None,
+            host=host_info(),
+        )
 
-    def finish(self) -> dict:
+    def finish(self) -> FidelityResult:
         """The result, recorded as a ``fidelity`` session (unless asked not to)."""
         result = self.result()
         if self.record and self.session_path is None and self.chunks_done:
             title = f"{label_of(self.ref.spec)} vs {', '.join(label_of(s.spec) for s in self.cands)}"
-            self.session_path, self.record_error = save_report("fidelity", title, result, self.ref.spec,
-                self.params.to_dict(), markdown_report(result), summary_line(result))  # fmt: skip
-        return result | {"session": self.session_path and str(self.session_path), "record_error": self.record_error}
+            data = result.to_json()
+            self.session_path, self.record_error = save_report("fidelity", title, data, self.ref.spec,
+                self.params.to_dict(), markdown_report(data), summary_line(data))  # fmt: skip
+        return replace(result, session=self.session_path and str(self.session_path), record_error=self.record_error)
 
     def cancel(self) -> None:
         self._cancel.set()

@@ -26,7 +26,7 @@ from ...models.quantize import check_type, quantize_gguf
 from ...paths import cache_dir, ensure
 from ...util.files import scratch_dir
 from ..fidelity.multiple_choice import McQuestion
-from ..fidelity.run import DEFAULT_CTX, Fidelity, Text
+from ..fidelity.run import DEFAULT_CTX, Fidelity, FidelityResult, Text
 
 DEFAULT_GGUF_TYPES = ("F16", "Q8_0", "Q6_K", "Q4_K_M", "Q3_K_M", "Q2_K")
 DEFAULT_CHUNKS = 6  # 6 chunks of 512: 1,530 positions scored
@@ -86,7 +86,7 @@ class MatrixFidelity:
     def __post_init__(self) -> None:
         self._cancel = threading.Event()
         self._current: Fidelity | None = None
-        self.reference_result: dict | None = None
+        self.reference_result: FidelityResult | None = None
         self.error: str | None = None
 
     def run(self, rows: list) -> Iterator[object]:
@@ -100,7 +100,7 @@ class MatrixFidelity:
             yield from (e for e in self._pump(base) if not isinstance(e, dict))
             if self._cancel.is_set() or base is None or self.reference_result is None:
                 return
-            ref_mc = self.reference_result["reference"].get("mc")
+            ref_mc = self.reference_result.reference.get("mc")
             for i, row in enumerate(todo, 1):
                 if self._cancel.is_set():
                     break
@@ -108,12 +108,12 @@ class MatrixFidelity:
                 fid = self._fidelity([row.spec], ref_file=ref_file, mc=self.mc if ref_mc else None, ref_mc=ref_mc)
                 result = None
                 for event in self._pump(fid):
-                    if isinstance(event, dict):
+                    if isinstance(event, FidelityResult):
                         result = event
                     else:
                         yield event
-                if result is not None and result["candidates"] and not result["partial"]:
-                    c = result["candidates"][0]
+                if result is not None and result.candidates and not result.partial:
+                    c = result.candidates[0]
                     row.fidelity = {k: c.get(k) for k in FIGURES} | {"reference": self.reference_label}
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -127,7 +127,7 @@ class MatrixFidelity:
             return None
 
     def _pump(self, fid: Fidelity | None) -> Iterator[object]:
-        """The run's progress; its result as a dict last (the reference's is kept)."""
+        """The run's progress; its result last (the reference's is kept)."""
         if fid is None:
             return
         self._current = fid

@@ -26,12 +26,12 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from ... import models
 from ...errors import LlmbenchError, SessionError, SpecError
-from ...jobs import Finished
+from ...jobs import Finished, Recorded
 from ...models.quant_methods import MATRIX_DEFAULT, PRECISIONS, missing_library
 from ...rag.embed import Similarity, default_similarity
 from ...runtime.duel import Duel
@@ -87,6 +87,28 @@ class Row:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+@dataclass(kw_only=True)
+class MatrixResult(Recorded):
+    """Every variant's row (answers, speed, RAM, and the fidelity pass's figures), and
+    what they were measured with. ``cancelled`` (and ``partial``): the variant in hand
+    was cut short."""
+
+    base: str
+    fidelity: dict | None  # the fidelity pass: its reference, text, ctx, chunks, error
+    questions: list[dict]
+    params: dict
+    reference_variant: str
+    rows: list[Row]
+    elapsed_s: float | None
+    cancelled: bool
+    host: dict
+
+    @property
+    def answered(self) -> bool:
+        """Whether any variant answered."""
+        return any(r.answers and not r.error for r in self.rows)
 
 
 @dataclass(frozen=True)
@@ -227,9 +249,9 @@ class QuantMatrix:
         if not self._cancel.is_set():
             self._score()
         result = self.result(time.time() - started)
-        self._save(result)
-        result["session"] = str(self.session_path) if self.session_path else None
-        yield Channel.MATRIX, Finished(result)
+        self._save(result.to_json())
+        yield Channel.MATRIX, Finished(replace(result, session=self.session_path and str(self.session_path),
+                                               record_error=self.record_error))  # fmt: skip
 
     def _build(self, v: Variant, row: Row) -> str:
         try:
@@ -325,11 +347,12 @@ class QuantMatrix:
             row.cos_ref = mean(a.get("cos_ref") for a in row.answers)
             row.cos_fp32 = mean(a.get("cos_fp32") for a in row.answers)
 
-    def result(self, elapsed_s: float | None = None) -> dict:
+    def result(self, elapsed_s: float | None = None) -> MatrixResult:
         f, opts = self.fidelity, self.fidelity_options
-        return {
-            "base": self.base,
-            "fidelity": {
+        ref_result = f.reference_result if f else None
+        return MatrixResult(
+            base=self.base,
+            fidelity={
                 "reference": f.reference_label if f else None,
                 "reference_spec": f.reference if f else None,
                 "text": f.text.label if f else None,
@@ -337,20 +360,20 @@ class QuantMatrix:
                 "ctx": opts["ctx"],
                 "chunks": opts["chunks"],
                 "mc": opts["mc"][0] if opts["mc"] else None,
-                "reference_mc": (f.reference_result or {}).get("reference", {}).get("mc") if f else None,
+                "reference_mc": ref_result.reference.get("mc") if ref_result else None,
                 "error": self.fidelity_error,
             }
             if opts
             else None,
-            "questions": [asdict(q) for q in self.questions],
-            "params": self.params.to_dict(),
-            "reference_variant": REFERENCE_VARIANT,
-            "rows": [r.to_dict() for r in self.rows],
-            "elapsed_s": elapsed_s,
-            "cancelled": self._cancel.is_set(),  # a partial matrix: the variant in hand was cut short
-            "partial": self._cancel.is_set(),  # the name every job's result uses (engine/jobs.py)
-            "host": host_info(),
-        }
+            questions=[asdict(q) for q in self.questions],
+            params=self.params.to_dict(),
+            reference_variant=REFERENCE_VARIANT,
+            rows=list(self.rows),
+            elapsed_s=elapsed_s,
+            cancelled=self._cancel.is_set(),  # a partial matrix: the variant in hand was cut short
+            partial=self._cancel.is_set(),
+            host=host_info(),
+        )
 
     def _save(self, result: dict) -> None:
         if not self.record:
@@ -370,7 +393,7 @@ class QuantMatrix:
         if self.fidelity is not None:
             self.fidelity.cancel()
 
-    def finish(self) -> dict:
+    def finish(self) -> MatrixResult:
         """The rows measured so far, for a driver that stops reading ``run``."""
         return self.result()
 

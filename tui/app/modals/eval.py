@@ -122,7 +122,8 @@ class EvalScreen(ReportsWorkerErrors, Screen):
             )
             with self.evaluation as ev:
                 done = bridge.pump(ev.run(), lambda: worker.is_cancelled, ev.cancel, Finished)
-            self.post_message(Ready("eval", (done.result, write_reports(done.result))))
+            data = done.result.to_json()  # what the reports and the table read
+            self.post_message(Ready("eval", (data, write_reports(data))))
         except LlmbenchError as exc:
             self.post_message(Ready("eval", error=str(exc)))
 

@@ -118,15 +118,15 @@ class BenchView(ReportsWorkerErrors, Vertical):
             self.query_one("#bench-error", Static).update(message.error or "the bench stopped before any result")
             return
         result = message.value
-        self._show(result["rows"])
-        stopped = " (stopped early: the finished runs)" if result["partial"] else ""
-        errors = "; ".join(dict.fromkeys(f"{r['spec']}: {r['error']}" for r in result["rows"] if r["error"]))
+        self._show(result.rows)
+        stopped = " (stopped early: the finished runs)" if result.partial else ""
+        errors = "; ".join(dict.fromkeys(f"{r['spec']}: {r['error']}" for r in result.rows if r["error"]))
         self.query_one("#bench-error", Static).update(errors)
         from llmbench.engine.experiments.bench.report import reps_text
 
         self.query_one("#bench-status", Static).update(
-            f"done in {result['elapsed_s']:.0f} s{stopped} · {reps_text(result['rows'])}"
-            + (f" · session {result['session']}" if result.get("session") else "")
+            f"done in {result.elapsed_s:.0f} s{stopped} · {reps_text(result.rows)}"
+            + (f" · session {result.session}" if result.session else "")
         )
 
     def _show(self, rows: list[dict]) -> None:

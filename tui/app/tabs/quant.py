@@ -154,7 +154,8 @@ class QuantView(ReportsWorkerErrors, Vertical):
             return
         self.post_message(Ready("variants", matrix.variants))
         done = Bridge(self.post_message).pump(matrix.run(), lambda: worker.is_cancelled, matrix.cancel, Finished)
-        self.post_message(Ready("matrix", (done.result, write_reports(done.result))))
+        data = done.result.to_json()  # what the reports, the chart and the token view read
+        self.post_message(Ready("matrix", (data, write_reports(data))))
 
     def on_ready(self, message: Ready) -> None:
         table = self.query_one("#quant-table", DataTable)
