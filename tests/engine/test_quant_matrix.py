@@ -66,12 +66,19 @@ def test_a_missing_library_makes_its_variant_skipped_not_failed(registered, monk
     assert vs["torchao-int8"].skip == "torchao is not installed" and vs["bnb8"].skip is None
 
 
-def test_every_variant_answers_and_is_scored_against_references_and_fp32(registered, tmp_path, embedder, home):
+def test_every_variant_answers_and_is_scored_against_references_and_fp32(
+    registered, tmp_path, embedder, home, monkeypatch
+):
+    from llmbench.engine.runtime.worker import ModelWorker
+
     names = ["fp32", "bf16", "bnb8", "bnb4", "quanto-int8", "torchao-int8", "gguf"]
     matrix = QuantMatrix("smollm2", _questions(tmp_path), names=names, similarity=embedder.similarity,
                          gguf_types=("Q8_0",), ctx=128, chunks=2)  # fmt: skip
     matrix.params = matrix.params.replace(max_tokens=12)
+    loads, start = [], ModelWorker.start
+    monkeypatch.setattr(ModelWorker, "start", lambda self: (loads.append(self.model.spec), start(self))[1])
     events = list(matrix.run())
+    assert len(loads) == 1 + 8 and len(set(loads[1:])) == 8, "the reference, then each variant loaded once"
     result = events[-1][1].result.to_json()
     rows = {r["variant"]: r for r in result["rows"]}
     assert list(rows) == ["fp32", "bf16", "bnb8", "bnb4", "quanto-int8", "torchao-int8", "gguf Q4_1", "gguf Q8_0"]

@@ -17,10 +17,11 @@ again, and ``--ref-file`` reads such a file, llama-perplexity's own too.
 from __future__ import annotations
 
 import os
+import queue
 import shutil
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -188,7 +189,10 @@ class Fidelity:
         ref_mc: dict | None = None,
         top_k: int = 0,
         top_n: int = DEFAULT_TOP_N,
+        workers: Mapping[str, ModelWorker] | None = None,
     ):
+        """``workers``: candidates already loaded (the quantization matrix's, after their
+        answers), used as they are and left running: their load is not repeated."""
         if not candidates and save_ref is None:
             raise FidelityError("give at least one candidate to compare with the reference (or --save-ref FILE)")
         if ctx < 16:
@@ -219,10 +223,16 @@ class Fidelity:
         self.record = record
         self.session_path: Path | None = None
         self.record_error: str | None = None
+        self._lent = dict(workers or {})  # spec -> a loaded worker, and the sink it goes back to
+        self._sinks: dict[int, queue.Queue] = {}  # id(side) of a lent worker's side -> its own sink
 
     # ------------------------------------------------------------ setup
 
     def _start(self, side: Side) -> None:
+        if (worker := self._lent.get(side.spec)) is not None and side is not self.ref:
+            side.model, side.worker = worker.model, worker
+            self._sinks[id(side)], worker.sink = worker.sink, side.sink  # its replies come here now
+            return
         try:
             side.model = models.resolve(side.spec)
         except LlmbenchError as exc:
@@ -250,8 +260,9 @@ class Fidelity:
         for side in sides:
             if side.worker is None:
                 continue
-            loaded = self._reply(side, Loaded)
+            loaded = side.worker.loaded if id(side) in self._sinks else self._reply(side, Loaded)
             if loaded is None:
+                side.error = side.error or f"{side.spec}: its worker did not load"
                 continue
             side.load_s = loaded.load_s
             if not side.remote:  # a server's tokens are checked chunk by chunk
@@ -464,7 +475,9 @@ class Fidelity:
 
     def close(self) -> None:
         for side in [self.ref, *self.cands]:
-            if side.worker is not None:
+            if id(side) in self._sinks:  # lent: back to its owner, running
+                side.worker.sink = self._sinks.pop(id(side))
+            elif side.worker is not None:
                 side.worker.close()
         if self._scratch is not None:
             shutil.rmtree(self._scratch, ignore_errors=True)

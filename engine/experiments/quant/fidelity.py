@@ -5,10 +5,11 @@ weights dequantized), then each type of ``--gguf-types`` from that F32. The file
 are kept in the cache folder, so a second matrix of the same base reuses them.
 
 The fidelity pass: the reference (the ladder's F32 under llama.cpp when there is a
-ladder, else the ``fp32`` variant under transformers) scores one text once and saves
-its log-probabilities; every variant is then compared with that file, one at a time,
-in its own worker: Mean KLD, Same top p and PPL(Q)/PPL(base), as ``llmbench
-fidelity`` measures them, and multiple-choice flips when asked.
+ladder, else the ``fp32`` variant under transformers) scores one text once, before the
+variants, and saves its log-probabilities; each variant is then compared with that
+file on the worker that has just answered the questions (loaded once): Mean KLD, Same
+top p and PPL(Q)/PPL(base), as ``llmbench fidelity`` measures them, and
+multiple-choice flips when asked.
 """
 
 from __future__ import annotations
@@ -73,7 +74,10 @@ class FidelityStarted:
 
 @dataclass
 class MatrixFidelity:
-    """The fidelity pass over the variants that answered."""
+    """The fidelity pass: ``run_reference()`` runs the full-precision reference once and
+    saves its log-probabilities; ``score(row, worker)`` then compares each variant with
+    them, on the worker that has just answered the questions (no second load); ``close()``
+    removes the saved reference."""
 
     reference: str  # a spec
     reference_label: str
@@ -88,35 +92,44 @@ class MatrixFidelity:
         self._current: Fidelity | None = None
         self.reference_result: FidelityResult | None = None
         self.error: str | None = None
+        self._scratch: Path | None = None
 
-    def run(self, rows: list) -> Iterator[object]:
-        """``FidelityStarted`` and ``Progress`` as it goes; each row's ``fidelity`` is filled in."""
-        scratch = scratch_dir("matrix-ref", ensure(cache_dir()))
-        ref_file = scratch / "reference.kld"
-        todo = [r for r in rows if not r.skipped and not r.error]
-        try:
-            yield FidelityStarted(self.reference_label, 0, len(todo))
-            base = self._fidelity([], save_ref=ref_file, mc=self.mc)
-            yield from (e for e in self._pump(base) if not isinstance(e, dict))
-            if self._cancel.is_set() or base is None or self.reference_result is None:
-                return
-            ref_mc = self.reference_result.reference.get("mc")
-            for i, row in enumerate(todo, 1):
-                if self._cancel.is_set():
-                    break
-                yield FidelityStarted(row.variant, i, len(todo))
-                fid = self._fidelity([row.spec], ref_file=ref_file, mc=self.mc if ref_mc else None, ref_mc=ref_mc)
-                result = None
-                for event in self._pump(fid):
-                    if isinstance(event, FidelityResult):
-                        result = event
-                    else:
-                        yield event
-                if result is not None and result.candidates and not result.partial:
-                    c = result.candidates[0]
-                    row.fidelity = {k: c.get(k) for k in FIGURES} | {"reference": self.reference_label}
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+    @property
+    def ready(self) -> bool:
+        """The reference ran whole: variants can be scored against it."""
+        return self.reference_result is not None and not self.reference_result.partial
+
+    def run_reference(self, total: int) -> Iterator[object]:
+        """``FidelityStarted`` (index 0) and the reference's ``Progress``; ``total``: the
+        variants to come."""
+        self._scratch = scratch_dir("matrix-ref", ensure(cache_dir()))
+        yield FidelityStarted(self.reference_label, 0, total)
+        base = self._fidelity([], save_ref=self._ref_file(), mc=self.mc)
+        yield from (e for e in self._pump(base) if not isinstance(e, FidelityResult))
+        if self.reference_result is None and self.error is None:
+            self.error = "the reference stopped before its end"
+
+    def score(self, row, worker, index: int, total: int) -> Iterator[object]:
+        """One variant against the saved reference, on ``worker`` (its answers' worker,
+        left running) when given; ``row.fidelity`` is filled in."""
+        if not self.ready or self._cancel.is_set():
+            return
+        yield FidelityStarted(row.variant, index, total)
+        ref_mc = self.reference_result.reference.get("mc")
+        fid = self._fidelity([row.spec], ref_file=self._ref_file(), mc=self.mc if ref_mc else None, ref_mc=ref_mc,
+                             workers={row.spec: worker} if worker is not None else None)  # fmt: skip
+        result = None
+        for event in self._pump(fid):
+            if isinstance(event, FidelityResult):
+                result = event
+            else:
+                yield event
+        if result is not None and result.candidates and not result.partial:
+            c = result.candidates[0]
+            row.fidelity = {k: c.get(k) for k in FIGURES} | {"reference": self.reference_label}
+
+    def _ref_file(self) -> Path:
+        return self._scratch / "reference.kld"
 
     def _fidelity(self, cands: list[str], **options) -> Fidelity | None:
         try:
@@ -152,6 +165,9 @@ class MatrixFidelity:
     def close(self) -> None:
         if self._current is not None:
             self._current.close()
+        if self._scratch is not None:
+            shutil.rmtree(self._scratch, ignore_errors=True)
+            self._scratch = None
 
 
 def pareto(rows: list[dict]) -> list[dict]:

@@ -12,8 +12,9 @@ same question. Variants:
   (other quantizations of the same model), and the ladder that llama.cpp's quantizer
   makes from a GGUF base (``--gguf-types``, default F16 to Q2_K), under llama.cpp.
 
-Then the fidelity pass (``quant_fidelity``): every variant that answered is compared
-with the full-precision reference on one text, from the logits: Mean KLD, Same top p
+The fidelity pass (``quant/fidelity.py``): the full-precision reference scores one text
+first; each variant that answered is then compared with it on the same worker, from
+the logits: Mean KLD, Same top p
 and the PPL ratio, the matrix's main quality columns. The answer cosines stay as a
 secondary column.
 
@@ -231,21 +232,28 @@ class QuantMatrix:
         between, the running variant's engine events on ``Channel.A``."""
         started = time.time()
         total = len(self.variants)
-        for i, v in enumerate(self.variants, 1):
-            yield Channel.MATRIX, VariantStarted(i, total, v)
-            row = Row(v.name, v.runtime, v.spec, skipped=v.skip)
-            if self._cancel.is_set():
-                row.skipped = "cancelled"
-            if row.skipped is None and v.ladder is not None:
-                yield Channel.MATRIX, Quantizing(v.name, v.ladder[1])
-                row.spec = self._build(v, row)
-            if row.skipped is None and row.error is None:
-                row.size_mib = Path(row.spec.removeprefix("gguf:")).stat().st_size / MIB if v.runtime != "HF" else None
-                yield from self._run_variant(v, row)
-            self.rows.append(row)
-            yield Channel.MATRIX, VariantDone(row)
-        if not self._cancel.is_set():
-            yield from self._fidelity_pass()
+        try:
+            yield from self._fidelity_reference()
+            for i, v in enumerate(self.variants, 1):
+                yield Channel.MATRIX, VariantStarted(i, total, v)
+                row = Row(v.name, v.runtime, v.spec, skipped=v.skip)
+                if self._cancel.is_set():
+                    row.skipped = "cancelled"
+                if row.skipped is None and v.ladder is not None:
+                    yield Channel.MATRIX, Quantizing(v.name, v.ladder[1])
+                    row.spec = self._build(v, row)
+                if row.skipped is None and row.error is None:
+                    row.size_mib = (
+                        Path(row.spec.removeprefix("gguf:")).stat().st_size / MIB if v.runtime != "HF" else None
+                    )
+                    yield from self._run_variant(v, row, i)
+                self.rows.append(row)
+                yield Channel.MATRIX, VariantDone(row)
+        finally:
+            if self.fidelity is not None:
+                self.fidelity.close()
+        if self.fidelity is not None:
+            self.fidelity_error = self.fidelity_error or self.fidelity.error
         if not self._cancel.is_set():
             self._score()
         result = self.result(time.time() - started)
@@ -265,11 +273,13 @@ class QuantMatrix:
         ladder = next((v.ladder[0] for v in self.variants if v.ladder), None)
         if ladder is not None:
             return f"gguf:{ensure_ladder_file(Path(ladder), 'F32')}", "gguf F32 (the base dequantized by llama.cpp)"
-        fp32 = next((r for r in self.rows if r.variant == REFERENCE_VARIANT and not r.skipped and not r.error), None)
+        fp32 = next((v for v in self.variants if v.name == REFERENCE_VARIANT and not v.skip), None)
         return (fp32.spec, "fp32 under transformers") if fp32 else None
 
-    def _fidelity_pass(self) -> Iterator[tuple[str, object]]:
-        if self.fidelity_options is None or not any(not r.skipped and not r.error for r in self.rows):
+    def _fidelity_reference(self) -> Iterator[tuple[str, object]]:
+        """The fidelity pass's reference, first: each variant is then scored against it on
+        the worker that answered its questions, so no variant loads twice."""
+        if self.fidelity_options is None or not any(not v.skip for v in self.variants):
             return
         try:
             reference = self._reference()
@@ -282,15 +292,18 @@ class QuantMatrix:
             self.fidelity_error = str(exc)
             return
         if reference is None:
-            self.fidelity_error = "no full-precision reference ran (fp32, or a GGUF base for the ladder's F32)"
+            self.fidelity_error = "no full-precision reference (fp32, or a GGUF base for the ladder's F32)"
             return
         self.fidelity = MatrixFidelity(reference[0], reference[1], threads=None, **options)
-        for event in self.fidelity.run(self.rows):
+        todo = sum(1 for v in self.variants if not v.skip)
+        for event in self.fidelity.run_reference(todo):
             yield Channel.MATRIX, event
-        self.fidelity_error = self.fidelity.error
 
-    def _run_variant(self, v: Variant, row: Row) -> Iterator[tuple[str, object]]:
-        with Duel(row.spec, None, self.params, record=False, reserve_cores=self.reserve_cores) as duel:
+    def _run_variant(self, v: Variant, row: Row, index: int) -> Iterator[tuple[str, object]]:
+        params = self.params
+        if self.fidelity is not None:  # the worker scores the fidelity text too: chunks of ctx tokens
+            params = params.replace(n_ctx=max(params.n_ctx, self.fidelity.ctx))
+        with Duel(row.spec, None, params, record=False, reserve_cores=self.reserve_cores) as duel:
             self._duel = duel
             for qi, q in enumerate(self.questions, 1):
                 if self._cancel.is_set():
@@ -317,6 +330,12 @@ class QuantMatrix:
                 if answer["error"] and not any(a["answer"] for a in row.answers):
                     row.error = answer["error"]  # it did not load (or cannot answer): next variant
                     break
+            if self.fidelity is not None and row.error is None and not self._cancel.is_set():
+                worker = duel.sides["a"].worker
+                counted = [x for x in self.variants if not x.skip]  # as the reference's FidelityStarted counts
+                at = sum(1 for x in self.variants[:index] if not x.skip)
+                for event in self.fidelity.score(row, worker if worker and not worker.dead else None, at, len(counted)):
+                    yield Channel.MATRIX, event
             self._duel = None
         answered = [a for a in row.answers if a["answer"]]
         row.tok_s = mean(a["tok_s"] for a in answered)
