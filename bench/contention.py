@@ -71,7 +71,7 @@ def llmbench(path: str, threads: int | None, args, prefix: list[str]) -> dict[st
            "--no-record"] + (["-t", str(threads)] if threads else [])  # fmt: skip
     rows = _run_json(cmd, prefix)
     out = {("pp" if r["n_prompt"] else "tg"): r["avg_ts"] for r in rows}
-    out["threads"] = rows[0].get("n_threads")
+    out["threads"] = rows[0].get("threads")  # llmbench's own: "1-2" when auto changed it
     out["host"] = max((r.get("host_others_cpus") or 0) for r in rows)
     return out
 

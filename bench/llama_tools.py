@@ -5,6 +5,10 @@ the llama-cpp-python sdist that llmbench runs on, with the same AMX-off flags as
 scripts/bootstrap.py. Built once into ~/.cache/llmbench/llama-tools/VERSION/.
 
     python bench/llama_tools.py            # build (about 5 minutes on 2 cores), print the paths
+    python bench/llama_tools.py --script compare-llama-bench.py   # one of llama.cpp's scripts/, its path
+
+The scripts (``compare-llama-bench.py`` reads llmbench's ``bench -o sql``) come from the
+same sdist, into the same folder, without a build.
 """
 
 from __future__ import annotations
@@ -57,23 +61,46 @@ def reference(name: str, script: str) -> Path | None:
     return path
 
 
+def script(name: str) -> Path | None:
+    """``vendor/llama.cpp/scripts/NAME`` of the sdist, kept in the tools folder; None
+    (and why, on standard error) when the sdist cannot be fetched."""
+    path = tools_dir() / "scripts" / name
+    if path.is_file():
+        return path
+    try:
+        with tempfile.TemporaryDirectory(prefix="llama-tools-") as tmp, tarfile.open(_sdist(Path(tmp)), "r|gz") as tar:
+            for member in tar:  # read as a stream, up to the one file
+                if member.isfile() and member.name.endswith(f"/vendor/llama.cpp/scripts/{name}"):
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    path.write_bytes(tar.extractfile(member).read())
+                    path.chmod(0o755)
+                    return path
+        raise StopIteration
+    except (OSError, subprocess.CalledProcessError, StopIteration, tarfile.TarError) as exc:
+        print(f"llama_tools: cannot fetch {name}: {exc or 'not in the sdist'}", file=sys.stderr)
+        return None
+    return path
+
+
+def _sdist(folder: Path) -> Path:
+    print(f"llama_tools: fetching the llama-cpp-python {_version()} sdist", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
+                    f"llama-cpp-python=={_version()}", "-d", str(folder)], check=True)  # fmt: skip
+    return next(folder.glob("llama_cpp_python-*.tar.gz"))
+
+
 def _build() -> None:
     """Sources and build tree stay in the cache folder until the tools are copied out, so
     an interrupted build goes on where it stopped."""
     for needed in ("cmake", "c++"):
         if shutil.which(needed) is None:
             raise RuntimeError(f"{needed} is not installed")
-    version = _version()
     out = tools_dir()
     out.mkdir(parents=True, exist_ok=True)
     src = out / "src"
     if not (src / "CMakeLists.txt").is_file():
         with tempfile.TemporaryDirectory(prefix="llama-tools-") as tmp:
-            print(f"llama_tools: fetching the llama-cpp-python {version} sdist", file=sys.stderr)
-            subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-                            f"llama-cpp-python=={version}", "-d", tmp], check=True)  # fmt: skip
-            sdist = next(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
-            with tarfile.open(sdist) as tar:
+            with tarfile.open(_sdist(Path(tmp))) as tar:
                 tar.extractall(tmp, filter="data")
             shutil.rmtree(src, ignore_errors=True)
             shutil.move(str(next(Path(tmp).glob("llama_cpp_python-*/vendor/llama.cpp"))), src)
@@ -104,6 +131,10 @@ def _x86() -> bool:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--script"] and len(sys.argv) == 3:
+        found = script(sys.argv[2])
+        print(found or "", end="")
+        sys.exit(0 if found else 1)
     paths = [tool(name, build=i == 0) for i, name in enumerate(TOOLS)]  # one build makes them all
     for name, path in zip(TOOLS, paths):
         print(f"{name}: {path or 'not built'}")

@@ -150,6 +150,32 @@ def home(tmp_path, monkeypatch, sandbox) -> Path:
     return home
 
 
+@pytest.fixture(scope="session")
+def llama_tools(sandbox):
+    """llama.cpp's reference tools and scripts (``bench/llama_tools.py``): ``tool(name)``
+    the one built in the user's cache, or None (the tests never build it); ``script(name)``
+    the user's cached copy, else fetched from the sdist into the sandbox (None offline)."""
+    import importlib.metadata
+    import subprocess
+    import sys
+    import types
+
+    user = _USER_DIRS["cache"] / "llama-tools" / importlib.metadata.version("llama_cpp_python")
+
+    def tool(name: str) -> Path | None:
+        return user / "bin" / name if (user / "bin" / name).is_file() else None
+
+    def script(name: str) -> Path | None:
+        if (user / "scripts" / name).is_file():
+            return user / "scripts" / name
+        root = Path(__file__).resolve().parent.parent
+        done = subprocess.run([sys.executable, str(root / "bench" / "llama_tools.py"), "--script", name],
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+        return Path(done.stdout.strip()) if done.returncode == 0 and done.stdout.strip() else None
+
+    return types.SimpleNamespace(tool=tool, script=script)
+
+
 @pytest.fixture
 def smollm2(demo_paths) -> str:
     return f"gguf:{demo_paths['smollm2']}"

@@ -129,6 +129,7 @@ class Loaded:
     t_ns: int = field(default_factory=now_ns)
     buffers: dict | None = None  # MiB per buffer the engine says it allocated (llama.cpp's load log)
     placement: str | None = None  # where the engine put the layers, by its own report ("GPU 31/31 layers")
+    setup: dict | None = None  # how the engine was set up, in llama-bench's fields (llama.cpp: n_batch, type_k, ...)
 
 
 @dataclass(frozen=True)

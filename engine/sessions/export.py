@@ -215,13 +215,13 @@ def json_text(d: Digest) -> str:
 EXPORTERS = {"md": markdown, "csv": csv_text, "json": json_text}
 
 
-def write_export(d: Digest, fmt: str, target: Path) -> None:
-    """One export written whole (``util.files.atomic_write_text``); a SessionError
-    names the output (its folder when the disk is full)."""
+def write_export(d: Digest, fmt: str, target: Path, text: str | None = None) -> None:
+    """One export written whole (``util.files.atomic_write_text``): ``text``, or the
+    exporter's; a SessionError names the output (its folder when the disk is full)."""
     from ..errors import SessionError
     from ..util.files import atomic_write_text, output_error
 
     try:
-        atomic_write_text(target, EXPORTERS[fmt](d))
+        atomic_write_text(target, EXPORTERS[fmt](d) if text is None else text)
     except OSError as exc:
         raise SessionError(output_error(target, exc)) from None

@@ -7,6 +7,19 @@ import platform
 from typing import Any
 
 
+def cpu_name() -> str | None:
+    """The CPU's model name as the kernel gives it (``/proc/cpuinfo``), which is what
+    llama.cpp's CPU backend, and so llama-bench's ``cpu_info``, says; elsewhere Python's."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip() or None
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
 def host_info() -> dict[str, Any]:
     import psutil
 
@@ -14,6 +27,7 @@ def host_info() -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "processor": platform.processor() or None,
+        "cpu_name": cpu_name(),
         "cpu_count": os.cpu_count(),
         "physical_cores": psutil.cpu_count(logical=False),
         "ram_bytes": psutil.virtual_memory().total,

@@ -92,7 +92,9 @@ def test_every_output_format(result):
     assert [json.loads(line)["test"] for line in render(result, "jsonl").splitlines()] == [r["test"] for r in rows]
     db = sqlite3.connect(":memory:")
     db.executescript(render(result, "sql"))
-    got = db.execute("SELECT test, n_depth, avg_ts FROM test ORDER BY rowid").fetchall()
+    key = "build_commit, model_filename, n_prompt, n_gen, n_depth, test_time"
+    got = db.execute(f"SELECT m.test, l.n_depth, l.avg_ts FROM llama_bench l JOIN llmbench m USING ({key}) "
+                     "ORDER BY l.rowid").fetchall()  # fmt: skip
     assert [(t, d) for t, d, _ in got] == [("pp32", 0), ("tg8", 0), ("pp32 @ d64", 64), ("tg8 @ d64", 64)]
     assert all(ts > 0 for *_, ts in got)
 

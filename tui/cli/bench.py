@@ -60,7 +60,10 @@ def add_parser(sub) -> None:
         "those others keep busy, chosen again each run)",
     )
     p.add_argument("--text", default=None, metavar="FILE", help="text that fills the cache (default: demo corpus)")
-    p.add_argument("-o", "--output", choices=FORMATS, default="table", help="table, md, csv, json, jsonl or sql")
+    p.add_argument("-o", "--output", choices=FORMATS, default="table",
+                   help="table or md; csv, json, jsonl or sql in llama-bench's own fields")  # fmt: skip
+    p.add_argument("--build-commit", default=None, metavar="NAME",
+                   help="the build_commit of the rows in llama-bench's formats (default: llmbench)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="load even when the memory estimate exceeds the free RAM")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-record", action="store_true", help="do not write a session file")
@@ -80,13 +83,13 @@ def run(args) -> int:
     bench = Bench(args.specs, tests, read_text(args.text), reps=args.repetitions, warmup=args.warmup,
                   threads=args.threads, record=not args.no_record, force=args.force)  # fmt: skip
     result = drive(bench, not args.quiet and args.output == "table", "the finished runs")
-    _show(result.to_json(), args.output)
+    _show(result.to_json(), args.output, args.build_commit)
     if result.session and args.output == "table":
         print(f"session: {result.session}", file=sys.stderr)
     return exit_code(result, result.failed or result.partial)
 
 
-def _show(result: dict, fmt: str) -> None:
+def _show(result: dict, fmt: str, build: str | None = None) -> None:
     """The result's JSON form (a recorded session's too), as ``-o`` asks."""
     from llmbench.engine.experiments.bench.report import (
         COLUMNS,
@@ -98,7 +101,7 @@ def _show(result: dict, fmt: str) -> None:
     )
 
     if fmt != "table":
-        print(render(result, fmt), end="")
+        print(render(result, fmt, build), end="")
         return
     out = console()
     out.print(heading(result), highlight=False, markup=False, soft_wrap=True)

@@ -38,7 +38,8 @@ def add_parser(sub) -> None:
     ss.add_argument("--format", choices=("md", "json"), default="md")
     se = ssub.add_parser("export", help="a Markdown report, a CSV of the stats, or JSON")
     se.add_argument("session", help=REF)
-    se.add_argument("--format", choices=tuple(EXPORTERS), default="md")
+    se.add_argument("--format", choices=(*EXPORTERS, *BENCH_FORMATS), default="md",
+                    help="md, csv or json; a bench session also sql and jsonl, in llama-bench's own fields")  # fmt: skip
     se.add_argument("--out", "-o", default=None, help="a file or folder (default: standard output)")
     se.add_argument("--force", action="store_true", help="overwrite an existing file")
     sr = ssub.add_parser("replay", help="print the answers at the pace they were generated (no model needed)")
@@ -212,18 +213,28 @@ def _show(args) -> int:
     return 0
 
 
+BENCH_FORMATS = ("sql", "jsonl")  # llama-bench's own, for bench sessions (old ones too)
+
+
 def _export(args) -> int:
     log = _load(args.session)
     d = digest(log)
+    text = None
+    if args.format in BENCH_FORMATS:
+        if d.kind != "bench" or not d.matrix or not isinstance(d.matrix.get("rows"), list):
+            raise SessionError(f"{d.id}: a {d.kind} session; --format {args.format} exports bench sessions")
+        from llmbench.engine.experiments.bench.report import render
+
+        text = render(d.matrix, args.format)
     if args.out in (None, "-"):
-        sys.stdout.write(EXPORTERS[args.format](d))
+        sys.stdout.write(EXPORTERS[args.format](d) if text is None else text)
         return 0
     out = Path(args.out).expanduser()
     if out.is_dir():
         out = out / f"{d.id}.{args.format}"
     if out.exists() and not args.force:
         raise SessionError(f"{out}: already exists (--force overwrites it)")
-    write_export(d, args.format, out)
+    write_export(d, args.format, out, text)
     print(f"exported {d.id} → {out}", file=sys.stderr)
     return 0
 

@@ -1,5 +1,5 @@
-"""A bench result as llama-bench prints it: a table (terminal or Markdown), CSV, JSON,
-JSONL or SQL that loads into sqlite3."""
+"""A bench result as llama-bench prints it: a table (terminal or Markdown), and
+llama-bench's own CSV, JSON, JSONL and SQL (``llama_bench.py``)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,9 @@ from ...runtime.metrics import engine_text
 from ...util.cpus import HostLoad, worst
 from ...util.fmt import MIB, size_text
 from ...util.markdown import table
+from . import llama_bench
 
 COLUMNS = ("model", "size", "params", "backend", "threads", "test", "t/s", "TTFT", "load", "peak RAM")
-FLAT = ("model", "model_filename", "model_size", "model_n_params", "backend", "n_threads", "test", "n_prompt",
-        "n_gen", "n_depth", "avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "ttft_ms", "kv_tokens", "load_s",
-        "peak_rss_mib", "peak_vram_mib", "vram_source", "placement", "mem_rss", "mem_file", "mem_anon", "mem_estimate",
-        "mem_estimate_error", "host_busy", "host_others_cpus")  # fmt: skip
 FORMATS = ("table", "md", "csv", "json", "jsonl", "sql")
 
 
@@ -131,50 +128,25 @@ def summary_line(result: dict) -> str:
     return " · ".join(parts[:4]) + (" …" if len(parts) > 4 else "")
 
 
-def rows_json(result: dict) -> list[dict]:
-    """llama-bench's JSON: one object per model and test, with the build and the host."""
-    return [{**r, "build": result["build"], "host": result["host"]} for r in result["rows"]]
-
-
-def render(result: dict, fmt: str) -> str:
+def render(result: dict, fmt: str, build: str | None = None) -> str:
+    """The result as ``-o`` asks: ``md`` (llmbench's table), or llama-bench's own
+    ``csv``, ``json``, ``jsonl`` and ``sql`` (``llama_bench.py``); ``build``: the
+    ``build_commit`` its rows carry (default ``llmbench``)."""
     if fmt == "md":
         return markdown_report(result)
     if fmt == "json":
-        return json.dumps(rows_json(result), indent=2, ensure_ascii=False, default=str) + "\n"
+        return json.dumps(llama_bench.json_rows(result, build), indent=2, ensure_ascii=False, default=str) + "\n"
     if fmt == "jsonl":
-        return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows_json(result))
+        return "".join(
+            json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in llama_bench.json_rows(result, build)
+        )
     if fmt == "csv":
         buf = io.StringIO()
         w = csv.writer(buf)
-        w.writerow(FLAT)
+        w.writerow(llama_bench.csv_header())
         for r in result["rows"]:
-            w.writerow(["" if r.get(k) is None else r[k] for k in FLAT])
+            w.writerow(llama_bench.csv_row(r, result, build))
         return buf.getvalue()
     if fmt == "sql":
-        return sql(result)
+        return llama_bench.sql(result, build)
     raise ValueError(fmt)
-
-
-def _sql_value(v) -> str:
-    if v is None:
-        return "NULL"
-    if isinstance(v, bool):
-        return str(int(v))
-    if isinstance(v, (int, float)):
-        return repr(v)
-    return "'" + str(v).replace("'", "''") + "'"
-
-
-def sql(result: dict) -> str:
-    """``CREATE TABLE test`` and one INSERT per row, as llama-bench's ``-o sql`` (sqlite3)."""
-    types = {k: "REAL" if k in ("avg_ns", "stddev_ns", "avg_ts", "stddev_ts", "ttft_ms", "load_s", "peak_rss_mib",
-                                "peak_vram_mib")
-             or k.startswith("mem_")
-             or k == "host_others_cpus"
-             else "INTEGER" if k.startswith("n_") or k in ("model_size", "model_n_params", "kv_tokens", "host_busy")
-             else "TEXT" for k in FLAT}  # fmt: skip
-    out = ["CREATE TABLE IF NOT EXISTS test (", ",\n".join(f"  {k} {t}" for k, t in types.items()), ");"]
-    for r in result["rows"]:
-        values = ", ".join(_sql_value(r.get(k)) for k in FLAT)
-        out.append(f"INSERT INTO test ({', '.join(FLAT)}) VALUES ({values});")
-    return "\n".join(out) + "\n"

@@ -35,7 +35,7 @@ from ...runtime.threads import ThreadPolicy
 from ...runtime.worker import ModelSide, ModelWorker
 from ...util.cpus import HostLoad, worst
 from ...util.fmt import MIB
-from ...util.host import host_info
+from ...util.host import cpu_name, host_info
 from ...util.stats import mean, mean_std
 from ..fidelity.run import Text
 
@@ -89,6 +89,7 @@ class Contestant(ModelSide):
     threads: int | None = None
     text_ids: list = field(default_factory=list)
     samples: dict = field(default_factory=dict)  # SpeedTest -> [BenchSample]
+    test_time: dict = field(default_factory=dict)  # SpeedTest -> when its first kept run began (UTC, ISO 8601)
     memory: dict | None = None  # the worker's RSS split after the runs (memory_split)
 
 
@@ -188,9 +189,11 @@ class Bench:
                     for side in self._live():
                         if self._cancel.is_set():
                             break
+                        began = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
                         sample = self._sample(side, test)
                         if sample is not None and rep >= self.warmup:
                             side.samples.setdefault(test, []).append(sample)
+                            side.test_time.setdefault(test, began)
                         self.done += 1
                         self.elapsed_s = time.perf_counter() - t0
                         label = f"{'warmup' if rep < self.warmup else f'rep {rep - self.warmup + 1}'} {test.name}"
@@ -220,6 +223,7 @@ class Bench:
         ttft, ttft_std = mean_std([s.first_ns / 1e6 for s in samples]) if test.n_prompt else (None, None)
         m = side.model
         host = worst(HostLoad.from_dict(s.host) for s in samples)
+        loaded = side.worker.loaded if side.worker else None
         return {
             "spec": side.spec,
             "model": m.title if m else side.spec,
@@ -228,6 +232,9 @@ class Bench:
             "model_n_params": _params(m),
             "backend": _backend(m),
             "n_threads": _threads(samples) or side.threads,
+            **((loaded.setup or {}) if loaded else {}),  # llama-bench's fields of the engine's set-up
+            "cpu_info": cpu_name(),
+            "test_time": side.test_time.get(test),
             "test": test.name,
             "n_prompt": test.n_prompt,
             "n_gen": test.n_gen,

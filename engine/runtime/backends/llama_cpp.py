@@ -81,7 +81,8 @@ class LlamaCppBackend(Generating):
             )
         self._stop_ids = frozenset(self._single_token(s) for s in self._stops) - {None}
         return Loaded(load_s=load_s, n_ctx=self.n_ctx, threads=threads, note=self.note, buffers=llama_buffers(log),
-                      placement=llama_placement(log) if llama_cpp.llama_supports_gpu_offload() else None)  # fmt: skip
+                      placement=llama_placement(log) if llama_cpp.llama_supports_gpu_offload() else None,
+                      setup=self.h.setup())  # fmt: skip
 
     RETUNES = True  # llama.cpp takes a new count between two decodes
 
