@@ -165,10 +165,11 @@ def save_snapshot(kind: str, title: str, record: dict[str, Any], meta: dict[str,
 
 
 def save_report(kind: str, title: str, result: dict, spec: str, params: dict, report_md: str,
-                summary: str) -> tuple[Path | None, str | None]:  # fmt: skip
+                summary: str, host: dict | None = None) -> tuple[Path | None, str | None]:  # fmt: skip
     """A batch run's result saved once, with its report and its line for the sessions
-    list: ``(path, None)``, or ``(None, why)`` when it cannot be written."""
-    meta = {"contestants": {"a": {"spec": spec, "params": params}}}
+    list: ``(path, None)``, or ``(None, why)`` when it cannot be written. ``host``: the
+    machine it ran on, when not this one (an imported run)."""
+    meta = {"contestants": {"a": {"spec": spec, "params": params}}} | ({"host": host} if host else {})
     try:
         return save_snapshot(kind, title, {**result, "report_md": report_md, "summary_line": summary}, meta), None
     except SessionError as exc:

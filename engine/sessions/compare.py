@@ -53,6 +53,8 @@ class Change:
         if self.change is None:
             return "not in both"
         ci = self.interval
+        if ci is None and 0 in (self.a_n, self.b_n):
+            return "the samples' count not recorded: no interval"
         if ci is None:
             return "one sample: no interval"
         if not ci.excludes_one:
@@ -123,6 +125,8 @@ def _answers(d: Digest, side: str, key: str) -> list[float]:
 def figure_text(mean: float | None, std: float | None, n: int) -> str:
     if mean is None:
         return "—"
+    if n == 0:  # imported from llama-bench's SQL: its mean and stddev, not its samples
+        return f"{mean:.1f} ± {std or 0:.1f} (n not recorded)"
     return f"{mean:.1f}" + (f" ± {std:.1f}" if n > 1 else " (1 sample)")
 
 

@@ -110,3 +110,83 @@ def test_the_backends_are_named_as_llama_bench_names_them():
 
     assert _backends("CPU : SSE3 = 1 | AVX2 = 1 | OPENMP = 1 | REPACK = 1 | ") == "CPU"
     assert _backends("CUDA : ARCHS = 890 | USE_GRAPHS = 1 | PEER_MAX_BATCH_SIZE = 128 | CPU : AVX2 = 1 | ") == "CUDA"
+
+
+FIXTURES = FIXTURE.parent
+
+
+def _imported(home, *files: Path) -> list[dict]:
+    done = cli("sessions", "import", *map(str, files), home=home)
+    assert done.returncode == 0, done.stderr
+    listed = cli("sessions", "list", "--kind", "bench", "--no-samples", "--format", "json", home=home)
+    return json.loads(listed.stdout)
+
+
+def test_llama_benchs_json_jsonl_sql_and_sqlite_import_as_bench_sessions(home, tmp_path):
+    db = sqlite3.connect(tmp_path / "runs.sqlite")
+    db.executescript((FIXTURES / "llama-bench-smollm2.sql").read_text())
+    db.commit()
+    (from_json,) = _imported(home, FIXTURES / "llama-bench-smollm2.json")
+    sessions = _imported(home, FIXTURES / "llama-bench-smollm2.jsonl", FIXTURES / "llama-bench-smollm2.sql",
+                         tmp_path / "runs.sqlite")  # fmt: skip
+    assert len(sessions) == 4
+    from_sql = next(s for s in sessions if s["id"] != from_json["id"] and "sql" in _shown(home, s))
+    raw = json.loads((FIXTURES / "llama-bench-smollm2.json").read_text())
+    shown = _shown(home, from_json)
+    assert "imported from llama-bench" in shown and "build unknown" in shown and "of 3 repetitions" in shown
+    assert f"{raw[0]['avg_ts']:.2f} ± {raw[0]['stddev_ts']:.2f}" in shown and "| pp32 |" in shown
+    assert raw[0]["cpu_info"] in shown, "the host it ran on, not this one"
+    # the JSON keeps every sample: compare gives an interval; SQL keeps none, and says so
+    jsonl = next(s for s in sessions if "jsonl)" in _shown(home, s))
+    done = cli("sessions", "compare", from_json["id"], jsonl["id"], "--format", "json", home=home)
+    changes = json.loads(done.stdout)["changes"]
+    assert [c["what"].split()[-1] for c in changes] == ["pp32", "tg8"] and changes[0]["a_n"] == 3
+    assert all(c["ratio_ci95"] is not None for c in changes), "3 samples a side: an interval"
+    done = cli("sessions", "compare", from_json["id"], from_sql["id"], "--format", "json", home=home)
+    changes = json.loads(done.stdout)["changes"]
+    assert all(c["b_n"] == 0 and c["verdict"] == "the samples' count not recorded: no interval" for c in changes)
+
+
+def _shown(home, session: dict) -> str:
+    return cli("sessions", "show", session["id"], home=home).stdout
+
+
+def test_a_llmbench_sql_imports_with_its_own_figures(demo_paths, home, tmp_path, capsys):
+    db = sqlite3.connect(tmp_path / "mine.sqlite")
+    db.executescript(_bench(capsys, demo_paths["smollm2"], "sql"))
+    db.commit()
+    (session,) = _imported(home, tmp_path / "mine.sqlite")
+    shown = cli("sessions", "show", session["id"], home=home).stdout
+    assert "imported from llmbench" in shown and " ms |" in shown, "its TTFT came with it"
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "says"),
+    [
+        ("notes.txt", "hello", "not a llama-bench result"),
+        ("empty.json", "[]", "no llama-bench rows"),
+        ("rows.json", '[{"model_filename": "m.gguf", "n_prompt": 8}]', "lacks llama-bench's n_gen, avg_ts"),
+        ("neg.jsonl", '{"model_filename": "m", "n_prompt": 8, "n_gen": 0, "avg_ts": -3}', "is not a speed"),
+        ("nan.json", '[{"model_filename": "m", "n_prompt": 8, "n_gen": 0, "avg_ts": NaN}]', "is not a speed"),
+        ("zero.json", '[{"model_filename": "m", "n_prompt": 0, "n_gen": 0, "avg_ts": 3}]', "a test of no tokens"),
+        ("count.json", '[{"model_filename": "m", "n_prompt": -8, "n_gen": 0, "avg_ts": 3}]', "not a count of tokens"),
+        ("bad.json", "[{", "not valid JSON"),
+        ("other.sql", "CREATE TABLE test (a INTEGER);", "no llama_bench table (it has test)"),
+        ("attach.sql", "CREATE TABLE llama_bench (a); ATTACH DATABASE 'x.db' AS x;", "not SQL that sqlite3 runs"),
+        ("syntax.sql", "SELEC 1;", "not SQL that sqlite3 runs"),
+    ],
+)
+def test_bad_files_are_one_line_and_import_nothing(home, tmp_path, name, content, says):
+    path = tmp_path / name
+    path.write_text(content)
+    one_line_error(cli("sessions", "import", str(path), home=home), name, says)
+    assert not list(tmp_path.glob("x.db")), "an imported script writes no file"
+    assert not (home / "sessions").is_dir() or not list((home / "sessions").glob("*.jsonl"))
+
+
+def test_a_sqlite_without_the_table_is_named(home, tmp_path):
+    db = sqlite3.connect(tmp_path / "other.sqlite")
+    db.execute("CREATE TABLE test_backend_ops (op_name TEXT)")
+    db.commit()
+    one_line_error(cli("sessions", "import", str(tmp_path / "other.sqlite"), home=home),
+                   "other.sqlite: no llama_bench table (it has test_backend_ops)")  # fmt: skip

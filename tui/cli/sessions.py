@@ -42,6 +42,10 @@ def add_parser(sub) -> None:
                     help="md, csv or json; a bench session also sql and jsonl, in llama-bench's own fields")  # fmt: skip
     se.add_argument("--out", "-o", default=None, help="a file or folder (default: standard output)")
     se.add_argument("--force", action="store_true", help="overwrite an existing file")
+    si = ssub.add_parser(
+        "import", help="llama-bench's results (its -o json, jsonl or sql, or a SQLite) as bench sessions"
+    )
+    si.add_argument("files", nargs="+", metavar="FILE")
     sr = ssub.add_parser("replay", help="print the answers at the pace they were generated (no model needed)")
     sr.add_argument("session", help=REF)
     sr.add_argument("--speed", default="1", help="1, 2, 4 … times the recorded pace; 0 prints at once (default 1)")
@@ -86,6 +90,7 @@ def run(args) -> int:
         "list": _list,
         "show": _show,
         "export": _export,
+        "import": _import,
         "replay": _replay,
         "rerun": _rerun,
         "rm": _rm,
@@ -237,6 +242,24 @@ def _export(args) -> int:
     write_export(d, args.format, out, text)
     print(f"exported {d.id} → {out}", file=sys.stderr)
     return 0
+
+
+def _import(args) -> int:
+    """Each file's llama-bench results, a bench session per build; a bad file is one line
+    and the others are still imported."""
+    from llmbench.engine.experiments.bench.imported import describe, import_file
+
+    failed = 0
+    for name in args.files:
+        try:
+            saved = import_file(name)
+        except SessionError as exc:
+            print(f"llmbench: {exc}", file=sys.stderr)
+            failed += 1
+            continue
+        for path, result in saved:
+            print(f"{describe(result)} → {Path(path).stem}")
+    return int(bool(failed))
 
 
 def _speed(value: str) -> float:

@@ -63,6 +63,8 @@ def reps_text(rows: list[dict]) -> str:
     """``t/s avg ± stddev of 3 repetitions`` as many as ran (a stopped run may have fewer, or
     one: then no stddev)."""
     counts = sorted({len(r["samples_ts"]) for r in rows if r["samples_ts"]})
+    if not counts and any(r.get("avg_ts") is not None for r in rows):  # imported from llama-bench's SQL
+        return "t/s avg ± stddev (the repetitions' count not recorded)"
     if not counts:
         return "no repetition finished"
     if counts == [1]:
@@ -72,6 +74,11 @@ def reps_text(rows: list[dict]) -> str:
 
 
 def heading(result: dict) -> str:
+    if source := result.get("source"):  # imported (sessions import)
+        own = " on its own tokens; no TTFT, load or RAM recorded" if source["tool"] == "llama-bench" else ""
+        return (f"imported from {source['tool']} ({source['file']}, {source['format']}), build "
+                f"{source.get('build_commit')}; {reps_text(result['rows'])}, as {source['tool']} measured them"
+                f"{own}")  # fmt: skip
     partial = " PARTIAL: stopped early;" if result["partial"] else ""
     return (f"{result['reps']} repetitions after {result['warmup']} warmup, interleaved across models and tests;"
             f"{partial} t/s and TTFT are avg ± stddev of the repetitions, load one sample per model; "

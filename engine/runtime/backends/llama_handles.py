@@ -59,6 +59,8 @@ class Handles:
         return {
             "backends": _backends(llama_cpp.llama_print_system_info().decode(errors="replace")),
             "model_type": self.model_desc(),
+            "model_size": llama_cpp.llama_model_size(self.llm._model.model),  # its tensors' bytes, as llama-bench
+            "model_n_params": llama_cpp.llama_model_n_params(self.llm._model.model),
             "n_batch": cp.n_batch,
             "n_ubatch": cp.n_ubatch,
             "type_k": _TYPES.get(cp.type_k, str(cp.type_k)),
