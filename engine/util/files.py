@@ -186,6 +186,20 @@ def loads_json(text: str | bytes) -> Any:
         raise ValueError("nested too deeply") from None
 
 
+def json_lines(text: str) -> Iterator[tuple[int, dict | None, str | None]]:
+    """Each non-blank line of JSONL: ``(line number, object, None)``, or ``(line number,
+    None, why)`` when the line is not valid JSON or not a JSON object."""
+    for i, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = loads_json(line)
+        except ValueError as exc:
+            yield i, None, f"not valid JSON ({getattr(exc, 'msg', exc)})"
+            continue
+        yield (i, obj, None) if isinstance(obj, dict) else (i, None, "not a JSON object")
+
+
 def read_json_file(path: Path, what: str) -> tuple[Any, str | None]:
     """``(data, None)``; ``(None, None)`` when there is no file; ``(None, why)`` when it cannot
     be read or parsed, ``why`` one line naming the file and ``what`` it holds."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ...errors import SessionError
 from ...runtime.speed import SpeedTest
-from ...util.files import loads_json
+from ...util.files import json_lines, loads_json
 from .llama_bench import FIELDS, KEY
 
 OWN_KEY = "_llmbench"  # a row's own figures, when llmbench wrote it (its llmbench table)
@@ -77,15 +77,9 @@ def _from_json(path: Path, text: str) -> list[dict]:
 
 def _from_jsonl(path: Path, text: str) -> list[dict]:
     rows = []
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = loads_json(line)
-        except ValueError as exc:
-            raise SessionError(f"{path}: line {i} is not valid JSON ({exc})") from None
-        if not isinstance(row, dict):
-            raise SessionError(f"{path}: line {i} is not a JSON object")
+    for i, row, why in json_lines(text):
+        if why:
+            raise SessionError(f"{path}: line {i} is {why}")
         rows.append(row)
     return rows
 

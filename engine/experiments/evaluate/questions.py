@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...errors import QuestionsError
-from ...util.files import loads_json
+from ...util.files import json_lines
 
 
 @dataclass(frozen=True)
@@ -37,15 +37,9 @@ def read_records(path: str | Path, required: str = "an 'answer' column") -> list
     if p.suffix.lower() in (".csv", ".tsv"):
         return _csv_records(p, text, required)
     records = []
-    for i, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            obj = loads_json(line)
-        except ValueError as exc:
-            raise QuestionsError(f"{p}:{i}: not valid JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise QuestionsError(f"{p}:{i}: each line must be a JSON object")
+    for i, obj, why in json_lines(text):
+        if why:
+            raise QuestionsError(f"{p}:{i}: {why}")
         records.append((i, obj))
     return records
 
