@@ -190,3 +190,31 @@ def test_a_sqlite_without_the_table_is_named(home, tmp_path):
     db.commit()
     one_line_error(cli("sessions", "import", str(tmp_path / "other.sqlite"), home=home),
                    "other.sqlite: no llama_bench table (it has test_backend_ops)")  # fmt: skip
+
+
+def test_emit_prints_the_same_measurement_for_llama_bench_vllm_and_guidellm(demo_paths, capsys, llama_tools):
+    model = str(demo_paths["smollm2"])
+    args = ["bench", model, "hf:/nowhere", "openai:http://127.0.0.1:9/v1#smol", "-p", "32", "-n", "8", "-r", "3",
+            "-t", "1"]  # fmt: skip
+    assert main([*args, "--emit", "llama-bench"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    (cmd,) = [line for line in out if line.startswith("llama-bench ")]
+    assert f"-m {model} -p 32 -n 8 -d 0 -r 3 -b 512 -ub 512 -fa 1 -lm mmap -ngl 0 -t 1" in cmd
+    assert any("hf:/nowhere" in line and line.startswith("#") for line in out), "a model it cannot run: said"
+    assert any("openai:" in line and "not one" in line for line in out)
+    assert main([*args, "--emit", "vllm", "-d", "0,64"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    vllm = [line for line in out if line.startswith("vllm bench serve")]
+    assert any("--base-url http://127.0.0.1:9 --model smol" in line and "--random-input-len 32 --random-output-len 1"
+               in line and "--num-prompts 3 --max-concurrency 1 --ignore-eos" in line for line in vllm)  # fmt: skip
+    assert any(line.startswith("# -d 0,64: vllm sets no cache depth") for line in out)
+    assert main([*args, "--emit", "guidellm"]) == 0
+    out = capsys.readouterr().out
+    assert "guidellm benchmark --target http://127.0.0.1:9 --model smol --data prompt_tokens=16,output_tokens=8" in out
+    # the llama-bench command runs as printed, and what it writes imports back
+    built = llama_tools.tool("llama-bench")
+    if built is not None:
+        done = subprocess.run(cmd.replace("llama-bench ", f"{built} ", 1).split(" > ")[0].split(), capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert [r["n_prompt"] for r in json.loads(done.stdout)] == [32, 0]

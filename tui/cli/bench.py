@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from llmbench.engine.experiments.bench.emit import TOOLS as EMIT_TOOLS
 from llmbench.engine.experiments.bench.report import FORMATS
 from llmbench.engine.experiments.bench.run import DEFAULT_GEN, DEFAULT_PROMPT, DEFAULT_REPS, DEFAULT_WARMUP
 
@@ -62,6 +63,13 @@ def add_parser(sub) -> None:
     p.add_argument("--text", default=None, metavar="FILE", help="text that fills the cache (default: demo corpus)")
     p.add_argument("-o", "--output", choices=FORMATS, default="table",
                    help="table or md; csv, json, jsonl or sql in llama-bench's own fields")  # fmt: skip
+    p.add_argument(
+        "--emit",
+        choices=EMIT_TOOLS,
+        default=None,
+        metavar="TOOL",
+        help="print the same measurement as a llama-bench, vllm or guidellm command, and run nothing",
+    )
     p.add_argument("--build-commit", default=None, metavar="NAME",
                    help="the build_commit of the rows in llama-bench's formats (default: llmbench)")  # fmt: skip
     p.add_argument("--force", action="store_true", help="load even when the memory estimate exceeds the free RAM")
@@ -76,6 +84,12 @@ def run(args) -> int:
     from llmbench.engine.util.cpus import cpu_budget
 
     tests = plan(args.n_prompt, args.n_gen, args.pg, args.n_depth)
+    if args.emit:
+        from llmbench.engine.experiments.bench.emit import emit
+
+        print("\n".join(emit(args.emit, args.specs, args.n_prompt, args.n_gen, args.pg, args.n_depth,
+                              args.repetitions, args.warmup, args.threads)))  # fmt: skip
+        return 0
     if args.threads is not None and args.threads < 1:
         raise BenchError(f"-t {args.threads}: at least 1 thread (leave -t out for auto)")
     if args.threads and (warning := cpu_budget().warning(args.threads)):
