@@ -238,6 +238,9 @@ class LlamaServerLike(http.server.BaseHTTPRequestHandler):
                     "predicted_n": 4,
                     "predicted_ms": 42.0,
                     "predicted_per_second": 95.25,
+                    "cache_n": 5,
+                    "draft_n": 8,
+                    "draft_n_accepted": 6,
                 },
             }
         )

@@ -221,18 +221,25 @@ def server_text(server: dict | None) -> str | None:
 
 
 def engine_from_server(server: dict | None) -> dict | None:
-    """A server's own timings in ``Stats.engine``'s shape: llama-server's ``timings``, or
-    Ollama's ``eval_count``/``eval_duration`` (ns); None when it reported none."""
+    """A server's own timings in ``Stats.engine``'s shape: llama-server's ``timings`` (with
+    its prompt cache hits, ``cache_n``, and speculative decoding's ``draft_n`` and
+    ``draft_n_accepted`` where it sends them), or Ollama's ``eval_count``/``eval_duration``
+    (ns); None when it reported none. Timings that cannot be true (negative, more prompt
+    tokens evaluated than the prompt had, more drafts accepted than drafted) are kept
+    out, and ``absurd`` says why."""
     server = server or {}
     t = server.get("timings") or {}
     if t.get("predicted_ms") and t.get("predicted_n") is not None:
-        return {
+        engine = {
             "source": "llama-server",
             "prompt_ms": t.get("prompt_ms"),
             "prompt_n": t.get("prompt_n"),
             "gen_ms": t["predicted_ms"],
             "gen_n": t["predicted_n"],
+            **{k: t[k] for k in ("cache_n", "draft_n", "draft_n_accepted") if t.get(k) is not None},
         }
+        why = _absurd(engine, (server.get("usage") or {}).get("prompt_tokens"))
+        return {"source": "llama-server", "absurd": why} if why else engine
     o = server.get("ollama") or {}
     if o.get("eval_duration") and o.get("eval_count") is not None:
         return {
@@ -242,6 +249,18 @@ def engine_from_server(server: dict | None) -> dict | None:
             "gen_ms": o["eval_duration"] / 1e6,
             "gen_n": o["eval_count"],
         }
+    return None
+
+
+def _absurd(engine: dict, prompt_tokens) -> str | None:
+    """Why a server's timings cannot be true, or None."""
+    negative = [k for k, v in engine.items() if isinstance(v, (int, float)) and v < 0]
+    if negative:
+        return f"{negative[0]} {engine[negative[0]]} is negative"
+    if isinstance(prompt_tokens, (int, float)) and (engine.get("prompt_n") or 0) > prompt_tokens:
+        return f"prompt_n {engine['prompt_n']} is more than the prompt's {prompt_tokens:.0f} tokens"
+    if (engine.get("draft_n_accepted") or 0) > (engine.get("draft_n") or 0):
+        return f"draft_n_accepted {engine['draft_n_accepted']} is more than draft_n {engine.get('draft_n') or 0}"
     return None
 
 
@@ -272,9 +291,16 @@ def engine_text(engine: dict | None, gen_tok_s: float | None, remote: bool = Fal
     10 %: ``gen 95.2 · prompt 812 tok/s (llama.cpp)``."""
     if not engine:
         return "server timings: none" if remote else "none"
+    if engine.get("absurd"):
+        return f"server timings left out: {engine['absurd']} ({engine['source']})"
     prompt, gen = engine_rates(engine)
     parts = ([f"gen {gen:.1f}"] if gen else []) + ([f"prompt {prompt:.0f}"] if prompt else [])
     text = " · ".join(parts) + " tok/s" if parts else "no tokens timed"
+    if engine.get("cache_n") is not None:
+        text += f" · {engine['cache_n']:.0f} prompt tok from its cache"
+    if engine.get("draft_n"):
+        text += (f" · draft {engine.get('draft_n_accepted') or 0:.0f}/{engine['draft_n']:.0f} accepted "
+                 f"({(engine.get('draft_n_accepted') or 0) / engine['draft_n']:.0%})")  # fmt: skip
     gap = engine_gap(engine, gen_tok_s)
     if gap is not None and abs(gap) > ENGINE_GAP:
         where = "network, streaming" if remote else "sampling, Python, pipe"

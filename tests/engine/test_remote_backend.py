@@ -19,7 +19,7 @@ import pytest
 from llmbench.engine.errors import SpecError
 from llmbench.engine.runtime.duel import Duel
 from llmbench.engine.runtime.events import Done, Error, Started, Token
-from llmbench.engine.runtime.metrics import server_text
+from llmbench.engine.runtime.metrics import engine_text, server_text
 from llmbench.engine.runtime.params import GenParams
 from tests.helpers import LlamaServerLike, cli
 
@@ -226,8 +226,10 @@ def test_what_the_server_reports_itself_is_kept_beside_the_client_figures(home):
     assert a["prompt_tokens"] == 21, "the server's usage gives the prompt's size"
     assert server_text(a["server"]) == "21 prompt + 4 generated tok"
     assert a["engine"] == {"source": "llama-server", "prompt_ms": 25.85, "prompt_n": 21, "gen_ms": 42.0,
-                           "gen_n": 4}  # fmt: skip
+                           "gen_n": 4, "cache_n": 5, "draft_n": 8, "draft_n_accepted": 6}  # fmt: skip
     assert "engine says" in table.stdout and "gen 95.2 · prompt 812 tok/s" in table.stdout
+    said = engine_text(a["engine"], a["gen_tok_s"], remote=True)
+    assert "5 prompt tok from its cache · draft 6/8 accepted (75%)" in said and "(llama-server)" in said, said
     assert a["ttfr_ms"] <= a["ttft_ms"] and "first response" in table.stdout
     assert "top_k" not in LlamaServerLike.last_body, "strict=1 sends only OpenAI's own fields"
 

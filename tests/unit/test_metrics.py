@@ -142,3 +142,37 @@ def test_samples_note_says_one_sample_or_the_spread_and_which_rows_stay_one_samp
     assert samples_note([{"n": 1}, None]).startswith("one run each: every figure is one sample")
     many = samples_note([{"n": 3}, {"n": 3}])
     assert "stddev over 3 runs" in many and "last run's (one sample)" in many
+
+
+def test_llama_servers_cache_hits_and_draft_acceptance_are_read_beside_its_speed():
+    from llmbench.engine.runtime.metrics import engine_from_server, engine_text
+
+    server = {"usage": {"prompt_tokens": 40, "completion_tokens": 20},
+              "timings": {"prompt_n": 8, "prompt_ms": 10.0, "predicted_n": 20, "predicted_ms": 200.0, "cache_n": 32,
+                          "draft_n": 16, "draft_n_accepted": 12}}  # fmt: skip
+    engine = engine_from_server(server)
+    assert engine == {"source": "llama-server", "prompt_ms": 10.0, "prompt_n": 8, "gen_ms": 200.0, "gen_n": 20,
+                      "cache_n": 32, "draft_n": 16, "draft_n_accepted": 12}  # fmt: skip
+    text = engine_text(engine, 100.0, remote=True)
+    assert (
+        text
+        == "gen 100.0 · prompt 800 tok/s · 32 prompt tok from its cache · draft 12/16 accepted (75%) (llama-server)"
+    )
+    assert engine_text(engine_from_server({"usage": {"prompt_tokens": 5}}), 9.0, remote=True) == "server timings: none"
+
+
+@pytest.mark.parametrize(
+    ("timings", "says"),
+    [
+        ({"prompt_n": 8, "prompt_ms": -1.0}, "prompt_ms -1.0 is negative"),
+        ({"prompt_n": 900, "prompt_ms": 5.0}, "prompt_n 900 is more than the prompt's 40 tokens"),
+        ({"draft_n": 4, "draft_n_accepted": 9}, "draft_n_accepted 9 is more than draft_n 4"),
+    ],
+)
+def test_timings_that_cannot_be_true_are_left_out_and_said(timings, says):
+    from llmbench.engine.runtime.metrics import engine_from_server, engine_rates, engine_text
+
+    server = {"usage": {"prompt_tokens": 40}, "timings": {"predicted_n": 20, "predicted_ms": 200.0, **timings}}
+    engine = engine_from_server(server)
+    assert engine_rates(engine) == (None, None), "no figure of them is used"
+    assert engine_text(engine, 100.0, remote=True) == f"server timings left out: {says} (llama-server)"
