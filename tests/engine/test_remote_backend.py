@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -21,7 +22,7 @@ from llmbench.engine.runtime.duel import Duel
 from llmbench.engine.runtime.events import Done, Error, Started, Token
 from llmbench.engine.runtime.metrics import engine_text, server_text
 from llmbench.engine.runtime.params import GenParams
-from tests.helpers import LlamaServerLike, cli
+from tests.helpers import LlamaServerLike, cli, one_line_error
 
 KEY = "sk-test-4f1c9e2d7a"
 PARAMS = GenParams(temperature=0, max_tokens=16, n_ctx=512)
@@ -247,3 +248,40 @@ def test_llama_cpp_pythons_server_is_refused_as_a_fidelity_candidate(server, smo
     fid = Fidelity(smollm2, [f"openai:{server}#m"], read_text(path), ctx=96, chunks=2, record=False)
     (c,) = next(e for e in fid.run() if isinstance(e, Finished)).result.candidates
     assert "top logprobs are one position early" in c["error"] and "llama-cpp-python" in c["error"]
+
+
+@pytest.mark.slow
+def test_a_server_under_load_at_concurrency_1_2_4(server, registered, capsys, monkeypatch):
+    """llama-cpp-python's server at 1, 2 and 4 requests at once: every request counted,
+    none lost, each spread's p99 at or above its median, and the session recorded."""
+    from llmbench.tui.cli import main
+
+    monkeypatch.setenv("LLMBENCH_API_KEY", KEY)
+
+    args = ["bench", f"openai:{server}", "--concurrency", "1,2,4", "-p", "32", "-n", "6", "--requests", "4"]
+    assert main([*args, "-o", "json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [lv["concurrency"] for lv in result["levels"]] == [1, 2, 4] and not result["partial"]
+    for lv in result["levels"]:
+        assert lv["requests"] == 4 and lv["ok"] + lv["failed"] == 4 and lv["failed"] == 0, lv
+        assert lv["output_tokens"] >= 4 and lv["total_tok_s"] > 0
+        assert lv["ttft_ms"]["n"] == 4 and lv["ttft_ms"]["p99"] >= lv["ttft_ms"]["median"] > 0
+        assert lv["itl_ms"]["n"] == 0 or lv["itl_ms"]["p99"] >= lv["itl_ms"]["median"] > 0
+    assert result["session"] and Path(result["session"]).is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--concurrency", "0"], "--concurrency 0: from 1 to 256"),
+        (["--concurrency", "10000"], "--concurrency 10000: from 1 to 256"),
+        (["--concurrency", "2", "--requests", "0"], "--requests 0: from 1 to 10,000"),
+        (["--concurrency", "2", "-o", "sql"], "-o sql: a load test prints table, md or json"),
+    ],
+)
+def test_bad_load_settings_are_one_line(args, says, home):
+    one_line_error(cli("bench", "openai:http://127.0.0.1:9/v1#m", *args, home=home), says)
+
+
+def test_a_local_model_is_not_loaded_as_a_server(registered, home):
+    one_line_error(cli("bench", "smollm2", "--concurrency", "2", home=home), "--concurrency loads a server")

@@ -10,7 +10,7 @@ from llmbench.engine.experiments.bench.run import DEFAULT_GEN, DEFAULT_PROMPT, D
 
 from ..render.tables import rich_table
 from .jobs import drive, exit_code
-from .output import CliError, console
+from .output import CliError, console, dump_json
 
 NAME = "bench"
 WIDE = 120  # below this many columns the table leaves out NARROW_DROP
@@ -64,6 +64,25 @@ def add_parser(sub) -> None:
     p.add_argument("-o", "--output", choices=FORMATS, default="table",
                    help="table or md; csv, json, jsonl or sql in llama-bench's own fields")  # fmt: skip
     p.add_argument(
+        "--concurrency",
+        type=_counts,
+        default=None,
+        metavar="N[,N]",
+        help="load an openai: server: this many requests at once, level by level (as 1,2,4,8)",
+    )
+    p.add_argument(
+        "--requests",
+        type=int,
+        default=None,
+        metavar="N",
+        help="with --concurrency: requests per level (default: 4 per concurrent slot)",
+    )
+    p.add_argument(
+        "--shared-prefix",
+        action="store_true",
+        help="with --concurrency: every request the same prompt, so a prompt cache shows",
+    )
+    p.add_argument(
         "--emit",
         choices=EMIT_TOOLS,
         default=None,
@@ -83,6 +102,8 @@ def run(args) -> int:
     from llmbench.engine.experiments.fidelity.run import read_text
     from llmbench.engine.util.cpus import cpu_budget
 
+    if args.concurrency is not None:
+        return _load(args)
     tests = plan(args.n_prompt, args.n_gen, args.pg, args.n_depth)
     if args.emit:
         from llmbench.engine.experiments.bench.emit import emit
@@ -100,6 +121,46 @@ def run(args) -> int:
     _show(result.to_json(), args.output, args.build_commit)
     if result.session and args.output == "table":
         print(f"session: {result.session}", file=sys.stderr)
+    return exit_code(result, result.failed or result.partial)
+
+
+def _load(args) -> int:
+    """``--concurrency``: a server under load, level by level (engine/experiments/bench/load.py)."""
+    from llmbench.engine.errors import BenchError
+    from llmbench.engine.experiments.bench.load import LoadBench
+    from llmbench.engine.experiments.bench.load_report import (
+        COLUMNS,
+        error_lines,
+        heading,
+        markdown_report,
+        note_lines,
+        table_rows,
+    )
+    from llmbench.engine.experiments.fidelity.run import read_text
+
+    if len(args.specs) != 1:
+        raise BenchError("--concurrency loads one server at a time: give one openai:URL#MODEL")
+    if args.output not in ("table", "md", "json"):
+        raise BenchError(f"-o {args.output}: a load test prints table, md or json")
+    job = LoadBench(args.specs[0], args.concurrency, read_text(args.text), n_prompt=args.n_prompt[0],
+                    n_gen=args.n_gen[0], requests=args.requests, shared_prefix=args.shared_prefix,
+                    record=not args.no_record)  # fmt: skip
+    result = drive(job, not args.quiet and args.output == "table", "the finished levels")
+    data = result.to_json()
+    if args.output == "json":
+        dump_json(data)
+    elif args.output == "md":
+        print(markdown_report(data), end="")
+    else:
+        out = console()
+        out.print(heading(data), highlight=False, markup=False, soft_wrap=True)
+        out.print(rich_table(None, list(COLUMNS), table_rows(data), right=list(COLUMNS)))
+        for line in error_lines(data):
+            out.print(f"error: {line}", highlight=False, markup=False, soft_wrap=True)
+        for line in note_lines(data):
+            out.print(f"note: {line}", highlight=False, markup=False, soft_wrap=True)
+        if result.session:
+            print(f"session: {result.session}", file=sys.stderr)
     return exit_code(result, result.failed or result.partial)
 
 
