@@ -39,6 +39,21 @@ def child_setup(log_file: str) -> None:
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
+def die_with_parent() -> None:
+    """For ``subprocess.Popen(preexec_fn=...)``: the child is killed when its parent ends,
+    however that ends (Linux's ``PR_SET_PDEATHSIG``; elsewhere nothing: the parent's own
+    cleanup stops it)."""
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes
+    import signal
+
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def redirect_output(log_file: str) -> None:
     """Send fds 1 and 2 to a log file (native libraries write there; in a TUI that would
     tear the screen). The log keeps a crash's last words for the error message."""

@@ -283,5 +283,24 @@ def test_bad_load_settings_are_one_line(args, says, home):
     one_line_error(cli("bench", "openai:http://127.0.0.1:9/v1#m", *args, home=home), says)
 
 
-def test_a_local_model_is_not_loaded_as_a_server(registered, home):
-    one_line_error(cli("bench", "smollm2", "--concurrency", "2", home=home), "--concurrency loads a server")
+def test_an_hf_model_is_not_loaded_as_a_server(registered, home):
+    one_line_error(cli("bench", "hf:smollm2", "--concurrency", "2", home=home), "--concurrency loads a server")
+
+
+@pytest.mark.slow
+def test_a_gguf_is_served_for_its_load_test_and_the_server_ends_with_it(registered, demo_paths, capsys):
+    import psutil
+
+    from llmbench.tui.cli import main
+
+    def servers() -> set[int]:
+        return {p.pid for p in psutil.Process().children(recursive=True) if "llama_cpp.server" in " ".join(p.cmdline())}
+
+    before = servers()  # (this module's own server may be running)
+    args = ["bench", str(demo_paths["smollm2"]), "--concurrency", "1,2", "-p", "16", "-n", "4", "--requests", "2",
+            "-t", "1", "--no-record", "-o", "json"]  # fmt: skip
+    assert main(args) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert [(lv["concurrency"], lv["ok"]) for lv in result["levels"]] == [(1, 2), (2, 2)]
+    assert result["model"].startswith("SmolLM2") and result["spec"] == str(demo_paths["smollm2"])
+    assert servers() - before == set(), "the server it started is gone"

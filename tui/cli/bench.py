@@ -144,7 +144,7 @@ def _load(args) -> int:
         raise BenchError(f"-o {args.output}: a load test prints table, md or json")
     job = LoadBench(args.specs[0], args.concurrency, read_text(args.text), n_prompt=args.n_prompt[0],
                     n_gen=args.n_gen[0], requests=args.requests, shared_prefix=args.shared_prefix,
-                    record=not args.no_record)  # fmt: skip
+                    record=not args.no_record, threads=args.threads)  # fmt: skip
     result = drive(job, not args.quiet and args.output == "table", "the finished levels")
     data = result.to_json()
     if args.output == "json":

@@ -17,6 +17,7 @@ model's worker process would only add a hop; the server's own process is what is
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -120,14 +121,16 @@ class LoadBench:
     stops sending, lets what is in flight end, and keeps the finished levels."""
 
     def __init__(self, spec: str, levels: Sequence[int], text: Text, *, n_prompt: int = 512, n_gen: int = 128,
-                 requests: int | None = None, shared_prefix: bool = False, record: bool = True):  # fmt: skip
+                 requests: int | None = None, shared_prefix: bool = False, record: bool = True,
+                 threads: int | None = None):  # fmt: skip
         self.spec, self.levels, self.text = spec, check_levels(levels), text
         if n_prompt < 1 or n_gen < 1:
             raise BenchError("a load test sends a prompt (-p) and asks for tokens (-n): both at least 1")
         if requests is not None and not 1 <= requests <= MAX_REQUESTS:
             raise BenchError(f"--requests {requests}: from 1 to {MAX_REQUESTS:,} per level")
         self.n_prompt, self.n_gen, self.requests_per_level = n_prompt, n_gen, requests
-        self.shared_prefix, self.record = shared_prefix, record
+        self.shared_prefix, self.record, self.threads = shared_prefix, record, threads
+        self._server: LocalServer | None = None
         self.params = GenParams(max_tokens=n_gen, temperature=0, ignore_eos=True, raw=True, n_ctx=n_prompt + n_gen + 64)
         self.done: list[Level] = []
         self.model = None
@@ -152,11 +155,23 @@ class LoadBench:
 
         t0 = time.perf_counter()
         self.model = models.resolve(self.spec)
-        if self.model.backend != "openai":
-            raise BenchError(f"{self.spec}: --concurrency loads a server: give openai:URL#MODEL (a GGUF can be "
-                             "served by `python -m llama_cpp.server --model FILE`)")  # fmt: skip
-        backend = OpenAIBackend(self.model, self.params)
-        backend.load()
+        if self.model.backend not in ("llama.cpp", "openai"):
+            raise BenchError(f"{self.spec}: --concurrency loads a server: give openai:URL#MODEL, or a GGUF, which "
+                             "llmbench serves with llama-cpp-python's server")  # fmt: skip
+        try:
+            target = self.model
+            if self.model.backend == "llama.cpp":  # a GGUF: behind llama-cpp-python's own server, for this run
+                self._server = LocalServer(self.model.path, self.threads, self.params.n_ctx)
+                target = models.resolve(f"openai:{self._server.start()}")
+            backend = OpenAIBackend(target, self.params)
+            backend.load()
+            yield from self._levels(backend)
+        finally:
+            self.close()
+        self.elapsed_s = time.perf_counter() - t0
+        yield Finished(self.finish())
+
+    def _levels(self, backend) -> Iterator[object]:
         total = sum(self._requests(c) for c in self.levels)
         sent = 0
         for c in self.levels:
@@ -171,8 +186,6 @@ class LoadBench:
                     yield item
             if level is not None:
                 self.done.append(level)
-        self.elapsed_s = time.perf_counter() - t0
-        yield Finished(self.finish())
 
     def _level(self, backend, c: int, sent: int, total: int) -> Iterator[object]:
         n = self._requests(c)
@@ -250,3 +263,66 @@ class LoadBench:
 
     def close(self) -> None:
         self._cancel.set()
+        if self._server is not None:
+            self._server.stop()
+
+
+class LocalServer:
+    """A GGUF behind llama-cpp-python's own OpenAI-compatible server on a free port of
+    127.0.0.1, for one load test: it ends with the test, and with llmbench however
+    llmbench ends. Its output goes to a log file, whose last line says why it failed."""
+
+    START_S = 120.0
+
+    def __init__(self, path: str, threads: int | None, n_ctx: int):
+        self.path, self.threads, self.n_ctx = path, threads, n_ctx
+        self.proc: subprocess.Popen | None = None
+
+    def start(self) -> str:
+        """Start it and wait until it answers: its base URL (``http://127.0.0.1:PORT/v1``)."""
+        import importlib.util
+        import socket
+        import sys
+        import urllib.request
+
+        from ...util.childproc import die_with_parent, last_log_line, log_path
+        from ...util.cpus import usable_cpus
+
+        missing = [m for m in ("uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
+                   if importlib.util.find_spec(m) is None]  # fmt: skip
+        if missing:
+            raise BenchError(f"{self.path}: serving it needs llama-cpp-python's server ({', '.join(missing)} missing):"
+                             " pip install 'llama-cpp-python[server]', or serve it yourself and give openai:URL")  # fmt: skip
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        threads = self.threads or usable_cpus()
+        self.log = log_path(f"serve-{port}")
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", self.path, "--host", "127.0.0.1", "--port",
+               str(port), "--n_ctx", str(self.n_ctx), "--n_threads", str(threads), "--n_threads_batch", str(threads)]  # fmt: skip
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                         preexec_fn=die_with_parent)  # fmt: skip
+        url = f"http://127.0.0.1:{port}/v1"
+        deadline = time.monotonic() + self.START_S
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                why = last_log_line(self.log) or f"exit code {self.proc.returncode}"
+                raise BenchError(f"{self.path}: llama-cpp-python's server did not start ({why})")
+            try:
+                urllib.request.urlopen(url + "/models", timeout=2).close()
+                return url
+            except OSError:
+                time.sleep(0.2)
+        self.stop()
+        raise BenchError(f"{self.path}: llama-cpp-python's server did not answer within {self.START_S:.0f} s")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
