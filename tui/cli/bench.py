@@ -63,25 +63,7 @@ def add_parser(sub) -> None:
     p.add_argument("--text", default=None, metavar="FILE", help="text that fills the cache (default: demo corpus)")
     p.add_argument("-o", "--output", choices=FORMATS, default="table",
                    help="table or md; csv, json, jsonl or sql in llama-bench's own fields")  # fmt: skip
-    p.add_argument(
-        "--concurrency",
-        type=_counts,
-        default=None,
-        metavar="N[,N]",
-        help="load an openai: server: this many requests at once, level by level (as 1,2,4,8)",
-    )
-    p.add_argument(
-        "--requests",
-        type=int,
-        default=None,
-        metavar="N",
-        help="with --concurrency: requests per level (default: 4 per concurrent slot)",
-    )
-    p.add_argument(
-        "--shared-prefix",
-        action="store_true",
-        help="with --concurrency: every request the same prompt, so a prompt cache shows",
-    )
+    _add_load_arguments(p)
     p.add_argument(
         "--emit",
         choices=EMIT_TOOLS,
@@ -94,6 +76,17 @@ def add_parser(sub) -> None:
     p.add_argument("--force", action="store_true", help="load even when the memory estimate exceeds the free RAM")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--no-record", action="store_true", help="do not write a session file")
+
+
+def _add_load_arguments(p) -> None:
+    """``--concurrency`` and its own options: the load test of a server."""
+    p.add_argument("--concurrency", type=_counts, default=None, metavar="N[,N]",
+                   help="load an openai: server (or a GGUF, served for the run): this many requests at once, "
+                   "level by level (as 1,2,4,8)")  # fmt: skip
+    p.add_argument("--requests", type=int, default=None, metavar="N",
+                   help="with --concurrency: requests per level (default: 4 per concurrent slot)")  # fmt: skip
+    p.add_argument("--shared-prefix", action="store_true",
+                   help="with --concurrency: every request the same prompt, so a prompt cache shows")  # fmt: skip
 
 
 def run(args) -> int:
